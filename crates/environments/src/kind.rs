@@ -1,0 +1,120 @@
+//! The list of environments: one place that knows every name.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Every isolation environment isobench knows, in the order results list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnvKind {
+    /// The agent as a plain host process (the baseline).
+    Native,
+    /// Docker Engine with its default runtime (runc).
+    Docker,
+    /// runc driven directly on an OCI bundle.
+    OciRunc,
+    /// crun driven directly on an OCI bundle.
+    OciCrun,
+    /// gVisor (runsc) on an OCI bundle.
+    Gvisor,
+    /// Kata Containers through Docker's runtime option.
+    Kata,
+    /// A Firecracker microVM.
+    Firecracker,
+    /// QEMU's `microvm` machine type.
+    QemuMicrovm,
+    /// QEMU's `q35` machine type (a classic full VM).
+    QemuQ35,
+}
+
+impl EnvKind {
+    /// All kinds, in display order.
+    pub const ALL: [EnvKind; 9] = [
+        EnvKind::Native,
+        EnvKind::Docker,
+        EnvKind::OciRunc,
+        EnvKind::OciCrun,
+        EnvKind::Gvisor,
+        EnvKind::Kata,
+        EnvKind::Firecracker,
+        EnvKind::QemuMicrovm,
+        EnvKind::QemuQ35,
+    ];
+
+    /// The name used on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            EnvKind::Native => "native",
+            EnvKind::Docker => "docker",
+            EnvKind::OciRunc => "oci-runc",
+            EnvKind::OciCrun => "oci-crun",
+            EnvKind::Gvisor => "gvisor",
+            EnvKind::Kata => "kata",
+            EnvKind::Firecracker => "firecracker",
+            EnvKind::QemuMicrovm => "qemu-microvm",
+            EnvKind::QemuQ35 => "qemu-q35",
+        }
+    }
+
+    /// One-line description for `doctor` and reports.
+    pub fn description(self) -> &'static str {
+        match self {
+            EnvKind::Native => "host process (baseline)",
+            EnvKind::Docker => "Docker Engine container (runc)",
+            EnvKind::OciRunc => "runc on an OCI bundle",
+            EnvKind::OciCrun => "crun on an OCI bundle",
+            EnvKind::Gvisor => "gVisor runsc sandbox",
+            EnvKind::Kata => "Kata Containers (Docker runtime)",
+            EnvKind::Firecracker => "Firecracker microVM",
+            EnvKind::QemuMicrovm => "QEMU microvm machine",
+            EnvKind::QemuQ35 => "QEMU q35 full VM",
+        }
+    }
+
+    /// True for environments that boot their own guest kernel.
+    pub fn is_vm(self) -> bool {
+        matches!(self, EnvKind::Firecracker | EnvKind::QemuMicrovm | EnvKind::QemuQ35)
+    }
+
+    /// Names of all kinds, comma separated (for error messages).
+    pub fn all_names() -> String {
+        Self::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl fmt::Display for EnvKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Error for an environment name that does not exist.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown environment `{0}`; known environments: {known}", known = EnvKind::all_names())]
+pub struct UnknownEnv(pub String);
+
+impl FromStr for EnvKind {
+    type Err = UnknownEnv;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        EnvKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| UnknownEnv(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for kind in EnvKind::ALL {
+            assert_eq!(kind.name().parse::<EnvKind>().unwrap(), kind);
+        }
+        let err = "podman".parse::<EnvKind>().unwrap_err().to_string();
+        assert!(err.contains("unknown environment `podman`") && err.contains("qemu-q35"), "{err}");
+    }
+}

@@ -1,0 +1,181 @@
+//! Isolation environments behind one trait.
+//!
+//! The experiment's path through this crate:
+//! [`registry`] says which environments exist and whether this host can run
+//! them ([`Availability`]) → an [`Environment`] is built for one kind →
+//! [`Environment::prepare`] builds its image / bundle / guest image once
+//! (cached) → [`Environment::launch`] starts one fresh instance running the
+//! agent → the [`Instance`] streams the agent's output lines, says what to
+//! meter ([`MeterTarget`]) and is stopped and cleaned up by
+//! [`Instance::stop`] (and on drop).
+//!
+//! Every backend runs the *same* agent binary and asset directory
+//! ([`AgentPayload`]); their sha256 go into the results.
+
+pub mod error;
+pub mod kind;
+pub mod lines;
+pub mod cgroup;
+pub mod native;
+pub mod process;
+pub mod registry;
+pub mod containers;
+pub mod docker;
+pub mod oci;
+pub mod firecracker;
+pub mod qemu;
+pub mod vm;
+
+pub use error::EnvError;
+pub use kind::EnvKind;
+pub use registry::{build, detect, Availability, EnvOptions, HostFacts, KvmKind};
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// The agent binary and the assets it reads: identical bytes in every environment.
+#[derive(Debug, Clone)]
+pub struct AgentPayload {
+    /// Path of the agent executable on the host.
+    pub agent_binary: PathBuf,
+    /// Directory of assets (models, images, data) the agent reads (`--assets`).
+    pub assets_dir: PathBuf,
+    /// Extra files needed next to the agent (e.g. dynamic loader and shared
+    /// libraries for the `ort` engine), as (host path, path inside the environment).
+    pub extra_files: Vec<(PathBuf, PathBuf)>,
+    /// Environment variables the agent needs (e.g. `ORT_DYLIB_PATH`), with
+    /// paths as seen inside the environment.
+    pub env: Vec<(String, String)>,
+}
+
+/// Resource limits applied to an instance, the same for every environment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// Number of CPUs (container CPU quota, VM vCPUs). `None`: unlimited / backend default.
+    pub vcpus: Option<u32>,
+    /// Memory in MiB (container limit, VM RAM). `None`: unlimited / backend default.
+    pub memory_mib: Option<u64>,
+    /// Host CPUs to pin to (`cpuset`), if any.
+    pub cpuset: Option<String>,
+}
+
+/// What to launch: the agent's arguments with paths as seen inside the environment.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    /// Arguments passed to the agent (after the program name). Asset paths
+    /// refer to [`AgentPayload::assets_dir`] as mounted inside, which is
+    /// given by [`Environment::assets_path_inside`].
+    pub agent_args: Vec<String>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Time allowed from launch to the end of the instance before it is killed.
+    pub timeout: Duration,
+    /// A unique label for this launch (used to name containers, cgroups, sockets).
+    pub run_id: String,
+}
+
+/// What [`Environment::prepare`] built, for the results' metadata.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Prepared {
+    /// Size in bytes of the image / bundle / guest image, if the backend has one.
+    pub image_bytes: Option<u64>,
+    /// Identifier of the image (docker image id, bundle path, initramfs sha256).
+    pub image_id: Option<String>,
+    /// Whether the image came from the cache.
+    pub cached: bool,
+    /// Seconds spent preparing.
+    pub prepare_seconds: f64,
+}
+
+/// Static facts about an environment, recorded with its results.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct EnvironmentInfo {
+    /// Environment name as given to `--env`.
+    pub name: String,
+    /// Runtime / VMM version string (e.g. `runc 1.1.5`, `QEMU 7.2.0`).
+    pub runtime_version: Option<String>,
+    /// Acceleration (`kvm`, `tcg`) for VMs.
+    pub accel: Option<String>,
+    /// True when figures come from software emulation and must not be compared with hardware results.
+    pub emulated: bool,
+    /// Free-form notes (e.g. kernel used).
+    pub notes: Vec<String>,
+}
+
+/// What the harness samples to charge host CPU and memory to an instance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MeterTarget {
+    /// A cgroup v1 hierarchy: paths of the `cpuacct` and `memory` controllers' directories.
+    CgroupV1 {
+        /// Directory holding `cpuacct.usage`.
+        cpuacct: PathBuf,
+        /// Directory holding `memory.usage_in_bytes` / `memory.max_usage_in_bytes`.
+        memory: PathBuf,
+    },
+    /// A process and all its descendants (utime + stime, summed RSS).
+    ProcessTree(i32),
+    /// Nothing can be metered (the reason is recorded).
+    Unavailable(String),
+}
+
+/// How an instance ended.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExitInfo {
+    /// Exit code, when the backend reports one.
+    pub code: Option<i64>,
+    /// True when isobench had to kill the instance (timeout, early stop).
+    pub killed: bool,
+    /// Final counters read at exit (cgroup totals survive the processes).
+    pub final_cpu_seconds: Option<f64>,
+    /// Peak memory the backend reported at exit, in bytes.
+    pub final_peak_memory_bytes: Option<u64>,
+}
+
+/// One isolation technology. Implementations: one module per backend.
+pub trait Environment: Send {
+    /// Which environment this is.
+    fn kind(&self) -> EnvKind;
+
+    /// Facts recorded with the results (versions, acceleration, emulation).
+    fn info(&self) -> EnvironmentInfo;
+
+    /// Builds what launching needs (image, bundle, guest image), cached
+    /// across runs where the inputs did not change.
+    fn prepare(&mut self, payload: &AgentPayload) -> Result<Prepared, EnvError>;
+
+    /// Where the asset directory appears inside the environment (the agent's `--assets`).
+    fn assets_path_inside(&self) -> PathBuf;
+
+    /// Starts one fresh instance running the agent.
+    fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError>;
+
+    /// Removes everything [`Environment::prepare`] created that is not
+    /// meant to be cached (called once at the end of an experiment).
+    fn teardown(&mut self) -> Result<(), EnvError> {
+        Ok(())
+    }
+}
+
+/// A running instance of an environment.
+pub trait Instance: Send {
+    /// When the launch request was issued (before spawn / API call).
+    fn launched_at(&self) -> Instant;
+
+    /// The next line of agent output. `Ok(None)` at end of stream.
+    /// Fails with [`EnvError::Timeout`] when nothing arrives within `timeout`.
+    fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError>;
+
+    /// When the guest itself was started, for VMMs that start it separately
+    /// from the process (Firecracker's `InstanceStart` call); `None` when
+    /// that is the launch itself.
+    fn guest_started_at(&self) -> Option<Instant> {
+        None
+    }
+
+    /// What to meter for host CPU and memory.
+    fn meter_target(&self) -> MeterTarget;
+
+    /// Stops the instance (killing it if still running) and removes every
+    /// resource it created. Idempotent; also called on drop.
+    fn stop(&mut self) -> Result<ExitInfo, EnvError>;
+}

@@ -1,0 +1,275 @@
+//! OCI bundles: a cached root filesystem holding exactly the payload, and a
+//! per-run `config.json` generated with the `oci-spec` crate.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, MountBuilder,
+    ProcessBuilder, RootBuilder, Spec,
+};
+
+use crate::containers::{PayloadFiles, AGENT_INSIDE};
+use crate::{EnvError, Limits};
+
+/// Mount points created in every rootfs (the runtime mounts over them; the
+/// root itself is read-only, so they must exist beforehand).
+const MOUNT_POINTS: [&str; 4] = ["proc", "dev", "sys", "tmp"];
+
+/// A root filesystem in the cache.
+#[derive(Debug, Clone)]
+pub struct Rootfs {
+    /// Its directory (absolute).
+    pub dir: PathBuf,
+    /// Bytes of payload it holds.
+    pub bytes: u64,
+    /// True when it was already in the cache.
+    pub cached: bool,
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> EnvError {
+    move |e| EnvError::io(context, e)
+}
+
+/// Returns the cached rootfs for `files` under `cache_dir/oci/`, building it
+/// first when missing: a copy (not hard links, so later edits of the assets
+/// cannot change a cached rootfs behind its digest) of the payload plus the
+/// mount points. Built in a temporary directory and renamed into place.
+pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, EnvError> {
+    use std::os::unix::fs::PermissionsExt;
+    let base = cache_dir.join("oci");
+    std::fs::create_dir_all(&base).map_err(io(format!("creating the cache directory {}", base.display())))?;
+    let base = base
+        .canonicalize()
+        .map_err(io(format!("resolving the cache directory {}", base.display())))?;
+    let name = format!("rootfs-{}", files.short_digest());
+    let dir = base.join(&name);
+    let marker = base.join(format!("{name}.complete"));
+    if dir.is_dir() && marker.is_file() {
+        return Ok(Rootfs {
+            dir,
+            bytes: files.total_bytes(),
+            cached: true,
+        });
+    }
+    let tmp = base.join(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let build = || -> Result<(), EnvError> {
+        for d in MOUNT_POINTS.iter().map(PathBuf::from).chain(files.dirs.iter().cloned()) {
+            let path = tmp.join(d);
+            std::fs::create_dir_all(&path).map_err(io(format!("creating {}", path.display())))?;
+        }
+        for f in &files.files {
+            let dest = tmp.join(&f.inside);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+            }
+            std::fs::copy(&f.host, &dest).map_err(io(format!("copying {} into the rootfs", f.host.display())))?;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(f.mode))
+                .map_err(io(format!("setting the mode of {}", dest.display())))?;
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(format!("removing the incomplete rootfs {}", dir.display())))?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(io(format!("moving the rootfs into {}", dir.display())))?;
+        std::fs::write(&marker, &files.digest).map_err(io(format!("writing {}", marker.display())))?;
+        Ok(())
+    };
+    let built = build();
+    if built.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    built?;
+    Ok(Rootfs {
+        dir,
+        bytes: files.total_bytes(),
+        cached: false,
+    })
+}
+
+fn spec_err(e: oci_spec::OciSpecError) -> EnvError {
+    EnvError::Command {
+        program: "oci-spec".into(),
+        message: format!("building the OCI runtime spec: {e}"),
+    }
+}
+
+/// What one container runs with.
+#[derive(Debug, Clone)]
+pub struct BundleConfig<'a> {
+    /// The (read-only) root filesystem.
+    pub rootfs: &'a Path,
+    /// Agent arguments (after the program name).
+    pub agent_args: &'a [String],
+    /// Extra environment variables.
+    pub env: &'a [(String, String)],
+    /// CPU / memory / cpuset limits.
+    pub limits: &'a Limits,
+    /// `linux.cgroupsPath` (e.g. `/isobench/<run>/ctr`).
+    pub cgroups_path: &'a str,
+}
+
+/// The runtime spec: the agent as the process, no terminal, read-only root
+/// plus a tmpfs `/tmp`, the default namespaces (a new network namespace holds
+/// only loopback: no network), deny-all device rules (the runtime adds the
+/// standard devices), the limits as CPU quota / cpuset / memory limit, and
+/// the cgroup path below isobench's own run group.
+pub fn spec(config: &BundleConfig<'_>) -> Result<Spec, EnvError> {
+    let mut spec = Spec::default();
+    let mut env = vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    env.extend(config.env.iter().map(|(k, v)| format!("{k}={v}")));
+    let mut args = vec![AGENT_INSIDE.to_string()];
+    args.extend(config.agent_args.iter().cloned());
+    let process = ProcessBuilder::default()
+        .terminal(false)
+        .args(args)
+        .env(env)
+        .cwd("/")
+        .no_new_privileges(true)
+        .build()
+        .map_err(spec_err)?;
+    // Keep the defaults the builder does not set (user root, capabilities, rlimits).
+    let mut full_process = spec.process().clone().unwrap_or_default();
+    full_process.set_terminal(process.terminal());
+    full_process.set_args(process.args().clone());
+    full_process.set_env(process.env().clone());
+    full_process.set_cwd(process.cwd().clone());
+    full_process.set_no_new_privileges(process.no_new_privileges());
+    spec.set_process(Some(full_process));
+    spec.set_hostname(Some("isobench".into()));
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path(config.rootfs.to_path_buf())
+            .readonly(true)
+            .build()
+            .map_err(spec_err)?,
+    ));
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(
+        MountBuilder::default()
+            .destination("/tmp")
+            .typ("tmpfs")
+            .source("tmpfs")
+            .options(vec!["nosuid".to_string(), "nodev".into(), "mode=1777".into(), "size=65536k".into()])
+            .build()
+            .map_err(spec_err)?,
+    );
+    spec.set_mounts(Some(mounts));
+
+    let mut cpu = LinuxCpuBuilder::default();
+    if let Some(vcpus) = config.limits.vcpus {
+        cpu = cpu.period(100_000u64).quota(i64::from(vcpus) * 100_000);
+    }
+    if let Some(cpus) = &config.limits.cpuset {
+        cpu = cpu.cpus(cpus.clone());
+    }
+    let mut resources = LinuxResourcesBuilder::default()
+        .devices(vec![LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .map_err(spec_err)?])
+        .cpu(cpu.build().map_err(spec_err)?);
+    if let Some(mib) = config.limits.memory_mib {
+        let bytes = (mib << 20) as i64;
+        resources = resources.memory(LinuxMemoryBuilder::default().limit(bytes).swap(bytes).build().map_err(spec_err)?);
+    }
+    let default_linux = spec.linux().clone().unwrap_or_default();
+    let mut linux = LinuxBuilder::default()
+        .resources(resources.build().map_err(spec_err)?)
+        .cgroups_path(PathBuf::from(config.cgroups_path))
+        .build()
+        .map_err(spec_err)?;
+    linux.set_namespaces(default_linux.namespaces().clone());
+    linux.set_masked_paths(default_linux.masked_paths().clone());
+    linux.set_readonly_paths(default_linux.readonly_paths().clone());
+    spec.set_linux(Some(linux));
+    Ok(spec)
+}
+
+/// Writes `config.json` for `config` into a new bundle directory `dir`.
+pub fn write_bundle(dir: &Path, config: &BundleConfig<'_>) -> Result<(), EnvError> {
+    std::fs::create_dir_all(dir).map_err(io(format!("creating the bundle directory {}", dir.display())))?;
+    let spec = spec(config)?;
+    let json = serde_json::to_vec_pretty(&spec).map_err(|e| EnvError::Command {
+        program: "oci-spec".into(),
+        message: format!("serialising config.json: {e}"),
+    })?;
+    let path = dir.join("config.json");
+    std::fs::write(&path, json).map_err(io(format!("writing {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AgentPayload;
+
+    #[test]
+    fn spec_carries_agent_limits_and_cgroup() {
+        let limits = Limits {
+            vcpus: Some(2),
+            memory_mib: Some(512),
+            cpuset: Some("0-1".into()),
+        };
+        let args = vec!["run".to_string(), "--workload".into(), "knn".into()];
+        let env = vec![("ORT_DYLIB_PATH".to_string(), "/opt/lib.so".to_string())];
+        let spec = spec(&BundleConfig {
+            rootfs: Path::new("/cache/rootfs-x"),
+            agent_args: &args,
+            env: &env,
+            limits: &limits,
+            cgroups_path: "/isobench/r1/ctr",
+        })
+        .unwrap();
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(json["process"]["args"][0], "/isobench-agent");
+        assert_eq!(json["process"]["args"][3], "knn");
+        assert_eq!(json["process"]["terminal"], false);
+        assert!(json["process"]["env"].as_array().unwrap().iter().any(|e| e == "ORT_DYLIB_PATH=/opt/lib.so"));
+        assert_eq!(json["root"]["path"], "/cache/rootfs-x");
+        assert_eq!(json["root"]["readonly"], true);
+        assert_eq!(json["linux"]["cgroupsPath"], "/isobench/r1/ctr");
+        assert_eq!(json["linux"]["resources"]["cpu"]["quota"], 200_000);
+        assert_eq!(json["linux"]["resources"]["cpu"]["cpus"], "0-1");
+        assert_eq!(json["linux"]["resources"]["memory"]["limit"], 512i64 << 20);
+        let namespaces: Vec<_> = json["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap().to_string())
+            .collect();
+        assert!(namespaces.contains(&"network".to_string()) && namespaces.contains(&"pid".to_string()));
+        assert!(json["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/tmp"));
+    }
+
+    #[test]
+    fn rootfs_is_built_once_and_holds_the_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = dir.path().join("agent");
+        std::fs::write(&agent, b"ELF").unwrap();
+        let assets = dir.path().join("assets");
+        std::fs::create_dir_all(assets.join("models")).unwrap();
+        std::fs::write(assets.join("models/m.onnx"), b"model").unwrap();
+        let files = PayloadFiles::collect(&AgentPayload {
+            agent_binary: agent,
+            assets_dir: assets,
+            extra_files: vec![],
+            env: vec![],
+        })
+        .unwrap();
+        let cache = dir.path().join("cache");
+        let first = ensure_rootfs(&cache, &files).unwrap();
+        assert!(!first.cached);
+        assert_eq!(std::fs::read(first.dir.join("isobench-agent")).unwrap(), b"ELF");
+        assert_eq!(std::fs::read(first.dir.join("assets/models/m.onnx")).unwrap(), b"model");
+        assert!(first.dir.join("proc").is_dir() && first.dir.join("tmp").is_dir());
+        let second = ensure_rootfs(&cache, &files).unwrap();
+        assert!(second.cached);
+        assert_eq!(first.dir, second.dir);
+        let leftovers: Vec<_> = std::fs::read_dir(cache.join("oci"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+}

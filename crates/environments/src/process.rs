@@ -1,0 +1,164 @@
+//! A child process whose stdout carries agent records: spawn, stream, kill,
+//! reap. Shared by the backends that run a host process (native, runc,
+//! crun, runsc, QEMU, Firecracker).
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::lines::LineStream;
+use crate::EnvError;
+
+/// Keeps the last bytes of a process' stderr for error messages.
+#[derive(Clone, Default)]
+pub struct StderrTail(Arc<Mutex<Vec<u8>>>);
+
+impl StderrTail {
+    const KEEP: usize = 8192;
+
+    /// Drains `source` on a thread, keeping the tail.
+    pub fn spawn<R: Read + Send + 'static>(source: R) -> Self {
+        let tail = StderrTail::default();
+        let sink = tail.clone();
+        std::thread::spawn(move || {
+            let mut source = source;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = source.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut kept = sink.0.lock().unwrap_or_else(|p| p.into_inner());
+                kept.extend_from_slice(&buf[..n]);
+                if kept.len() > Self::KEEP {
+                    let cut = kept.len() - Self::KEEP;
+                    kept.drain(..cut);
+                }
+            }
+        });
+        tail
+    }
+
+    /// The last non-empty line written, for one-line error messages.
+    pub fn last_line(&self) -> String {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&kept)
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    }
+}
+
+/// A spawned child in its own process group, with its stdout as a line stream.
+pub struct ChildProcess {
+    child: Child,
+    /// Lines of the child's stdout.
+    pub lines: LineStream,
+    /// Tail of the child's stderr.
+    pub stderr: StderrTail,
+    /// When spawn was called.
+    pub spawned_at: Instant,
+    name: String,
+    reaped: Option<std::process::ExitStatus>,
+    killed: bool,
+}
+
+impl ChildProcess {
+    /// Spawns `command` in a new process group (so the whole tree can be
+    /// killed at once) with stdout and stderr piped.
+    pub fn spawn(mut command: Command, name: &str) -> Result<Self, EnvError> {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let program = command.get_program().to_string_lossy().into_owned();
+        let spawned_at = Instant::now();
+        let mut child = command.spawn().map_err(|e| EnvError::Command {
+            program: program.clone(),
+            message: format!("cannot start: {e}"),
+        })?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        Ok(ChildProcess {
+            lines: LineStream::spawn(stdout, name),
+            stderr: StderrTail::spawn(stderr),
+            child,
+            spawned_at,
+            name: name.to_string(),
+            reaped: None,
+            killed: false,
+        })
+    }
+
+    /// The child's PID.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Non-blocking check whether the child has exited.
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        if self.reaped.is_none() {
+            self.reaped = self.child.try_wait().ok().flatten();
+        }
+        self.reaped
+    }
+
+    /// Waits up to `grace` for the child to exit by itself, then kills its
+    /// process group (SIGTERM, then SIGKILL) and reaps it. Idempotent.
+    pub fn finish(&mut self, grace: Duration) -> std::process::ExitStatus {
+        if let Some(status) = self.reaped {
+            return status;
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Some(status) = self.try_exit() {
+                self.kill_group(Signal::SIGKILL);
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.killed = true;
+        self.kill_group(Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < deadline {
+            if let Some(status) = self.try_exit() {
+                self.kill_group(Signal::SIGKILL);
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.kill_group(Signal::SIGKILL);
+        let status = self.child.wait().unwrap_or_else(|e| {
+            tracing::warn!("waiting for {}: {e}", self.name);
+            std::os::unix::process::ExitStatusExt::from_raw(9)
+        });
+        self.reaped = Some(status);
+        status
+    }
+
+    /// True when [`ChildProcess::finish`] had to kill the child.
+    pub fn was_killed(&self) -> bool {
+        self.killed
+    }
+
+    fn kill_group(&self, signal: Signal) {
+        // The child leads its own process group (process_group(0) above).
+        let _ = killpg(Pid::from_raw(self.pid()), signal);
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        if self.reaped.is_none() {
+            self.finish(Duration::ZERO);
+        }
+    }
+}

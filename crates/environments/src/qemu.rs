@@ -1,0 +1,399 @@
+//! `qemu-microvm` and `qemu-q35`: the agent as PID 1 of a Linux guest under
+//! Debian's `qemu-system-x86_64`, with KVM when the host has hardware KVM and
+//! TCG (software emulation, labelled `emulated`) otherwise.
+//!
+//! The guest's serial console is QEMU's stdout (`-serial stdio`); the agent's
+//! records arrive there mixed with kernel text. QEMU is controlled through
+//! QMP on a Unix socket in a per-instance work directory (`qmp_capabilities`
+//! at launch, `quit` on stop).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::process::ChildProcess;
+use crate::registry::{which, EnvOptions};
+use crate::vm::{self, Compression, GuestImage, Halt, VmmProcess, WorkDir};
+use crate::{
+    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo, HostFacts, Instance, KvmKind,
+    LaunchSpec, MeterTarget, Prepared,
+};
+
+/// The QEMU binary looked up on PATH.
+pub const QEMU_BINARY: &str = "qemu-system-x86_64";
+
+const INSTALL_FIX: &str = "apt-get install qemu-system-x86";
+
+/// How QEMU runs guest code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// Hardware KVM.
+    Kvm,
+    /// Tiny Code Generator: software emulation (figures are not comparable with KVM).
+    Tcg,
+}
+
+impl Accel {
+    /// The accelerator for a host: KVM only when it can boot a Linux guest.
+    pub fn for_host(kvm: KvmKind) -> Self {
+        if kvm.can_boot_linux() {
+            Accel::Kvm
+        } else {
+            Accel::Tcg
+        }
+    }
+
+    /// Name as passed to `-accel`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+fn machine(kind: EnvKind) -> &'static str {
+    match kind {
+        EnvKind::QemuQ35 => "q35",
+        _ => "microvm",
+    }
+}
+
+/// `QEMU 7.2.22` from `qemu-system-x86_64 --version`.
+fn qemu_version(binary: &Path) -> Result<String, EnvError> {
+    let output = Command::new(binary).arg("--version").output().map_err(|e| EnvError::Command {
+        program: binary.display().to_string(),
+        message: format!("cannot start: {e} (fix: {INSTALL_FIX})"),
+    })?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let first = text.lines().next().unwrap_or("").trim();
+    Ok(match first.split_whitespace().skip_while(|w| *w != "version").nth(1) {
+        Some(v) => format!("QEMU {v}"),
+        None => first.to_string(),
+    })
+}
+
+/// Whether `kind` (qemu-microvm / qemu-q35) can run here, and with which accelerator.
+pub fn detect(kind: EnvKind, host: &HostFacts) -> Availability {
+    let Some(binary) = which(QEMU_BINARY) else {
+        return Availability::no(kind, format!("{QEMU_BINARY} not found on PATH"), INSTALL_FIX);
+    };
+    let version = match qemu_version(&binary) {
+        Ok(v) => v,
+        Err(e) => return Availability::no(kind, e.to_string(), INSTALL_FIX),
+    };
+    let accel = match Accel::for_host(host.kvm) {
+        Accel::Kvm => "accel kvm".to_string(),
+        Accel::Tcg => format!("accel tcg, results labelled emulated: {}", host.kvm.explain()),
+    };
+    let cache = vm::default_cache_dir();
+    let kernel = match vm::kernel::cached_versions(&cache).pop() {
+        Some(v) => format!("guest kernel {v} cached"),
+        None => "guest kernel not cached yet (prepare fetches Debian's cloud kernel with apt-get download)".into(),
+    };
+    Availability::yes(kind, format!("{version}, machine {}, {accel}; {kernel}", machine(kind)))
+}
+
+/// A QEMU environment (one machine type).
+pub struct Qemu {
+    kind: EnvKind,
+    binary: PathBuf,
+    version: String,
+    accel: Accel,
+    kvm: KvmKind,
+    options: EnvOptions,
+    image: Option<GuestImage>,
+}
+
+impl Qemu {
+    /// Finds QEMU and picks the accelerator for this host.
+    pub fn new(kind: EnvKind, options: &EnvOptions) -> Result<Qemu, EnvError> {
+        let binary = which(QEMU_BINARY).ok_or_else(|| EnvError::Unavailable {
+            env: kind.name().into(),
+            reason: format!("{QEMU_BINARY} not found on PATH"),
+            fix: INSTALL_FIX.into(),
+        })?;
+        let kvm = HostFacts::probe().kvm;
+        Ok(Qemu {
+            kind,
+            version: qemu_version(&binary)?,
+            binary,
+            accel: Accel::for_host(kvm),
+            kvm,
+            options: options.clone(),
+            image: None,
+        })
+    }
+
+    /// Forces an accelerator (tests; `Accel::Kvm` only works with hardware KVM).
+    pub fn with_accel(mut self, accel: Accel) -> Self {
+        self.accel = accel;
+        self
+    }
+
+    /// The accelerator in use.
+    pub fn accel(&self) -> Accel {
+        self.accel
+    }
+
+    /// The full QEMU command line for one launch (program first).
+    pub fn command_line(&self, spec: &LaunchSpec, image: &GuestImage, qmp_socket: &Path) -> Result<Vec<String>, EnvError> {
+        let memory = spec.limits.memory_mib.unwrap_or(vm::DEFAULT_MEMORY_MIB);
+        let vcpus = spec.limits.vcpus.unwrap_or(vm::DEFAULT_VCPUS);
+        let mut base: Vec<String> = ["console=ttyS0", "quiet", "panic=-1"].iter().map(|s| s.to_string()).collect();
+        if self.kind == EnvKind::QemuMicrovm {
+            // microvm has no PCI bus; without this the kernel logs a PCI error.
+            base.push("pci=off".into());
+        }
+        if self.accel == Accel::Tcg {
+            if let Some(khz) = vm::host_cpu_khz() {
+                base.push(format!("tsc_early_khz={khz}"));
+            }
+        }
+        let append = vm::kernel_cmdline(&base, image, &spec.agent_args, Halt::Poweroff)?;
+        let mut args: Vec<String> = vec![self.binary.display().to_string()];
+        let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
+        push(&["-name", &format!("isobench-{}", spec.run_id)]);
+        push(&["-M", machine(self.kind), "-accel", self.accel.name()]);
+        if self.accel == Accel::Kvm {
+            // `-cpu host` alone aborts on some hosts (MSR 0x10a, arch-capabilities).
+            push(&["-cpu", "host,-arch-capabilities"]);
+        }
+        push(&["-m", &memory.to_string(), "-smp", &vcpus.to_string()]);
+        push(&["-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot"]);
+        push(&["-kernel", &image.kernel.image.display().to_string()]);
+        push(&["-initrd", &image.initramfs.path.display().to_string()]);
+        push(&["-append", &append]);
+        push(&["-qmp", &format!("unix:{},server=on,wait=off", qmp_socket.display())]);
+        Ok(args)
+    }
+}
+
+impl Environment for Qemu {
+    fn kind(&self) -> EnvKind {
+        self.kind
+    }
+
+    fn info(&self) -> EnvironmentInfo {
+        let mut notes = vec![format!("machine {}, -accel {}", machine(self.kind), self.accel.name())];
+        if self.accel == Accel::Tcg {
+            notes.push(format!(
+                "EMULATED (TCG): {}; CPU work runs ~90x slower than native, figures are not comparable with KVM",
+                self.kvm.explain()
+            ));
+        }
+        if let Some(image) = &self.image {
+            notes.push(image.kernel.describe());
+            notes.push(format!("initramfs {} ({} bytes, uncompressed newc cpio)", image.initramfs.path.display(), image.initramfs.bytes));
+        }
+        notes.push(format!(
+            "defaults without limits: {} vCPU, {} MiB",
+            vm::DEFAULT_VCPUS,
+            vm::DEFAULT_MEMORY_MIB
+        ));
+        EnvironmentInfo {
+            name: self.kind.name().into(),
+            runtime_version: Some(self.version.clone()),
+            accel: Some(self.accel.name().into()),
+            emulated: self.accel == Accel::Tcg,
+            notes,
+        }
+    }
+
+    fn prepare(&mut self, payload: &AgentPayload) -> Result<Prepared, EnvError> {
+        let (image, prepared) =
+            vm::prepare_guest(&self.options.cache_dir, self.options.kernel.as_deref(), payload, Compression::None)?;
+        self.image = Some(image);
+        Ok(prepared)
+    }
+
+    fn assets_path_inside(&self) -> PathBuf {
+        PathBuf::from(vm::GUEST_ASSETS)
+    }
+
+    fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError> {
+        let image = self.image.as_ref().ok_or_else(|| EnvError::Vmm {
+            vmm: self.kind.name().into(),
+            message: "launch called before prepare".into(),
+        })?;
+        let launched_at = Instant::now();
+        let workdir = WorkDir::create(&self.options.work_dir, &format!("{}-{}", self.kind.name(), spec.run_id))?;
+        let qmp_socket = workdir.path().join("qmp.sock");
+        let args = self.command_line(spec, image, &qmp_socket)?;
+        tracing::debug!("starting {}", args.join(" "));
+        let mut command = Command::new(&args[0]);
+        command.args(&args[1..]);
+        let child = ChildProcess::spawn(command, self.kind.name())?;
+        let mut instance = QemuInstance {
+            vmm: VmmProcess {
+                child,
+                env: self.kind.name().into(),
+                timeout_at: launched_at + spec.timeout,
+                launched_at,
+            },
+            qmp: None,
+            workdir,
+            result: None,
+        };
+        match Qmp::connect(&qmp_socket, &mut instance.vmm.child, Duration::from_secs(10).min(spec.timeout)) {
+            Ok(qmp) => instance.qmp = Some(qmp),
+            Err(e) => {
+                let _ = instance.stop();
+                return Err(e);
+            }
+        }
+        Ok(Box::new(instance))
+    }
+}
+
+/// A QMP connection (JSON lines over a Unix socket).
+pub struct Qmp {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Qmp {
+    /// Connects to QEMU's QMP socket once it appears, reads the greeting and
+    /// negotiates capabilities. Fails early with QEMU's own message if it exits.
+    pub fn connect(socket: &Path, child: &mut ChildProcess, within: Duration) -> Result<Qmp, EnvError> {
+        let deadline = Instant::now() + within;
+        let stream = loop {
+            if let Some(status) = child.try_exit() {
+                let last = child.stderr.last_line();
+                return Err(EnvError::Vmm {
+                    vmm: "qemu".into(),
+                    message: format!("exited at start ({status}): {last}"),
+                });
+            }
+            match UnixStream::connect(socket) {
+                Ok(stream) => break stream,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                Err(e) => {
+                    return Err(EnvError::Vmm {
+                        vmm: "qemu".into(),
+                        message: format!("QMP socket {} not ready within {:.0} s: {e}", socket.display(), within.as_secs_f64()),
+                    })
+                }
+            }
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+        let writer = stream.try_clone().map_err(|e| EnvError::io("cloning the QMP socket", e))?;
+        let mut qmp = Qmp {
+            reader: BufReader::new(stream),
+            writer,
+        };
+        let greeting = qmp.read_message()?;
+        if greeting.get("QMP").is_none() {
+            return Err(EnvError::Vmm {
+                vmm: "qemu".into(),
+                message: format!("unexpected QMP greeting: {greeting}"),
+            });
+        }
+        qmp.execute("qmp_capabilities")?;
+        Ok(qmp)
+    }
+
+    fn read_message(&mut self) -> Result<serde_json::Value, EnvError> {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).map_err(|e| EnvError::io("reading from QMP", e))?;
+        if n == 0 {
+            return Err(EnvError::Vmm {
+                vmm: "qemu".into(),
+                message: "QMP connection closed".into(),
+            });
+        }
+        serde_json::from_str(&line).map_err(|e| EnvError::Vmm {
+            vmm: "qemu".into(),
+            message: format!("bad QMP message `{}`: {e}", line.trim()),
+        })
+    }
+
+    /// Runs a QMP command and returns its `return` value (events before it are skipped).
+    pub fn execute(&mut self, command: &str) -> Result<serde_json::Value, EnvError> {
+        let request = serde_json::json!({ "execute": command });
+        writeln!(self.writer, "{request}").map_err(|e| EnvError::io(format!("sending QMP `{command}`"), e))?;
+        loop {
+            let mut message = self.read_message()?;
+            if let Some(value) = message.get_mut("return") {
+                return Ok(value.take());
+            }
+            if let Some(error) = message.get("error") {
+                return Err(EnvError::Vmm {
+                    vmm: "qemu".into(),
+                    message: format!("QMP `{command}` failed: {error}"),
+                });
+            }
+        }
+    }
+}
+
+struct QemuInstance {
+    vmm: VmmProcess,
+    qmp: Option<Qmp>,
+    workdir: WorkDir,
+    result: Option<ExitInfo>,
+}
+
+impl Instance for QemuInstance {
+    fn launched_at(&self) -> Instant {
+        self.vmm.launched_at
+    }
+
+    fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError> {
+        let result = self.vmm.next_line(timeout);
+        if let Err(EnvError::Timeout { during, .. }) = &result {
+            if during.contains("whole run") {
+                let _ = self.stop();
+            }
+        }
+        result
+    }
+
+    fn meter_target(&self) -> MeterTarget {
+        MeterTarget::ProcessTree(self.vmm.child.pid())
+    }
+
+    fn stop(&mut self) -> Result<ExitInfo, EnvError> {
+        if let Some(info) = &self.result {
+            return Ok(info.clone());
+        }
+        let mut asked_to_quit = false;
+        if self.vmm.child.try_exit().is_none() {
+            if let Some(qmp) = &mut self.qmp {
+                asked_to_quit = qmp.execute("quit").is_ok();
+            }
+        }
+        self.qmp = None;
+        let status = self.vmm.child.finish(Duration::from_secs(2));
+        let removed = self.workdir.remove();
+        let info = ExitInfo {
+            code: status.code().map(i64::from),
+            killed: asked_to_quit || self.vmm.child.was_killed(),
+            final_cpu_seconds: None,
+            final_peak_memory_bytes: None,
+        };
+        self.result = Some(info.clone());
+        removed.map(|()| info)
+    }
+}
+
+impl Drop for QemuInstance {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accel_follows_kvm_kind() {
+        assert_eq!(Accel::for_host(KvmKind::Hardware), Accel::Kvm);
+        for kind in [KvmKind::Pvm, KvmKind::NoAccess, KvmKind::Absent] {
+            assert_eq!(Accel::for_host(kind), Accel::Tcg);
+        }
+    }
+}

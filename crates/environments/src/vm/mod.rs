@@ -1,0 +1,311 @@
+//! What the VM backends (QEMU, Firecracker) share: the guest image (kernel
+//! + initramfs with the agent as `/init`), the kernel command line that
+//! carries the agent's arguments, and the host side of a running VMM
+//! process (serial console lines, overall timeout, per-instance work
+//! directory removed on stop).
+
+pub mod initramfs;
+pub mod kernel;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::process::ChildProcess;
+use crate::{AgentPayload, EnvError, Prepared};
+
+pub use initramfs::{Compression, Initramfs, InitramfsSpec, GUEST_ASSETS, GUEST_MODULES_DIR};
+pub use kernel::{GuestKernel, KernelSource};
+
+/// Longest kernel command line x86 Linux accepts (`COMMAND_LINE_SIZE`), minus the terminating NUL.
+pub const MAX_CMDLINE: usize = 2047;
+
+/// Guest memory when [`crate::Limits::memory_mib`] is not set. The initramfs
+/// (agent + every asset) is unpacked into RAM, so this must hold it twice
+/// during boot plus the model.
+pub const DEFAULT_MEMORY_MIB: u64 = 1024;
+
+/// vCPUs when [`crate::Limits::vcpus`] is not set.
+pub const DEFAULT_VCPUS: u32 = 1;
+
+/// The cache directory when no options are at hand (detection):
+/// `$ISOBENCH_CACHE`, else `$XDG_CACHE_HOME/isobench`, else `~/.cache/isobench`.
+pub fn default_cache_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("ISOBENCH_CACHE") {
+        return dir;
+    }
+    if let Some(dir) = var("XDG_CACHE_HOME") {
+        return dir.join("isobench");
+    }
+    var("HOME").unwrap_or_else(|| PathBuf::from("/root")).join(".cache/isobench")
+}
+
+/// How the agent (PID 1) ends the VM when done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Halt {
+    /// ACPI power-off (QEMU: the process exits).
+    Poweroff,
+    /// Reset (Firecracker with `reboot=k`: the process exits).
+    Reboot,
+}
+
+impl Halt {
+    fn as_arg(self) -> &'static str {
+        match self {
+            Halt::Poweroff => "poweroff",
+            Halt::Reboot => "reboot",
+        }
+    }
+}
+
+/// A kernel and initramfs ready to boot the agent.
+#[derive(Debug, Clone)]
+pub struct GuestImage {
+    /// The kernel.
+    pub kernel: GuestKernel,
+    /// The initramfs.
+    pub initramfs: Initramfs,
+    /// Module paths inside the guest, in load order.
+    pub modules_inside: Vec<String>,
+    /// Environment variables for the agent (passed on the kernel command line).
+    pub env: Vec<(String, String)>,
+}
+
+/// Resolves the kernel and builds (or finds cached) the initramfs for `payload`.
+pub fn prepare_guest(
+    cache_dir: &Path,
+    user_kernel: Option<&Path>,
+    payload: &AgentPayload,
+    compression: Compression,
+) -> Result<(GuestImage, Prepared), EnvError> {
+    let started = Instant::now();
+    if !payload.agent_binary.is_file() {
+        return Err(EnvError::MissingFile {
+            what: "static agent binary (the VM's /init)".into(),
+            path: payload.agent_binary.clone(),
+            fix: "build it with `scripts/build.sh` (static, tract only) or pass --agent".into(),
+        });
+    }
+    let kernel = kernel::resolve(cache_dir, user_kernel)?;
+    let spec = InitramfsSpec::for_agent(&payload.agent_binary, &payload.assets_dir, &kernel.modules, &payload.extra_files)?;
+    let initramfs = spec.build(cache_dir, compression)?;
+    let modules_inside = kernel
+        .modules
+        .iter()
+        .map(|m| format!("{GUEST_MODULES_DIR}/{}", m.file_name().unwrap_or_default().to_string_lossy()))
+        .collect();
+    let prepared = Prepared {
+        image_bytes: Some(initramfs.bytes),
+        image_id: Some(format!("initramfs sha256:{}", initramfs.key)),
+        cached: initramfs.cached,
+        prepare_seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok((
+        GuestImage {
+            kernel,
+            initramfs,
+            modules_inside,
+            env: payload.env.clone(),
+        },
+        prepared,
+    ))
+}
+
+/// Builds the kernel command line: the VMM's `base` parameters, the agent's
+/// environment (`KEY=VALUE` words the kernel hands to init as environment),
+/// then ` -- ` and the agent's argv: `agent_args` followed by
+/// `--modules ... --halt ...`. Words cannot contain whitespace or quotes.
+pub fn kernel_cmdline(base: &[String], image: &GuestImage, agent_args: &[String], halt: Halt) -> Result<String, EnvError> {
+    let mut words: Vec<String> = base.to_vec();
+    for (key, value) in &image.env {
+        words.push(format!("{key}={value}"));
+    }
+    words.push("--".into());
+    // The agent takes --modules / --halt as options of its `run` subcommand,
+    // so they follow the agent's own arguments.
+    words.extend(agent_args.iter().cloned());
+    if !image.modules_inside.is_empty() {
+        words.push("--modules".into());
+        words.push(image.modules_inside.join(","));
+    }
+    words.push("--halt".into());
+    words.push(halt.as_arg().into());
+    if let Some(bad) = words.iter().find(|w| w.is_empty() || w.chars().any(|c| c.is_whitespace() || c == '"')) {
+        return Err(EnvError::Command {
+            program: "guest kernel command line".into(),
+            message: format!("argument `{bad}` is empty or holds whitespace or quotes, which the kernel command line cannot carry; use paths without spaces"),
+        });
+    }
+    let line = words.join(" ");
+    if line.len() > MAX_CMDLINE {
+        return Err(EnvError::Command {
+            program: "guest kernel command line".into(),
+            message: format!("{} bytes exceed the kernel's limit of {MAX_CMDLINE}; shorten the agent arguments", line.len()),
+        });
+    }
+    Ok(line)
+}
+
+/// The host's TSC frequency estimate in kHz (from `/proc/cpuinfo`'s `cpu MHz`),
+/// for `tsc_early_khz=` under TCG, without which the guest can hang at
+/// "Marking TSC unstable".
+pub fn host_cpu_khz() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("cpu MHz"))
+        .and_then(|l| l.split(':').nth(1))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|mhz| (mhz * 1000.0).round() as u64)
+}
+
+/// A per-instance directory for sockets and logs, removed by [`WorkDir::remove`] and on drop.
+#[derive(Debug)]
+pub struct WorkDir {
+    path: Option<PathBuf>,
+}
+
+impl WorkDir {
+    /// Longest path allowed for Unix sockets inside (sun_path is 108 bytes).
+    const MAX_SOCKET_DIR: usize = 80;
+
+    /// Creates `<work_dir>/<prefix>-XXXX` (or under the system temp dir when
+    /// `work_dir` is empty or too long for Unix socket paths).
+    pub fn create(work_dir: &Path, prefix: &str) -> Result<Self, EnvError> {
+        let base = if work_dir.as_os_str().is_empty() || work_dir.as_os_str().len() > Self::MAX_SOCKET_DIR - 20 {
+            std::env::temp_dir()
+        } else {
+            work_dir.to_path_buf()
+        };
+        std::fs::create_dir_all(&base).map_err(|e| EnvError::io(format!("creating {}", base.display()), e))?;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{prefix}-"))
+            .tempdir_in(&base)
+            .map_err(|e| EnvError::io(format!("creating a VM work directory in {}", base.display()), e))?;
+        Ok(WorkDir {
+            path: Some(dir.keep()),
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.path.as_deref().expect("work dir used after removal")
+    }
+
+    /// Removes the directory and everything in it. Idempotent.
+    pub fn remove(&mut self) -> Result<(), EnvError> {
+        if let Some(path) = self.path.take() {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(EnvError::io(format!("removing VM work directory {}", path.display()), e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = self.remove();
+    }
+}
+
+/// The host side of one running VMM process: its serial console as lines
+/// and the launch's overall deadline.
+pub struct VmmProcess {
+    /// The VMM process (own process group).
+    pub child: ChildProcess,
+    /// Environment name for errors.
+    pub env: String,
+    /// Deadline from [`crate::LaunchSpec::timeout`].
+    pub timeout_at: Instant,
+    /// When the launch started (before spawn).
+    pub launched_at: Instant,
+}
+
+impl VmmProcess {
+    /// The next console line, bounded by `timeout` and the overall deadline.
+    /// `Err(Timeout)` names which one expired; the caller then stops the VM.
+    pub fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError> {
+        let left = self.timeout_at.saturating_duration_since(Instant::now());
+        match self.child.lines.next_line(timeout.min(left)) {
+            Err(EnvError::Timeout { .. }) if left <= timeout => Err(EnvError::Timeout {
+                env: self.env.clone(),
+                seconds: (self.timeout_at - self.launched_at).as_secs_f64(),
+                during: "the whole run (--timeout); the VM was killed".into(),
+            }),
+            Err(EnvError::Timeout { .. }) => Err(EnvError::Timeout {
+                env: self.env.clone(),
+                seconds: timeout.as_secs_f64(),
+                during: "waiting for the guest's console output".into(),
+            }),
+            Ok(None) => {
+                // Console closed: the VMM exited. Report how, if it failed.
+                let status = self.child.finish(Duration::from_secs(2));
+                if !status.success() && !self.child.was_killed() {
+                    let last = self.child.stderr.last_line();
+                    if !last.is_empty() {
+                        tracing::warn!("{} exited with {status}: {last}", self.env);
+                    }
+                }
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(env: Vec<(String, String)>) -> GuestImage {
+        GuestImage {
+            kernel: GuestKernel {
+                source: KernelSource::User("/k".into()),
+                image: "/k".into(),
+                modules: vec![],
+                dir: None,
+            },
+            initramfs: Initramfs {
+                path: "/i".into(),
+                key: "k".into(),
+                bytes: 0,
+                cached: true,
+            },
+            modules_inside: vec!["/lib/modules/virtio_ring.ko".into(), "/lib/modules/virtio.ko".into()],
+            env,
+        }
+    }
+
+    #[test]
+    fn cmdline_carries_env_modules_halt_and_args() {
+        let args: Vec<String> = ["run", "--workload", "knn"].iter().map(|s| s.to_string()).collect();
+        let line = kernel_cmdline(
+            &["console=ttyS0".into()],
+            &image(vec![("ORT_DYLIB_PATH".into(), "/lib/libonnxruntime.so".into())]),
+            &args,
+            Halt::Poweroff,
+        )
+        .unwrap();
+        assert_eq!(
+            line,
+            "console=ttyS0 ORT_DYLIB_PATH=/lib/libonnxruntime.so -- run --workload knn --modules /lib/modules/virtio_ring.ko,/lib/modules/virtio.ko --halt poweroff"
+        );
+        let err = kernel_cmdline(&[], &image(vec![]), &["a b".into()], Halt::Reboot).unwrap_err();
+        assert!(err.to_string().contains("`a b`"), "{err}");
+        let long = vec!["x".repeat(3000)];
+        assert!(kernel_cmdline(&[], &image(vec![]), &long, Halt::Reboot).unwrap_err().to_string().contains("limit"));
+    }
+
+    #[test]
+    fn work_dir_is_removed() {
+        let base = tempfile::tempdir().unwrap();
+        let mut dir = WorkDir::create(base.path(), "vm").unwrap();
+        let path = dir.path().to_path_buf();
+        std::fs::write(path.join("sock"), b"").unwrap();
+        dir.remove().unwrap();
+        assert!(!path.exists());
+        dir.remove().unwrap();
+    }
+}

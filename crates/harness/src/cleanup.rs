@@ -1,0 +1,86 @@
+//! `isobench clean`: removes what a run killed with SIGKILL left behind —
+//! processes and work directories of dead isobench runs, OCI containers
+//! and cgroups named `isobench-*`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use isobench_environments::cgroup;
+
+use crate::HarnessError;
+
+/// Prefix of every per-run work directory in the temp dir: `isobench-<pid>`.
+pub const WORK_DIR_PREFIX: &str = "isobench-";
+
+fn pid_alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Work directories of isobench runs whose process is gone.
+pub fn dead_work_dirs(tmp: &Path) -> Vec<(i32, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return vec![] };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid: i32 = name.strip_prefix(WORK_DIR_PREFIX)?.parse().ok()?;
+            (!pid_alive(pid) && e.path().is_dir()).then(|| (pid, e.path()))
+        })
+        .collect()
+}
+
+/// PIDs whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let Ok(all) = procfs::process::all_processes() else { return vec![] };
+    all.flatten()
+        .filter(|p| p.pid != std::process::id() as i32)
+        .filter(|p| p.cmdline().map(|c| c.iter().any(|a| a.contains(needle))).unwrap_or(false))
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Removes leftovers; returns one line per thing removed.
+pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
+    let mut done = Vec::new();
+    // 1. VMMs and agents of dead runs, found by their work directory.
+    for (pid, dir) in dead_work_dirs(&std::env::temp_dir()) {
+        let needle = dir.display().to_string();
+        for victim in processes_mentioning(&needle) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL);
+            done.push(format!("killed process {victim} of dead run {pid}"));
+        }
+        if std::fs::remove_dir_all(&dir).is_ok() {
+            done.push(format!("removed work directory {}", dir.display()));
+        }
+    }
+    // 2. OCI containers named isobench-* (runc, crun, runsc keep state under /run).
+    for (runtime, state) in [("runc", "/run/runc"), ("crun", "/run/crun"), ("runsc", "/var/run/runsc")] {
+        let Ok(entries) = std::fs::read_dir(state) else { continue };
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let id = id.trim_end_matches(".state").to_string();
+            if !id.starts_with(WORK_DIR_PREFIX) {
+                continue;
+            }
+            let status = Command::new(runtime).args(["delete", "--force", &id]).output();
+            if matches!(status, Ok(ref o) if o.status.success()) {
+                done.push(format!("deleted {runtime} container {id}"));
+            }
+        }
+    }
+    // 4. cgroups under isobench/ (deepest first), after killing what is left in them.
+    let mut groups = cgroup::leftovers();
+    groups.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for group in groups {
+        if let Ok(procs) = std::fs::read_to_string(group.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                done.push(format!("killed process {pid} in {}", group.display()));
+            }
+        }
+        if cgroup::remove_group_dir(&group).is_ok() {
+            done.push(format!("removed cgroup {}", group.display()));
+        }
+    }
+    Ok(done)
+}

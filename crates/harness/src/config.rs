@@ -1,0 +1,274 @@
+//! Experiment configuration: an optional TOML file, overridden by
+//! command-line flags, resolved into an [`ExperimentConfig`] with defaults.
+
+use std::path::{Path, PathBuf};
+
+use isobench_environments::EnvKind;
+use serde::{Deserialize, Serialize};
+
+use crate::HarnessError;
+
+/// Workloads the agent knows.
+pub const WORKLOADS: [&str; 4] = ["knn", "mlp", "yolov8", "ocr-det"];
+/// Engines the agent knows.
+pub const ENGINES: [&str; 2] = ["tract", "ort"];
+
+/// Every setting of an experiment, each optional: what a TOML file or the
+/// command line gives. Later layers override earlier ones ([`Overrides::merge`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Overrides {
+    /// Environments to run (`env = ["native", "docker"]`).
+    pub env: Option<Vec<String>>,
+    /// Workload name.
+    pub workload: Option<String>,
+    /// Model file.
+    pub model: Option<PathBuf>,
+    /// Image directory.
+    pub images: Option<PathBuf>,
+    /// Inference engine.
+    pub engine: Option<String>,
+    /// Measured iterations per repetition.
+    pub iterations: Option<u64>,
+    /// Warm-up iterations per repetition.
+    pub warmup: Option<u64>,
+    /// Fresh environments per environment kind.
+    pub repetitions: Option<u32>,
+    /// vCPUs / CPU quota.
+    pub vcpus: Option<u32>,
+    /// Memory limit / VM RAM in MiB.
+    pub memory: Option<u64>,
+    /// Engine threads.
+    pub threads: Option<u32>,
+    /// Output directory.
+    pub output: Option<PathBuf>,
+    /// Seconds allowed per repetition (boot + all iterations).
+    pub timeout: Option<u64>,
+    /// Seed of the statistics' random procedures.
+    pub seed: Option<u64>,
+    /// Run `native` inside a cgroup with the same limits as the containers.
+    pub native_cgroup: Option<bool>,
+    /// Guest kernel for the VM environments.
+    pub kernel: Option<PathBuf>,
+    /// Firecracker binary.
+    pub firecracker: Option<PathBuf>,
+    /// Host-side metering interval in milliseconds.
+    pub sample_interval_ms: Option<u64>,
+}
+
+impl Overrides {
+    /// Reads a TOML experiment file.
+    pub fn from_file(path: &Path) -> Result<Self, HarnessError> {
+        let text = std::fs::read_to_string(path).map_err(|source| HarnessError::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| HarnessError::ConfigParse {
+            path: path.to_path_buf(),
+            message: e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" | "),
+        })
+    }
+
+    /// `self` with every setting that `over` has replaced by `over`'s.
+    pub fn merge(self, over: Overrides) -> Overrides {
+        macro_rules! pick {
+            ($($field:ident),*) => { Overrides { $($field: over.$field.or(self.$field)),* } };
+        }
+        pick!(
+            env, workload, model, images, engine, iterations, warmup, repetitions, vcpus, memory, threads, output,
+            timeout, seed, native_cgroup, kernel, firecracker, sample_interval_ms
+        )
+    }
+}
+
+/// A resolved experiment: every setting has a value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExperimentConfig {
+    /// Environments to run, in order. Empty: every available one (resolved by the CLI).
+    pub environments: Vec<EnvKind>,
+    /// Workload name.
+    pub workload: String,
+    /// Model file (default: the workload's default model in the assets).
+    pub model: Option<PathBuf>,
+    /// Image directory (default: the workload's default images).
+    pub images: Option<PathBuf>,
+    /// Engine.
+    pub engine: String,
+    /// Measured iterations per repetition.
+    pub iterations: u64,
+    /// Warm-up iterations per repetition.
+    pub warmup: u64,
+    /// Fresh environments per kind.
+    pub repetitions: u32,
+    /// vCPUs / CPU quota (None: backend default, 2 for VMs).
+    pub vcpus: Option<u32>,
+    /// Memory in MiB (None: unlimited for processes and containers, 1024 for VMs).
+    pub memory_mib: Option<u64>,
+    /// Engine threads.
+    pub threads: u32,
+    /// Output directory.
+    pub output: PathBuf,
+    /// Seconds allowed per repetition.
+    pub timeout_seconds: u64,
+    /// Statistics seed.
+    pub seed: u64,
+    /// Put `native` in a cgroup with the same limits.
+    pub native_cgroup: bool,
+    /// Guest kernel.
+    pub kernel: Option<PathBuf>,
+    /// Firecracker binary.
+    pub firecracker: Option<PathBuf>,
+    /// Metering interval, ms.
+    pub sample_interval_ms: u64,
+}
+
+impl ExperimentConfig {
+    /// Defaults: the YOLOv8 fall detector with tract, 1 thread, 30 iterations after 3 warm-ups, 3 repetitions.
+    pub fn resolve(o: Overrides) -> Result<Self, HarnessError> {
+        let environments = o
+            .env
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| s.split(','))
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.parse::<EnvKind>().map_err(|e| HarnessError::Invalid(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut unique = Vec::new();
+        for kind in environments {
+            if !unique.contains(&kind) {
+                unique.push(kind);
+            }
+        }
+        let workload = o.workload.unwrap_or_else(|| "yolov8".into());
+        if !WORKLOADS.contains(&workload.as_str()) {
+            return Err(HarnessError::Invalid(format!(
+                "unknown workload `{workload}`; known workloads: {}",
+                WORKLOADS.join(", ")
+            )));
+        }
+        let engine = o.engine.unwrap_or_else(|| "tract".into());
+        if !ENGINES.contains(&engine.as_str()) {
+            return Err(HarnessError::Invalid(format!(
+                "unknown engine `{engine}`; known engines: {}",
+                ENGINES.join(", ")
+            )));
+        }
+        let iterations = o.iterations.unwrap_or(30);
+        if iterations == 0 {
+            return Err(HarnessError::Invalid("--iterations must be at least 1".into()));
+        }
+        let repetitions = o.repetitions.unwrap_or(3);
+        if repetitions == 0 {
+            return Err(HarnessError::Invalid("--repetitions must be at least 1".into()));
+        }
+        let threads = o.threads.unwrap_or(1);
+        if threads == 0 {
+            return Err(HarnessError::Invalid("--threads must be at least 1".into()));
+        }
+        if o.vcpus == Some(0) {
+            return Err(HarnessError::Invalid("--vcpus must be at least 1".into()));
+        }
+        if let Some(mib) = o.memory {
+            if mib < 64 {
+                return Err(HarnessError::Invalid(format!("--memory {mib} MiB is too small; give at least 64")));
+            }
+        }
+        for (flag, path) in [("--model", &o.model), ("--images", &o.images), ("--kernel", &o.kernel)] {
+            if let Some(path) = path {
+                if !path.exists() {
+                    return Err(HarnessError::Invalid(format!("{flag} {} does not exist", path.display())));
+                }
+            }
+        }
+        Ok(ExperimentConfig {
+            environments: unique,
+            workload,
+            model: o.model,
+            images: o.images,
+            engine,
+            iterations,
+            warmup: o.warmup.unwrap_or(3),
+            repetitions,
+            vcpus: o.vcpus,
+            memory_mib: o.memory,
+            threads,
+            output: o.output.unwrap_or_else(|| PathBuf::from("isobench-results")),
+            timeout_seconds: o.timeout.unwrap_or(600).max(1),
+            seed: o.seed.unwrap_or(0x15_0BE7C4),
+            native_cgroup: o.native_cgroup.unwrap_or(false),
+            kernel: o.kernel,
+            firecracker: o.firecracker,
+            sample_interval_ms: o.sample_interval_ms.unwrap_or(50).clamp(5, 10_000),
+        })
+    }
+
+    /// The agent's `run` arguments for this experiment; `assets` is the asset
+    /// directory as seen inside the environment.
+    pub fn agent_args(&self, assets: &Path) -> Vec<String> {
+        let mut args = vec![
+            "run".to_string(),
+            "--workload".into(),
+            self.workload.clone(),
+            "--engine".into(),
+            self.engine.clone(),
+            "--threads".into(),
+            self.threads.to_string(),
+            "--iterations".into(),
+            self.iterations.to_string(),
+            "--warmup".into(),
+            self.warmup.to_string(),
+            "--assets".into(),
+            assets.display().to_string(),
+        ];
+        if self.model.is_some() {
+            args.extend(["--model".into(), assets.join("user/model.onnx").display().to_string()]);
+        }
+        if self.images.is_some() {
+            args.extend(["--images".into(), assets.join("user/images").display().to_string()]);
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_defaults_fill_the_rest() {
+        let file: Overrides = toml::from_str("env = [\"native\", \"docker\"]\nworkload = \"knn\"\niterations = 5\n").unwrap();
+        let flags = Overrides {
+            iterations: Some(7),
+            ..Overrides::default()
+        };
+        let config = ExperimentConfig::resolve(file.merge(flags)).unwrap();
+        assert_eq!(config.environments, vec![EnvKind::Native, EnvKind::Docker]);
+        assert_eq!(config.workload, "knn");
+        assert_eq!(config.iterations, 7);
+        assert_eq!(config.warmup, 3);
+        assert_eq!(config.engine, "tract");
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        let bad = |o: Overrides| ExperimentConfig::resolve(o).unwrap_err().to_string();
+        assert!(bad(Overrides { env: Some(vec!["native,podman".into()]), ..Default::default() }).contains("unknown environment `podman`"));
+        assert!(bad(Overrides { workload: Some("resnet".into()), ..Default::default() }).contains("unknown workload `resnet`"));
+        assert!(bad(Overrides { iterations: Some(0), ..Default::default() }).contains("--iterations"));
+        assert!(bad(Overrides { model: Some("/nonexistent.onnx".into()), ..Default::default() }).contains("does not exist"));
+    }
+
+    #[test]
+    fn malformed_and_negative_toml_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench.toml");
+        std::fs::write(&path, "iterations = -3\n").unwrap();
+        let err = Overrides::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("bench.toml") && err.contains("iterations"), "{err}");
+        std::fs::write(&path, "workload = \"knn\"\nbogus = 1\n").unwrap();
+        let err = Overrides::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("unknown field `bogus`"), "{err}");
+        std::fs::write(&path, "workload = [\n").unwrap();
+        assert!(Overrides::from_file(&path).is_err());
+    }
+}

@@ -1,0 +1,295 @@
+//! The record format spoken by `isobench-agent` (guest side) and read by the
+//! host harness: one JSON object per line ("JSON lines"), each carrying the
+//! format version `v` and a `type` tag.
+//!
+//! # Format, version 1
+//!
+//! ```text
+//! {"v":1,"type":"ready", ...}        once, when the model is loaded
+//! {"v":1,"type":"iteration", ...}    once per warm-up and measured iteration
+//! {"v":1,"type":"summary", ...}      once, after the last iteration
+//! {"v":1,"type":"error", ...}        instead of the rest, when the agent fails
+//! ```
+//!
+//! All durations are integer microseconds measured inside the environment
+//! with a monotonic clock. Readers must ignore unknown fields (forward
+//! compatibility); a change of meaning bumps [`FORMAT_VERSION`].
+//!
+//! Over a VM serial console other text (kernel messages) may share the line
+//! stream: [`parse_line`] finds a record anywhere in a line and reports
+//! lines that hold none as [`LineKind::Noise`].
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the record format; every record carries it as `v`.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Marker that starts every record line, so a reader can find records in a
+/// console stream mixed with other output.
+pub const RECORD_PREFIX: &str = "{\"v\":";
+
+/// One line of agent output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Record {
+    /// The model is loaded and the workload is about to start.
+    Ready(Ready),
+    /// One warm-up or measured iteration.
+    Iteration(Iteration),
+    /// Totals after the last iteration.
+    Summary(Summary),
+    /// The agent failed; no further records follow.
+    Error(AgentError),
+}
+
+/// Emitted once the model and inputs are loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ready {
+    /// Workload name (`knn`, `mlp`, `yolov8`, `ocr-det`).
+    pub workload: String,
+    /// Inference engine (`tract`, `ort`, or `native` for hand-written models).
+    pub engine: String,
+    /// Intra-op thread count used by the engine.
+    pub threads: u32,
+    /// Microseconds from agent process start (first instruction of `main`) to model loaded.
+    pub ready_us: u64,
+    /// Microseconds spent loading (and optimising) the model alone.
+    pub model_load_us: u64,
+    /// Whether the agent runs as PID 1 (VM init).
+    pub pid1: bool,
+    /// Agent version (crate version).
+    pub agent_version: String,
+}
+
+/// Timings and result digest of one iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Iteration {
+    /// 0-based index; warm-ups and measured iterations are numbered separately.
+    pub index: u64,
+    /// True for a warm-up iteration (not used in statistics).
+    pub warmup: bool,
+    /// Name of the input processed (image file name, or `test-split`).
+    pub input: String,
+    /// Preprocessing time (decode, letterbox, normalisation), µs.
+    pub preprocess_us: u64,
+    /// Model execution time, µs.
+    pub inference_us: u64,
+    /// Postprocessing time (decode, NMS, scoring), µs.
+    pub postprocess_us: u64,
+    /// Thread count, repeated in every record.
+    pub threads: u32,
+    /// Small digest of the result.
+    pub digest: Digest,
+}
+
+/// A compact description of what an iteration computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Digest {
+    /// Classification of a labelled set.
+    Labels {
+        /// Number of samples classified.
+        samples: u32,
+        /// Number classified correctly.
+        correct: u32,
+        /// FNV-1a hash of the predicted label sequence (same predictions, same hash).
+        predictions_hash: String,
+    },
+    /// Object detections on one image.
+    Detections {
+        /// Detections after NMS, highest score first (at most 20 kept).
+        detections: Vec<Detection>,
+        /// Total number of detections after NMS.
+        count: u32,
+    },
+    /// Text regions found by a text detector.
+    TextBoxes {
+        /// Number of text boxes.
+        count: u32,
+        /// Boxes (x1, y1, x2, y2) in original image pixels, at most 20 kept.
+        boxes: Vec<[f32; 4]>,
+    },
+}
+
+/// One detected object, in original image pixel coordinates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    /// Class name from the model's metadata.
+    pub class: String,
+    /// Class index.
+    pub class_id: u32,
+    /// Confidence score.
+    pub score: f32,
+    /// Box as (x1, y1, x2, y2).
+    pub bbox: [f32; 4],
+}
+
+/// Emitted after the last iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Workload name.
+    pub workload: String,
+    /// Engine name.
+    pub engine: String,
+    /// Thread count.
+    pub threads: u32,
+    /// Measured iterations.
+    pub iterations: u64,
+    /// Warm-up iterations.
+    pub warmup: u64,
+    /// Accuracy over measured iterations, where the inputs are labelled.
+    pub accuracy: Option<f64>,
+    /// Sum of inference time over measured iterations, µs.
+    pub total_inference_us: u64,
+    /// Wall time of all measured iterations (pre + inference + post), µs.
+    pub total_wall_us: u64,
+    /// sha256 of the model file (or of the serialized weights for built-in models).
+    pub model_sha256: String,
+    /// sha256 over the input files in the order processed.
+    pub inputs_sha256: String,
+    /// sha256 of the agent executable itself (`/proc/self/exe`).
+    pub agent_sha256: String,
+}
+
+/// Failure report: the last record of a failed agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentError {
+    /// Short machine-readable category (`model`, `input`, `usage`, `engine`, `io`, `init`).
+    pub kind: String,
+    /// One-line human-readable message naming the thing and the fix.
+    pub message: String,
+}
+
+/// Errors reading records.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The line holds a record marker but not valid JSON of a known record.
+    #[error("malformed agent record: {reason}: {line}")]
+    Malformed {
+        /// Parser message.
+        reason: String,
+        /// The offending line (truncated to 200 characters).
+        line: String,
+    },
+    /// The record has a format version this build does not understand.
+    #[error("agent record format v{found} is not supported (this build reads v{FORMAT_VERSION}); rebuild the agent and host from the same revision")]
+    Version {
+        /// Version found in the record.
+        found: u64,
+    },
+}
+
+/// What a line of agent output turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineKind {
+    /// A valid record.
+    Record(Record),
+    /// Text that carries no record (console noise, kernel log).
+    Noise,
+}
+
+#[derive(Serialize)]
+struct Versioned<'a> {
+    v: u32,
+    #[serde(flatten)]
+    record: &'a Record,
+}
+
+impl Record {
+    /// Serialises the record as one JSON line (without the trailing newline).
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(&Versioned {
+            v: FORMAT_VERSION,
+            record: self,
+        })
+        .expect("records always serialise")
+    }
+}
+
+/// Parses one line of agent output. A line without the record marker is
+/// [`LineKind::Noise`]; a line with the marker must parse or it is an error.
+pub fn parse_line(line: &str) -> Result<LineKind, RecordError> {
+    let Some(start) = line.find(RECORD_PREFIX) else {
+        return Ok(LineKind::Noise);
+    };
+    let text = line[start..].trim_end_matches(['\r', '\n', ' ']);
+    let malformed = |reason: String| RecordError::Malformed {
+        reason,
+        line: text.chars().take(200).collect(),
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+    let version = value
+        .get("v")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| malformed("missing version field `v`".into()))?;
+    if version != u64::from(FORMAT_VERSION) {
+        return Err(RecordError::Version { found: version });
+    }
+    let record: Record = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+    Ok(LineKind::Record(record))
+}
+
+/// FNV-1a 64-bit hash, used for compact prediction digests.
+pub fn fnv1a64(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready() -> Record {
+        Record::Ready(Ready {
+            workload: "knn".into(),
+            engine: "native".into(),
+            threads: 1,
+            ready_us: 1234,
+            model_load_us: 1000,
+            pid1: false,
+            agent_version: "0.1.0".into(),
+        })
+    }
+
+    #[test]
+    fn round_trips_with_version_first() {
+        let line = ready().to_line();
+        assert!(line.starts_with("{\"v\":1,\"type\":\"ready\""), "{line}");
+        assert_eq!(parse_line(&line).unwrap(), LineKind::Record(ready()));
+    }
+
+    #[test]
+    fn finds_record_after_console_noise() {
+        let line = format!("[    1.234] random kernel text {}\r", ready().to_line());
+        assert_eq!(parse_line(&line).unwrap(), LineKind::Record(ready()));
+        assert_eq!(parse_line("[    0.000] Linux version 6.1").unwrap(), LineKind::Noise);
+    }
+
+    #[test]
+    fn rejects_truncated_and_foreign_versions() {
+        let line = ready().to_line();
+        let cut = &line[..line.len() - 5];
+        assert!(matches!(parse_line(cut), Err(RecordError::Malformed { .. })));
+        let v2 = line.replacen("{\"v\":1", "{\"v\":2", 1);
+        assert!(matches!(parse_line(&v2), Err(RecordError::Version { found: 2 })));
+        let unknown = "{\"v\":1,\"type\":\"bogus\"}";
+        assert!(matches!(parse_line(unknown), Err(RecordError::Malformed { .. })));
+    }
+
+    #[test]
+    fn ignores_unknown_fields() {
+        let line = ready().to_line().replacen("\"pid1\"", "\"extra\":5,\"pid1\"", 1);
+        assert_eq!(parse_line(&line).unwrap(), LineKind::Record(ready()));
+    }
+
+    #[test]
+    fn fnv_is_stable() {
+        assert_eq!(fnv1a64(b""), "cbf29ce484222325");
+        assert_ne!(fnv1a64(&[1, 2, 3]), fnv1a64(&[3, 2, 1]));
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test suite, from a fresh clone: installs and starts what the tests need
+# (packages, both agent builds, the pinned assets, dockerd), runs every test,
+# and stops the daemon it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started_dockerd=0
+cleanup() {
+  if [ "$started_dockerd" = 1 ]; then scripts/stop-dockerd.sh || true; fi
+}
+trap cleanup EXIT
+scripts/install-deps.sh
+scripts/build.sh
+target/release/isobench setup
+if ! [ -S /var/run/docker.sock ] || ! curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
+  scripts/start-dockerd.sh && started_dockerd=1
+fi
+export ISOBENCH_AGENT_STATIC="$PWD/target/x86_64-unknown-linux-gnu/release/isobench-agent"
+export ISOBENCH_AGENT_DYNAMIC="$PWD/target/release/isobench-agent"
+cargo test --release --workspace --locked -- --test-threads=1
