@@ -108,7 +108,10 @@ def main():
                 t = time.perf_counter()
                 sess.run(None, {inp: x})
                 times.append((time.perf_counter() - t) * 1000)
-            print(f"BENCH python-onnxruntime median_ms={statistics.median(times):.2f} runs={a.bench}")
+            print(
+                f"BENCH python-onnxruntime median_ms={statistics.median(times):.2f} runs={a.bench}"
+                f" times_ms={','.join(f'{t:.3f}' for t in times)}"
+            )
 
 
 if __name__ == "__main__":

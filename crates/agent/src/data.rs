@@ -112,31 +112,51 @@ pub fn parse_digits_csv(reader: impl Read) -> Result<Samples, String> {
     };
     let mut row = [0u8; FEATURES];
     for (number, line) in BufReader::new(reader).lines().enumerate() {
-        let line = line.map_err(|e| corrupt(format!("cannot decompress or read line {}: {e}", number + 1)))?;
+        let line = line.map_err(|e| {
+            corrupt(format!(
+                "cannot decompress or read line {}: {e}",
+                number + 1
+            ))
+        })?;
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
         let mut fields = line.split(',');
         for (i, slot) in row.iter_mut().enumerate() {
-            let field = fields
-                .next()
-                .ok_or_else(|| corrupt(format!("line {} has {i} fields, expected 65", number + 1)))?;
-            *slot = parse_value(field, 16)
-                .ok_or_else(|| corrupt(format!("line {} field {} is `{field}`, expected an integer 0..=16", number + 1, i + 1)))?;
+            let field = fields.next().ok_or_else(|| {
+                corrupt(format!("line {} has {i} fields, expected 65", number + 1))
+            })?;
+            *slot = parse_value(field, 16).ok_or_else(|| {
+                corrupt(format!(
+                    "line {} field {} is `{field}`, expected an integer 0..=16",
+                    number + 1,
+                    i + 1
+                ))
+            })?;
         }
         let field = fields
             .next()
             .ok_or_else(|| corrupt(format!("line {} has 64 fields, expected 65", number + 1)))?;
-        let label = parse_value(field, 9)
-            .ok_or_else(|| corrupt(format!("line {} label is `{field}`, expected a digit 0..=9", number + 1)))?;
+        let label = parse_value(field, 9).ok_or_else(|| {
+            corrupt(format!(
+                "line {} label is `{field}`, expected a digit 0..=9",
+                number + 1
+            ))
+        })?;
         if fields.next().is_some() {
-            return Err(corrupt(format!("line {} has more than 65 fields", number + 1)));
+            return Err(corrupt(format!(
+                "line {} has more than 65 fields",
+                number + 1
+            )));
         }
         samples.push(&row, label);
     }
     if samples.len() < 20 {
-        return Err(corrupt(format!("only {} samples found, expected 1797", samples.len())));
+        return Err(corrupt(format!(
+            "only {} samples found, expected 1797",
+            samples.len()
+        )));
     }
     Ok(samples)
 }
@@ -242,7 +262,12 @@ mod tests {
         assert_eq!((train.len(), test.len()), (75, 25));
         assert_eq!(split(&all, 7, 25), (train.clone(), test.clone()));
         assert_ne!(split(&all, 8, 25).1, test);
-        let mut seen: Vec<u8> = train.features.iter().chain(&test.features).copied().collect();
+        let mut seen: Vec<u8> = train
+            .features
+            .iter()
+            .chain(&test.features)
+            .copied()
+            .collect();
         let mut orig = all.features.clone();
         seen.sort_unstable();
         orig.sort_unstable();

@@ -262,7 +262,13 @@ pub fn letterbox(img: &Rgb8, dst_w: usize, dst_h: usize) -> (TensorF32, Letterbo
 
 /// Normalises an HWC u8 image into a 1x3xHxW tensor:
 /// `(pixel / 255 - mean[c]) / std[c]`, channel order as stored.
-pub fn normalize_chw(data: &[u8], width: usize, height: usize, mean: [f32; 3], std: [f32; 3]) -> TensorF32 {
+pub fn normalize_chw(
+    data: &[u8],
+    width: usize,
+    height: usize,
+    mean: [f32; 3],
+    std: [f32; 3],
+) -> TensorF32 {
     let plane = width * height;
     let mut out = vec![0.0f32; 3 * plane];
     for (i, px) in data.chunks_exact(3).enumerate() {

@@ -87,7 +87,9 @@ fn main() -> ExitCode {
     } else {
         install_reporting_panic_hook();
     }
-    let result = Cli::try_parse().map_err(clap_error).and_then(|cli| dispatch(cli, started, vm_init));
+    let result = Cli::try_parse()
+        .map_err(clap_error)
+        .and_then(|cli| dispatch(cli, started, vm_init));
     let code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Shown(code)) => code,
@@ -134,7 +136,9 @@ fn clap_error(e: clap::Error) -> Failure {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ");
-    Failure::Agent(AgentError::Usage(format!("{first}; see `isobench-agent --help`")))
+    Failure::Agent(AgentError::Usage(format!(
+        "{first}; see `isobench-agent --help`"
+    )))
 }
 
 fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
@@ -177,7 +181,12 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
                 .into());
             }
             let engine = args.engine.unwrap_or_else(|| {
-                if matches!(args.workload.as_str(), "knn" | "mlp") { "native" } else { "tract" }.to_string()
+                if matches!(args.workload.as_str(), "knn" | "mlp") {
+                    "native"
+                } else {
+                    "tract"
+                }
+                .to_string()
             });
             let config = RunConfig {
                 workload: args.workload,
@@ -250,25 +259,36 @@ fn modules_from_argv() -> Vec<PathBuf> {
         .find_map(|(i, a)| {
             a.strip_prefix("--modules=")
                 .map(str::to_string)
-                .or_else(|| (a == "--modules").then(|| args.get(i + 1).cloned()).flatten())
+                .or_else(|| {
+                    (a == "--modules")
+                        .then(|| args.get(i + 1).cloned())
+                        .flatten()
+                })
         })
         .map(|list| pid1::parse_modules(&list))
         .unwrap_or_default()
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send), location: Option<&std::panic::Location<'_>>) -> String {
+fn panic_message(
+    payload: &(dyn std::any::Any + Send),
+    location: Option<&std::panic::Location<'_>>,
+) -> String {
     let payload = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into());
-    let at = location.map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+    let at = location
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
     format!("agent bug: panicked{at}: {payload}; please report it with the command line used")
 }
 
 /// Outside a VM: a panic still leaves an `error` record (kind `internal`).
 fn install_reporting_panic_hook() {
-    std::panic::set_hook(Box::new(|info| report("internal", &panic_message(info.payload(), info.location()))));
+    std::panic::set_hook(Box::new(|info| {
+        report("internal", &panic_message(info.payload(), info.location()))
+    }));
 }
 
 /// As VM init: report the panic, then halt (PID 1 must never exit).

@@ -65,7 +65,12 @@ pub fn ensure_console(console: &Path) -> Result<(), AgentError> {
         .read(true)
         .write(true)
         .open(console)
-        .map_err(|e| AgentError::Init(format!("cannot open {}: {e}; the initramfs needs a console node (mknod c 5 1)", console.display())))?;
+        .map_err(|e| {
+            AgentError::Init(format!(
+                "cannot open {}: {e}; the initramfs needs a console node (mknod c 5 1)",
+                console.display()
+            ))
+        })?;
     for fd in [0, 1, 2] {
         if closed(fd) {
             // SAFETY: dup2 onto a standard descriptor number that is closed;
@@ -85,7 +90,11 @@ pub fn ensure_console(console: &Path) -> Result<(), AgentError> {
 
 /// Splits a `--modules a.ko,b.ko` value into paths (empty items skipped).
 pub fn parse_modules(list: &str) -> Vec<PathBuf> {
-    list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(PathBuf::from).collect()
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// Loads kernel modules in order with `finit_module`; a module already
@@ -130,7 +139,9 @@ pub fn halt(how: Halt) -> ! {
         Halt::Reboot => nix::sys::reboot::RebootMode::RB_AUTOBOOT,
     };
     let err = nix::sys::reboot::reboot(mode).unwrap_err();
-    eprintln!("isobench-agent: cannot halt the machine ({how:?}): {err}; stop the VM from the host");
+    eprintln!(
+        "isobench-agent: cannot halt the machine ({how:?}): {err}; stop the VM from the host"
+    );
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }
@@ -153,7 +164,10 @@ mod tests {
     fn missing_module_is_a_clear_init_error() {
         let err = load_modules(&[PathBuf::from("/nonexistent/virtio_mmio.ko")]).unwrap_err();
         assert_eq!(err.kind(), "init");
-        assert!(err.to_string().contains("/nonexistent/virtio_mmio.ko"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/virtio_mmio.ko"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -161,8 +175,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bogus.ko");
         std::fs::write(&path, b"not an ELF module").unwrap();
-        let err = load_modules(&[path.clone()]).unwrap_err();
-        assert!(err.to_string().contains("cannot load kernel module"), "{err}");
+        let err = load_modules(std::slice::from_ref(&path)).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot load kernel module"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -182,10 +199,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let status = std::thread::spawn(move || {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS | nix::sched::CloneFlags::CLONE_NEWNS)
-                .map_err(|e| e.to_string())?;
-            mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-                .map_err(|e| e.to_string())?;
+            nix::sched::unshare(
+                nix::sched::CloneFlags::CLONE_FS | nix::sched::CloneFlags::CLONE_NEWNS,
+            )
+            .map_err(|e| e.to_string())?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .map_err(|e| e.to_string())?;
             mount_all(&root).map_err(|e| e.to_string())?;
             // A second call finds everything mounted (EBUSY or stacked) and succeeds.
             mount_all(&root).map_err(|e| e.to_string())?;

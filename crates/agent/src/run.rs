@@ -9,7 +9,9 @@ use isobench_records::{Digest, Iteration, Ready, Record, Summary};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::AgentError;
-use crate::workloads::{knn::Knn, mlp::Mlp, ocr_det::OcrDet, yolov8::Yolov8, Workload, WorkloadOptions};
+use crate::workloads::{
+    knn::Knn, mlp::Mlp, ocr_det::OcrDet, yolov8::Yolov8, Workload, WorkloadOptions,
+};
 
 /// Names accepted by `--workload`.
 pub const WORKLOADS: &[&str] = &["knn", "mlp", "yolov8", "ocr-det"];
@@ -56,10 +58,14 @@ pub fn validate(config: &RunConfig) -> Result<(), AgentError> {
         )));
     }
     if config.options.threads == 0 {
-        return Err(AgentError::Usage("--threads 0: use at least 1 thread".into()));
+        return Err(AgentError::Usage(
+            "--threads 0: use at least 1 thread".into(),
+        ));
     }
     if config.iterations == 0 {
-        return Err(AgentError::Usage("--iterations 0: run at least 1 measured iteration".into()));
+        return Err(AgentError::Usage(
+            "--iterations 0: run at least 1 measured iteration".into(),
+        ));
     }
     Ok(())
 }
@@ -170,7 +176,10 @@ pub fn emit(out: &mut dyn Write, record: &Record) -> Result<(), AgentError> {
 pub fn agent_sha256() -> String {
     let candidates = [
         Some(std::path::PathBuf::from("/proc/self/exe")),
-        std::env::args_os().next().map(std::path::PathBuf::from).filter(|p| p.components().count() > 1),
+        std::env::args_os()
+            .next()
+            .map(std::path::PathBuf::from)
+            .filter(|p| p.components().count() > 1),
     ];
     for path in candidates.into_iter().flatten() {
         if let Ok(file) = std::fs::File::open(&path) {

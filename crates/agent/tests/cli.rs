@@ -22,22 +22,54 @@ fn agent(args: &[&str]) -> Output {
 fn error_record(out: &Output) -> (String, String) {
     let records = common::records(&out.stdout);
     assert_eq!(records.len(), 1, "exactly one record: {records:?}");
-    let Record::Error(e) = &records[0] else { panic!("expected an error record: {records:?}") };
+    let Record::Error(e) = &records[0] else {
+        panic!("expected an error record: {records:?}")
+    };
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&e.message), "stderr repeats the message: {stderr}");
-    assert!(!e.message.contains('\n'), "one-line message: {:?}", e.message);
+    assert!(
+        stderr.contains(&e.message),
+        "stderr repeats the message: {stderr}"
+    );
+    assert!(
+        !e.message.contains('\n'),
+        "one-line message: {:?}",
+        e.message
+    );
     (e.kind.clone(), e.message.clone())
 }
 
 #[test]
 fn knn_run_emits_ready_iterations_and_summary() {
     let assets = common::assets();
-    let out = agent(&["run", "--workload", "knn", "--iterations", "2", "--warmup", "1", "--assets", assets.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = agent(&[
+        "run",
+        "--workload",
+        "knn",
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--assets",
+        assets.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let records = common::records(&out.stdout);
     assert_eq!(records.len(), 5, "{records:?}");
-    let Record::Ready(ready) = &records[0] else { panic!("first is ready: {records:?}") };
-    assert_eq!((ready.workload.as_str(), ready.engine.as_str(), ready.threads), ("knn", "native", 1));
+    let Record::Ready(ready) = &records[0] else {
+        panic!("first is ready: {records:?}")
+    };
+    assert_eq!(
+        (
+            ready.workload.as_str(),
+            ready.engine.as_str(),
+            ready.threads
+        ),
+        ("knn", "native", 1)
+    );
     assert!(!ready.pid1);
     assert!(ready.ready_us >= ready.model_load_us);
     let warmups: Vec<bool> = records[1..4]
@@ -48,7 +80,9 @@ fn knn_run_emits_ready_iterations_and_summary() {
         })
         .collect();
     assert_eq!(warmups, [true, false, false]);
-    let Record::Summary(s) = &records[4] else { panic!("last is summary: {records:?}") };
+    let Record::Summary(s) = &records[4] else {
+        panic!("last is summary: {records:?}")
+    };
     assert_eq!((s.iterations, s.warmup), (2, 1));
     assert!(s.accuracy.unwrap() >= 0.97, "{s:?}");
     let own = hex::encode(sha2::Sha256::digest(std::fs::read(AGENT).unwrap()));
@@ -60,10 +94,30 @@ fn knn_run_emits_ready_iterations_and_summary() {
 #[test]
 fn engine_name_given_by_the_harness_is_accepted_for_knn() {
     let assets = common::assets();
-    let out = agent(&["run", "--workload", "knn", "--engine", "tract", "--iterations", "1", "--warmup", "0", "--threads", "2", "--assets", assets.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = agent(&[
+        "run",
+        "--workload",
+        "knn",
+        "--engine",
+        "tract",
+        "--iterations",
+        "1",
+        "--warmup",
+        "0",
+        "--threads",
+        "2",
+        "--assets",
+        assets.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let records = common::records(&out.stdout);
-    let Record::Summary(s) = records.last().unwrap() else { panic!("{records:?}") };
+    let Record::Summary(s) = records.last().unwrap() else {
+        panic!("{records:?}")
+    };
     assert_eq!((s.engine.as_str(), s.threads), ("native", 2));
 }
 
@@ -97,7 +151,15 @@ fn bad_flags_are_usage_errors() {
 #[test]
 fn missing_model_path_is_a_model_error() {
     let assets = common::assets();
-    let out = agent(&["run", "--workload", "mlp", "--model", "/nonexistent/weights.json", "--assets", assets.to_str().unwrap()]);
+    let out = agent(&[
+        "run",
+        "--workload",
+        "mlp",
+        "--model",
+        "/nonexistent/weights.json",
+        "--assets",
+        assets.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let (kind, message) = error_record(&out);
     assert_eq!(kind, "model");
@@ -108,21 +170,36 @@ fn missing_model_path_is_a_model_error() {
 #[test]
 fn missing_assets_is_an_input_error_pointing_at_setup() {
     let dir = tempfile::tempdir().unwrap();
-    let out = agent(&["run", "--workload", "knn", "--assets", dir.path().to_str().unwrap()]);
+    let out = agent(&[
+        "run",
+        "--workload",
+        "knn",
+        "--assets",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let (kind, message) = error_record(&out);
     assert_eq!(kind, "input");
-    assert!(message.contains("digits.csv.gz") && message.contains("isobench setup"), "{message}");
+    assert!(
+        message.contains("digits.csv.gz") && message.contains("isobench setup"),
+        "{message}"
+    );
 }
 
 #[test]
 fn train_mlp_writes_the_weights_file() {
     let dir = common::private_assets();
     let out = agent(&["train-mlp", "--assets", dir.path().to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     print!("{}", String::from_utf8_lossy(&out.stdout));
     let path = dir.path().join("models/mlp-digits.json");
-    let model = isobench_agent::workloads::mlp::MlpModel::from_json(&path, &std::fs::read(&path).unwrap()).unwrap();
+    let model =
+        isobench_agent::workloads::mlp::MlpModel::from_json(&path, &std::fs::read(&path).unwrap())
+            .unwrap();
     assert!(model.test_accuracy >= 0.95);
 }
 
@@ -131,5 +208,8 @@ fn version_names_the_engines() {
     let out = agent(&["version"]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("isobench-agent ") && text.contains("native"), "{text}");
+    assert!(
+        text.starts_with("isobench-agent ") && text.contains("native"),
+        "{text}"
+    );
 }

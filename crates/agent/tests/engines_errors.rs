@@ -10,13 +10,22 @@ use isobench_records::Record;
 const AGENT: &str = env!("CARGO_BIN_EXE_isobench-agent");
 
 fn agent(args: &[&str]) -> Output {
-    Command::new(AGENT).args(args).output().expect("run the agent")
+    Command::new(AGENT)
+        .args(args)
+        .output()
+        .expect("run the agent")
 }
 
 fn error_of(out: &Output) -> (String, String) {
-    assert!(!out.status.success(), "must fail: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "must fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let records = common::records(&out.stdout);
-    let Some(Record::Error(e)) = records.last() else { panic!("error record expected: {records:?}") };
+    let Some(Record::Error(e)) = records.last() else {
+        panic!("error record expected: {records:?}")
+    };
     (e.kind.clone(), e.message.clone())
 }
 
@@ -28,19 +37,42 @@ fn corrupt_onnx_is_a_model_error() {
     let real = std::fs::read(common::assets().join("models/yolov8-fall.onnx")).unwrap();
     std::fs::write(&model, &real[..real.len() / 3]).unwrap();
     let assets = common::assets();
-    for engine in ["tract", #[cfg(feature = "ort")] "ort"] {
+    for engine in [
+        "tract",
+        #[cfg(feature = "ort")]
+        "ort",
+    ] {
         let out = agent(&[
-            "run", "--workload", "yolov8", "--engine", engine, "--iterations", "1",
-            "--assets", assets.to_str().unwrap(), "--model", model.to_str().unwrap(),
+            "run",
+            "--workload",
+            "yolov8",
+            "--engine",
+            engine,
+            "--iterations",
+            "1",
+            "--assets",
+            assets.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
         ]);
         let (kind, message) = error_of(&out);
         assert_eq!(kind, "model", "{engine}: {message}");
-        assert!(message.contains("broken.onnx"), "{engine}: names the file: {message}");
+        assert!(
+            message.contains("broken.onnx"),
+            "{engine}: names the file: {message}"
+        );
     }
     std::fs::write(&model, b"this is not a model").unwrap();
     let out = agent(&[
-        "run", "--workload", "ocr-det", "--iterations", "1",
-        "--assets", assets.to_str().unwrap(), "--model", model.to_str().unwrap(),
+        "run",
+        "--workload",
+        "ocr-det",
+        "--iterations",
+        "1",
+        "--assets",
+        assets.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
     ]);
     let (kind, message) = error_of(&out);
     assert_eq!(kind, "model", "{message}");
@@ -50,19 +82,44 @@ fn corrupt_onnx_is_a_model_error() {
 #[test]
 fn non_image_is_an_input_error() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(common::assets().join("images/bus.jpg"), dir.path().join("a.jpg")).unwrap();
-    std::fs::write(dir.path().join("b.jpg"), b"GIF? no, plain text pretending to be a photo").unwrap();
+    std::fs::copy(
+        common::assets().join("images/bus.jpg"),
+        dir.path().join("a.jpg"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.jpg"),
+        b"GIF? no, plain text pretending to be a photo",
+    )
+    .unwrap();
     let assets = common::assets();
     let out = agent(&[
-        "run", "--workload", "yolov8", "--iterations", "2", "--warmup", "0",
-        "--assets", assets.to_str().unwrap(), "--images", dir.path().to_str().unwrap(),
+        "run",
+        "--workload",
+        "yolov8",
+        "--iterations",
+        "2",
+        "--warmup",
+        "0",
+        "--assets",
+        assets.to_str().unwrap(),
+        "--images",
+        dir.path().to_str().unwrap(),
     ]);
     let (kind, message) = error_of(&out);
     assert_eq!(kind, "input", "{message}");
-    assert!(message.contains("b.jpg") && message.contains("not a JPEG or PNG"), "{message}");
+    assert!(
+        message.contains("b.jpg") && message.contains("not a JPEG or PNG"),
+        "{message}"
+    );
     // The good image was processed before the bad one failed.
     let records = common::records(&out.stdout);
-    assert!(records.iter().any(|r| matches!(r, Record::Iteration(i) if i.input == "a.jpg")), "{records:?}");
+    assert!(
+        records
+            .iter()
+            .any(|r| matches!(r, Record::Iteration(i) if i.input == "a.jpg")),
+        "{records:?}"
+    );
 }
 
 #[cfg(not(feature = "ort"))]
@@ -70,10 +127,20 @@ fn non_image_is_an_input_error() {
 fn ort_in_a_build_without_it_says_which_build_to_use() {
     let assets = common::assets();
     let out = agent(&[
-        "run", "--workload", "yolov8", "--engine", "ort", "--iterations", "1",
-        "--assets", assets.to_str().unwrap(),
+        "run",
+        "--workload",
+        "yolov8",
+        "--engine",
+        "ort",
+        "--iterations",
+        "1",
+        "--assets",
+        assets.to_str().unwrap(),
     ]);
     let (kind, message) = error_of(&out);
     assert_eq!(kind, "engine", "{message}");
-    assert!(message.contains("built without ort") && message.contains("dynamic agent build"), "{message}");
+    assert!(
+        message.contains("built without ort") && message.contains("dynamic agent build"),
+        "{message}"
+    );
 }

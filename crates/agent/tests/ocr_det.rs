@@ -42,21 +42,32 @@ fn ocr_finds_the_text_lines_of_page_png() {
     let mut w = OcrDet::load(&opts).unwrap();
     let out = w.run_once(0).unwrap();
     assert_eq!(out.input, "page.png");
-    let Digest::TextBoxes { count, boxes } = out.digest else { panic!("text boxes expected") };
+    let Digest::TextBoxes { count, boxes } = out.digest else {
+        panic!("text boxes expected")
+    };
     assert_eq!(count, 7, "one box per printed line: {boxes:?}");
     for b in &boxes {
-        assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= 384.0 && b[3] <= 191.0, "inside the page: {b:?}");
+        assert!(
+            b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= 384.0 && b[3] <= 191.0,
+            "inside the page: {b:?}"
+        );
         assert!(b[2] - b[0] > 3.0 && b[3] - b[1] > 3.0, "{b:?}");
     }
     for r in RAPIDOCR {
         let (cx, cy) = ((r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0);
         assert!(
-            boxes.iter().any(|b| b[0] <= cx && cx <= b[2] && b[1] <= cy && cy <= b[3]),
+            boxes
+                .iter()
+                .any(|b| b[0] <= cx && cx <= b[2] && b[1] <= cy && cy <= b[3]),
             "RapidOCR box {r:?} not found in {boxes:?}"
         );
     }
     let title = boxes[0];
     for (a, b) in title.iter().zip(RAPIDOCR[0]) {
-        assert!((a - b).abs() <= 3.0, "title {title:?} vs RapidOCR {:?}", RAPIDOCR[0]);
+        assert!(
+            (a - b).abs() <= 3.0,
+            "title {title:?} vs RapidOCR {:?}",
+            RAPIDOCR[0]
+        );
     }
 }

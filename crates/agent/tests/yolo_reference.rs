@@ -59,16 +59,30 @@ fn options(engine: &str) -> WorkloadOptions {
 fn detect(model: &mut Yolov8, image: &str) -> Vec<Detection> {
     let path = common::assets().join("images").join(image);
     let bytes = std::fs::read(&path).expect("image from `isobench setup`");
-    model.detect(&bytes, Path::new(&path)).expect("detection runs")
+    model
+        .detect(&bytes, Path::new(&path))
+        .expect("detection runs")
 }
 
 fn assert_matches(got: &[Detection], want: &[Ref], score_tol: f32, box_tol: f32, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: {got:?}");
     for (g, (id, name, score, bbox)) in got.iter().zip(want) {
-        assert_eq!((g.class_id, g.class.as_str()), (*id, *name), "{what}: {g:?}");
-        assert!((g.score - score).abs() <= score_tol, "{what}: score {} vs {score}", g.score);
+        assert_eq!(
+            (g.class_id, g.class.as_str()),
+            (*id, *name),
+            "{what}: {g:?}"
+        );
+        assert!(
+            (g.score - score).abs() <= score_tol,
+            "{what}: score {} vs {score}",
+            g.score
+        );
         for (a, b) in g.bbox.iter().zip(bbox) {
-            assert!((a - b).abs() <= box_tol, "{what}: box {:?} vs {bbox:?}", g.bbox);
+            assert!(
+                (a - b).abs() <= box_tol,
+                "{what}: box {:?} vs {bbox:?}",
+                g.bbox
+            );
         }
     }
 }
@@ -77,12 +91,27 @@ fn check_engine(engine: &str) {
     let mut model = Yolov8::load(&options(engine)).expect("default model loads");
     assert_eq!(model.class_names(), ["Normal", "Fall"]);
     let bus = detect(&mut model, "bus.jpg");
-    assert!(bus.len() >= 3 && bus.iter().all(|d| d.class == "Normal"), "people on bus.jpg: {bus:?}");
+    assert!(
+        bus.len() >= 3 && bus.iter().all(|d| d.class == "Normal"),
+        "people on bus.jpg: {bus:?}"
+    );
     assert_matches(&bus, &BUS_JPG, 5e-3, 1.0, &format!("{engine} bus.jpg"));
     let astronaut = detect(&mut model, "astronaut.png");
-    assert_matches(&astronaut, &ASTRONAUT_PNG, 1e-4, 0.05, &format!("{engine} astronaut.png"));
+    assert_matches(
+        &astronaut,
+        &ASTRONAUT_PNG,
+        1e-4,
+        0.05,
+        &format!("{engine} astronaut.png"),
+    );
     let coffee = detect(&mut model, "coffee.png");
-    assert_matches(&coffee, &COFFEE_PNG, 1e-4, 0.05, &format!("{engine} coffee.png"));
+    assert_matches(
+        &coffee,
+        &COFFEE_PNG,
+        1e-4,
+        0.05,
+        &format!("{engine} coffee.png"),
+    );
 }
 
 #[test]

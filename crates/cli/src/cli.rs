@@ -58,35 +58,36 @@ pub struct RunArgs {
     #[arg(long)]
     pub engine: Option<String>,
     /// Measured iterations per repetition.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub iterations: Option<u64>,
     /// Warm-up iterations per repetition.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub warmup: Option<u64>,
     /// Repetitions: a fresh environment each.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub repetitions: Option<u32>,
     /// vCPUs (VMs) / CPU quota (containers, native with --native-cgroup).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub vcpus: Option<u32>,
     /// Memory in MiB (VM RAM / container limit).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory: Option<u64>,
     /// Engine threads.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub threads: Option<u32>,
     /// Output directory for results.json, results.csv and reports.
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Seconds allowed per repetition (boot and all iterations).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub timeout: Option<u64>,
     /// Seed of the statistics' random procedures.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run `native` in a cgroup with the same CPU and memory limits as the containers.
+    /// Run `native` as a plain process (metered through its process tree)
+    /// instead of in a cgroup with the containers' limits and metering.
     #[arg(long)]
-    pub native_cgroup: bool,
+    pub no_native_cgroup: bool,
     /// Guest kernel for the VM environments (bzImage for QEMU, ELF vmlinux for Firecracker).
     #[arg(long)]
     pub kernel: Option<PathBuf>,
@@ -102,6 +103,10 @@ pub struct RunArgs {
     /// Never download: fail if the cache is incomplete.
     #[arg(long)]
     pub offline: bool,
+    /// Continue the interrupted experiment in this output directory (its journal
+    /// holds the configuration; other experiment flags are ignored).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
 }
 
 /// `isobench setup` options.

@@ -1,6 +1,6 @@
 //! One function per subcommand.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -41,7 +41,7 @@ fn overrides_of(args: &RunArgs) -> Overrides {
         output: args.output.clone(),
         timeout: args.timeout,
         seed: args.seed,
-        native_cgroup: args.native_cgroup.then_some(true),
+        native_cgroup: args.no_native_cgroup.then_some(false),
         kernel: args.kernel.clone(),
         firecracker: args.firecracker.clone(),
         sample_interval_ms: args.sample_interval_ms,
@@ -77,13 +77,28 @@ fn choose_environments(config: &ExperimentConfig, facts: &HostFacts) -> Result<V
 }
 
 fn run(args: RunArgs, cache: &Path) -> Result<i32> {
-    let file = match &args.config {
-        Some(path) => Overrides::from_file(path)?,
-        None => Overrides::default(),
-    };
-    let mut config = ExperimentConfig::resolve(file.merge(overrides_of(&args)))?;
     let facts = HostFacts::probe();
-    config.environments = choose_environments(&config, &facts)?;
+    let mut config = match &args.resume {
+        Some(dir) => {
+            let mut config = isobench_harness::journal::recover(dir)?
+                .config
+                .context("the journal has no configuration")?;
+            config.output = dir.clone();
+            config
+        }
+        None => {
+            let file = match &args.config {
+                Some(path) => Overrides::from_file(path)?,
+                None => Overrides::default(),
+            };
+            let mut config = ExperimentConfig::resolve(file.merge(overrides_of(&args)))?;
+            config.environments = choose_environments(&config, &facts)?;
+            config
+        }
+    };
+    if config.environments.is_empty() {
+        config.environments = choose_environments(&config, &facts)?;
+    }
     if !args.offline {
         crate::setup::ensure_for_run(cache, &config, args.agent.as_deref())?;
     }
@@ -103,7 +118,7 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
         env_options: EnvOptions {
             cache_dir: cache.to_path_buf(),
             work_dir: work_dir.clone(),
-            native_cgroup: config.native_cgroup,
+            native_cgroup: config.native_cgroup && facts.root && facts.cgroup_v1,
             kernel: config.kernel.clone(),
             firecracker: config.firecracker.clone().or_else(|| {
                 let bundled = isobench_assets::firecracker_bin(cache);
@@ -117,6 +132,7 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
         payload,
         identity,
         interrupted,
+        resume: args.resume.is_some(),
     };
     eprintln!(
         "isobench: {} on {} ({} iterations after {} warm-ups, {} repetitions, engine {}, {} thread(s)); results in {}",
@@ -195,9 +211,4 @@ fn clean(cache: &Path) -> Result<i32> {
         println!("nothing to clean");
     }
     Ok(0)
-}
-
-/// Path of a file next to `results` with another name.
-pub fn sibling(results: &Path, name: &str) -> PathBuf {
-    results.parent().unwrap_or(Path::new(".")).join(name)
 }

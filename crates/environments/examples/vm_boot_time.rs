@@ -15,24 +15,34 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use isobench_environments::{registry, AgentPayload, EnvKind, EnvOptions, HostFacts, LaunchSpec, Limits};
+use isobench_environments::{
+    registry, AgentPayload, EnvKind, EnvOptions, HostFacts, LaunchSpec, Limits,
+};
 use isobench_records::{parse_line, LineKind, Record};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let boots: usize = arg(&args, "--boots").map(|b| b.parse().expect("--boots N")).unwrap_or(10);
+    let boots: usize = arg(&args, "--boots")
+        .map(|b| b.parse().expect("--boots N"))
+        .unwrap_or(10);
     let verbose = args.iter().any(|a| a == "--verbose");
     let cache = isobench_environments::vm::default_cache_dir();
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let agent = arg(&args, "--agent")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("ISOBENCH_AGENT_STATIC").map(PathBuf::from))
-        .unwrap_or_else(|| workspace.join("target/x86_64-unknown-linux-gnu/release/isobench-agent"));
-    let assets = arg(&args, "--assets").map(PathBuf::from).unwrap_or_else(|| cache.join("assets"));
+        .unwrap_or_else(|| {
+            workspace.join("target/x86_64-unknown-linux-gnu/release/isobench-agent")
+        });
+    let assets = arg(&args, "--assets")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache.join("assets"));
     let envs = arg(&args, "--env").unwrap_or_else(|| "qemu-microvm,qemu-q35,firecracker".into());
     let agent_args: Vec<String> = arg(&args, "--agent-args")
         .unwrap_or_else(|| "run --workload knn --iterations 1 --warmup 0 --assets /assets".into())
@@ -42,12 +52,19 @@ fn main() {
     let host = HostFacts::probe();
     let work = tempfile::tempdir().expect("temp dir");
     println!("host KVM: {:?} ({})", host.kvm, host.kvm.explain());
-    println!("agent {}\nassets {}\nboots per environment: {boots}\n", agent.display(), assets.display());
+    println!(
+        "agent {}\nassets {}\nboots per environment: {boots}\n",
+        agent.display(),
+        assets.display()
+    );
     for name in envs.split(',') {
         let kind: EnvKind = name.parse().expect("environment name");
         let availability = registry::detect(kind, &host);
         if !availability.available {
-            println!("{name}: not run: {} (fix: {})", availability.reason, availability.fix);
+            println!(
+                "{name}: not run: {} (fix: {})",
+                availability.reason, availability.fix
+            );
             continue;
         }
         let options = EnvOptions {

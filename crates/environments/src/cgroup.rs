@@ -31,7 +31,8 @@ fn controller_dir(root: &Path, controller: &str) -> PathBuf {
 }
 
 fn write(path: &Path, value: &str) -> Result<(), EnvError> {
-    std::fs::write(path, value).map_err(|e| EnvError::io(format!("writing `{value}` to {}", path.display()), e))
+    std::fs::write(path, value)
+        .map_err(|e| EnvError::io(format!("writing `{value}` to {}", path.display()), e))
 }
 
 impl CgroupV1 {
@@ -51,15 +52,26 @@ impl CgroupV1 {
         for controller in ["cpuacct", "memory", "cpuset"] {
             let dir = controller_dir(root, controller).join(&relative);
             std::fs::create_dir_all(&dir).map_err(|e| {
-                EnvError::io(format!("creating cgroup {} (run as root on a cgroup v1 host)", dir.display()), e)
+                EnvError::io(
+                    format!(
+                        "creating cgroup {} (run as root on a cgroup v1 host)",
+                        dir.display()
+                    ),
+                    e,
+                )
             })?;
         }
         // A new cpuset group starts empty: inherit the parent's CPUs and memory nodes.
         let cpuset = root.join("cpuset");
-        for (level, file) in [(PARENT.into(), "cpuset.cpus"), (PARENT.into(), "cpuset.mems")]
-            .into_iter()
-            .chain([(relative.clone(), "cpuset.cpus"), (relative.clone(), "cpuset.mems")])
-        {
+        for (level, file) in [
+            (PARENT.into(), "cpuset.cpus"),
+            (PARENT.into(), "cpuset.mems"),
+        ]
+        .into_iter()
+        .chain([
+            (relative.clone(), "cpuset.cpus"),
+            (relative.clone(), "cpuset.mems"),
+        ]) {
             let level: PathBuf = level;
             let target = cpuset.join(&level).join(file);
             let parent = target.parent().and_then(Path::parent).map(|p| p.join(file));
@@ -75,10 +87,18 @@ impl CgroupV1 {
         let cpu = controller_dir(root, "cpu").join(&relative);
         if let Some(vcpus) = limits.vcpus {
             write(&cpu.join("cpu.cfs_period_us"), "100000")?;
-            write(&cpu.join("cpu.cfs_quota_us"), &(u64::from(vcpus) * 100_000).to_string())?;
+            write(
+                &cpu.join("cpu.cfs_quota_us"),
+                &(u64::from(vcpus) * 100_000).to_string(),
+            )?;
         }
         if let Some(mib) = limits.memory_mib {
-            write(&controller_dir(root, "memory").join(&relative).join("memory.limit_in_bytes"), &(mib << 20).to_string())?;
+            write(
+                &controller_dir(root, "memory")
+                    .join(&relative)
+                    .join("memory.limit_in_bytes"),
+                &(mib << 20).to_string(),
+            )?;
         }
         if let Some(cpus) = &limits.cpuset {
             write(&cpuset.join(&relative).join("cpuset.cpus"), cpus)?;
@@ -89,9 +109,22 @@ impl CgroupV1 {
     /// Writes `pid` into every controller of this group.
     pub fn add_process(&self, pid: i32) -> Result<(), EnvError> {
         for controller in ["cpuacct", "memory", "cpuset"] {
-            write(&controller_dir(&self.root, controller).join(&self.relative).join("cgroup.procs"), &pid.to_string())?;
+            write(
+                &controller_dir(&self.root, controller)
+                    .join(&self.relative)
+                    .join("cgroup.procs"),
+                &pid.to_string(),
+            )?;
         }
         Ok(())
+    }
+
+    /// The `cgroup.procs` files of every controller of this group.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        ["cpuacct", "memory", "cpuset"]
+            .into_iter()
+            .map(|c| controller_dir(&self.root, c).join(&self.relative).join("cgroup.procs"))
+            .collect()
     }
 
     /// What the harness meters for this group.
@@ -104,12 +137,21 @@ impl CgroupV1 {
 
     /// Total CPU time charged to the group, in seconds.
     pub fn cpu_seconds(&self) -> Option<f64> {
-        read_u64(&controller_dir(&self.root, "cpuacct").join(&self.relative).join("cpuacct.usage")).map(|ns| ns as f64 / 1e9)
+        read_u64(
+            &controller_dir(&self.root, "cpuacct")
+                .join(&self.relative)
+                .join("cpuacct.usage"),
+        )
+        .map(|ns| ns as f64 / 1e9)
     }
 
     /// Peak memory charged to the group, in bytes.
     pub fn peak_memory(&self) -> Option<u64> {
-        read_u64(&controller_dir(&self.root, "memory").join(&self.relative).join("memory.max_usage_in_bytes"))
+        read_u64(
+            &controller_dir(&self.root, "memory")
+                .join(&self.relative)
+                .join("memory.max_usage_in_bytes"),
+        )
     }
 
     /// Removes the group (its processes must have exited). Idempotent.
@@ -143,7 +185,12 @@ pub fn remove_group_dir(dir: &Path) -> Result<(), EnvError> {
             Err(e) if attempt < 49 && e.raw_os_error() == Some(libc::EBUSY) => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            Err(e) => return Err(EnvError::io(format!("removing cgroup {}", dir.display()), e)),
+            Err(e) => {
+                return Err(EnvError::io(
+                    format!("removing cgroup {}", dir.display()),
+                    e,
+                ))
+            }
         }
     }
     Ok(())

@@ -86,27 +86,38 @@ impl PayloadFiles {
             ));
         }
         if !payload.assets_dir.is_dir() {
-            return Err(missing("asset directory", &payload.assets_dir, "run `isobench setup` to download the assets"));
+            return Err(missing(
+                "asset directory",
+                &payload.assets_dir,
+                "run `isobench setup` to download the assets",
+            ));
         }
         let mut files = Vec::new();
         let mut dirs = vec![PathBuf::from("assets")];
-        let push = |host: &Path, inside: PathBuf, files: &mut Vec<PayloadFile>| -> Result<(), EnvError> {
-            let meta = std::fs::metadata(host).map_err(|e| EnvError::io(format!("reading {}", host.display()), e))?;
-            files.push(PayloadFile {
-                host: host.to_path_buf(),
-                inside,
-                mode: meta.permissions().mode() & 0o7777,
-                size: meta.len(),
-            });
-            Ok(())
-        };
-        push(&payload.agent_binary, relative_inside(Path::new(AGENT_INSIDE))?, &mut files)?;
+        let push =
+            |host: &Path, inside: PathBuf, files: &mut Vec<PayloadFile>| -> Result<(), EnvError> {
+                let meta = std::fs::metadata(host)
+                    .map_err(|e| EnvError::io(format!("reading {}", host.display()), e))?;
+                files.push(PayloadFile {
+                    host: host.to_path_buf(),
+                    inside,
+                    mode: meta.permissions().mode() & 0o7777,
+                    size: meta.len(),
+                });
+                Ok(())
+            };
+        push(
+            &payload.agent_binary,
+            relative_inside(Path::new(AGENT_INSIDE))?,
+            &mut files,
+        )?;
         let mut stack = vec![payload.assets_dir.clone()];
         while let Some(dir) = stack.pop() {
-            let entries =
-                std::fs::read_dir(&dir).map_err(|e| EnvError::io(format!("listing assets in {}", dir.display()), e))?;
+            let entries = std::fs::read_dir(&dir)
+                .map_err(|e| EnvError::io(format!("listing assets in {}", dir.display()), e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| EnvError::io(format!("listing assets in {}", dir.display()), e))?;
+                let entry = entry
+                    .map_err(|e| EnvError::io(format!("listing assets in {}", dir.display()), e))?;
                 let path = entry.path();
                 let rel = path.strip_prefix(&payload.assets_dir).unwrap_or(&path);
                 let inside = Path::new("assets").join(rel);
@@ -121,7 +132,11 @@ impl PayloadFiles {
         }
         for (host, inside) in &payload.extra_files {
             if !host.is_file() {
-                return Err(missing("extra payload file", host, "check the agent's runtime files (scripts/build.sh)"));
+                return Err(missing(
+                    "extra payload file",
+                    host,
+                    "check the agent's runtime files (scripts/build.sh)",
+                ));
             }
             let inside = relative_inside(inside)?;
             let mut parent = inside.parent();
@@ -147,10 +162,12 @@ impl PayloadFiles {
             hasher.update(b"\0file\0");
             hasher.update(f.inside.to_string_lossy().as_bytes());
             hasher.update(f.mode.to_le_bytes());
-            let mut src =
-                std::fs::File::open(&f.host).map_err(|e| EnvError::io(format!("reading {}", f.host.display()), e))?;
+            let mut src = std::fs::File::open(&f.host)
+                .map_err(|e| EnvError::io(format!("reading {}", f.host.display()), e))?;
             loop {
-                let n = src.read(&mut buf).map_err(|e| EnvError::io(format!("reading {}", f.host.display()), e))?;
+                let n = src
+                    .read(&mut buf)
+                    .map_err(|e| EnvError::io(format!("reading {}", f.host.display()), e))?;
                 if n == 0 {
                     break;
                 }
@@ -180,7 +197,13 @@ impl PayloadFiles {
 pub fn sanitize_id(run_id: &str) -> String {
     let mut out: String = run_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(60)
         .collect();
     if !out.starts_with(|c: char| c.is_ascii_alphanumeric()) {
@@ -281,8 +304,8 @@ impl RunCgroup {
     }
 
     /// Removes the run's group and everything a runtime left below it in
-    /// every hierarchy, then the shared `isobench` parent where it is empty
-    /// in hierarchies only runtimes create it in. Idempotent.
+    /// every hierarchy, then the shared `isobench` parent wherever it is
+    /// empty (runtimes create it in every hierarchy). Idempotent.
     pub fn remove(&mut self) -> Result<(), EnvError> {
         let Some(mut group) = self.group.take() else {
             return Ok(());
@@ -297,12 +320,6 @@ impl RunCgroup {
             first_err.get_or_insert(e);
         }
         for hierarchy in hierarchies(&self.root) {
-            let name = hierarchy.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            // cpuacct, memory and cpuset hold the `isobench` parent of the
-            // cgroup module's own convention (native runs); leave those.
-            if ["cpuacct", "cpu,cpuacct", "memory", "cpuset"].contains(&name.as_str()) {
-                continue;
-            }
             // Fails harmlessly (EBUSY) while another run still uses it.
             let _ = std::fs::remove_dir(hierarchy.join(cgroup::PARENT));
         }
@@ -361,9 +378,19 @@ mod tests {
             env: vec![],
         };
         let a = PayloadFiles::collect(&payload).unwrap();
-        let inside: Vec<_> = a.files.iter().map(|f| f.inside.to_string_lossy().into_owned()).collect();
-        assert_eq!(inside, ["assets/models/m.onnx", "isobench-agent", "opt/ort/lib.so"]);
-        assert!(a.dirs.contains(&PathBuf::from("assets/empty")) && a.dirs.contains(&PathBuf::from("opt/ort")));
+        let inside: Vec<_> = a
+            .files
+            .iter()
+            .map(|f| f.inside.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            inside,
+            ["assets/models/m.onnx", "isobench-agent", "opt/ort/lib.so"]
+        );
+        assert!(
+            a.dirs.contains(&PathBuf::from("assets/empty"))
+                && a.dirs.contains(&PathBuf::from("opt/ort"))
+        );
         assert_eq!(a.total_bytes(), 14);
         std::fs::write(assets.join("models/m.onnx"), b"model2").unwrap();
         let b = PayloadFiles::collect(&payload).unwrap();
@@ -373,6 +400,9 @@ mod tests {
             extra_files: vec![(payload.agent_binary.clone(), PathBuf::from("/../etc/x"))],
             ..payload
         };
-        assert!(PayloadFiles::collect(&bad).unwrap_err().to_string().contains("leaves the container root"));
+        assert!(PayloadFiles::collect(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("leaves the container root"));
     }
 }

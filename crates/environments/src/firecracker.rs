@@ -19,8 +19,8 @@ use crate::process::ChildProcess;
 use crate::registry::{which, EnvOptions};
 use crate::vm::{self, Compression, GuestImage, Halt, VmmProcess, WorkDir};
 use crate::{
-    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo, HostFacts, Instance, KvmKind,
-    LaunchSpec, MeterTarget, Prepared,
+    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo,
+    HostFacts, Instance, KvmKind, LaunchSpec, MeterTarget, Prepared,
 };
 
 const ENV: &str = "firecracker";
@@ -41,10 +41,13 @@ pub fn find_binary(explicit: Option<&Path>, cache_dir: &Path) -> Option<PathBuf>
 
 /// `Firecracker v1.12.1` from `firecracker --version`.
 pub fn version(binary: &Path) -> Result<String, EnvError> {
-    let output = Command::new(binary).arg("--version").output().map_err(|e| EnvError::Command {
-        program: binary.display().to_string(),
-        message: format!("cannot start: {e} (fix: {INSTALL_FIX})"),
-    })?;
+    let output = Command::new(binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| EnvError::Command {
+            program: binary.display().to_string(),
+            message: format!("cannot start: {e} (fix: {INSTALL_FIX})"),
+        })?;
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .find(|l| l.starts_with("Firecracker v"))
@@ -73,7 +76,11 @@ pub fn detect(host: &HostFacts) -> Availability {
     let kind = EnvKind::Firecracker;
     let cache = vm::default_cache_dir();
     let Some(binary) = find_binary(None, &cache) else {
-        return Availability::no(kind, "firecracker binary not found (cache runtime dir or PATH)", INSTALL_FIX);
+        return Availability::no(
+            kind,
+            "firecracker binary not found (cache runtime dir or PATH)",
+            INSTALL_FIX,
+        );
     };
     let version = match version(&binary) {
         Ok(v) => v,
@@ -86,7 +93,10 @@ pub fn detect(host: &HostFacts) -> Availability {
         Some(v) => format!("guest kernel {v} cached"),
         None => "guest kernel not cached yet (prepare fetches Debian's cloud kernel)".into(),
     };
-    Availability::yes(kind, format!("{version} ({}), hardware KVM; {kernel}", binary.display()))
+    Availability::yes(
+        kind,
+        format!("{version} ({}), hardware KVM; {kernel}", binary.display()),
+    )
 }
 
 /// A minimal HTTP/1.1 client for Firecracker's API socket (one request per connection).
@@ -113,18 +123,33 @@ impl ApiClient {
     }
 
     /// Sends one request and reads the whole response.
-    pub fn request(&self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<ApiResponse, EnvError> {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<ApiResponse, EnvError> {
         let what = format!("Firecracker API {method} {path}");
-        let mut stream = UnixStream::connect(&self.socket).map_err(|e| EnvError::io(format!("{what}: connecting to {}", self.socket.display()), e))?;
+        let mut stream = UnixStream::connect(&self.socket).map_err(|e| {
+            EnvError::io(
+                format!("{what}: connecting to {}", self.socket.display()),
+                e,
+            )
+        })?;
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let mut request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nConnection: close\r\n");
         if !body.is_empty() {
-            request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+            request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
         }
         request.push_str("\r\n");
         request.push_str(&body);
-        stream.write_all(request.as_bytes()).map_err(|e| EnvError::io(what.clone(), e))?;
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| EnvError::io(what.clone(), e))?;
         read_response(&mut stream).map_err(|e| EnvError::io(what, e))
     }
 
@@ -150,7 +175,11 @@ fn check(path: &str, method: &str, response: ApiResponse) -> Result<ApiResponse,
     }
     let fault = serde_json::from_str::<serde_json::Value>(&response.body)
         .ok()
-        .and_then(|v| v.get("fault_message").and_then(|m| m.as_str()).map(str::to_string))
+        .and_then(|v| {
+            v.get("fault_message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| response.body.trim().to_string());
     Err(EnvError::Vmm {
         vmm: ENV.into(),
@@ -168,7 +197,10 @@ fn read_response(stream: &mut UnixStream) -> std::io::Result<ApiResponse> {
         }
         let n = stream.read(&mut buf)?;
         if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed before the response headers"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before the response headers",
+            ));
         }
         data.extend_from_slice(&buf[..n]);
     };
@@ -177,10 +209,17 @@ fn read_response(stream: &mut UnixStream) -> std::io::Result<ApiResponse> {
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line `{}`", head.lines().next().unwrap_or(""))))?;
+        .ok_or_else(|| {
+            std::io::Error::other(format!(
+                "bad status line `{}`",
+                head.lines().next().unwrap_or("")
+            ))
+        })?;
     let length = head.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())
+            .flatten()
     });
     let mut body = data[header_end..].to_vec();
     match length {
@@ -240,15 +279,28 @@ pub struct FirecrackerVm {
 impl FirecrackerVm {
     /// Spawns `binary --api-sock <workdir>/api.sock` and waits (up to
     /// `within`) for the API to answer `GET /version`.
-    pub fn spawn(binary: &Path, work_dir: &Path, run_id: &str, timeout: Duration, within: Duration) -> Result<Self, EnvError> {
+    pub fn spawn(
+        binary: &Path,
+        work_dir: &Path,
+        run_id: &str,
+        timeout: Duration,
+        within: Duration,
+    ) -> Result<Self, EnvError> {
         let launched_at = Instant::now();
         let workdir = WorkDir::create(work_dir, &format!("fc-{run_id}"))?;
         let socket = workdir.path().join("api.sock");
         let log = workdir.path().join("firecracker.log");
-        std::fs::write(&log, b"").map_err(|e| EnvError::io(format!("creating {}", log.display()), e))?;
+        std::fs::write(&log, b"")
+            .map_err(|e| EnvError::io(format!("creating {}", log.display()), e))?;
         let id: String = format!("isobench-{run_id}")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .take(64)
             .collect();
         let mut command = Command::new(binary);
@@ -289,7 +341,10 @@ impl FirecrackerVm {
                 let _ = vm.stop();
                 return Err(EnvError::Vmm {
                     vmm: ENV.into(),
-                    message: format!("API socket did not answer within {:.0} s", within.as_secs_f64()),
+                    message: format!(
+                        "API socket did not answer within {:.0} s",
+                        within.as_secs_f64()
+                    ),
                 });
             }
             std::thread::sleep(Duration::from_millis(2));
@@ -313,7 +368,10 @@ impl FirecrackerVm {
         if let Some((cid, uds)) = &config.vsock {
             // A stale socket makes Firecracker fail with "Address in use".
             let _ = std::fs::remove_file(uds);
-            self.api.put("/vsock", &serde_json::json!({ "guest_cid": cid, "uds_path": uds }))?;
+            self.api.put(
+                "/vsock",
+                &serde_json::json!({ "guest_cid": cid, "uds_path": uds }),
+            )?;
         }
         Ok(())
     }
@@ -322,7 +380,10 @@ impl FirecrackerVm {
     pub fn start(&mut self) -> Result<Instant, EnvError> {
         let at = Instant::now();
         self.started_at = Some(at);
-        self.api.put("/actions", &serde_json::json!({ "action_type": "InstanceStart" }))?;
+        self.api.put(
+            "/actions",
+            &serde_json::json!({ "action_type": "InstanceStart" }),
+        )?;
         Ok(at)
     }
 
@@ -359,7 +420,10 @@ impl FirecrackerVm {
         }
         let status = self.vmm.child.finish(Duration::from_millis(200));
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        self.boot_timer = log.lines().find(|l| l.contains("Guest-boot-time")).map(|l| l.trim().to_string());
+        self.boot_timer = log
+            .lines()
+            .find(|l| l.contains("Guest-boot-time"))
+            .map(|l| l.trim().to_string());
         let removed = self.workdir.remove();
         let info = ExitInfo {
             code: status.code().map(i64::from),
@@ -394,15 +458,19 @@ impl Firecracker {
         if options.jailer {
             return Err(EnvError::Unavailable {
                 env: ENV.into(),
-                reason: "starting Firecracker through the jailer is not supported by this build".into(),
+                reason: "starting Firecracker through the jailer is not supported by this build"
+                    .into(),
                 fix: "run without --jailer".into(),
             });
         }
-        let binary = find_binary(options.firecracker.as_deref(), &options.cache_dir).ok_or_else(|| EnvError::Unavailable {
-            env: ENV.into(),
-            reason: "firecracker binary not found".into(),
-            fix: INSTALL_FIX.into(),
-        })?;
+        let binary =
+            find_binary(options.firecracker.as_deref(), &options.cache_dir).ok_or_else(|| {
+                EnvError::Unavailable {
+                    env: ENV.into(),
+                    reason: "firecracker binary not found".into(),
+                    fix: INSTALL_FIX.into(),
+                }
+            })?;
         Ok(Firecracker {
             version: version(&binary)?,
             binary,
@@ -426,7 +494,10 @@ impl Firecracker {
 
     /// The boot arguments for one launch.
     pub fn boot_args(image: &GuestImage, agent_args: &[String]) -> Result<String, EnvError> {
-        let base: Vec<String> = ["console=ttyS0", "reboot=k", "panic=1", "pci=off", "quiet"].iter().map(|s| s.to_string()).collect();
+        let base: Vec<String> = ["console=ttyS0", "reboot=k", "panic=1", "pci=off", "quiet"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         vm::kernel_cmdline(&base, image, agent_args, Halt::Reboot)
     }
 }
@@ -458,9 +529,17 @@ impl Environment for Firecracker {
     }
 
     fn prepare(&mut self, payload: &AgentPayload) -> Result<Prepared, EnvError> {
-        let (image, prepared) =
-            vm::prepare_guest(&self.options.cache_dir, self.options.kernel.as_deref(), payload, Compression::None)?;
-        self.vmlinux = Some(image.kernel.vmlinux(&self.options.cache_dir.join("kernels/user"))?);
+        let (image, prepared) = vm::prepare_guest(
+            &self.options.cache_dir,
+            self.options.kernel.as_deref(),
+            payload,
+            Compression::None,
+        )?;
+        self.vmlinux = Some(
+            image
+                .kernel
+                .vmlinux(&self.options.cache_dir.join("kernels/user"))?,
+        );
         self.image = Some(image);
         Ok(prepared)
     }
@@ -483,7 +562,13 @@ impl Environment for Firecracker {
                 message: "launch called before prepare".into(),
             });
         };
-        let mut vm = FirecrackerVm::spawn(&self.binary, &self.options.work_dir, &spec.run_id, spec.timeout, Duration::from_secs(5))?;
+        let mut vm = FirecrackerVm::spawn(
+            &self.binary,
+            &self.options.work_dir,
+            &spec.run_id,
+            spec.timeout,
+            Duration::from_secs(5),
+        )?;
         let vsock = vm.work_path().join("vsock.sock");
         let config = VmConfig {
             kernel: vmlinux.clone(),
@@ -555,7 +640,10 @@ mod tests {
         });
         let api = ApiClient::new(&path);
         api.put("/x", &serde_json::json!({"a": 1})).unwrap();
-        let err = api.put("/x", &serde_json::json!({})).unwrap_err().to_string();
+        let err = api
+            .put("/x", &serde_json::json!({}))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("400") && err.contains("bad thing"), "{err}");
         server.join().unwrap();
     }

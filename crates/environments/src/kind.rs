@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Every isolation environment isobench knows, in the order results list them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum EnvKind {
     /// The agent as a plain host process (the baseline).
@@ -73,12 +75,19 @@ impl EnvKind {
 
     /// True for environments that boot their own guest kernel.
     pub fn is_vm(self) -> bool {
-        matches!(self, EnvKind::Firecracker | EnvKind::QemuMicrovm | EnvKind::QemuQ35)
+        matches!(
+            self,
+            EnvKind::Firecracker | EnvKind::QemuMicrovm | EnvKind::QemuQ35
+        )
     }
 
     /// Names of all kinds, comma separated (for error messages).
     pub fn all_names() -> String {
-        Self::ALL.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+        Self::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -115,6 +124,9 @@ mod tests {
             assert_eq!(kind.name().parse::<EnvKind>().unwrap(), kind);
         }
         let err = "podman".parse::<EnvKind>().unwrap_err().to_string();
-        assert!(err.contains("unknown environment `podman`") && err.contains("qemu-q35"), "{err}");
+        assert!(
+            err.contains("unknown environment `podman`") && err.contains("qemu-q35"),
+            "{err}"
+        );
     }
 }

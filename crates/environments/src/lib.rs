@@ -12,18 +12,18 @@
 //! Every backend runs the *same* agent binary and asset directory
 //! ([`AgentPayload`]); their sha256 go into the results.
 
-pub mod error;
-pub mod kind;
-pub mod lines;
 pub mod cgroup;
-pub mod native;
-pub mod process;
-pub mod registry;
 pub mod containers;
 pub mod docker;
-pub mod oci;
+pub mod error;
 pub mod firecracker;
+pub mod kind;
+pub mod lines;
+pub mod native;
+pub mod oci;
+pub mod process;
 pub mod qemu;
+pub mod registry;
 pub mod vm;
 
 pub use error::EnvError;

@@ -29,7 +29,10 @@ impl LineStream {
                 let mut buf = Vec::new();
                 loop {
                     buf.clear();
-                    match (&mut reader).take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut buf) {
+                    match (&mut reader)
+                        .take(MAX_LINE_BYTES as u64)
+                        .read_until(b'\n', &mut buf)
+                    {
                         Ok(0) => break,
                         Ok(_) => {
                             let line = String::from_utf8_lossy(&buf)

@@ -10,7 +10,8 @@ use crate::cgroup::CgroupV1;
 use crate::process::ChildProcess;
 use crate::registry::EnvOptions;
 use crate::{
-    AgentPayload, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo, Instance, LaunchSpec, MeterTarget, Prepared,
+    AgentPayload, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo, Instance, LaunchSpec,
+    MeterTarget, Prepared,
 };
 
 /// The native environment.
@@ -64,7 +65,10 @@ impl Environment for Native {
     }
 
     fn assets_path_inside(&self) -> PathBuf {
-        self.payload.as_ref().map(|p| p.assets_dir.clone()).unwrap_or_default()
+        self.payload
+            .as_ref()
+            .map(|p| p.assets_dir.clone())
+            .unwrap_or_default()
     }
 
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError> {
@@ -82,13 +86,10 @@ impl Environment for Native {
         for (key, value) in &payload.env {
             command.env(key, value);
         }
-        let child = ChildProcess::spawn(command, "native")?;
         if let Some(group) = &cgroup {
-            // The agent's first milliseconds (before this write) run outside the
-            // group; they are process start-up, not inference, and are still
-            // counted by the process-tree fallback in the harness' totals.
-            group.add_process(child.pid())?;
+            join_before_exec(&mut command, group)?;
         }
+        let child = ChildProcess::spawn(command, "native")?;
         Ok(Box::new(NativeInstance {
             launched_at: child.spawned_at,
             child,
@@ -96,6 +97,43 @@ impl Environment for Native {
             timeout_at: Instant::now() + spec.timeout,
         }))
     }
+}
+
+/// Makes the child join `group` between fork and exec, so every page and
+/// CPU cycle of the agent, from its first instruction, is charged to it.
+fn join_before_exec(command: &mut Command, group: &CgroupV1) -> Result<(), EnvError> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let files = group
+        .procs_files()
+        .into_iter()
+        .map(|p| {
+            CString::new(p.as_os_str().as_bytes())
+                .map_err(|_| EnvError::io(format!("cgroup path {}", p.display()), std::io::ErrorKind::InvalidInput.into()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe calls are allowed: it uses open(2), write(2) and
+    // close(2) on C strings prepared before the fork, and allocates nothing.
+    // Writing "0" to cgroup.procs moves the calling process.
+    unsafe {
+        command.pre_exec(move || {
+            for file in &files {
+                let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+                if written != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(())
 }
 
 struct NativeInstance {

@@ -17,8 +17,8 @@ use crate::process::ChildProcess;
 use crate::registry::{which, EnvOptions};
 use crate::vm::{self, Compression, GuestImage, Halt, VmmProcess, WorkDir};
 use crate::{
-    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo, HostFacts, Instance, KvmKind,
-    LaunchSpec, MeterTarget, Prepared,
+    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo,
+    HostFacts, Instance, KvmKind, LaunchSpec, MeterTarget, Prepared,
 };
 
 /// The QEMU binary looked up on PATH.
@@ -63,22 +63,35 @@ fn machine(kind: EnvKind) -> &'static str {
 
 /// `QEMU 7.2.22` from `qemu-system-x86_64 --version`.
 fn qemu_version(binary: &Path) -> Result<String, EnvError> {
-    let output = Command::new(binary).arg("--version").output().map_err(|e| EnvError::Command {
-        program: binary.display().to_string(),
-        message: format!("cannot start: {e} (fix: {INSTALL_FIX})"),
-    })?;
+    let output = Command::new(binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| EnvError::Command {
+            program: binary.display().to_string(),
+            message: format!("cannot start: {e} (fix: {INSTALL_FIX})"),
+        })?;
     let text = String::from_utf8_lossy(&output.stdout);
     let first = text.lines().next().unwrap_or("").trim();
-    Ok(match first.split_whitespace().skip_while(|w| *w != "version").nth(1) {
-        Some(v) => format!("QEMU {v}"),
-        None => first.to_string(),
-    })
+    Ok(
+        match first
+            .split_whitespace()
+            .skip_while(|w| *w != "version")
+            .nth(1)
+        {
+            Some(v) => format!("QEMU {v}"),
+            None => first.to_string(),
+        },
+    )
 }
 
 /// Whether `kind` (qemu-microvm / qemu-q35) can run here, and with which accelerator.
 pub fn detect(kind: EnvKind, host: &HostFacts) -> Availability {
     let Some(binary) = which(QEMU_BINARY) else {
-        return Availability::no(kind, format!("{QEMU_BINARY} not found on PATH"), INSTALL_FIX);
+        return Availability::no(
+            kind,
+            format!("{QEMU_BINARY} not found on PATH"),
+            INSTALL_FIX,
+        );
     };
     let version = match qemu_version(&binary) {
         Ok(v) => v,
@@ -86,14 +99,20 @@ pub fn detect(kind: EnvKind, host: &HostFacts) -> Availability {
     };
     let accel = match Accel::for_host(host.kvm) {
         Accel::Kvm => "accel kvm".to_string(),
-        Accel::Tcg => format!("accel tcg, results labelled emulated: {}", host.kvm.explain()),
+        Accel::Tcg => format!(
+            "accel tcg, results labelled emulated: {}",
+            host.kvm.explain()
+        ),
     };
     let cache = vm::default_cache_dir();
     let kernel = match vm::kernel::cached_versions(&cache).pop() {
         Some(v) => format!("guest kernel {v} cached"),
         None => "guest kernel not cached yet (prepare fetches Debian's cloud kernel with apt-get download)".into(),
     };
-    Availability::yes(kind, format!("{version}, machine {}, {accel}; {kernel}", machine(kind)))
+    Availability::yes(
+        kind,
+        format!("{version}, machine {}, {accel}; {kernel}", machine(kind)),
+    )
 }
 
 /// A QEMU environment (one machine type).
@@ -139,10 +158,18 @@ impl Qemu {
     }
 
     /// The full QEMU command line for one launch (program first).
-    pub fn command_line(&self, spec: &LaunchSpec, image: &GuestImage, qmp_socket: &Path) -> Result<Vec<String>, EnvError> {
+    pub fn command_line(
+        &self,
+        spec: &LaunchSpec,
+        image: &GuestImage,
+        qmp_socket: &Path,
+    ) -> Result<Vec<String>, EnvError> {
         let memory = spec.limits.memory_mib.unwrap_or(vm::DEFAULT_MEMORY_MIB);
         let vcpus = spec.limits.vcpus.unwrap_or(vm::DEFAULT_VCPUS);
-        let mut base: Vec<String> = ["console=ttyS0", "quiet", "panic=-1"].iter().map(|s| s.to_string()).collect();
+        let mut base: Vec<String> = ["console=ttyS0", "quiet", "panic=-1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if self.kind == EnvKind::QemuMicrovm {
             // microvm has no PCI bus; without this the kernel logs a PCI error.
             base.push("pci=off".into());
@@ -162,11 +189,21 @@ impl Qemu {
             push(&["-cpu", "host,-arch-capabilities"]);
         }
         push(&["-m", &memory.to_string(), "-smp", &vcpus.to_string()]);
-        push(&["-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio", "-no-reboot"]);
+        push(&[
+            "-nodefaults",
+            "-no-user-config",
+            "-nographic",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+        ]);
         push(&["-kernel", &image.kernel.image.display().to_string()]);
         push(&["-initrd", &image.initramfs.path.display().to_string()]);
         push(&["-append", &append]);
-        push(&["-qmp", &format!("unix:{},server=on,wait=off", qmp_socket.display())]);
+        push(&[
+            "-qmp",
+            &format!("unix:{},server=on,wait=off", qmp_socket.display()),
+        ]);
         Ok(args)
     }
 }
@@ -177,7 +214,11 @@ impl Environment for Qemu {
     }
 
     fn info(&self) -> EnvironmentInfo {
-        let mut notes = vec![format!("machine {}, -accel {}", machine(self.kind), self.accel.name())];
+        let mut notes = vec![format!(
+            "machine {}, -accel {}",
+            machine(self.kind),
+            self.accel.name()
+        )];
         if self.accel == Accel::Tcg {
             notes.push(format!(
                 "EMULATED (TCG): {}; CPU work runs ~90x slower than native, figures are not comparable with KVM",
@@ -186,7 +227,11 @@ impl Environment for Qemu {
         }
         if let Some(image) = &self.image {
             notes.push(image.kernel.describe());
-            notes.push(format!("initramfs {} ({} bytes, uncompressed newc cpio)", image.initramfs.path.display(), image.initramfs.bytes));
+            notes.push(format!(
+                "initramfs {} ({} bytes, uncompressed newc cpio)",
+                image.initramfs.path.display(),
+                image.initramfs.bytes
+            ));
         }
         notes.push(format!(
             "defaults without limits: {} vCPU, {} MiB",
@@ -203,8 +248,12 @@ impl Environment for Qemu {
     }
 
     fn prepare(&mut self, payload: &AgentPayload) -> Result<Prepared, EnvError> {
-        let (image, prepared) =
-            vm::prepare_guest(&self.options.cache_dir, self.options.kernel.as_deref(), payload, Compression::None)?;
+        let (image, prepared) = vm::prepare_guest(
+            &self.options.cache_dir,
+            self.options.kernel.as_deref(),
+            payload,
+            Compression::None,
+        )?;
         self.image = Some(image);
         Ok(prepared)
     }
@@ -219,7 +268,10 @@ impl Environment for Qemu {
             message: "launch called before prepare".into(),
         })?;
         let launched_at = Instant::now();
-        let workdir = WorkDir::create(&self.options.work_dir, &format!("{}-{}", self.kind.name(), spec.run_id))?;
+        let workdir = WorkDir::create(
+            &self.options.work_dir,
+            &format!("{}-{}", self.kind.name(), spec.run_id),
+        )?;
         let qmp_socket = workdir.path().join("qmp.sock");
         let args = self.command_line(spec, image, &qmp_socket)?;
         tracing::debug!("starting {}", args.join(" "));
@@ -237,11 +289,32 @@ impl Environment for Qemu {
             workdir,
             result: None,
         };
-        match Qmp::connect(&qmp_socket, &mut instance.vmm.child, Duration::from_secs(10).min(spec.timeout)) {
+        match Qmp::connect(
+            &qmp_socket,
+            &mut instance.vmm.child,
+            Duration::from_secs(10).min(spec.timeout),
+        ) {
             Ok(qmp) => instance.qmp = Some(qmp),
             Err(e) => {
+                // QEMU may open the QMP socket and then die (e.g. on a kernel
+                // it cannot load): its own message is the useful one.
+                let child = &mut instance.vmm.child;
+                let deadline = Instant::now() + Duration::from_secs(1);
+                while child.try_exit().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let error = match child.try_exit() {
+                    Some(status) => EnvError::Vmm {
+                        vmm: self.kind.name().into(),
+                        message: format!(
+                            "exited at start ({status}): {}",
+                            child.stderr.last_line()
+                        ),
+                    },
+                    None => e,
+                };
                 let _ = instance.stop();
-                return Err(e);
+                return Err(error);
             }
         }
         Ok(Box::new(instance))
@@ -257,7 +330,11 @@ pub struct Qmp {
 impl Qmp {
     /// Connects to QEMU's QMP socket once it appears, reads the greeting and
     /// negotiates capabilities. Fails early with QEMU's own message if it exits.
-    pub fn connect(socket: &Path, child: &mut ChildProcess, within: Duration) -> Result<Qmp, EnvError> {
+    pub fn connect(
+        socket: &Path,
+        child: &mut ChildProcess,
+        within: Duration,
+    ) -> Result<Qmp, EnvError> {
         let deadline = Instant::now() + within;
         let stream = loop {
             if let Some(status) = child.try_exit() {
@@ -273,13 +350,19 @@ impl Qmp {
                 Err(e) => {
                     return Err(EnvError::Vmm {
                         vmm: "qemu".into(),
-                        message: format!("QMP socket {} not ready within {:.0} s: {e}", socket.display(), within.as_secs_f64()),
+                        message: format!(
+                            "QMP socket {} not ready within {:.0} s: {e}",
+                            socket.display(),
+                            within.as_secs_f64()
+                        ),
                     })
                 }
             }
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let writer = stream.try_clone().map_err(|e| EnvError::io("cloning the QMP socket", e))?;
+        let writer = stream
+            .try_clone()
+            .map_err(|e| EnvError::io("cloning the QMP socket", e))?;
         let mut qmp = Qmp {
             reader: BufReader::new(stream),
             writer,
@@ -297,7 +380,10 @@ impl Qmp {
 
     fn read_message(&mut self) -> Result<serde_json::Value, EnvError> {
         let mut line = String::new();
-        let n = self.reader.read_line(&mut line).map_err(|e| EnvError::io("reading from QMP", e))?;
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .map_err(|e| EnvError::io("reading from QMP", e))?;
         if n == 0 {
             return Err(EnvError::Vmm {
                 vmm: "qemu".into(),
@@ -313,7 +399,8 @@ impl Qmp {
     /// Runs a QMP command and returns its `return` value (events before it are skipped).
     pub fn execute(&mut self, command: &str) -> Result<serde_json::Value, EnvError> {
         let request = serde_json::json!({ "execute": command });
-        writeln!(self.writer, "{request}").map_err(|e| EnvError::io(format!("sending QMP `{command}`"), e))?;
+        writeln!(self.writer, "{request}")
+            .map_err(|e| EnvError::io(format!("sending QMP `{command}`"), e))?;
         loop {
             let mut message = self.read_message()?;
             if let Some(value) = message.get_mut("return") {
@@ -388,6 +475,71 @@ impl Drop for QemuInstance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn qemu(kind: EnvKind, accel: Accel) -> Qemu {
+        Qemu {
+            kind,
+            binary: PathBuf::from("/usr/bin/qemu-system-x86_64"),
+            version: "QEMU 7.2.22".into(),
+            accel,
+            kvm: KvmKind::Hardware,
+            options: EnvOptions::default(),
+            image: None,
+        }
+    }
+
+    fn image() -> GuestImage {
+        GuestImage {
+            kernel: vm::GuestKernel {
+                source: vm::KernelSource::User("/k/vmlinuz".into()),
+                image: "/k/vmlinuz".into(),
+                modules: vec![],
+                dir: None,
+            },
+            initramfs: vm::Initramfs {
+                path: "/c/i.cpio".into(),
+                key: "k".into(),
+                bytes: 1,
+                cached: true,
+            },
+            modules_inside: vec!["/lib/modules/virtio.ko".into()],
+            env: vec![],
+        }
+    }
+
+    fn spec() -> LaunchSpec {
+        LaunchSpec {
+            agent_args: vec!["run".into(), "--workload".into(), "knn".into()],
+            limits: crate::Limits {
+                vcpus: Some(2),
+                memory_mib: Some(512),
+                cpuset: None,
+            },
+            timeout: Duration::from_secs(5),
+            run_id: "r1".into(),
+        }
+    }
+
+    #[test]
+    fn command_line_for_kvm_and_tcg() {
+        let sock = Path::new("/w/qmp.sock");
+        let kvm = qemu(EnvKind::QemuQ35, Accel::Kvm).command_line(&spec(), &image(), sock).unwrap();
+        let joined = kvm.join(" ");
+        assert!(joined.contains("-M q35 -accel kvm -cpu host,-arch-capabilities -m 512 -smp 2"), "{joined}");
+        assert!(joined.contains("-kernel /k/vmlinuz -initrd /c/i.cpio"), "{joined}");
+        assert!(joined.contains("-qmp unix:/w/qmp.sock,server=on,wait=off"), "{joined}");
+        let append = &kvm[kvm.iter().position(|a| a == "-append").unwrap() + 1];
+        assert_eq!(
+            append,
+            "console=ttyS0 quiet panic=-1 -- run --workload knn --modules /lib/modules/virtio.ko --halt poweroff"
+        );
+        let tcg = qemu(EnvKind::QemuMicrovm, Accel::Tcg).command_line(&spec(), &image(), sock).unwrap();
+        let joined = tcg.join(" ");
+        assert!(joined.contains("-M microvm -accel tcg -m 512"), "{joined}");
+        assert!(!joined.contains("-cpu"), "{joined}");
+        let append = &tcg[tcg.iter().position(|a| a == "-append").unwrap() + 1];
+        assert!(append.contains("pci=off") && append.contains("tsc_early_khz="), "{append}");
+    }
 
     #[test]
     fn accel_follows_kvm_kind() {

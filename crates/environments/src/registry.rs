@@ -86,8 +86,13 @@ impl HostFacts {
     /// Reads the facts from this host.
     pub fn probe() -> Self {
         HostFacts {
-            kvm: probe_kvm(Path::new("/dev/kvm"), Path::new("/sys/module"), Path::new("/proc/cpuinfo")),
-            cgroup_v1: Path::new("/sys/fs/cgroup/cpuacct").exists() || Path::new("/sys/fs/cgroup/cpu,cpuacct").exists(),
+            kvm: probe_kvm(
+                Path::new("/dev/kvm"),
+                Path::new("/sys/module"),
+                Path::new("/proc/cpuinfo"),
+            ),
+            cgroup_v1: Path::new("/sys/fs/cgroup/cpuacct").exists()
+                || Path::new("/sys/fs/cgroup/cpu,cpuacct").exists(),
             root: nix::unistd::geteuid().is_root(),
         }
     }
@@ -113,7 +118,11 @@ pub fn probe_kvm(dev_kvm: &Path, sys_module: &Path, cpuinfo: &Path) -> KvmKind {
     if !(has_hw || hw_module) {
         return KvmKind::Pvm;
     }
-    match std::fs::OpenOptions::new().read(true).write(true).open(dev_kvm) {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev_kvm)
+    {
         Ok(_) => KvmKind::Hardware,
         Err(_) => KvmKind::NoAccess,
     }
@@ -154,7 +163,9 @@ pub fn build(kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>
     Ok(match kind {
         EnvKind::Native => Box::new(crate::native::Native::new(options)),
         EnvKind::Docker | EnvKind::Kata => Box::new(crate::docker::Docker::new(kind, options)?),
-        EnvKind::OciRunc | EnvKind::OciCrun | EnvKind::Gvisor => Box::new(crate::oci::Oci::new(kind, options)?),
+        EnvKind::OciRunc | EnvKind::OciCrun | EnvKind::Gvisor => {
+            Box::new(crate::oci::Oci::new(kind, options)?)
+        }
         EnvKind::Firecracker => Box::new(crate::firecracker::Firecracker::new(options)?),
         EnvKind::QemuMicrovm | EnvKind::QemuQ35 => Box::new(crate::qemu::Qemu::new(kind, options)?),
     })

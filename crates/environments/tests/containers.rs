@@ -22,7 +22,8 @@ use isobench_environments::docker::Docker;
 use isobench_environments::oci::Oci;
 use isobench_environments::registry::which;
 use isobench_environments::{
-    AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance, LaunchSpec, Limits, MeterTarget,
+    AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, LaunchSpec, Limits,
+    MeterTarget,
 };
 use isobench_records::{parse_line, LineKind, Record};
 use sha2::{Digest, Sha256};
@@ -36,7 +37,10 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn cache_dir() -> PathBuf {
@@ -53,7 +57,9 @@ fn cache_dir() -> PathBuf {
 fn payload() -> AgentPayload {
     let agent = std::env::var_os("ISOBENCH_AGENT_STATIC")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/x86_64-unknown-linux-gnu/release/isobench-agent"));
+        .unwrap_or_else(|| {
+            repo_root().join("target/x86_64-unknown-linux-gnu/release/isobench-agent")
+        });
     assert!(
         agent.is_file(),
         "static agent not found at {} (build it with scripts/build.sh or set ISOBENCH_AGENT_STATIC)",
@@ -76,7 +82,10 @@ fn payload() -> AgentPayload {
 fn root_on_cgroup_v1() -> bool {
     let host = HostFacts::probe();
     if !host.root || !host.cgroup_v1 {
-        eprintln!("SKIP: needs root on a cgroup v1 host (root={}, cgroup v1={})", host.root, host.cgroup_v1);
+        eprintln!(
+            "SKIP: needs root on a cgroup v1 host (root={}, cgroup v1={})",
+            host.root, host.cgroup_v1
+        );
         return false;
     }
     true
@@ -100,16 +109,27 @@ fn dirs() -> Dirs {
 }
 
 fn unique_run_id(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("test-{tag}-{}-{nanos}", std::process::id())
 }
 
 fn spec(env: &dyn Environment, run_id: &str, iterations: u32) -> LaunchSpec {
     let assets = env.assets_path_inside().display().to_string();
     LaunchSpec {
-        agent_args: ["run", "--workload", "knn", "--iterations", &iterations.to_string(), "--assets", &assets]
-            .map(String::from)
-            .to_vec(),
+        agent_args: [
+            "run",
+            "--workload",
+            "knn",
+            "--iterations",
+            &iterations.to_string(),
+            "--assets",
+            &assets,
+        ]
+        .map(String::from)
+        .to_vec(),
         limits: Limits {
             vcpus: Some(1),
             memory_mib: Some(1024),
@@ -141,7 +161,9 @@ fn read_u64(path: &Path) -> u64 {
 /// records and the meter target, stops the instance and checks its exit.
 fn run_agent(env: &mut dyn Environment, run_id: &str, iterations: u32) -> Run {
     let spec = spec(env, run_id, iterations);
-    let mut instance = env.launch(&spec).unwrap_or_else(|e| panic!("{}: launch failed: {e}", env.kind()));
+    let mut instance = env
+        .launch(&spec)
+        .unwrap_or_else(|e| panic!("{}: launch failed: {e}", env.kind()));
     let launched_at = instance.launched_at();
     let mut records = Vec::new();
     let mut first_line = None;
@@ -153,7 +175,12 @@ fn run_agent(env: &mut dyn Environment, run_id: &str, iterations: u32) -> Run {
         };
         first_line.get_or_insert_with(|| launched_at.elapsed());
         match parse_line(&line).unwrap_or_else(|e| panic!("{}: {e}", env.kind())) {
-            LineKind::Record(Record::Error(err)) => panic!("{}: agent error: {} ({})", env.kind(), err.message, err.kind),
+            LineKind::Record(Record::Error(err)) => panic!(
+                "{}: agent error: {} ({})",
+                env.kind(),
+                err.message,
+                err.kind
+            ),
             LineKind::Record(record) => {
                 let done = matches!(record, Record::Summary(_));
                 records.push(record);
@@ -170,13 +197,26 @@ fn run_agent(env: &mut dyn Environment, run_id: &str, iterations: u32) -> Run {
             read_u64(&cpuacct.join("cpuacct.usage")) as f64 / 1e9,
             read_u64(&memory.join("memory.max_usage_in_bytes")),
         ),
-        other => panic!("{}: expected a cgroup meter target on a cgroup v1 host, got {other:?}", env.kind()),
+        other => panic!(
+            "{}: expected a cgroup meter target on a cgroup v1 host, got {other:?}",
+            env.kind()
+        ),
     };
-    let exit = instance.stop().unwrap_or_else(|e| panic!("{}: stop failed: {e}", env.kind()));
+    let exit = instance
+        .stop()
+        .unwrap_or_else(|e| panic!("{}: stop failed: {e}", env.kind()));
     assert_eq!(exit.code, Some(0), "{}: agent exit {exit:?}", env.kind());
     assert!(!exit.killed, "{}: the agent had to be killed", env.kind());
-    assert!(exit.final_cpu_seconds.unwrap_or(0.0) > 0.0, "{}: final CPU {exit:?}", env.kind());
-    assert!(exit.final_peak_memory_bytes.unwrap_or(0) > 0, "{}: final memory {exit:?}", env.kind());
+    assert!(
+        exit.final_cpu_seconds.unwrap_or(0.0) > 0.0,
+        "{}: final CPU {exit:?}",
+        env.kind()
+    );
+    assert!(
+        exit.final_peak_memory_bytes.unwrap_or(0) > 0,
+        "{}: final memory {exit:?}",
+        env.kind()
+    );
     assert_eq!(instance.stop().unwrap(), exit, "stop is idempotent");
     let ready_us = match records.first() {
         Some(Record::Ready(ready)) => ready.ready_us,
@@ -268,7 +308,9 @@ fn docker_case(runtime: Option<&str>, tag: &str) {
     if !root_on_cgroup_v1() {
         return;
     }
-    let Some(_dockerd) = ensure_dockerd() else { return };
+    let Some(_dockerd) = ensure_dockerd() else {
+        return;
+    };
     let payload = payload();
     let dirs = dirs();
     let mut env = match Docker::with_runtime(EnvKind::Docker, &dirs.options, runtime) {
@@ -280,8 +322,18 @@ fn docker_case(runtime: Option<&str>, tag: &str) {
         Err(e) => panic!("docker: {e}"),
     };
     let prepared = env.prepare(&payload).unwrap();
-    assert!(prepared.image_bytes.unwrap_or(0) > 0, "image size {prepared:?}");
-    assert!(prepared.image_id.as_deref().unwrap_or("").starts_with("sha256:"), "{prepared:?}");
+    assert!(
+        prepared.image_bytes.unwrap_or(0) > 0,
+        "image size {prepared:?}"
+    );
+    assert!(
+        prepared
+            .image_id
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("sha256:"),
+        "{prepared:?}"
+    );
     let again = env.prepare(&payload).unwrap();
     assert!(again.cached, "second prepare reuses the image");
     assert_eq!(again.image_id, prepared.image_id);
@@ -290,7 +342,10 @@ fn docker_case(runtime: Option<&str>, tag: &str) {
     let run = run_agent(&mut env, &run_id, 3);
     check_records(EnvKind::Docker, &run, 3, &payload);
     let left = env.leftover_containers().unwrap();
-    assert!(!left.contains(&container_name(&run_id)), "container left behind: {left:?}");
+    assert!(
+        !left.contains(&container_name(&run_id)),
+        "container left behind: {left:?}"
+    );
     assert_no_cgroup_left(&run_id);
     eprintln!(
         "docker ({}): first record {:.1} ms after launch (agent ready_us {}), CPU {:.3} s",
@@ -321,21 +376,27 @@ fn docker_stop_while_running_kills_and_cleans_up() {
     if !root_on_cgroup_v1() {
         return;
     }
-    let Some(_dockerd) = ensure_dockerd() else { return };
+    let Some(_dockerd) = ensure_dockerd() else {
+        return;
+    };
     let payload = payload();
     let dirs = dirs();
     let mut env = Docker::new(EnvKind::Docker, &dirs.options).unwrap();
     env.prepare(&payload).unwrap();
     let run_id = unique_run_id("docker-kill");
     let mut spec = spec(&env, &run_id, 1_000_000);
-    spec.agent_args.extend(["--warmup".to_string(), "0".to_string()]);
+    spec.agent_args
+        .extend(["--warmup".to_string(), "0".to_string()]);
     let mut instance = env.launch(&spec).unwrap();
     let first = instance.next_line(Duration::from_secs(60)).unwrap();
     assert!(first.is_some_and(|l| l.contains("\"ready\"")));
     let exit = instance.stop().unwrap();
     assert!(exit.killed, "{exit:?}");
     drop(instance);
-    assert!(!env.leftover_containers().unwrap().contains(&container_name(&run_id)));
+    assert!(!env
+        .leftover_containers()
+        .unwrap()
+        .contains(&container_name(&run_id)));
     assert_no_cgroup_left(&run_id);
 }
 
@@ -347,20 +408,30 @@ fn dockerd_not_running_is_a_clear_error() {
         docker_host: Some(format!("unix://{}", socket.display())),
         ..dirs.options.clone()
     };
-    let err = Docker::new(EnvKind::Docker, &options).err().expect("no daemon on that socket");
+    let err = Docker::new(EnvKind::Docker, &options)
+        .err()
+        .expect("no daemon on that socket");
     let text = err.to_string();
     assert!(matches!(err, EnvError::Unavailable { .. }), "{text}");
-    assert!(text.contains(&socket.display().to_string()), "names the socket: {text}");
+    assert!(
+        text.contains(&socket.display().to_string()),
+        "names the socket: {text}"
+    );
     if which("dockerd").is_some() {
         assert!(text.contains("dockerd not running"), "{text}");
-        assert!(text.contains("scripts/start-dockerd.sh"), "gives the fix: {text}");
+        assert!(
+            text.contains("scripts/start-dockerd.sh"),
+            "gives the fix: {text}"
+        );
     } else {
         assert!(text.contains("docker.io not installed"), "{text}");
     }
     // A socket file nobody listens on: same clear error, no hang.
     let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     drop(listener);
-    let err = Docker::new(EnvKind::Docker, &options).err().expect("nobody listens");
+    let err = Docker::new(EnvKind::Docker, &options)
+        .err()
+        .expect("nobody listens");
     assert!(err.to_string().contains("no answer on"), "{err}");
 }
 
@@ -370,16 +441,29 @@ fn kata_without_runtime_explains_why() {
     if !root_on_cgroup_v1() {
         return;
     }
-    let Some(_dockerd) = ensure_dockerd() else { return };
+    let Some(_dockerd) = ensure_dockerd() else {
+        return;
+    };
     let availability = isobench_environments::detect(EnvKind::Kata, &HostFacts::probe());
     if availability.available {
-        eprintln!("SKIP: this host has a Kata runtime: {}", availability.reason);
+        eprintln!(
+            "SKIP: this host has a Kata runtime: {}",
+            availability.reason
+        );
         return;
     }
-    assert!(availability.reason.contains("no Kata runtime registered"), "{availability:?}");
-    assert!(availability.fix.contains("io.containerd.kata.v2"), "{availability:?}");
+    assert!(
+        availability.reason.contains("no Kata runtime registered"),
+        "{availability:?}"
+    );
+    assert!(
+        availability.fix.contains("io.containerd.kata.v2"),
+        "{availability:?}"
+    );
     let dirs = dirs();
-    let err = Docker::new(EnvKind::Kata, &dirs.options).err().expect("kata unavailable");
+    let err = Docker::new(EnvKind::Kata, &dirs.options)
+        .err()
+        .expect("kata unavailable");
     assert!(err.to_string().contains("Kata"), "{err}");
 }
 
@@ -394,7 +478,10 @@ fn oci_env(kind: EnvKind, options: &EnvOptions) -> Option<Oci> {
             _ => "runc",
         };
         // Skip only when the runtime is truly absent; anything else must work.
-        assert!(which(program).is_none(), "{kind} is installed but unavailable: {availability:?}");
+        assert!(
+            which(program).is_none(),
+            "{kind} is installed but unavailable: {availability:?}"
+        );
         eprintln!("SKIP: {}", availability.reason);
         return None;
     }
@@ -408,19 +495,34 @@ fn oci_case(kind: EnvKind) {
     }
     let payload = payload();
     let dirs = dirs();
-    let Some(mut env) = oci_env(kind, &dirs.options) else { return };
+    let Some(mut env) = oci_env(kind, &dirs.options) else {
+        return;
+    };
     let prepared = env.prepare(&payload).unwrap();
     assert!(!prepared.cached);
-    assert!(prepared.image_bytes.unwrap() >= std::fs::metadata(&payload.agent_binary).unwrap().len());
-    assert!(env.prepare(&payload).unwrap().cached, "second prepare reuses the rootfs");
+    assert!(
+        prepared.image_bytes.unwrap() >= std::fs::metadata(&payload.agent_binary).unwrap().len()
+    );
+    assert!(
+        env.prepare(&payload).unwrap().cached,
+        "second prepare reuses the rootfs"
+    );
 
     let run_id = unique_run_id(kind.name());
     let run = run_agent(&mut env, &run_id, 3);
     check_records(kind, &run, 3, &payload);
     let id = container_name(&run_id);
-    assert!(!env.leftover_containers().contains(&id), "{kind}: container state left: {:?}", env.leftover_containers());
+    assert!(
+        !env.leftover_containers().contains(&id),
+        "{kind}: container state left: {:?}",
+        env.leftover_containers()
+    );
     let bundle = dirs.options.work_dir.join(format!("oci-{id}"));
-    assert!(!bundle.exists(), "{kind}: bundle left at {}", bundle.display());
+    assert!(
+        !bundle.exists(),
+        "{kind}: bundle left at {}",
+        bundle.display()
+    );
     assert_no_cgroup_left(&run_id);
     env.teardown().unwrap();
     if kind == EnvKind::OciCrun {
@@ -460,7 +562,9 @@ fn oci_stop_while_running_kills_and_cleans_up() {
     }
     let payload = payload();
     let dirs = dirs();
-    let Some(mut env) = oci_env(EnvKind::OciRunc, &dirs.options) else { return };
+    let Some(mut env) = oci_env(EnvKind::OciRunc, &dirs.options) else {
+        return;
+    };
     env.prepare(&payload).unwrap();
     let run_id = unique_run_id("runc-kill");
     let spec = spec(&env, &run_id, 1_000_000);
@@ -490,8 +594,15 @@ fn oci_missing_agent_is_a_clear_error() {
         env: vec![],
     };
     let err = env.prepare(&payload).unwrap_err().to_string();
-    assert!(err.contains("agent binary not found") && err.contains("scripts/build.sh"), "{err}");
-    let err = env.launch(&spec(&env, "never", 1)).err().expect("launch before prepare").to_string();
+    assert!(
+        err.contains("agent binary not found") && err.contains("scripts/build.sh"),
+        "{err}"
+    );
+    let err = env
+        .launch(&spec(&env, "never", 1))
+        .err()
+        .expect("launch before prepare")
+        .to_string();
     assert!(err.contains("before prepare"), "{err}");
 }
 
@@ -515,13 +626,19 @@ fn start_times() {
     if !root_on_cgroup_v1() {
         return;
     }
-    let runs: usize = std::env::var("ISOBENCH_START_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
+    let runs: usize = std::env::var("ISOBENCH_START_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
     let payload = payload();
     let dirs = dirs();
     let mut envs: Vec<(String, Box<dyn Environment>)> = Vec::new();
     let dockerd = ensure_dockerd();
     if dockerd.is_some() {
-        envs.push(("docker (runc)".into(), Box::new(Docker::new(EnvKind::Docker, &dirs.options).unwrap())));
+        envs.push((
+            "docker (runc)".into(),
+            Box::new(Docker::new(EnvKind::Docker, &dirs.options).unwrap()),
+        ));
         if let Ok(env) = Docker::with_runtime(EnvKind::Docker, &dirs.options, Some("runsc")) {
             envs.push(("docker (runsc)".into(), Box::new(env)));
         }
@@ -532,7 +649,10 @@ fn start_times() {
         }
     }
     eprintln!("start time = launch -> first record (`ready`); minus the agent's own ready_us = container start");
-    eprintln!("{:<16} {:>6} {:>14} {:>16}", "environment", "runs", "first line ms", "container ms");
+    eprintln!(
+        "{:<16} {:>6} {:>14} {:>16}",
+        "environment", "runs", "first line ms", "container ms"
+    );
     for (name, env) in &mut envs {
         env.prepare(&payload).unwrap();
         // One unmeasured run warms the page cache.
@@ -540,11 +660,21 @@ fn start_times() {
         let mut first = Vec::new();
         let mut start = Vec::new();
         for _ in 0..runs {
-            let run = run_agent(env.as_mut(), &unique_run_id(&format!("start-{}", sanitize_id(name))), 1);
+            let run = run_agent(
+                env.as_mut(),
+                &unique_run_id(&format!("start-{}", sanitize_id(name))),
+                1,
+            );
             first.push(run.first_line.as_secs_f64() * 1e3);
             start.push(run.first_line.as_secs_f64() * 1e3 - run.ready_us as f64 / 1e3);
         }
-        eprintln!("{:<16} {:>6} {:>14.1} {:>16.1}", name, runs, median(first), median(start));
+        eprintln!(
+            "{:<16} {:>6} {:>14.1} {:>16.1}",
+            name,
+            runs,
+            median(first),
+            median(start)
+        );
         env.teardown().unwrap();
     }
     drop(envs);

@@ -39,11 +39,46 @@ fn processes_mentioning(needle: &str) -> Vec<i32> {
         .collect()
 }
 
+/// File in a run's work directory listing the processes it started (`pid starttime` per line).
+pub const PIDS_FILE: &str = "pids";
+
+/// Records a process the run started, so `isobench clean` can find it after a SIGKILL.
+pub fn register_process(work_dir: &Path, pid: i32) {
+    use std::io::Write;
+    let Some(start) = start_time(pid) else { return };
+    let _ = std::fs::create_dir_all(work_dir);
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(work_dir.join(PIDS_FILE)) {
+        let _ = writeln!(file, "{pid} {start}");
+    }
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    procfs::process::Process::new(pid).ok()?.stat().ok().map(|s| s.starttime)
+}
+
+/// Kills the registered processes of a dead run that are still the same processes.
+fn kill_registered(dir: &Path, done: &mut Vec<String>) {
+    let Ok(text) = std::fs::read_to_string(dir.join(PIDS_FILE)) else { return };
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(Ok(pid)), Some(Ok(start))) = (parts.next().map(str::parse::<i32>), parts.next().map(str::parse::<u64>)) else {
+            continue;
+        };
+        // The start time guards against a recycled PID.
+        if start_time(pid) == Some(start) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            done.push(format!("killed agent process {pid}"));
+        }
+    }
+}
+
 /// Removes leftovers; returns one line per thing removed.
 pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
     let mut done = Vec::new();
     // 1. VMMs and agents of dead runs, found by their work directory.
     for (pid, dir) in dead_work_dirs(&std::env::temp_dir()) {
+        kill_registered(&dir, &mut done);
         let needle = dir.display().to_string();
         for victim in processes_mentioning(&needle) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL);

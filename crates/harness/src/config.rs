@@ -112,7 +112,9 @@ pub struct ExperimentConfig {
     pub timeout_seconds: u64,
     /// Statistics seed.
     pub seed: u64,
-    /// Put `native` in a cgroup with the same limits.
+    /// Put `native` in a cgroup with the same limits and the same metering as
+    /// the containers (default; falls back to the process tree where the host
+    /// has no writable cgroup v1).
     pub native_cgroup: bool,
     /// Guest kernel.
     pub kernel: Option<PathBuf>,
@@ -195,7 +197,7 @@ impl ExperimentConfig {
             output: o.output.unwrap_or_else(|| PathBuf::from("isobench-results")),
             timeout_seconds: o.timeout.unwrap_or(600).max(1),
             seed: o.seed.unwrap_or(0x15_0BE7C4),
-            native_cgroup: o.native_cgroup.unwrap_or(false),
+            native_cgroup: o.native_cgroup.unwrap_or(true),
             kernel: o.kernel,
             firecracker: o.firecracker,
             sample_interval_ms: o.sample_interval_ms.unwrap_or(50).clamp(5, 10_000),

@@ -10,6 +10,7 @@ pub mod cleanup;
 pub mod config;
 pub mod error;
 pub mod host;
+pub mod journal;
 pub mod metrics;
 pub mod payload;
 pub mod runner;

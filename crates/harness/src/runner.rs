@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use isobench_environments::{
     registry, AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance, LaunchSpec, Limits,
+    MeterTarget,
 };
 use isobench_records::{parse_line, LineKind, Record};
 use isobench_results::{
@@ -16,6 +17,7 @@ use isobench_results::{
     RESULTS_VERSION,
 };
 
+use crate::journal::{self, Entry, Journal};
 use crate::metrics::sampler::{cpu_percent_between, Sampler};
 use crate::summarize::summarize_all;
 use crate::{ExperimentConfig, HarnessError};
@@ -52,6 +54,8 @@ pub struct RunContext {
     pub host: HostInfo,
     /// Set by a signal handler to stop the run early.
     pub interrupted: Arc<AtomicBool>,
+    /// Continue the experiment journalled in the output directory instead of starting afresh.
+    pub resume: bool,
 }
 
 /// Path of the results file in an output directory.
@@ -69,6 +73,22 @@ pub fn run_experiment(ctx: &RunContext, observer: &dyn RunObserver) -> Result<Re
         message: e.to_string(),
     })?;
     let path = results_path(&config.output);
+    let mut recovered = if ctx.resume {
+        journal::recover(&config.output)?
+    } else {
+        // A fresh experiment starts a fresh journal.
+        let _ = std::fs::remove_file(config.output.join(journal::JOURNAL_FILE));
+        journal::Recovered::default()
+    };
+    let mut journal = Journal::open(&config.output)?;
+    if !ctx.resume {
+        journal.append(
+            &Entry::Start {
+                config: Box::new(config.clone()),
+            },
+            true,
+        )?;
+    }
     let mut results = ResultsFile {
         results_version: RESULTS_VERSION,
         isobench_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -88,6 +108,11 @@ pub fn run_experiment(ctx: &RunContext, observer: &dyn RunObserver) -> Result<Re
         if ctx.interrupted.load(Ordering::Relaxed) {
             break;
         }
+        if let Some(done) = recovered.environments.remove(kind.name()) {
+            observer.message(&format!("{kind}: already complete in the journal, not run again"));
+            results.environments.push(done);
+            continue;
+        }
         observer.environment_started(kind.name(), config.repetitions, config.iterations + config.warmup);
         let index = results.environments.len();
         results.environments.push(EnvironmentResult {
@@ -102,9 +127,18 @@ pub fn run_experiment(ctx: &RunContext, observer: &dyn RunObserver) -> Result<Re
             repetitions: vec![],
             summary: None,
         });
-        run_environment(ctx, kind, &mut results, index, &path, observer)?;
+        let done = recovered.repetitions.remove(kind.name()).unwrap_or_default();
+        run_environment(ctx, kind, &mut results, index, &path, &mut journal, done, observer)?;
         observer.environment_finished(kind.name(), &results.environments[index].status);
         save(&mut results, &path)?;
+        if !ctx.interrupted.load(Ordering::Relaxed) {
+            journal.append(
+                &Entry::Environment {
+                    result: Box::new(results.environments[index].clone()),
+                },
+                true,
+            )?;
+        }
     }
     if ctx.interrupted.load(Ordering::Relaxed) {
         return Err(HarnessError::Interrupted(path));
@@ -144,14 +178,27 @@ fn fail(results: &mut ResultsFile, index: usize, reason: String) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_environment(
     ctx: &RunContext,
     kind: EnvKind,
     results: &mut ResultsFile,
     index: usize,
     path: &Path,
+    journal: &mut Journal,
+    done: Vec<Repetition>,
     observer: &dyn RunObserver,
 ) -> Result<(), HarnessError> {
+    let first_new = done.len() as u32;
+    for rep in done {
+        if let Some(error) = &rep.error {
+            fail(results, index, format!("repetition {}: {error}", rep.index));
+        }
+        results.environments[index].repetitions.push(rep);
+    }
+    if first_new >= ctx.config.repetitions {
+        return Ok(());
+    }
     let availability = registry::detect(kind, &ctx.host_facts);
     if !availability.available {
         results.environments[index].status = Status::Skipped {
@@ -185,14 +232,25 @@ fn run_environment(
             return Ok(());
         }
     }
-    for repetition in 0..ctx.config.repetitions {
+    for repetition in first_new..ctx.config.repetitions {
         if ctx.interrupted.load(Ordering::Relaxed) {
             break;
         }
-        let rep = run_repetition(ctx, env.as_mut(), kind, repetition, observer);
+        let rep = run_repetition(ctx, env.as_mut(), kind, repetition, journal, observer);
+        if ctx.interrupted.load(Ordering::Relaxed) {
+            // An interrupted repetition is measured again on --resume.
+            break;
+        }
         if let Some(error) = &rep.error {
             fail(results, index, format!("repetition {repetition}: {error}"));
         }
+        journal.append(
+            &Entry::Repetition {
+                env: kind.name().to_string(),
+                repetition: Box::new(rep.clone()),
+            },
+            true,
+        )?;
         results.environments[index].repetitions.push(rep);
         save(results, path)?;
     }
@@ -208,6 +266,7 @@ pub fn run_repetition(
     env: &mut dyn Environment,
     kind: EnvKind,
     repetition: u32,
+    journal: &mut Journal,
     observer: &dyn RunObserver,
 ) -> Repetition {
     let config = &ctx.config;
@@ -234,8 +293,11 @@ pub fn run_repetition(
     };
     let origin = instance.launched_at();
     let target = instance.meter_target();
+    if let MeterTarget::ProcessTree(pid) = target {
+        crate::cleanup::register_process(&ctx.env_options.work_dir, pid);
+    }
     let sampler = Sampler::start(target.clone(), Duration::from_millis(config.sample_interval_ms), origin);
-    let outcome = collect_records(ctx, instance.as_mut(), kind, repetition, origin, &mut rep, observer);
+    let outcome = collect_records(ctx, instance.as_mut(), kind, repetition, origin, &mut rep, journal, observer);
     sampler.sample_now(&target, origin);
     let exit = instance.stop();
     let (samples, sampled_peak, interval, source) = sampler.finish();
@@ -275,6 +337,7 @@ fn measured_window(rep: &Repetition) -> Option<(f64, f64)> {
     (end > start).then_some((start, end))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn collect_records(
     ctx: &RunContext,
     instance: &mut dyn Instance,
@@ -282,6 +345,7 @@ fn collect_records(
     repetition: u32,
     origin: Instant,
     rep: &mut Repetition,
+    journal: &mut Journal,
     observer: &dyn RunObserver,
 ) -> Result<(), String> {
     let deadline = origin + Duration::from_secs(ctx.config.timeout_seconds);
@@ -336,14 +400,25 @@ fn collect_records(
                         rep.measured_start_seconds = Some((previous - origin).as_secs_f64());
                     }
                     rep.measured_end_seconds = Some(since_launch);
-                    rep.iterations.push(IterationSample {
+                    let sample = IterationSample {
                         index: it.index,
                         input: it.input,
                         preprocess_us: it.preprocess_us,
                         inference_us: it.inference_us,
                         postprocess_us: it.postprocess_us,
                         end_to_end_us: (now - previous).as_micros() as u64,
-                    });
+                    };
+                    journal
+                        .append(
+                            &Entry::Sample {
+                                env: kind.name().to_string(),
+                                repetition,
+                                sample: sample.clone(),
+                            },
+                            false,
+                        )
+                        .map_err(|e| e.to_string())?;
+                    rep.iterations.push(sample);
                 }
                 last_arrival = Some(now);
             }

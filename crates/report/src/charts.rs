@@ -10,7 +10,7 @@ use isobench_stats::percentile;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::format::{esc, num, TimeUnit};
+use crate::format::{esc, tick, TimeUnit};
 use crate::ReportError;
 
 /// Colour of axes and text, as written in the SVG (`fill`/`stroke` attributes).
@@ -112,9 +112,12 @@ impl YAxis {
 
     fn label(self, v: f64) -> String {
         if self.log {
-            num(10f64.powf(v))
+            let x = 10f64.powf(v);
+            // Three significant digits: 31.6, 316, 3160.
+            let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+            tick(format!("{x:.digits$}").parse().unwrap_or(x))
         } else {
-            num(v)
+            tick(v)
         }
     }
 
@@ -206,10 +209,16 @@ pub enum Latency {
 }
 
 /// Box plot (quartiles, median, 1.5 IQR whiskers) over the raw points, per environment.
-pub fn latency_boxplot(results: &ResultsFile, which: Latency) -> Result<Option<Chart>, ReportError> {
+pub fn latency_boxplot(
+    results: &ResultsFile,
+    which: Latency,
+) -> Result<Option<Chart>, ReportError> {
     let (id, title) = match which {
         Latency::Inference => ("latency-inference", "In-agent inference time per iteration"),
-        Latency::EndToEnd => ("latency-end-to-end", "End-to-end time per iteration (host view)"),
+        Latency::EndToEnd => (
+            "latency-end-to-end",
+            "End-to-end time per iteration (host view)",
+        ),
     };
     let series: Vec<(usize, &EnvironmentResult, Vec<f64>)> = results
         .environments
@@ -227,37 +236,67 @@ pub fn latency_boxplot(results: &ResultsFile, which: Latency) -> Result<Option<C
     if series.is_empty() {
         return Ok(None);
     }
-    let all: Vec<f64> = series.iter().flat_map(|(_, _, s)| s.iter().copied()).collect();
+    let all: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, _, s)| s.iter().copied())
+        .collect();
     let medians: Vec<f64> = series
         .iter()
         .map(|(_, _, s)| percentile(s, 50.0).unwrap_or(0.0))
         .collect();
     let unit = TimeUnit::for_us(medians.iter().copied().fold(f64::MAX, f64::min));
-    let scaled: Vec<f64> = all.iter().map(|v| unit.from_us(*v)).collect();
+    let scaled: Vec<f64> = all.iter().map(|v| unit.conv(*v)).collect();
     let y = YAxis::fit(&scaled, false);
     let names: Vec<String> = series.iter().map(|(_, e, _)| axis_name(e)).collect();
     let svg = render(id, |root| {
-        let mut chart = category_chart(id, root, &names, y, &format!("time ({})", unit.label()), "environment")?;
+        let mut chart = category_chart(
+            id,
+            root,
+            &names,
+            y,
+            &format!("time ({})", unit.label()),
+            "environment",
+        )?;
         for (x, (ci, _, samples)) in series.iter().enumerate() {
             let c = colour(*ci);
             let xf = x as f64;
             let stride = samples.len().div_ceil(MAX_POINTS).max(1);
             let points = samples.iter().enumerate().step_by(stride).map(|(k, v)| {
                 let jitter = ((k as f64 * 0.618_033_988_75).fract() - 0.5) * 0.5;
-                Circle::new((xf + jitter, y.t(unit.from_us(*v))), 2, c.mix(0.35).filled())
+                Circle::new((xf + jitter, y.t(unit.conv(*v))), 2, c.mix(0.35).filled())
             });
             chart.draw_series(points).map_err(|e| chart_err(id, e))?;
-            let q = |p: f64| unit.from_us(percentile(samples, p).unwrap_or(0.0));
+            let q = |p: f64| unit.conv(percentile(samples, p).unwrap_or(0.0));
             let (q1, med, q3) = (q(25.0), q(50.0), q(75.0));
             let iqr = q3 - q1;
-            let scaled: Vec<f64> = samples.iter().map(|v| unit.from_us(*v)).collect();
-            let lo_w = scaled.iter().copied().filter(|v| *v >= q1 - 1.5 * iqr).fold(q1, f64::min);
-            let hi_w = scaled.iter().copied().filter(|v| *v <= q3 + 1.5 * iqr).fold(q3, f64::max);
+            let scaled: Vec<f64> = samples.iter().map(|v| unit.conv(*v)).collect();
+            let lo_w = scaled
+                .iter()
+                .copied()
+                .filter(|v| *v >= q1 - 1.5 * iqr)
+                .fold(q1, f64::min);
+            let hi_w = scaled
+                .iter()
+                .copied()
+                .filter(|v| *v <= q3 + 1.5 * iqr)
+                .fold(q3, f64::max);
             let stroke = ShapeStyle::from(&FG).stroke_width(2);
             let (l, r) = (xf - 0.22, xf + 0.22);
             let shapes: Vec<PathElement<(f64, f64)>> = vec![
-                PathElement::new(vec![(l, y.t(q1)), (r, y.t(q1)), (r, y.t(q3)), (l, y.t(q3)), (l, y.t(q1))], stroke),
-                PathElement::new(vec![(l, y.t(med)), (r, y.t(med))], ShapeStyle::from(&c).stroke_width(4)),
+                PathElement::new(
+                    vec![
+                        (l, y.t(q1)),
+                        (r, y.t(q1)),
+                        (r, y.t(q3)),
+                        (l, y.t(q3)),
+                        (l, y.t(q1)),
+                    ],
+                    stroke,
+                ),
+                PathElement::new(
+                    vec![(l, y.t(med)), (r, y.t(med))],
+                    ShapeStyle::from(&c).stroke_width(4),
+                ),
                 PathElement::new(vec![(xf, y.t(q3)), (xf, y.t(hi_w))], stroke),
                 PathElement::new(vec![(xf, y.t(q1)), (xf, y.t(lo_w))], stroke),
                 PathElement::new(vec![(xf - 0.1, y.t(hi_w)), (xf + 0.1, y.t(hi_w))], stroke),
@@ -292,28 +331,47 @@ pub fn mean_sd_bars(results: &ResultsFile) -> Result<Option<Chart>, ReportError>
         return Ok(None);
     }
     let unit = TimeUnit::for_us(rows.iter().map(|r| r.2.mean).fold(f64::MAX, f64::min));
-    let tops: Vec<f64> = rows.iter().map(|r| unit.from_us(r.2.mean + r.2.std)).collect();
+    let tops: Vec<f64> = rows.iter().map(|r| unit.conv(r.2.mean + r.2.std)).collect();
     let mut y = YAxis::fit(&tops, true);
     y.log = false;
     let names: Vec<String> = rows.iter().map(|(_, e, _)| axis_name(e)).collect();
     let svg = render(id, |root| {
-        let mut chart = category_chart(id, root, &names, y, &format!("mean inference time ({})", unit.label()), "environment")?;
+        let mut chart = category_chart(
+            id,
+            root,
+            &names,
+            y,
+            &format!("mean inference time ({})", unit.label()),
+            "environment",
+        )?;
         for (x, (ci, _, s)) in rows.iter().enumerate() {
             let xf = x as f64;
             let c = colour(*ci);
-            let m = unit.from_us(s.mean);
-            let sd = unit.from_us(s.std);
-            let (lo, hi) = (unit.from_us(s.mean_ci.low), unit.from_us(s.mean_ci.high));
+            let m = unit.conv(s.mean);
+            let sd = unit.conv(s.std);
+            let (lo, hi) = (unit.conv(s.mean_ci.low), unit.conv(s.mean_ci.high));
             let thin = ShapeStyle::from(&FG).stroke_width(1);
             chart
-                .draw_series([Rectangle::new([(xf - 0.3, 0.0), (xf + 0.3, m)], c.mix(0.75).filled())])
+                .draw_series([Rectangle::new(
+                    [(xf - 0.3, 0.0), (xf + 0.3, m)],
+                    c.mix(0.75).filled(),
+                )])
                 .map_err(|e| chart_err(id, e))?;
             chart
                 .draw_series([
                     PathElement::new(vec![(xf, (m - sd).max(0.0)), (xf, m + sd)], thin),
                     PathElement::new(vec![(xf - 0.08, m + sd), (xf + 0.08, m + sd)], thin),
-                    PathElement::new(vec![(xf - 0.08, (m - sd).max(0.0)), (xf + 0.08, (m - sd).max(0.0))], thin),
-                    PathElement::new(vec![(xf, lo), (xf, hi)], ShapeStyle::from(&FG).stroke_width(6)),
+                    PathElement::new(
+                        vec![
+                            (xf - 0.08, (m - sd).max(0.0)),
+                            (xf + 0.08, (m - sd).max(0.0)),
+                        ],
+                        thin,
+                    ),
+                    PathElement::new(
+                        vec![(xf, lo), (xf, hi)],
+                        ShapeStyle::from(&FG).stroke_width(6),
+                    ),
                 ])
                 .map_err(|e| chart_err(id, e))?;
         }
@@ -341,7 +399,16 @@ fn per_repetition_chart(
         .environments
         .iter()
         .enumerate()
-        .map(|(i, e)| (i, e, e.repetitions.iter().filter_map(&value).collect::<Vec<f64>>()))
+        .map(|(i, e)| {
+            (
+                i,
+                e,
+                e.repetitions
+                    .iter()
+                    .filter_map(&value)
+                    .collect::<Vec<f64>>(),
+            )
+        })
         .filter(|(_, _, v)| !v.is_empty())
         .collect();
     if rows.is_empty() {
@@ -363,7 +430,10 @@ fn per_repetition_chart(
             let mean = vals.iter().sum::<f64>() / vals.len() as f64;
             if bars {
                 chart
-                    .draw_series([Rectangle::new([(xf - 0.3, 0.0), (xf + 0.3, mean)], c.mix(0.7).filled())])
+                    .draw_series([Rectangle::new(
+                        [(xf - 0.3, 0.0), (xf + 0.3, mean)],
+                        c.mix(0.7).filled(),
+                    )])
                     .map_err(|e| chart_err(id, e))?;
             } else {
                 chart
@@ -430,11 +500,14 @@ pub fn memory(results: &ResultsFile) -> Result<Option<Chart>, ReportError> {
     )
 }
 
+/// (palette index, label, points) of one CPU-over-time line.
+type CpuLine = (usize, String, Vec<(f64, f64)>);
+
 /// Host CPU usage over time, % of one core per sampling interval, one line per
 /// environment (its first repetition with usage samples).
 pub fn cpu_over_time(results: &ResultsFile) -> Result<Option<Chart>, ReportError> {
     let id = "cpu-over-time";
-    let lines: Vec<(usize, String, Vec<(f64, f64)>)> = results
+    let lines: Vec<CpuLine> = results
         .environments
         .iter()
         .enumerate()
@@ -447,8 +520,17 @@ pub fn cpu_over_time(results: &ResultsFile) -> Result<Option<Chart>, ReportError
     if lines.is_empty() {
         return Ok(None);
     }
-    let t_max = lines.iter().flat_map(|l| l.2.iter().map(|p| p.0)).fold(0.0, f64::max).max(1e-3);
-    let y_max = lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)).fold(0.0, f64::max).max(1.0) * 1.1;
+    let t_max = lines
+        .iter()
+        .flat_map(|l| l.2.iter().map(|p| p.0))
+        .fold(0.0, f64::max)
+        .max(1e-3);
+    let y_max = lines
+        .iter()
+        .flat_map(|l| l.2.iter().map(|p| p.1))
+        .fold(0.0, f64::max)
+        .max(1.0)
+        * 1.1;
     let svg = render(id, |root| {
         let mut chart = ChartBuilder::on(root)
             .margin(14)
@@ -460,8 +542,8 @@ pub fn cpu_over_time(results: &ResultsFile) -> Result<Option<Chart>, ReportError
             .configure_mesh()
             .x_desc("time since launch (s)")
             .y_desc("host CPU (% of one core)")
-            .x_label_formatter(&|v| num(*v))
-            .y_label_formatter(&|v| num(*v))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
             .axis_style(FG)
             .bold_line_style(GRID.mix(0.35))
             .light_line_style(TRANSPARENT)
@@ -472,10 +554,18 @@ pub fn cpu_over_time(results: &ResultsFile) -> Result<Option<Chart>, ReportError
         for (ci, name, pts) in &lines {
             let c = colour(*ci);
             chart
-                .draw_series(LineSeries::new(pts.iter().copied(), ShapeStyle::from(&c).stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    pts.iter().copied(),
+                    ShapeStyle::from(&c).stroke_width(2),
+                ))
                 .map_err(|e| chart_err(id, e))?
                 .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], ShapeStyle::from(&c).stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(
+                        vec![(x, y), (x + 18, y)],
+                        ShapeStyle::from(&c).stroke_width(3),
+                    )
+                });
         }
         chart
             .configure_series_labels()
@@ -502,7 +592,10 @@ pub fn cpu_percent_series(samples: &[isobench_results::UsageSample]) -> Vec<(f64
         .filter(|w| w[1].t > w[0].t)
         .map(|w| {
             let dt = w[1].t - w[0].t;
-            ((w[0].t + w[1].t) / 2.0, ((w[1].cpu - w[0].cpu) / dt * 100.0).max(0.0))
+            (
+                (w[0].t + w[1].t) / 2.0,
+                ((w[1].cpu - w[0].cpu) / dt * 100.0).max(0.0),
+            )
         })
         .collect()
 }

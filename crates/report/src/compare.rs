@@ -107,13 +107,13 @@ impl CompareReport {
                     let t = &c.test;
                     rows.push(vec![
                         name,
-                        num(unit.from_us(t.a)),
-                        num(unit.from_us(t.b)),
+                        num(unit.conv(t.a)),
+                        num(unit.conv(t.b)),
                         format!("{:+.1}%", t.relative_difference * 100.0),
                         format!(
                             "[{}, {}]",
-                            num(unit.from_us(t.ci.low)),
-                            num(unit.from_us(t.ci.high))
+                            num(unit.conv(t.ci.low)),
+                            num(unit.conv(t.ci.high))
                         ),
                         format_p(t.p_value, t.resamples),
                         c.verdict.as_str().to_uppercase(),
@@ -126,7 +126,10 @@ impl CompareReport {
                     "—".into(),
                     "—".into(),
                     "—".into(),
-                    format!("not compared: {}", reason.as_deref().unwrap_or("no samples")),
+                    format!(
+                        "not compared: {}",
+                        reason.as_deref().unwrap_or("no samples")
+                    ),
                 ]),
             }
         }
@@ -198,7 +201,11 @@ fn text_table(rows: &[Vec<String>]) -> String {
 }
 
 /// Compares one pair of environments (B against A) on in-agent inference samples.
-fn compare_pair(a: &EnvironmentResult, b: &EnvironmentResult, options: &CompareOptions) -> CompareRow {
+fn compare_pair(
+    a: &EnvironmentResult,
+    b: &EnvironmentResult,
+    options: &CompareOptions,
+) -> CompareRow {
     let sa = a.all_inference_us();
     let sb = b.all_inference_us();
     let mut row = CompareRow {
@@ -251,10 +258,22 @@ pub fn compare_files(
     };
     differs("workload", xa.workload.clone(), xb.workload.clone());
     differs("engine", xa.engine.clone(), xb.engine.clone());
-    differs("model", format!("{:?}", xa.model), format!("{:?}", xb.model));
+    differs(
+        "model",
+        format!("{:?}", xa.model),
+        format!("{:?}", xb.model),
+    );
     differs("threads", xa.threads.to_string(), xb.threads.to_string());
-    differs("vcpus", format!("{:?}", xa.vcpus), format!("{:?}", xb.vcpus));
-    differs("host CPU", a.host.cpu_model.clone(), b.host.cpu_model.clone());
+    differs(
+        "vcpus",
+        format!("{:?}", xa.vcpus),
+        format!("{:?}", xb.vcpus),
+    );
+    differs(
+        "host CPU",
+        a.host.cpu_model.clone(),
+        b.host.cpu_model.clone(),
+    );
     differs(
         "agent sha256",
         a.payload.agent_sha256.clone(),
@@ -310,7 +329,9 @@ pub fn compare_environments(
             .find(|e| e.name == "native")
             .or_else(|| measured.first().copied())
             .ok_or_else(|| {
-                ReportError::NothingToCompare("no environment in the results has inference samples".into())
+                ReportError::NothingToCompare(
+                    "no environment in the results has inference samples".into(),
+                )
             })?,
     };
     let candidates: Vec<&EnvironmentResult> = match others {

@@ -23,7 +23,7 @@ impl TimeUnit {
     }
 
     /// Converts µs to this unit.
-    pub(crate) fn from_us(self, us: f64) -> f64 {
+    pub(crate) fn conv(self, us: f64) -> f64 {
         match self {
             TimeUnit::Us => us,
             TimeUnit::Ms => us / 1e3,
@@ -58,6 +58,19 @@ pub(crate) fn num(v: f64) -> String {
         4
     };
     format!("{v:.decimals$}")
+}
+
+/// An axis tick label: like [`num`] without trailing zeros (`0`, `2.5`, `316`).
+pub(crate) fn tick(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let s = num(v);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// Bytes as MiB with one decimal.
@@ -139,6 +152,10 @@ mod tests {
         assert_eq!(TimeUnit::for_us(850.0), TimeUnit::Us);
         assert_eq!(TimeUnit::for_us(12_000.0), TimeUnit::Ms);
         assert_eq!(num(12.3456), "12.35");
+        assert_eq!(
+            (tick(0.0), tick(10.0), tick(2.5), tick(1000.0)),
+            ("0".into(), "10".into(), "2.5".into(), "1000".into())
+        );
         assert_eq!(esc("<a href=\"x\">"), "&lt;a href=&quot;x&quot;&gt;");
         assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
         assert_eq!(md_cell("a|b"), "a\\|b");

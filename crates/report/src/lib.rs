@@ -54,3 +54,6 @@ pub enum ReportError {
     #[error("nothing to compare: {0}")]
     NothingToCompare(String),
 }
+
+#[cfg(test)]
+mod tests;

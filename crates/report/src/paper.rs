@@ -50,7 +50,14 @@ pub fn render_paper_table(results: &[ResultsFile]) -> String {
             cells.push((column, cell));
         }
     }
-    let mut out = format!("| Model | {} |\n", columns.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | "));
+    let mut out = format!(
+        "| Model | {} |\n",
+        columns
+            .iter()
+            .map(|c| md_cell(c))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     out.push_str(&format!("|:---|{}\n", "---:|".repeat(columns.len())));
     for (label, cells) in &rows {
         let line: Vec<String> = columns

@@ -81,7 +81,9 @@ pub fn cache_dir() -> PathBuf {
     if let Some(dir) = var("XDG_CACHE_HOME") {
         return PathBuf::from(dir).join("isobench");
     }
-    let home = var("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+    let home = var("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"));
     home.join(".cache").join("isobench")
 }
 

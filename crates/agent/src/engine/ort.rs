@@ -150,9 +150,9 @@ impl Engine for OrtEngine {
         outputs
             .values()
             .map(|value| {
-                let (shape, data) = value.try_extract_tensor::<f32>().map_err(|e| {
-                    engine_error(format!("output is not a float32 tensor: {e}"))
-                })?;
+                let (shape, data) = value
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| engine_error(format!("output is not a float32 tensor: {e}")))?;
                 Ok(TensorF32 {
                     shape: shape.iter().map(|&d| d.max(0) as usize).collect(),
                     data: data.to_vec(),

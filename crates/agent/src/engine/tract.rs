@@ -154,7 +154,10 @@ impl Engine for TractEngine {
         let tensor = if self.input_type == DatumType::F32 {
             tensor
         } else {
-            tensor.cast_to_dt(self.input_type).map_err(engine_error)?.into_owned()
+            tensor
+                .cast_to_dt(self.input_type)
+                .map_err(engine_error)?
+                .into_owned()
         };
         let outputs = self.plan.run(tvec!(tensor.into())).map_err(engine_error)?;
         outputs

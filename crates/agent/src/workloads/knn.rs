@@ -119,7 +119,11 @@ fn widen(samples: &Samples) -> Vec<i32> {
 
 /// Number of predictions equal to their label.
 pub(crate) fn correct(predictions: &[u8], labels: &[u8]) -> u32 {
-    predictions.iter().zip(labels).filter(|(p, l)| p == l).count() as u32
+    predictions
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| p == l)
+        .count() as u32
 }
 
 /// sha256 over the test split as classified (features then labels).

@@ -99,21 +99,31 @@ impl MlpModel {
                 format!("{m}; delete it and run `isobench-agent train-mlp --assets DIR` to regenerate it"),
             )
         };
-        let model: MlpModel =
-            serde_json::from_slice(bytes).map_err(|e| bad(format!("not a valid {MLP_FORMAT} weights file ({e})")))?;
+        let model: MlpModel = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("not a valid {MLP_FORMAT} weights file ({e})")))?;
         if model.format != MLP_FORMAT {
-            return Err(bad(format!("format is `{}`, expected `{MLP_FORMAT}`", model.format)));
+            return Err(bad(format!(
+                "format is `{}`, expected `{MLP_FORMAT}`",
+                model.format
+            )));
         }
         if model.layers != LAYERS || model.weights.len() != 3 || model.biases.len() != 3 {
-            return Err(bad(format!("layers are {:?}, expected {LAYERS:?}", model.layers)));
+            return Err(bad(format!(
+                "layers are {:?}, expected {LAYERS:?}",
+                model.layers
+            )));
         }
         for l in 0..3 {
-            if model.weights[l].len() != LAYERS[l] * LAYERS[l + 1] || model.biases[l].len() != LAYERS[l + 1] {
+            if model.weights[l].len() != LAYERS[l] * LAYERS[l + 1]
+                || model.biases[l].len() != LAYERS[l + 1]
+            {
                 return Err(bad(format!("layer {l} has the wrong number of weights")));
             }
         }
         if model.compute_weights_sha256() != model.weights_sha256 {
-            return Err(bad("weights do not match their weights_sha256 (file damaged or edited)".into()));
+            return Err(bad(
+                "weights do not match their weights_sha256 (file damaged or edited)".into(),
+            ));
         }
         Ok(model)
     }
@@ -128,7 +138,14 @@ impl MlpModel {
         let rows = inputs.len() / FEATURES;
         let mut act = inputs.to_vec();
         for l in 0..3 {
-            let mut next = dense(&act, rows, &self.weights[l], &self.biases[l], LAYERS[l], LAYERS[l + 1]);
+            let mut next = dense(
+                &act,
+                rows,
+                &self.weights[l],
+                &self.biases[l],
+                LAYERS[l],
+                LAYERS[l + 1],
+            );
             if l < 2 {
                 next.iter_mut().for_each(|v| *v = v.max(0.0));
             }
@@ -149,7 +166,10 @@ impl MlpModel {
         let chunk = rows.div_ceil(threads.max(1)).max(1);
         let mut out = vec![0f32; rows * CLASSES];
         std::thread::scope(|scope| {
-            for (inputs, out) in inputs.chunks(chunk * FEATURES).zip(out.chunks_mut(chunk * CLASSES)) {
+            for (inputs, out) in inputs
+                .chunks(chunk * FEATURES)
+                .zip(out.chunks_mut(chunk * CLASSES))
+            {
                 scope.spawn(move || out.copy_from_slice(&self.forward(inputs)));
             }
         });
@@ -219,7 +239,11 @@ fn argmax_rows(logits: &[f32]) -> Vec<u8> {
 
 /// Network inputs: pixel values / 16.
 pub fn scale(samples: &Samples) -> Vec<f32> {
-    samples.features.iter().map(|&v| f32::from(v) / 16.0).collect()
+    samples
+        .features
+        .iter()
+        .map(|&v| f32::from(v) / 16.0)
+        .collect()
 }
 
 /// Trains the network on the training split of `digits`. Deterministic.
@@ -287,7 +311,14 @@ fn gradients(
         // Forward, keeping every layer's activations.
         let mut acts: Vec<Vec<f32>> = vec![x[s * FEATURES..(s + 1) * FEATURES].to_vec()];
         for l in 0..3 {
-            let mut z = dense(&acts[l], 1, &weights[l], &biases[l], LAYERS[l], LAYERS[l + 1]);
+            let mut z = dense(
+                &acts[l],
+                1,
+                &weights[l],
+                &biases[l],
+                LAYERS[l],
+                LAYERS[l + 1],
+            );
             if l < 2 {
                 z.iter_mut().for_each(|v| *v = v.max(0.0));
             }
@@ -347,7 +378,11 @@ impl Adam {
     fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f32, t: i32) {
         let c1 = 1.0 - Self::B1.powi(t);
         let c2 = 1.0 - Self::B2.powi(t);
-        for ((p, g), (m, v)) in params.iter_mut().zip(grads).zip(self.m.iter_mut().zip(self.v.iter_mut())) {
+        for ((p, g), (m, v)) in params
+            .iter_mut()
+            .zip(grads)
+            .zip(self.m.iter_mut().zip(self.v.iter_mut()))
+        {
             *m = Self::B1 * *m + (1.0 - Self::B1) * g;
             *v = Self::B2 * *v + (1.0 - Self::B2) * g * g;
             *p -= lr * (*m / c1) / ((*v / c2).sqrt() + Self::EPS);

@@ -75,10 +75,18 @@ pub fn preprocess(img: &Rgb8) -> TensorF32 {
 
 /// Text boxes `(x1, y1, x2, y2)` in original pixels from the DBNet
 /// probability map `1 x 1 x H x W`, sorted top to bottom, left to right.
-pub fn boxes_from_map(map: &TensorF32, orig_w: usize, orig_h: usize) -> Result<Vec<[f32; 4]>, String> {
+pub fn boxes_from_map(
+    map: &TensorF32,
+    orig_w: usize,
+    orig_h: usize,
+) -> Result<Vec<[f32; 4]>, String> {
     let (h, w) = match map.shape.as_slice() {
         [1, 1, h, w] => (*h, *w),
-        other => return Err(format!("output shape {other:?} is not a DBNet map (1 x 1 x H x W)")),
+        other => {
+            return Err(format!(
+                "output shape {other:?} is not a DBNet map (1 x 1 x H x W)"
+            ))
+        }
     };
     let pred = &map.data;
     // Binarise, then dilate with a 2x2 kernel (anchor at its centre):
@@ -149,8 +157,18 @@ pub fn boxes_from_map(map: &TensorF32, orig_w: usize, orig_h: usize) -> Result<V
         }
         let sx = orig_w as f32 / w as f32;
         let sy = orig_h as f32 / h as f32;
-        let fx = |v: f32| (v * sx).round_ties_even().clamp(0.0, orig_w as f32 - 1.0).trunc();
-        let fy = |v: f32| (v * sy).round_ties_even().clamp(0.0, orig_h as f32 - 1.0).trunc();
+        let fx = |v: f32| {
+            (v * sx)
+                .round_ties_even()
+                .clamp(0.0, orig_w as f32 - 1.0)
+                .trunc()
+        };
+        let fy = |v: f32| {
+            (v * sy)
+                .round_ties_even()
+                .clamp(0.0, orig_h as f32 - 1.0)
+                .trunc()
+        };
         let b = [
             fx(x0 as f32 - d),
             fy(y0 as f32 - d),
@@ -250,7 +268,12 @@ impl OcrDet {
         self.postprocess(&outputs, img.width, img.height)
     }
 
-    fn postprocess(&self, outputs: &[TensorF32], w: usize, h: usize) -> Result<Vec<[f32; 4]>, AgentError> {
+    fn postprocess(
+        &self,
+        outputs: &[TensorF32],
+        w: usize,
+        h: usize,
+    ) -> Result<Vec<[f32; 4]>, AgentError> {
         let engine_err = |message: String| AgentError::Engine {
             engine: self.engine.name().into(),
             message,
@@ -343,7 +366,10 @@ mod tests {
         let boxes = boxes_from_map(&map, w * 2, h * 2).unwrap();
         assert_eq!(boxes.len(), 1, "{boxes:?}");
         let b = boxes[0];
-        assert!(b[0] < 10.0 && b[2] > 78.0 && b[1] < 20.0 && b[3] > 38.0, "{b:?}");
+        assert!(
+            b[0] < 10.0 && b[2] > 78.0 && b[1] < 20.0 && b[3] > 38.0,
+            "{b:?}"
+        );
         assert!(boxes_from_map(&TensorF32::zeros(&[1, 2, 4, 4]), 4, 4).is_err());
     }
 }

@@ -56,9 +56,9 @@ pub fn read_images(path: &Path) -> Result<Vec<ImageInput>, AgentError> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.is_file()
-                    && p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+                    && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png")
+                    })
             })
             .collect();
         files.sort();
@@ -211,10 +211,11 @@ impl Yolov8 {
             engine: self.engine.name().into(),
             message: "model produced no output".into(),
         })?;
-        let raw = decode_predictions(out, CONF_THRESHOLD).map_err(|message| AgentError::Engine {
-            engine: self.engine.name().into(),
-            message,
-        })?;
+        let raw =
+            decode_predictions(out, CONF_THRESHOLD).map_err(|message| AgentError::Engine {
+                engine: self.engine.name().into(),
+                message,
+            })?;
         let kept = nms(raw, IOU_THRESHOLD, MAX_DETECTIONS);
         Ok(kept
             .into_iter()

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 /// else `~/.cache/isobench/assets`. Panics with instructions when the
 /// digits data set is not there.
 pub fn assets() -> PathBuf {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let dir = env("ISOBENCH_ASSETS")
         .or_else(|| env("ISOBENCH_CACHE").map(|c| c.join("assets")))
         .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("isobench/assets")))
@@ -28,7 +32,11 @@ pub fn assets() -> PathBuf {
 pub fn private_assets() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    std::fs::copy(assets().join("data/digits.csv.gz"), dir.path().join("data/digits.csv.gz")).unwrap();
+    std::fs::copy(
+        assets().join("data/digits.csv.gz"),
+        dir.path().join("data/digits.csv.gz"),
+    )
+    .unwrap();
     dir
 }
 

@@ -41,8 +41,11 @@ fn header(size: u64, mode: u32, kind: tar::EntryType) -> tar::Header {
 
 /// Builds the build context (a tar archive) in memory.
 pub fn build_context(files: &PayloadFiles) -> Result<Vec<u8>, EnvError> {
-    let io = |what: &str, e: std::io::Error| EnvError::io(format!("building the docker build context ({what})"), e);
-    let mut builder = tar::Builder::new(Vec::with_capacity(files.total_bytes() as usize + (1 << 20)));
+    let io = |what: &str, e: std::io::Error| {
+        EnvError::io(format!("building the docker build context ({what})"), e)
+    };
+    let mut builder =
+        tar::Builder::new(Vec::with_capacity(files.total_bytes() as usize + (1 << 20)));
     let dockerfile = dockerfile(files);
     let mut h = header(dockerfile.len() as u64, 0o644, tar::EntryType::Regular);
     builder
@@ -55,15 +58,21 @@ pub fn build_context(files: &PayloadFiles) -> Result<Vec<u8>, EnvError> {
     for dir in &files.dirs {
         let name = format!("rootfs/{}/", dir.display());
         let mut h = header(0, 0o755, tar::EntryType::Directory);
-        builder.append_data(&mut h, &name, std::io::empty()).map_err(|e| io(&name, e))?;
+        builder
+            .append_data(&mut h, &name, std::io::empty())
+            .map_err(|e| io(&name, e))?;
     }
     for f in &files.files {
         let name = format!("rootfs/{}", f.inside.display());
         let src = std::fs::File::open(&f.host).map_err(|e| io(&f.host.display().to_string(), e))?;
         let mut h = header(f.size, f.mode, tar::EntryType::Regular);
-        builder.append_data(&mut h, &name, src).map_err(|e| io(&name, e))?;
+        builder
+            .append_data(&mut h, &name, src)
+            .map_err(|e| io(&name, e))?;
     }
-    builder.into_inner().map_err(|e| io("finishing the archive", e))
+    builder
+        .into_inner()
+        .map_err(|e| io("finishing the archive", e))
 }
 
 #[cfg(test)]
@@ -96,17 +105,27 @@ mod tests {
             let path: PathBuf = entry.path().unwrap().into_owned();
             let mut body = String::new();
             entry.read_to_string(&mut body).unwrap();
-            if path == PathBuf::from("Dockerfile") {
+            if path.as_path() == std::path::Path::new("Dockerfile") {
                 assert!(body.starts_with("FROM scratch\nCOPY rootfs/ /\n"), "{body}");
             }
-            if path == PathBuf::from("rootfs/isobench-agent") {
+            if path.as_path() == std::path::Path::new("rootfs/isobench-agent") {
                 assert_eq!(body, "ELF");
             }
             seen.push(path.display().to_string());
         }
-        for want in ["Dockerfile", "rootfs/isobench-agent", "rootfs/assets/images/a.png", "rootfs/assets/images"] {
-            assert!(seen.iter().any(|s| s.trim_end_matches('/') == want), "{want} missing from {seen:?}");
+        for want in [
+            "Dockerfile",
+            "rootfs/isobench-agent",
+            "rootfs/assets/images/a.png",
+            "rootfs/assets/images",
+        ] {
+            assert!(
+                seen.iter().any(|s| s.trim_end_matches('/') == want),
+                "{want} missing from {seen:?}"
+            );
         }
-        assert!(image_tag(&files).starts_with("isobench-agent:") && image_tag(&files).len() == 15 + 16);
+        assert!(
+            image_tag(&files).starts_with("isobench-agent:") && image_tag(&files).len() == 15 + 16
+        );
     }
 }

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, BuildImageOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
-    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, BuildImageOptionsBuilder, CreateContainerOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
@@ -34,15 +34,22 @@ use crate::containers::{container_name, PayloadFiles, RunCgroup, ASSETS_INSIDE};
 use crate::lines::LineStream;
 use crate::registry::{which, EnvOptions};
 use crate::{
-    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo, HostFacts, Instance,
-    LaunchSpec, MeterTarget, Prepared,
+    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo,
+    HostFacts, Instance, LaunchSpec, MeterTarget, Prepared,
 };
 
 /// Socket used when neither `EnvOptions::docker_host` nor `DOCKER_HOST` says otherwise.
 pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
 /// Names under which Kata Containers is commonly registered in `daemon.json`.
-pub const KATA_RUNTIMES: [&str; 6] = ["kata", "kata-runtime", "io.containerd.kata.v2", "kata-qemu", "kata-clh", "kata-fc"];
+pub const KATA_RUNTIMES: [&str; 6] = [
+    "kata",
+    "kata-runtime",
+    "io.containerd.kata.v2",
+    "kata-qemu",
+    "kata-clh",
+    "kata-fc",
+];
 
 /// Seconds to wait for dockerd to answer a ping.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,7 +75,11 @@ impl Endpoint {
     fn from_options(docker_host: Option<&str>) -> Self {
         let host = docker_host
             .map(str::to_string)
-            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.trim().is_empty()))
+            .or_else(|| {
+                std::env::var("DOCKER_HOST")
+                    .ok()
+                    .filter(|h| !h.trim().is_empty())
+            })
             .unwrap_or_else(|| DEFAULT_SOCKET.to_string());
         if let Some(path) = host.strip_prefix("unix://") {
             Endpoint::Unix(path.to_string())
@@ -110,7 +121,10 @@ fn not_reachable(endpoint: &Endpoint, detail: &str) -> (String, String) {
     let installed = which("dockerd").is_some();
     if !installed && matches!(endpoint, Endpoint::Unix(_)) {
         return (
-            format!("docker.io not installed (no dockerd on PATH, no answer on {})", endpoint.describe()),
+            format!(
+                "docker.io not installed (no dockerd on PATH, no answer on {})",
+                endpoint.describe()
+            ),
             "apt-get install -y docker.io, then scripts/start-dockerd.sh".into(),
         );
     }
@@ -138,7 +152,9 @@ fn connect(kind: EnvKind, endpoint: &Endpoint) -> Result<Connection, EnvError> {
             }
             bollard::Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
         }
-        Endpoint::Tcp(url) => bollard::Docker::connect_with_http(url, 120, bollard::API_DEFAULT_VERSION),
+        Endpoint::Tcp(url) => {
+            bollard::Docker::connect_with_http(url, 120, bollard::API_DEFAULT_VERSION)
+        }
     }
     .map_err(|e| unavailable(&e.to_string()))?;
     let (client, version, info) = rt.block_on(async {
@@ -146,8 +162,14 @@ fn connect(kind: EnvKind, endpoint: &Endpoint) -> Result<Connection, EnvError> {
             .await
             .map_err(|_| unavailable("timed out"))?
             .map_err(|e| unavailable(&e.to_string()))?;
-        let version = client.version().await.map_err(|e| unavailable(&e.to_string()))?;
-        let info = client.info().await.map_err(|e| unavailable(&e.to_string()))?;
+        let version = client
+            .version()
+            .await
+            .map_err(|e| unavailable(&e.to_string()))?;
+        let info = client
+            .info()
+            .await
+            .map_err(|e| unavailable(&e.to_string()))?;
         Ok::<_, EnvError>((client, version, info))
     })?;
     let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
@@ -167,12 +189,21 @@ fn docker_err(what: &str, e: bollard::errors::Error) -> EnvError {
 }
 
 fn is_not_found(e: &bollard::errors::Error) -> bool {
-    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 /// The Kata runtime name registered in the daemon, if any.
 fn kata_runtime(runtimes: &[String]) -> Option<String> {
-    KATA_RUNTIMES.iter().find(|k| runtimes.iter().any(|r| r == *k)).map(|k| k.to_string())
+    KATA_RUNTIMES
+        .iter()
+        .find(|k| runtimes.iter().any(|r| r == *k))
+        .map(|k| k.to_string())
 }
 
 /// Probes whether `kind` (`docker` or `kata`) can run: dockerd must answer
@@ -182,7 +213,9 @@ pub fn detect(kind: EnvKind, _host: &HostFacts) -> Availability {
     let endpoint = Endpoint::from_options(None);
     let conn = match connect(kind, &endpoint) {
         Ok(c) => c,
-        Err(EnvError::Unavailable { reason, fix, .. }) => return Availability::no(kind, reason, fix),
+        Err(EnvError::Unavailable { reason, fix, .. }) => {
+            return Availability::no(kind, reason, fix)
+        }
         Err(e) => return Availability::no(kind, e.to_string(), FIX_NOT_RUNNING),
     };
     let daemon = format!("dockerd {} (API {})", conn.server_version, conn.api_version);
@@ -191,7 +224,10 @@ pub fn detect(kind: EnvKind, _host: &HostFacts) -> Availability {
             Some(rt) => Availability::yes(kind, format!("{daemon}, runtime {rt}")),
             None => Availability::no(
                 kind,
-                format!("no Kata runtime registered in dockerd (runtimes: {})", conn.runtimes.join(", ")),
+                format!(
+                    "no Kata runtime registered in dockerd (runtimes: {})",
+                    conn.runtimes.join(", ")
+                ),
                 FIX_KATA,
             ),
         },
@@ -218,16 +254,27 @@ impl Docker {
 
     /// As [`Docker::new`] with an explicit docker runtime name (e.g. `runsc`
     /// for gVisor through Docker); it must be registered in the daemon.
-    pub fn with_runtime(kind: EnvKind, options: &EnvOptions, runtime: Option<&str>) -> Result<Docker, EnvError> {
+    pub fn with_runtime(
+        kind: EnvKind,
+        options: &EnvOptions,
+        runtime: Option<&str>,
+    ) -> Result<Docker, EnvError> {
         let endpoint = Endpoint::from_options(options.docker_host.as_deref());
         let conn = connect(kind, &endpoint)?;
         let runtime = match (kind, runtime) {
             (_, Some(rt)) => Some(rt.to_string()),
-            (EnvKind::Kata, None) => Some(kata_runtime(&conn.runtimes).ok_or_else(|| EnvError::Unavailable {
-                env: kind.name().into(),
-                reason: format!("no Kata runtime registered in dockerd (runtimes: {})", conn.runtimes.join(", ")),
-                fix: FIX_KATA.into(),
-            })?),
+            (EnvKind::Kata, None) => {
+                Some(
+                    kata_runtime(&conn.runtimes).ok_or_else(|| EnvError::Unavailable {
+                        env: kind.name().into(),
+                        reason: format!(
+                            "no Kata runtime registered in dockerd (runtimes: {})",
+                            conn.runtimes.join(", ")
+                        ),
+                        fix: FIX_KATA.into(),
+                    })?,
+                )
+            }
             (_, None) => None,
         };
         if let Some(rt) = &runtime {
@@ -250,7 +297,9 @@ impl Docker {
 
     /// The runtime containers are created with (the daemon default when `None`).
     pub fn runtime(&self) -> &str {
-        self.runtime.as_deref().unwrap_or(&self.conn.default_runtime)
+        self.runtime
+            .as_deref()
+            .unwrap_or(&self.conn.default_runtime)
     }
 
     /// Names of isobench containers that exist in the daemon (tests, `isobench clean`).
@@ -282,19 +331,28 @@ impl Docker {
             .build();
         let client = &self.conn.client;
         self.conn.rt.block_on(async {
-            let mut stream = client.build_image(options, None, Some(bollard::body_full(context.into())));
+            let mut stream =
+                client.build_image(options, None, Some(bollard::body_full(context.into())));
             let mut last = String::new();
             while let Some(item) = stream.next().await {
                 match item {
                     Ok(info) => {
-                        if let Some(err) = info.error.or(info.error_detail.and_then(|d| d.message)) {
-                            return Err(EnvError::Docker(format!("building image {tag} failed: {err}")));
+                        if let Some(err) = info.error.or(info.error_detail.and_then(|d| d.message))
+                        {
+                            return Err(EnvError::Docker(format!(
+                                "building image {tag} failed: {err}"
+                            )));
                         }
                         if let Some(s) = info.stream.filter(|s| !s.trim().is_empty()) {
                             last = s.trim().to_string();
                         }
                     }
-                    Err(e) => return Err(docker_err(&format!("building image {tag} failed (last step: {last})"), e)),
+                    Err(e) => {
+                        return Err(docker_err(
+                            &format!("building image {tag} failed (last step: {last})"),
+                            e,
+                        ))
+                    }
                 }
             }
             Ok(())
@@ -374,13 +432,22 @@ impl Environment for Docker {
             runtime: self.runtime.clone(),
             cgroup_parent: Some(cgroup.path()),
             readonly_rootfs: Some(true),
-            tmpfs: Some(HashMap::from([("/tmp".to_string(), "rw,nosuid,nodev,size=64m".to_string())])),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                "rw,nosuid,nodev,size=64m".to_string(),
+            )])),
             ..Default::default()
         };
         let body = ContainerCreateBody {
             image: Some(image),
             cmd: Some(spec.agent_args.clone()),
-            env: Some(payload.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            env: Some(
+                payload
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+            ),
             labels: Some(HashMap::from([
                 (image::LABEL.to_string(), "1".to_string()),
                 (format!("{}.run", image::LABEL), spec.run_id.clone()),
@@ -439,7 +506,10 @@ impl Environment for Docker {
                 .await
                 .map_err(|e| docker_err(&format!("attaching to container {name}"), e))?;
             client
-                .start_container(&name, None::<bollard::query_parameters::StartContainerOptions>)
+                .start_container(
+                    &name,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
                 .await
                 .map_err(|e| docker_err(&format!("starting container {name}"), e))?;
             Ok::<_, EnvError>(attach)
@@ -454,7 +524,9 @@ impl Environment for Docker {
         let mut output = attach.output;
         instance.forward = Some(self.conn.rt.spawn(async move {
             use tokio::io::AsyncWriteExt;
-            let Ok(mut writer) = writer.set_nonblocking(true).and_then(|()| tokio::net::UnixStream::from_std(writer))
+            let Ok(mut writer) = writer
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::UnixStream::from_std(writer))
             else {
                 return;
             };
@@ -521,18 +593,28 @@ impl DockerInstance {
         let killed = &mut self.killed;
         self.rt.block_on(async {
             let mut code = None;
-            // Up to ~10 s for the container to stop after a kill.
-            for attempt in 0..200 {
-                match client.inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>).await {
+            // A finishing agent gets 2 s to exit by itself, then SIGKILL
+            // (it is PID 1 of its namespace) and up to 10 s more.
+            let grace = Instant::now() + Duration::from_secs(2);
+            let give_up = grace + Duration::from_secs(10);
+            while Instant::now() < give_up {
+                match client
+                    .inspect_container(
+                        &name,
+                        None::<bollard::query_parameters::InspectContainerOptions>,
+                    )
+                    .await
+                {
                     Ok(info) => {
                         let state = info.state.unwrap_or_default();
                         if state.running == Some(true) {
-                            if attempt == 0 {
+                            if !*killed && Instant::now() >= grace {
                                 *killed = true;
-                                let options = KillContainerOptionsBuilder::new().signal("KILL").build();
+                                let options =
+                                    KillContainerOptionsBuilder::new().signal("KILL").build();
                                 let _ = client.kill_container(&name, Some(options)).await;
                             }
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            tokio::time::sleep(Duration::from_millis(10)).await;
                             continue;
                         }
                         code = state.exit_code;
@@ -542,7 +624,10 @@ impl DockerInstance {
                     Err(e) => return Err(docker_err(&format!("inspecting container {name}"), e)),
                 }
             }
-            let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+            let options = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
             match client.remove_container(&name, Some(options)).await {
                 Ok(()) => {}
                 Err(e) if is_not_found(&e) => {}
@@ -581,7 +666,11 @@ impl Instance for DockerInstance {
         if let Some(result) = &self.result {
             return Ok(result.clone());
         }
-        let code = if self.created { self.end_container() } else { Ok(None) };
+        let code = if self.created {
+            self.end_container()
+        } else {
+            Ok(None)
+        };
         if let Some(task) = self.forward.take() {
             task.abort();
         }
@@ -627,9 +716,18 @@ mod tests {
 
     #[test]
     fn endpoints_parse() {
-        assert_eq!(Endpoint::from_options(Some("unix:///x/d.sock")), Endpoint::Unix("/x/d.sock".into()));
-        assert_eq!(Endpoint::from_options(Some("/x/d.sock")), Endpoint::Unix("/x/d.sock".into()));
-        assert_eq!(Endpoint::from_options(Some("tcp://h:2375")), Endpoint::Tcp("http://h:2375".into()));
+        assert_eq!(
+            Endpoint::from_options(Some("unix:///x/d.sock")),
+            Endpoint::Unix("/x/d.sock".into())
+        );
+        assert_eq!(
+            Endpoint::from_options(Some("/x/d.sock")),
+            Endpoint::Unix("/x/d.sock".into())
+        );
+        assert_eq!(
+            Endpoint::from_options(Some("tcp://h:2375")),
+            Endpoint::Tcp("http://h:2375".into())
+        );
     }
 
     #[test]
@@ -638,16 +736,27 @@ mod tests {
             docker_host: Some("unix:///nonexistent/isobench-test/docker.sock".into()),
             ..EnvOptions::default()
         };
-        let err = Docker::new(EnvKind::Docker, &options).err().expect("no daemon there");
+        let err = Docker::new(EnvKind::Docker, &options)
+            .err()
+            .expect("no daemon there");
         let text = err.to_string();
         assert!(matches!(err, EnvError::Unavailable { .. }), "{text}");
-        assert!(text.contains("/nonexistent/isobench-test/docker.sock"), "{text}");
-        assert!(text.contains("not running") || text.contains("not installed"), "{text}");
+        assert!(
+            text.contains("/nonexistent/isobench-test/docker.sock"),
+            "{text}"
+        );
+        assert!(
+            text.contains("not running") || text.contains("not installed"),
+            "{text}"
+        );
     }
 
     #[test]
     fn finds_kata_under_common_names() {
-        assert_eq!(kata_runtime(&["runc".into(), "kata-qemu".into()]).as_deref(), Some("kata-qemu"));
+        assert_eq!(
+            kata_runtime(&["runc".into(), "kata-qemu".into()]).as_deref(),
+            Some("kata-qemu")
+        );
         assert_eq!(kata_runtime(&["runc".into(), "runsc".into()]), None);
     }
 }

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxResourcesBuilder, MountBuilder,
-    ProcessBuilder, RootBuilder, Spec,
+    LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
+    LinuxResourcesBuilder, MountBuilder, ProcessBuilder, RootBuilder, Spec,
 };
 
 use crate::containers::{PayloadFiles, AGENT_INSIDE};
@@ -37,10 +37,14 @@ fn io(context: String) -> impl FnOnce(std::io::Error) -> EnvError {
 pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, EnvError> {
     use std::os::unix::fs::PermissionsExt;
     let base = cache_dir.join("oci");
-    std::fs::create_dir_all(&base).map_err(io(format!("creating the cache directory {}", base.display())))?;
-    let base = base
-        .canonicalize()
-        .map_err(io(format!("resolving the cache directory {}", base.display())))?;
+    std::fs::create_dir_all(&base).map_err(io(format!(
+        "creating the cache directory {}",
+        base.display()
+    )))?;
+    let base = base.canonicalize().map_err(io(format!(
+        "resolving the cache directory {}",
+        base.display()
+    )))?;
     let name = format!("rootfs-{}", files.short_digest());
     let dir = base.join(&name);
     let marker = base.join(format!("{name}.complete"));
@@ -54,24 +58,35 @@ pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, E
     let tmp = base.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let build = || -> Result<(), EnvError> {
-        for d in MOUNT_POINTS.iter().map(PathBuf::from).chain(files.dirs.iter().cloned()) {
+        for d in MOUNT_POINTS
+            .iter()
+            .map(PathBuf::from)
+            .chain(files.dirs.iter().cloned())
+        {
             let path = tmp.join(d);
             std::fs::create_dir_all(&path).map_err(io(format!("creating {}", path.display())))?;
         }
         for f in &files.files {
             let dest = tmp.join(&f.inside);
             if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(io(format!("creating {}", parent.display())))?;
             }
-            std::fs::copy(&f.host, &dest).map_err(io(format!("copying {} into the rootfs", f.host.display())))?;
+            std::fs::copy(&f.host, &dest)
+                .map_err(io(format!("copying {} into the rootfs", f.host.display())))?;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(f.mode))
                 .map_err(io(format!("setting the mode of {}", dest.display())))?;
         }
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io(format!("removing the incomplete rootfs {}", dir.display())))?;
+            std::fs::remove_dir_all(&dir).map_err(io(format!(
+                "removing the incomplete rootfs {}",
+                dir.display()
+            )))?;
         }
-        std::fs::rename(&tmp, &dir).map_err(io(format!("moving the rootfs into {}", dir.display())))?;
-        std::fs::write(&marker, &files.digest).map_err(io(format!("writing {}", marker.display())))?;
+        std::fs::rename(&tmp, &dir)
+            .map_err(io(format!("moving the rootfs into {}", dir.display())))?;
+        std::fs::write(&marker, &files.digest)
+            .map_err(io(format!("writing {}", marker.display())))?;
         Ok(())
     };
     let built = build();
@@ -115,7 +130,8 @@ pub struct BundleConfig<'a> {
 /// the cgroup path below isobench's own run group.
 pub fn spec(config: &BundleConfig<'_>) -> Result<Spec, EnvError> {
     let mut spec = Spec::default();
-    let mut env = vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    let mut env =
+        vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
     env.extend(config.env.iter().map(|(k, v)| format!("{k}={v}")));
     let mut args = vec![AGENT_INSIDE.to_string()];
     args.extend(config.agent_args.iter().cloned());
@@ -149,7 +165,12 @@ pub fn spec(config: &BundleConfig<'_>) -> Result<Spec, EnvError> {
             .destination("/tmp")
             .typ("tmpfs")
             .source("tmpfs")
-            .options(vec!["nosuid".to_string(), "nodev".into(), "mode=1777".into(), "size=65536k".into()])
+            .options(vec![
+                "nosuid".to_string(),
+                "nodev".into(),
+                "mode=1777".into(),
+                "size=65536k".into(),
+            ])
             .build()
             .map_err(spec_err)?,
     );
@@ -171,7 +192,13 @@ pub fn spec(config: &BundleConfig<'_>) -> Result<Spec, EnvError> {
         .cpu(cpu.build().map_err(spec_err)?);
     if let Some(mib) = config.limits.memory_mib {
         let bytes = (mib << 20) as i64;
-        resources = resources.memory(LinuxMemoryBuilder::default().limit(bytes).swap(bytes).build().map_err(spec_err)?);
+        resources = resources.memory(
+            LinuxMemoryBuilder::default()
+                .limit(bytes)
+                .swap(bytes)
+                .build()
+                .map_err(spec_err)?,
+        );
     }
     let default_linux = spec.linux().clone().unwrap_or_default();
     let mut linux = LinuxBuilder::default()
@@ -188,7 +215,10 @@ pub fn spec(config: &BundleConfig<'_>) -> Result<Spec, EnvError> {
 
 /// Writes `config.json` for `config` into a new bundle directory `dir`.
 pub fn write_bundle(dir: &Path, config: &BundleConfig<'_>) -> Result<(), EnvError> {
-    std::fs::create_dir_all(dir).map_err(io(format!("creating the bundle directory {}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(io(format!(
+        "creating the bundle directory {}",
+        dir.display()
+    )))?;
     let spec = spec(config)?;
     let json = serde_json::to_vec_pretty(&spec).map_err(|e| EnvError::Command {
         program: "oci-spec".into(),
@@ -224,7 +254,11 @@ mod tests {
         assert_eq!(json["process"]["args"][0], "/isobench-agent");
         assert_eq!(json["process"]["args"][3], "knn");
         assert_eq!(json["process"]["terminal"], false);
-        assert!(json["process"]["env"].as_array().unwrap().iter().any(|e| e == "ORT_DYLIB_PATH=/opt/lib.so"));
+        assert!(json["process"]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "ORT_DYLIB_PATH=/opt/lib.so"));
         assert_eq!(json["root"]["path"], "/cache/rootfs-x");
         assert_eq!(json["root"]["readonly"], true);
         assert_eq!(json["linux"]["cgroupsPath"], "/isobench/r1/ctr");
@@ -237,8 +271,14 @@ mod tests {
             .iter()
             .map(|n| n["type"].as_str().unwrap().to_string())
             .collect();
-        assert!(namespaces.contains(&"network".to_string()) && namespaces.contains(&"pid".to_string()));
-        assert!(json["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/tmp"));
+        assert!(
+            namespaces.contains(&"network".to_string()) && namespaces.contains(&"pid".to_string())
+        );
+        assert!(json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["destination"] == "/tmp"));
     }
 
     #[test]
@@ -259,8 +299,14 @@ mod tests {
         let cache = dir.path().join("cache");
         let first = ensure_rootfs(&cache, &files).unwrap();
         assert!(!first.cached);
-        assert_eq!(std::fs::read(first.dir.join("isobench-agent")).unwrap(), b"ELF");
-        assert_eq!(std::fs::read(first.dir.join("assets/models/m.onnx")).unwrap(), b"model");
+        assert_eq!(
+            std::fs::read(first.dir.join("isobench-agent")).unwrap(),
+            b"ELF"
+        );
+        assert_eq!(
+            std::fs::read(first.dir.join("assets/models/m.onnx")).unwrap(),
+            b"model"
+        );
         assert!(first.dir.join("proc").is_dir() && first.dir.join("tmp").is_dir());
         let second = ensure_rootfs(&cache, &files).unwrap();
         assert!(second.cached);

@@ -46,7 +46,8 @@ pub enum HybridState {
 
 /// Inspects the cgroup layout.
 pub fn hybrid_state() -> HybridState {
-    let v1 = Path::new("/sys/fs/cgroup/cpuacct").exists() || Path::new("/sys/fs/cgroup/cpu,cpuacct").exists();
+    let v1 = Path::new("/sys/fs/cgroup/cpuacct").exists()
+        || Path::new("/sys/fs/cgroup/cpu,cpuacct").exists();
     let controllers = unified_controllers(Path::new(UNIFIED));
     if !v1 || controllers.is_empty() {
         HybridState::Fine
@@ -92,8 +93,12 @@ impl HugetlbGuard {
             }
             HybridState::NeedsHugetlbMount => {
                 let target = Path::new(HUGETLB_MOUNT);
-                std::fs::create_dir_all(target)
-                    .map_err(|e| EnvError::io(format!("creating {HUGETLB_MOUNT} for crun's hugetlb workaround"), e))?;
+                std::fs::create_dir_all(target).map_err(|e| {
+                    EnvError::io(
+                        format!("creating {HUGETLB_MOUNT} for crun's hugetlb workaround"),
+                        e,
+                    )
+                })?;
                 nix::mount::mount(
                     Some("cgroup"),
                     target,
@@ -110,7 +115,9 @@ impl HugetlbGuard {
                     )
                 })?;
                 state.mounted_by_us = Some(target.to_path_buf());
-                tracing::info!("mounted the hugetlb cgroup v1 hierarchy at {HUGETLB_MOUNT} for crun");
+                tracing::info!(
+                    "mounted the hugetlb cgroup v1 hierarchy at {HUGETLB_MOUNT} for crun"
+                );
             }
         }
         state.users += 1;
@@ -119,7 +126,11 @@ impl HugetlbGuard {
 
     /// True when this process mounted the hierarchy and still holds it.
     pub fn mounted_by_isobench() -> bool {
-        STATE.lock().unwrap_or_else(|p| p.into_inner()).mounted_by_us.is_some()
+        STATE
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .mounted_by_us
+            .is_some()
     }
 }
 
@@ -139,7 +150,10 @@ impl Drop for HugetlbGuard {
             .map(|entries| entries.flatten().any(|e| e.path().is_dir()))
             .unwrap_or(false);
         if has_groups {
-            tracing::warn!("{} still holds cgroups; leaving the hugetlb hierarchy mounted", target.display());
+            tracing::warn!(
+                "{} still holds cgroups; leaving the hugetlb hierarchy mounted",
+                target.display()
+            );
             return;
         }
         match nix::mount::umount(&target) {

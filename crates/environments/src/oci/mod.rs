@@ -28,8 +28,8 @@ use crate::containers::{container_name, PayloadFiles, RunCgroup, ASSETS_INSIDE};
 use crate::process::ChildProcess;
 use crate::registry::{which, EnvOptions};
 use crate::{
-    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo, HostFacts, Instance,
-    LaunchSpec, MeterTarget, Prepared,
+    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo,
+    HostFacts, Instance, LaunchSpec, MeterTarget, Prepared,
 };
 
 use hugetlb::{HugetlbGuard, HybridState};
@@ -68,19 +68,34 @@ fn runtime_version(binary: &Path) -> Option<String> {
 /// root, cgroup v1, and for crun the hybrid-cgroup situation.
 pub fn detect(kind: EnvKind, host: &HostFacts) -> Availability {
     let Some((program, _)) = runtime_of(kind) else {
-        return Availability::no(kind, "not an OCI runtime environment", "use oci-runc, oci-crun or gvisor");
+        return Availability::no(
+            kind,
+            "not an OCI runtime environment",
+            "use oci-runc, oci-crun or gvisor",
+        );
     };
     let Some(binary) = which(program) else {
-        return Availability::no(kind, format!("{program} not installed (not on PATH)"), install_fix(program));
+        return Availability::no(
+            kind,
+            format!("{program} not installed (not on PATH)"),
+            install_fix(program),
+        );
     };
-    let version = runtime_version(&binary).unwrap_or_else(|| format!("{program} (version unknown)"));
+    let version =
+        runtime_version(&binary).unwrap_or_else(|| format!("{program} (version unknown)"));
     if !host.root {
-        return Availability::no(kind, format!("{version}: isobench drives it as root only"), "run isobench as root");
+        return Availability::no(
+            kind,
+            format!("{version}: isobench drives it as root only"),
+            "run isobench as root",
+        );
     }
     if !host.cgroup_v1 {
         return Availability::no(
             kind,
-            format!("{version}: isobench's container metering needs cgroup v1 (this host is cgroup v2)"),
+            format!(
+                "{version}: isobench's container metering needs cgroup v1 (this host is cgroup v2)"
+            ),
             "boot with cgroup v1 / hybrid (systemd.unified_cgroup_hierarchy=0)",
         );
     }
@@ -160,14 +175,21 @@ impl Oci {
 
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.binary);
-        cmd.arg("--root").arg(self.state_root()).args(self.global_args);
+        cmd.arg("--root")
+            .arg(self.state_root())
+            .args(self.global_args);
         cmd
     }
 
     /// Container ids the runtime still knows under isobench's state root.
     pub fn leftover_containers(&self) -> Vec<String> {
         std::fs::read_dir(self.state_root())
-            .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -191,7 +213,11 @@ impl Environment for Oci {
         EnvironmentInfo {
             name: self.kind.name().into(),
             runtime_version: Some(self.version.clone()),
-            accel: if self.kind == EnvKind::Gvisor { Some("ptrace".into()) } else { None },
+            accel: if self.kind == EnvKind::Gvisor {
+                Some("ptrace".into())
+            } else {
+                None
+            },
             emulated: false,
             notes,
         }
@@ -246,8 +272,15 @@ impl Environment for Oci {
             },
         )?;
         let state_root = self.state_root();
-        std::fs::create_dir_all(&state_root)
-            .map_err(|e| EnvError::io(format!("creating the runtime state directory {}", state_root.display()), e))?;
+        std::fs::create_dir_all(&state_root).map_err(|e| {
+            EnvError::io(
+                format!(
+                    "creating the runtime state directory {}",
+                    state_root.display()
+                ),
+                e,
+            )
+        })?;
         let mut cmd = self.command();
         cmd.arg("run").arg("--bundle").arg(&bundle_dir).arg(&id);
         let mut child = ChildProcess::spawn(cmd, self.kind.name())?;
@@ -273,7 +306,11 @@ impl Environment for Oci {
                 "{}: no container cgroup at {} ({}); metering the runtime's process tree",
                 self.kind,
                 ctr_cgroup.display(),
-                if exited { "the runtime already exited" } else { "not created in time" }
+                if exited {
+                    "the runtime already exited"
+                } else {
+                    "not created in time"
+                }
             );
         }
         Ok(Box::new(OciInstance {
@@ -383,13 +420,24 @@ impl Instance for OciInstance {
         let status = self.child.finish(Duration::from_secs(5));
         self.killed |= self.child.was_killed();
         let mut first_err: Option<EnvError> = None;
-        if let Err(message) = self.runtime(&["delete", "-f", &self.id]) {
-            let gone = ["does not exist", "not exist", "no such", "not found", "cannot find"]
-                .iter()
-                .any(|m| message.to_lowercase().contains(m));
+        // `--force`: runc and crun also take `-f`, runsc only the long form.
+        if let Err(message) = self.runtime(&["delete", "--force", &self.id]) {
+            let gone = [
+                "does not exist",
+                "not exist",
+                "no such",
+                "not found",
+                "cannot find",
+            ]
+            .iter()
+            .any(|m| message.to_lowercase().contains(m));
             if !gone {
                 first_err = Some(EnvError::Command {
-                    program: format!("{} delete -f {}", self.command.get_program().to_string_lossy(), self.id),
+                    program: format!(
+                        "{} delete --force {}",
+                        self.command.get_program().to_string_lossy(),
+                        self.id
+                    ),
                     message,
                 });
             }
@@ -405,7 +453,22 @@ impl Instance for OciInstance {
         }
         if self.bundle_dir.exists() {
             if let Err(e) = std::fs::remove_dir_all(&self.bundle_dir) {
-                first_err.get_or_insert(EnvError::io(format!("removing bundle {}", self.bundle_dir.display()), e));
+                first_err.get_or_insert(EnvError::io(
+                    format!("removing bundle {}", self.bundle_dir.display()),
+                    e,
+                ));
+            }
+        }
+        // The state directories are only kept while containers exist.
+        if let Some(root) = self
+            .command
+            .get_args()
+            .skip_while(|a| *a != "--root")
+            .nth(1)
+        {
+            let root = Path::new(root);
+            if std::fs::remove_dir(root).is_ok() {
+                let _ = root.parent().map(std::fs::remove_dir);
             }
         }
         if let Some(e) = first_err {
@@ -414,7 +477,11 @@ impl Instance for OciInstance {
         if !status.success() {
             let line = self.child.stderr.last_line();
             if !line.is_empty() {
-                tracing::warn!("{} container {} ended with {status}: {line}", self.env, self.id);
+                tracing::warn!(
+                    "{} container {} ended with {status}: {line}",
+                    self.env,
+                    self.id
+                );
             }
         }
         let result = ExitInfo {

@@ -99,13 +99,19 @@ impl InitramfsSpec {
                 fix: "build or fetch it first (`isobench setup`, `scripts/build.sh`)".into(),
             });
         }
-        self.entries.insert(guest.to_string(), (0o100000 | mode, Source::File(host.to_path_buf())));
+        self.entries.insert(
+            guest.to_string(),
+            (0o100000 | mode, Source::File(host.to_path_buf())),
+        );
         Ok(())
     }
 
     /// Adds a character device node.
     pub fn add_node(&mut self, guest: &str, mode: u32, major: u32, minor: u32) {
-        self.entries.insert(guest.to_string(), (0o020000 | mode, Source::CharDev(major, minor)));
+        self.entries.insert(
+            guest.to_string(),
+            (0o020000 | mode, Source::CharDev(major, minor)),
+        );
     }
 
     /// Adds every regular file below `host` (symlinks followed) under `guest`.
@@ -119,12 +125,15 @@ impl InitramfsSpec {
         }
         let mut stack = vec![(host.to_path_buf(), guest.to_string())];
         while let Some((dir, inside)) = stack.pop() {
-            let entries = std::fs::read_dir(&dir).map_err(|e| EnvError::io(format!("listing {}", dir.display()), e))?;
+            let entries = std::fs::read_dir(&dir)
+                .map_err(|e| EnvError::io(format!("listing {}", dir.display()), e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| EnvError::io(format!("listing {}", dir.display()), e))?;
+                let entry =
+                    entry.map_err(|e| EnvError::io(format!("listing {}", dir.display()), e))?;
                 let path = entry.path();
                 let name = format!("{inside}/{}", entry.file_name().to_string_lossy());
-                let meta = std::fs::metadata(&path).map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?;
+                let meta = std::fs::metadata(&path)
+                    .map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?;
                 if meta.is_dir() {
                     stack.push((path, name));
                 } else if meta.is_file() {
@@ -138,7 +147,10 @@ impl InitramfsSpec {
     /// Every directory that must precede the entries, plus the fixed mount points.
     fn directories(&self) -> Vec<String> {
         let mut dirs: std::collections::BTreeSet<String> =
-            ["/dev", "/proc", "/sys", "/tmp", "/run", "/lib"].iter().map(|s| s.to_string()).collect();
+            ["/dev", "/proc", "/sys", "/tmp", "/run", "/lib"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         for name in self.entries.keys() {
             let mut path = Path::new(name).parent();
             while let Some(p) = path {
@@ -159,17 +171,22 @@ impl InitramfsSpec {
             hasher.update(format!("\n{name}\0{mode:o}\0").as_bytes());
             match source {
                 Source::File(path) => {
-                    let mut file = std::fs::File::open(path).map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?;
+                    let mut file = std::fs::File::open(path)
+                        .map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?;
                     let mut buf = vec![0u8; 1 << 20];
                     loop {
-                        let n = file.read(&mut buf).map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?;
+                        let n = file
+                            .read(&mut buf)
+                            .map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?;
                         if n == 0 {
                             break;
                         }
                         hasher.update(&buf[..n]);
                     }
                 }
-                Source::CharDev(major, minor) => hasher.update(format!("c{major}:{minor}").as_bytes()),
+                Source::CharDev(major, minor) => {
+                    hasher.update(format!("c{major}:{minor}").as_bytes())
+                }
             }
         }
         Ok(hex::encode(hasher.finalize()))
@@ -180,7 +197,8 @@ impl InitramfsSpec {
     pub fn build(&self, cache_dir: &Path, compression: Compression) -> Result<Initramfs, EnvError> {
         let key = self.key()?;
         let dir = cache_dir.join("initramfs");
-        std::fs::create_dir_all(&dir).map_err(|e| EnvError::io(format!("creating {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| EnvError::io(format!("creating {}", dir.display()), e))?;
         let ext = match compression {
             Compression::None => "cpio",
             Compression::Gzip => "cpio.gz",
@@ -194,7 +212,8 @@ impl InitramfsSpec {
                 cached: true,
             });
         }
-        let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| EnvError::io(format!("creating a file in {}", dir.display()), e))?;
+        let tmp = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(|e| EnvError::io(format!("creating a file in {}", dir.display()), e))?;
         {
             let out = BufWriter::with_capacity(1 << 20, tmp.as_file());
             match compression {
@@ -202,12 +221,21 @@ impl InitramfsSpec {
                 Compression::Gzip => {
                     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
                     self.write(&mut gz)?;
-                    gz.finish().map_err(|e| EnvError::io("compressing the initramfs", e))?;
+                    gz.finish()
+                        .map_err(|e| EnvError::io("compressing the initramfs", e))?;
                 }
             }
         }
-        std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .map_err(|e| EnvError::io(format!("setting permissions of {}", tmp.path().display()), e))?;
+        std::fs::set_permissions(
+            tmp.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .map_err(|e| {
+            EnvError::io(
+                format!("setting permissions of {}", tmp.path().display()),
+                e,
+            )
+        })?;
         tmp.persist(&path)
             .map_err(|e| EnvError::io(format!("saving {}", path.display()), e.error))?;
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -224,17 +252,24 @@ impl InitramfsSpec {
         let mut cpio = CpioWriter::new(out);
         let io = |e| EnvError::io("writing the initramfs", e);
         for dir in self.directories() {
-            cpio.entry(&dir, 0o040755, 0, 0, &mut std::io::empty(), 0).map_err(io)?;
+            cpio.entry(&dir, 0o040755, 0, 0, &mut std::io::empty(), 0)
+                .map_err(io)?;
         }
         for (name, (mode, source)) in &self.entries {
             match source {
                 Source::File(path) => {
-                    let file = std::fs::File::open(path).map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?;
-                    let size = file.metadata().map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?.len();
-                    cpio.entry(name, *mode, 0, 0, &mut std::io::BufReader::new(file), size).map_err(io)?;
+                    let file = std::fs::File::open(path)
+                        .map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?;
+                    let size = file
+                        .metadata()
+                        .map_err(|e| EnvError::io(format!("reading {}", path.display()), e))?
+                        .len();
+                    cpio.entry(name, *mode, 0, 0, &mut std::io::BufReader::new(file), size)
+                        .map_err(io)?;
                 }
                 Source::CharDev(major, minor) => {
-                    cpio.entry(name, *mode, *major, *minor, &mut std::io::empty(), 0).map_err(io)?;
+                    cpio.entry(name, *mode, *major, *minor, &mut std::io::empty(), 0)
+                        .map_err(io)?;
                 }
             }
         }
@@ -270,13 +305,35 @@ impl<W: Write> CpioWriter<W> {
         self.put(&[0u8; 3][..pad])
     }
 
-    fn header(&mut self, name: &str, mode: u32, rdev: (u32, u32), size: u64) -> std::io::Result<()> {
-        let size = u32::try_from(size).map_err(|_| std::io::Error::other(format!("{name}: newc cpio entries are limited to 4 GiB")))?;
+    fn header(
+        &mut self,
+        name: &str,
+        mode: u32,
+        rdev: (u32, u32),
+        size: u64,
+    ) -> std::io::Result<()> {
+        let size = u32::try_from(size).map_err(|_| {
+            std::io::Error::other(format!("{name}: newc cpio entries are limited to 4 GiB"))
+        })?;
         let name = name.trim_start_matches('/');
         let ino = self.next_ino;
         self.next_ino += 1;
         let nlink = if mode & 0o170000 == 0o040000 { 2 } else { 1 };
-        let fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
+        let fields = [
+            ino,
+            mode,
+            0,
+            0,
+            nlink,
+            0,
+            size,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0,
+        ];
         let mut header = String::with_capacity(110);
         header.push_str("070701");
         for field in fields {
@@ -289,11 +346,21 @@ impl<W: Write> CpioWriter<W> {
     }
 
     /// Writes one entry; `data` must yield exactly `size` bytes.
-    pub fn entry(&mut self, name: &str, mode: u32, major: u32, minor: u32, data: &mut dyn Read, size: u64) -> std::io::Result<()> {
+    pub fn entry(
+        &mut self,
+        name: &str,
+        mode: u32,
+        major: u32,
+        minor: u32,
+        data: &mut dyn Read,
+        size: u64,
+    ) -> std::io::Result<()> {
         self.header(name, mode, (major, minor), size)?;
         let copied = std::io::copy(&mut data.take(size), &mut self.out)?;
         if copied != size {
-            return Err(std::io::Error::other(format!("{name}: file changed while archiving ({copied} of {size} bytes)")));
+            return Err(std::io::Error::other(format!(
+                "{name}: file changed while archiving ({copied} of {size} bytes)"
+            )));
         }
         self.written += copied;
         self.pad()
@@ -310,15 +377,32 @@ impl<W: Write> CpioWriter<W> {
 mod tests {
     use super::*;
 
-    /// Parses a newc archive back into (name, mode, rdev, data) for checks.
-    fn parse(archive: &[u8]) -> Vec<(String, u32, (u32, u32), Vec<u8>)> {
+    /// One parsed entry: (name, mode, rdev, data).
+    type Entry = (String, u32, (u32, u32), Vec<u8>);
+
+    /// Parses a newc archive back into entries for checks.
+    fn parse(archive: &[u8]) -> Vec<Entry> {
         let mut out = Vec::new();
         let mut pos = 0;
-        let field = |pos: usize, i: usize| u32::from_str_radix(std::str::from_utf8(&archive[pos + 6 + i * 8..pos + 14 + i * 8]).unwrap(), 16).unwrap();
+        let field = |pos: usize, i: usize| {
+            u32::from_str_radix(
+                std::str::from_utf8(&archive[pos + 6 + i * 8..pos + 14 + i * 8]).unwrap(),
+                16,
+            )
+            .unwrap()
+        };
         loop {
             assert_eq!(&archive[pos..pos + 6], b"070701");
-            let (mode, size, rmaj, rmin, namesize) = (field(pos, 1), field(pos, 6), field(pos, 9), field(pos, 10), field(pos, 11));
-            let name = std::str::from_utf8(&archive[pos + 110..pos + 110 + namesize as usize - 1]).unwrap().to_string();
+            let (mode, size, rmaj, rmin, namesize) = (
+                field(pos, 1),
+                field(pos, 6),
+                field(pos, 9),
+                field(pos, 10),
+                field(pos, 11),
+            );
+            let name = std::str::from_utf8(&archive[pos + 110..pos + 110 + namesize as usize - 1])
+                .unwrap()
+                .to_string();
             pos += 110 + namesize as usize;
             pos = pos.div_ceil(4) * 4;
             let data = archive[pos..pos + size as usize].to_vec();
@@ -348,10 +432,21 @@ mod tests {
         spec.write(&mut archive).unwrap();
         let entries = parse(&archive);
         let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
-        let at = |n: &str| names.iter().position(|x| *x == n).unwrap_or_else(|| panic!("{n} missing from {names:?}"));
-        assert!(at("assets") < at("assets/data") && at("assets/data/deep") < at("assets/data/deep/x.bin"));
+        let at = |n: &str| {
+            names
+                .iter()
+                .position(|x| *x == n)
+                .unwrap_or_else(|| panic!("{n} missing from {names:?}"))
+        };
+        assert!(
+            at("assets") < at("assets/data")
+                && at("assets/data/deep") < at("assets/data/deep/x.bin")
+        );
         let init = &entries[at("init")];
-        assert_eq!((init.1, init.3.as_slice()), (0o100755, &b"\x7fELF agent"[..]));
+        assert_eq!(
+            (init.1, init.3.as_slice()),
+            (0o100755, &b"\x7fELF agent"[..])
+        );
         let console = &entries[at("dev/console")];
         assert_eq!((console.1, console.2), (0o020600, (5, 1)));
         assert_eq!(entries[at("assets/data/deep/x.bin")].3, b"12345");
@@ -368,7 +463,12 @@ mod tests {
         let agent = dir.path().join("agent");
         std::fs::write(&agent, b"agent").unwrap();
         let cache = dir.path().join("cache");
-        let build = || InitramfsSpec::for_agent(&agent, &assets, &[], &[]).unwrap().build(&cache, Compression::Gzip).unwrap();
+        let build = || {
+            InitramfsSpec::for_agent(&agent, &assets, &[], &[])
+                .unwrap()
+                .build(&cache, Compression::Gzip)
+                .unwrap()
+        };
         let first = build();
         assert!(!first.cached && first.path.is_file());
         let second = build();
@@ -379,7 +479,9 @@ mod tests {
         assert!(!third.cached);
         assert_ne!(third.key, first.key);
         let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&third.path).unwrap()).read_to_end(&mut plain).unwrap();
+        flate2::read::GzDecoder::new(std::fs::File::open(&third.path).unwrap())
+            .read_to_end(&mut plain)
+            .unwrap();
         let entries = parse(&plain);
         assert!(entries.iter().any(|e| e.0 == "assets/a" && e.3 == b"two"));
     }

@@ -84,7 +84,8 @@ impl GuestKernel {
         let target = match &self.dir {
             Some(dir) => dir.join("vmlinux"),
             None => {
-                std::fs::create_dir_all(scratch).map_err(|e| EnvError::io(format!("creating {}", scratch.display()), e))?;
+                std::fs::create_dir_all(scratch)
+                    .map_err(|e| EnvError::io(format!("creating {}", scratch.display()), e))?;
                 scratch.join("vmlinux")
             }
         };
@@ -93,7 +94,8 @@ impl GuestKernel {
         }
         let tmp = target.with_extension("partial");
         extract_vmlinux(&self.image, &tmp)?;
-        std::fs::rename(&tmp, &target).map_err(|e| EnvError::io(format!("renaming {} into place", tmp.display()), e))?;
+        std::fs::rename(&tmp, &target)
+            .map_err(|e| EnvError::io(format!("renaming {} into place", tmp.display()), e))?;
         Ok(target)
     }
 }
@@ -106,7 +108,8 @@ pub fn resolve(cache_dir: &Path, user_kernel: Option<&Path>) -> Result<GuestKern
             return Err(EnvError::MissingFile {
                 what: "guest kernel (--kernel)".into(),
                 path: path.to_path_buf(),
-                fix: "pass a bzImage or ELF vmlinux, or omit --kernel to use Debian's cloud kernel".into(),
+                fix: "pass a bzImage or ELF vmlinux, or omit --kernel to use Debian's cloud kernel"
+                    .into(),
             });
         }
         return Ok(GuestKernel {
@@ -154,14 +157,23 @@ fn load_cached(dir: &Path, version: &str) -> Result<GuestKernel, EnvError> {
     let modules_dir = dir.join("modules");
     let paths: Vec<PathBuf> = GUEST_MODULES
         .iter()
-        .map(|m| modules_dir.join(Path::new(m).file_name().expect("module paths have file names")))
+        .map(|m| {
+            modules_dir.join(
+                Path::new(m)
+                    .file_name()
+                    .expect("module paths have file names"),
+            )
+        })
         .collect();
     for path in &paths {
         if !path.is_file() {
             return Err(EnvError::MissingFile {
                 what: "guest kernel module".into(),
                 path: path.clone(),
-                fix: format!("remove {} so isobench fetches the kernel again", dir.display()),
+                fix: format!(
+                    "remove {} so isobench fetches the kernel again",
+                    dir.display()
+                ),
             });
         }
     }
@@ -186,10 +198,23 @@ fn run(program: &str, args: &[&str], cwd: Option<&Path>, fix: &str) -> Result<St
     })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+            .to_string();
         return Err(EnvError::Command {
             program: format!("{program} {}", args.join(" ")),
-            message: format!("{} ({fix})", if last.is_empty() { output.status.to_string() } else { last }),
+            message: format!(
+                "{} ({fix})",
+                if last.is_empty() {
+                    output.status.to_string()
+                } else {
+                    last
+                }
+            ),
         });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -206,7 +231,9 @@ pub fn debian_cloud_version() -> Result<String, EnvError> {
     )?;
     parse_depends(&out).ok_or_else(|| EnvError::Command {
         program: format!("apt-cache depends {CLOUD_METAPACKAGE}"),
-        message: "names no linux-image-<version> dependency (run `apt-get update`, or pass --kernel)".into(),
+        message:
+            "names no linux-image-<version> dependency (run `apt-get update`, or pass --kernel)"
+                .into(),
     })
 }
 
@@ -222,11 +249,17 @@ fn parse_depends(out: &str) -> Option<String> {
 /// Downloads `linux-image-<version>` with apt and assembles the cache directory `dir`.
 fn fetch_debian(version: &str, dir: &Path) -> Result<(), EnvError> {
     let parent = dir.parent().expect("kernel dir has a parent");
-    std::fs::create_dir_all(parent).map_err(|e| EnvError::io(format!("creating {}", parent.display()), e))?;
+    std::fs::create_dir_all(parent)
+        .map_err(|e| EnvError::io(format!("creating {}", parent.display()), e))?;
     let tmp = tempfile::Builder::new()
         .prefix(".fetch-")
         .tempdir_in(parent)
-        .map_err(|e| EnvError::io(format!("creating a temporary directory in {}", parent.display()), e))?;
+        .map_err(|e| {
+            EnvError::io(
+                format!("creating a temporary directory in {}", parent.display()),
+                e,
+            )
+        })?;
     let package = format!("linux-image-{version}");
     tracing::info!("downloading {package} with apt-get");
     run(
@@ -247,26 +280,47 @@ fn fetch_debian(version: &str, dir: &Path) -> Result<(), EnvError> {
     let tree = tmp.path().join("tree");
     let deb_str = deb.to_string_lossy().into_owned();
     let tree_str = tree.to_string_lossy().into_owned();
-    run("dpkg-deb", &["-x", &deb_str, &tree_str], None, "install dpkg")?;
+    run(
+        "dpkg-deb",
+        &["-x", &deb_str, &tree_str],
+        None,
+        "install dpkg",
+    )?;
 
     let staging = tmp.path().join("kernel");
     let modules = staging.join("modules");
-    std::fs::create_dir_all(&modules).map_err(|e| EnvError::io(format!("creating {}", modules.display()), e))?;
+    std::fs::create_dir_all(&modules)
+        .map_err(|e| EnvError::io(format!("creating {}", modules.display()), e))?;
     let copy = |from: &Path, to: &Path| {
         std::fs::copy(from, to)
             .map(|_| ())
             .map_err(|e| EnvError::io(format!("copying {} from {package}", from.display()), e))
     };
-    copy(&tree.join(format!("boot/vmlinuz-{version}")), &staging.join("vmlinuz"))?;
-    copy(&tree.join(format!("boot/config-{version}")), &staging.join("config"))?;
+    copy(
+        &tree.join(format!("boot/vmlinuz-{version}")),
+        &staging.join("vmlinuz"),
+    )?;
+    copy(
+        &tree.join(format!("boot/config-{version}")),
+        &staging.join("config"),
+    )?;
     let module_root = tree.join(format!("lib/modules/{version}/kernel"));
     for module in GUEST_MODULES {
-        let name = Path::new(module).file_name().expect("module paths have file names");
+        let name = Path::new(module)
+            .file_name()
+            .expect("module paths have file names");
         copy(&module_root.join(module), &modules.join(name))?;
     }
-    std::fs::write(staging.join("package"), deb.file_name().unwrap_or_default().to_string_lossy().as_bytes())
-        .map_err(|e| EnvError::io("writing the kernel package name", e))?;
-    std::fs::rename(&staging, dir).map_err(|e| EnvError::io(format!("moving the kernel into {}", dir.display()), e))?;
+    std::fs::write(
+        staging.join("package"),
+        deb.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .as_bytes(),
+    )
+    .map_err(|e| EnvError::io("writing the kernel package name", e))?;
+    std::fs::rename(&staging, dir)
+        .map_err(|e| EnvError::io(format!("moving the kernel into {}", dir.display()), e))?;
     Ok(())
 }
 
@@ -294,21 +348,36 @@ pub fn module_depends(bytes: &[u8]) -> Vec<String> {
 /// (read from each file's `.modinfo`). Dependencies outside the set are
 /// assumed built in.
 pub fn module_load_order(paths: &[PathBuf]) -> Result<Vec<PathBuf>, EnvError> {
-    let name = |p: &Path| p.file_stem().unwrap_or_default().to_string_lossy().replace('-', "_");
+    let name = |p: &Path| {
+        p.file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .replace('-', "_")
+    };
     let mut pending: Vec<(PathBuf, Vec<String>)> = Vec::new();
     for path in paths {
-        let bytes = std::fs::read(path).map_err(|e| EnvError::io(format!("reading module {}", path.display()), e))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| EnvError::io(format!("reading module {}", path.display()), e))?;
         let own: Vec<String> = paths.iter().map(|p| name(p)).collect();
-        let deps = module_depends(&bytes).into_iter().filter(|d| own.contains(d)).collect();
+        let deps = module_depends(&bytes)
+            .into_iter()
+            .filter(|d| own.contains(d))
+            .collect();
         pending.push((path.clone(), deps));
     }
     let mut done: Vec<PathBuf> = Vec::new();
     while !pending.is_empty() {
         let loaded: Vec<String> = done.iter().map(|p| name(p)).collect();
-        let Some(i) = pending.iter().position(|(_, deps)| deps.iter().all(|d| loaded.contains(d))) else {
+        let Some(i) = pending
+            .iter()
+            .position(|(_, deps)| deps.iter().all(|d| loaded.contains(d)))
+        else {
             return Err(EnvError::Command {
                 program: "module ordering".into(),
-                message: format!("circular dependencies among {:?}", pending.iter().map(|(p, _)| name(p)).collect::<Vec<_>>()),
+                message: format!(
+                    "circular dependencies among {:?}",
+                    pending.iter().map(|(p, _)| name(p)).collect::<Vec<_>>()
+                ),
             });
         };
         done.push(pending.remove(i).0);
@@ -318,7 +387,8 @@ pub fn module_load_order(paths: &[PathBuf]) -> Result<Vec<PathBuf>, EnvError> {
 
 fn is_elf(path: &Path) -> Result<bool, EnvError> {
     let mut magic = [0u8; 4];
-    let mut file = std::fs::File::open(path).map_err(|e| EnvError::io(format!("opening kernel {}", path.display()), e))?;
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| EnvError::io(format!("opening kernel {}", path.display()), e))?;
     Ok(file.read_exact(&mut magic).is_ok() && magic == *b"\x7fELF")
 }
 
@@ -331,11 +401,15 @@ pub fn bzimage_payload(image: &[u8]) -> Result<(usize, usize), String> {
         0 => 4,
         n => usize::from(n),
     };
-    let u32_at = |o: usize| u32::from_le_bytes(image[o..o + 4].try_into().expect("4 bytes")) as usize;
+    let u32_at =
+        |o: usize| u32::from_le_bytes(image[o..o + 4].try_into().expect("4 bytes")) as usize;
     let (offset, length) = (u32_at(0x248), u32_at(0x24c));
     let start = (setup_sects + 1) * 512 + offset;
     if length == 0 || start + length > image.len() {
-        return Err(format!("boot header payload {start}+{length} lies outside the {}-byte image", image.len()));
+        return Err(format!(
+            "boot header payload {start}+{length} lies outside the {}-byte image",
+            image.len()
+        ));
     }
     Ok((start, length))
 }
@@ -344,12 +418,14 @@ pub fn bzimage_payload(image: &[u8]) -> Result<(usize, usize), String> {
 /// header, decompressed by its format's tool (`lz4 -dc`, `xz -dc`, `zstd -dc`)
 /// or in process (gzip). The result is checked to be a whole ELF file.
 pub fn extract_vmlinux(bzimage: &Path, out: &Path) -> Result<(), EnvError> {
-    let image = std::fs::read(bzimage).map_err(|e| EnvError::io(format!("reading kernel {}", bzimage.display()), e))?;
+    let image = std::fs::read(bzimage)
+        .map_err(|e| EnvError::io(format!("reading kernel {}", bzimage.display()), e))?;
     let bad = |message: String| EnvError::Command {
         program: format!("extracting vmlinux from {}", bzimage.display()),
         message,
     };
-    let (start, length) = bzimage_payload(&image).map_err(|m| bad(format!("{m}; pass an ELF vmlinux with --kernel")))?;
+    let (start, length) = bzimage_payload(&image)
+        .map_err(|m| bad(format!("{m}; pass an ELF vmlinux with --kernel")))?;
     let payload = &image[start..start + length];
     let elf = if payload.starts_with(&[0x1f, 0x8b]) {
         let mut elf = Vec::new();
@@ -416,7 +492,11 @@ pub fn check_elf(elf: &[u8]) -> Result<(), String> {
     let shentsize = usize::from(u16::from_le_bytes([elf[0x3a], elf[0x3b]]));
     let shnum = usize::from(u16::from_le_bytes([elf[0x3c], elf[0x3d]]));
     if shoff + shentsize * shnum > elf.len() {
-        return Err(format!("decompressed ELF is truncated ({} bytes, section headers end at {})", elf.len(), shoff + shentsize * shnum));
+        return Err(format!(
+            "decompressed ELF is truncated ({} bytes, section headers end at {})",
+            elf.len(),
+            shoff + shentsize * shnum
+        ));
     }
     Ok(())
 }
@@ -429,7 +509,10 @@ mod tests {
     fn parses_the_metapackage_dependency() {
         let out = "linux-image-cloud-amd64\n  Depends: linux-image-6.1.0-56-cloud-amd64\n";
         assert_eq!(parse_depends(out).as_deref(), Some("6.1.0-56-cloud-amd64"));
-        assert_eq!(parse_depends("linux-image-cloud-amd64\n  Depends: libc6\n"), None);
+        assert_eq!(
+            parse_depends("linux-image-cloud-amd64\n  Depends: libc6\n"),
+            None
+        );
     }
 
     #[test]
@@ -445,7 +528,8 @@ mod tests {
         let virtio = write("virtio", "virtio_ring");
         let ring = write("virtio_ring", "");
         let vsock = write("vsock", "");
-        let order = module_load_order(&[pci.clone(), virtio.clone(), vsock.clone(), ring.clone()]).unwrap();
+        let order =
+            module_load_order(&[pci.clone(), virtio.clone(), vsock.clone(), ring.clone()]).unwrap();
         assert_eq!(order, vec![vsock, ring, virtio, pci]);
         let a = write("a", "b");
         let b = write("b", "a");
@@ -462,7 +546,9 @@ mod tests {
         assert_eq!(bzimage_payload(&image).unwrap(), (4 * 512 + 100, 200));
         image[0x24c..0x250].copy_from_slice(&9000u32.to_le_bytes());
         assert!(bzimage_payload(&image).unwrap_err().contains("outside"));
-        assert!(bzimage_payload(&[0u8; 100]).unwrap_err().contains("not a bzImage"));
+        assert!(bzimage_payload(&[0u8; 100])
+            .unwrap_err()
+            .contains("not a bzImage"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
-//! What the VM backends (QEMU, Firecracker) share: the guest image (kernel
-//! + initramfs with the agent as `/init`), the kernel command line that
-//! carries the agent's arguments, and the host side of a running VMM
-//! process (serial console lines, overall timeout, per-instance work
-//! directory removed on stop).
+//! What the VM backends (QEMU, Firecracker) share: the guest image (a kernel
+//! and an initramfs with the agent as `/init`), the kernel command line that
+//! carries the agent's arguments, and the host side of a running VMM process
+//! (serial console lines, overall timeout, per-instance work directory
+//! removed on stop).
 
 pub mod initramfs;
 pub mod kernel;
@@ -30,14 +30,20 @@ pub const DEFAULT_VCPUS: u32 = 1;
 /// The cache directory when no options are at hand (detection):
 /// `$ISOBENCH_CACHE`, else `$XDG_CACHE_HOME/isobench`, else `~/.cache/isobench`.
 pub fn default_cache_dir() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(dir) = var("ISOBENCH_CACHE") {
         return dir;
     }
     if let Some(dir) = var("XDG_CACHE_HOME") {
         return dir.join("isobench");
     }
-    var("HOME").unwrap_or_else(|| PathBuf::from("/root")).join(".cache/isobench")
+    var("HOME")
+        .unwrap_or_else(|| PathBuf::from("/root"))
+        .join(".cache/isobench")
 }
 
 /// How the agent (PID 1) ends the VM when done.
@@ -87,12 +93,22 @@ pub fn prepare_guest(
         });
     }
     let kernel = kernel::resolve(cache_dir, user_kernel)?;
-    let spec = InitramfsSpec::for_agent(&payload.agent_binary, &payload.assets_dir, &kernel.modules, &payload.extra_files)?;
+    let spec = InitramfsSpec::for_agent(
+        &payload.agent_binary,
+        &payload.assets_dir,
+        &kernel.modules,
+        &payload.extra_files,
+    )?;
     let initramfs = spec.build(cache_dir, compression)?;
     let modules_inside = kernel
         .modules
         .iter()
-        .map(|m| format!("{GUEST_MODULES_DIR}/{}", m.file_name().unwrap_or_default().to_string_lossy()))
+        .map(|m| {
+            format!(
+                "{GUEST_MODULES_DIR}/{}",
+                m.file_name().unwrap_or_default().to_string_lossy()
+            )
+        })
         .collect();
     let prepared = Prepared {
         image_bytes: Some(initramfs.bytes),
@@ -115,7 +131,12 @@ pub fn prepare_guest(
 /// environment (`KEY=VALUE` words the kernel hands to init as environment),
 /// then ` -- ` and the agent's argv: `agent_args` followed by
 /// `--modules ... --halt ...`. Words cannot contain whitespace or quotes.
-pub fn kernel_cmdline(base: &[String], image: &GuestImage, agent_args: &[String], halt: Halt) -> Result<String, EnvError> {
+pub fn kernel_cmdline(
+    base: &[String],
+    image: &GuestImage,
+    agent_args: &[String],
+    halt: Halt,
+) -> Result<String, EnvError> {
     let mut words: Vec<String> = base.to_vec();
     for (key, value) in &image.env {
         words.push(format!("{key}={value}"));
@@ -130,7 +151,10 @@ pub fn kernel_cmdline(base: &[String], image: &GuestImage, agent_args: &[String]
     }
     words.push("--halt".into());
     words.push(halt.as_arg().into());
-    if let Some(bad) = words.iter().find(|w| w.is_empty() || w.chars().any(|c| c.is_whitespace() || c == '"')) {
+    if let Some(bad) = words
+        .iter()
+        .find(|w| w.is_empty() || w.chars().any(|c| c.is_whitespace() || c == '"'))
+    {
         return Err(EnvError::Command {
             program: "guest kernel command line".into(),
             message: format!("argument `{bad}` is empty or holds whitespace or quotes, which the kernel command line cannot carry; use paths without spaces"),
@@ -140,7 +164,10 @@ pub fn kernel_cmdline(base: &[String], image: &GuestImage, agent_args: &[String]
     if line.len() > MAX_CMDLINE {
         return Err(EnvError::Command {
             program: "guest kernel command line".into(),
-            message: format!("{} bytes exceed the kernel's limit of {MAX_CMDLINE}; shorten the agent arguments", line.len()),
+            message: format!(
+                "{} bytes exceed the kernel's limit of {MAX_CMDLINE}; shorten the agent arguments",
+                line.len()
+            ),
         });
     }
     Ok(line)
@@ -171,16 +198,24 @@ impl WorkDir {
     /// Creates `<work_dir>/<prefix>-XXXX` (or under the system temp dir when
     /// `work_dir` is empty or too long for Unix socket paths).
     pub fn create(work_dir: &Path, prefix: &str) -> Result<Self, EnvError> {
-        let base = if work_dir.as_os_str().is_empty() || work_dir.as_os_str().len() > Self::MAX_SOCKET_DIR - 20 {
+        let base = if work_dir.as_os_str().is_empty()
+            || work_dir.as_os_str().len() > Self::MAX_SOCKET_DIR - 20
+        {
             std::env::temp_dir()
         } else {
             work_dir.to_path_buf()
         };
-        std::fs::create_dir_all(&base).map_err(|e| EnvError::io(format!("creating {}", base.display()), e))?;
+        std::fs::create_dir_all(&base)
+            .map_err(|e| EnvError::io(format!("creating {}", base.display()), e))?;
         let dir = tempfile::Builder::new()
             .prefix(&format!("{prefix}-"))
             .tempdir_in(&base)
-            .map_err(|e| EnvError::io(format!("creating a VM work directory in {}", base.display()), e))?;
+            .map_err(|e| {
+                EnvError::io(
+                    format!("creating a VM work directory in {}", base.display()),
+                    e,
+                )
+            })?;
         Ok(WorkDir {
             path: Some(dir.keep()),
         })
@@ -197,7 +232,12 @@ impl WorkDir {
             match std::fs::remove_dir_all(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(EnvError::io(format!("removing VM work directory {}", path.display()), e)),
+                Err(e) => {
+                    return Err(EnvError::io(
+                        format!("removing VM work directory {}", path.display()),
+                        e,
+                    ))
+                }
             }
         }
         Ok(())
@@ -273,17 +313,26 @@ mod tests {
                 bytes: 0,
                 cached: true,
             },
-            modules_inside: vec!["/lib/modules/virtio_ring.ko".into(), "/lib/modules/virtio.ko".into()],
+            modules_inside: vec![
+                "/lib/modules/virtio_ring.ko".into(),
+                "/lib/modules/virtio.ko".into(),
+            ],
             env,
         }
     }
 
     #[test]
     fn cmdline_carries_env_modules_halt_and_args() {
-        let args: Vec<String> = ["run", "--workload", "knn"].iter().map(|s| s.to_string()).collect();
+        let args: Vec<String> = ["run", "--workload", "knn"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let line = kernel_cmdline(
             &["console=ttyS0".into()],
-            &image(vec![("ORT_DYLIB_PATH".into(), "/lib/libonnxruntime.so".into())]),
+            &image(vec![(
+                "ORT_DYLIB_PATH".into(),
+                "/lib/libonnxruntime.so".into(),
+            )]),
             &args,
             Halt::Poweroff,
         )
@@ -295,7 +344,10 @@ mod tests {
         let err = kernel_cmdline(&[], &image(vec![]), &["a b".into()], Halt::Reboot).unwrap_err();
         assert!(err.to_string().contains("`a b`"), "{err}");
         let long = vec!["x".repeat(3000)];
-        assert!(kernel_cmdline(&[], &image(vec![]), &long, Halt::Reboot).unwrap_err().to_string().contains("limit"));
+        assert!(kernel_cmdline(&[], &image(vec![]), &long, Halt::Reboot)
+            .unwrap_err()
+            .to_string()
+            .contains("limit"));
     }
 
     #[test]

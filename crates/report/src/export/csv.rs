@@ -83,8 +83,19 @@ impl Exporter for CsvExporter {
                     let outliers = i.outliers.len().to_string();
                     cells.extend(
                         [
-                            i.n as f64, i.mean, i.std, i.cv, i.min, i.max, i.median, i.p90, i.p95,
-                            i.p99, i.mean_ci.low, i.mean_ci.high, i.median_ci.low,
+                            i.n as f64,
+                            i.mean,
+                            i.std,
+                            i.cv,
+                            i.min,
+                            i.max,
+                            i.median,
+                            i.p90,
+                            i.p95,
+                            i.p99,
+                            i.mean_ci.low,
+                            i.mean_ci.high,
+                            i.median_ci.low,
                             i.median_ci.high,
                         ]
                         .iter()
@@ -105,11 +116,17 @@ impl Exporter for CsvExporter {
                     cells.push(opt(r.map(|r| r.ci.high)));
                     cells.push(opt(r.map(|r| r.significant)));
                 }
-                None => cells.extend(std::iter::repeat(String::new()).take(SUMMARY_HEADER.len() - 7)),
+                None => cells.extend((0..SUMMARY_HEADER.len() - 7).map(|_| String::new())),
             }
             cells.push(opt(env.image_bytes));
             debug_assert_eq!(cells.len(), SUMMARY_HEADER.len());
-            out.push_str(&cells.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+            out.push_str(
+                &cells
+                    .iter()
+                    .map(|c| csv_field(c))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
             out.push('\n');
         }
         Ok(out.into_bytes())

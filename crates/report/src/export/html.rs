@@ -144,8 +144,8 @@ impl Exporter for HtmlExporter {
                 let u = TimeUnit::for_us(s.end_to_end_us.mean);
                 format!(
                     "{} / {} {}",
-                    num(u.from_us(s.end_to_end_us.mean)),
-                    num(u.from_us(s.end_to_end_us.p99)),
+                    num(u.conv(s.end_to_end_us.mean)),
+                    num(u.conv(s.end_to_end_us.p99)),
                     u.label()
                 )
             });
@@ -167,7 +167,11 @@ impl Exporter for HtmlExporter {
         }
         h.push_str("</table>\n");
         for env in results.environments.iter().filter(|e| !e.notes.is_empty()) {
-            h.push_str(&format!("<p class=\"note\"><strong>{}</strong>: {}</p>\n", esc(&env.name), esc(&env.notes.join("; "))));
+            h.push_str(&format!(
+                "<p class=\"note\"><strong>{}</strong>: {}</p>\n",
+                esc(&env.name),
+                esc(&env.notes.join("; "))
+            ));
         }
 
         // Configuration, host, payload.
@@ -178,7 +182,10 @@ impl Exporter for HtmlExporter {
             ("Engine", esc(&x.engine)),
             ("Model", opt(x.model.as_ref())),
             ("Images", opt(x.images.as_ref())),
-            ("Iterations / warm-up", format!("{} / {}", x.iterations, x.warmup)),
+            (
+                "Iterations / warm-up",
+                format!("{} / {}", x.iterations, x.warmup),
+            ),
             ("Repetitions", x.repetitions.to_string()),
             ("vCPUs", opt(x.vcpus)),
             ("Memory (MiB)", opt(x.memory_mib)),
@@ -190,7 +197,10 @@ impl Exporter for HtmlExporter {
         let mut host_rows = vec![
             ("Hostname", esc(&host.hostname)),
             ("Kernel", esc(&host.kernel)),
-            ("CPU", format!("{} ({} online)", esc(&host.cpu_model), host.cpus)),
+            (
+                "CPU",
+                format!("{} ({} online)", esc(&host.cpu_model), host.cpus),
+            ),
             ("Memory", format!("{} MiB", mib(host.memory_bytes as f64))),
             ("KVM", esc(&host.kvm)),
             ("Load average at start", format!("{:.2}", host.load_average)),
@@ -201,9 +211,15 @@ impl Exporter for HtmlExporter {
         h.push_str(&kv_table(&host_rows));
         h.push_str("<h2>Payload and tool</h2>\n");
         h.push_str(&kv_table(&[
-            ("Agent sha256", format!("<code>{}</code>", esc(&results.payload.agent_sha256))),
+            (
+                "Agent sha256",
+                format!("<code>{}</code>", esc(&results.payload.agent_sha256)),
+            ),
             ("Agent static", results.payload.agent_static.to_string()),
-            ("Assets sha256", format!("<code>{}</code>", esc(&results.payload.assets_sha256))),
+            (
+                "Assets sha256",
+                format!("<code>{}</code>", esc(&results.payload.assets_sha256)),
+            ),
             ("isobench", esc(&results.isobench_version)),
             ("Git revision", opt(results.git_revision.as_ref())),
             ("Results format", format!("v{}", results.results_version)),

@@ -42,7 +42,11 @@ impl Exporter for MarkdownExporter {
             ];
             out.push_str(&format!(
                 "| {} |\n",
-                cells.iter().map(|c| md_cell(c)).collect::<Vec<_>>().join(" | ")
+                cells
+                    .iter()
+                    .map(|c| md_cell(c))
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             ));
         }
         out.push_str(

@@ -1,6 +1,6 @@
 //! One exporter per format behind [`Exporter`], as hyperfine does.
 
-mod csv;
+pub(crate) mod csv;
 mod html;
 mod json;
 mod markdown;
@@ -155,10 +155,7 @@ pub(crate) fn summary_rows(results: &ResultsFile, unit: TimeUnit) -> Vec<Summary
             let is_baseline = baseline.as_deref() == Some(env.name.as_str());
             let ratio = match (&s.ratio_to_baseline, is_baseline) {
                 (_, true) => "1 (baseline)".into(),
-                (Some(r), false) => format!(
-                    "{:.3}× [{:.3}, {:.3}]",
-                    r.ratio, r.ci.low, r.ci.high
-                ),
+                (Some(r), false) => format!("{:.3}× [{:.3}, {:.3}]", r.ratio, r.ci.low, r.ci.high),
                 (None, false) => dash(),
             };
             let verdict = if is_baseline {
@@ -177,9 +174,9 @@ pub(crate) fn summary_rows(results: &ResultsFile, unit: TimeUnit) -> Vec<Summary
                     .as_ref()
                     .map(|r| num(r.mean * 1e3))
                     .unwrap_or_else(dash),
-                mean_std: format!("{} ± {}", num(unit.from_us(inf.mean)), num(unit.from_us(inf.std))),
-                median: num(unit.from_us(inf.median)),
-                p99: num(unit.from_us(inf.p99)),
+                mean_std: format!("{} ± {}", num(unit.conv(inf.mean)), num(unit.conv(inf.std))),
+                median: num(unit.conv(inf.median)),
+                p99: num(unit.conv(inf.p99)),
                 cpu: num(s.cpu_percent),
                 memory: mib(s.peak_memory_bytes as f64),
                 ratio,

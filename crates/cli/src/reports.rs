@@ -1,0 +1,94 @@
+//! `isobench report`, `isobench compare`, and the reports written after a run.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use isobench_report::{compare_environments, compare_files, render_paper_table, write_reports, ExportFormat};
+use isobench_results::ResultsFile;
+use isobench_stats::permutation::CompareOptions;
+use isobench_stats::Statistic;
+
+use crate::cli::{CompareArgs, ReportArgs};
+
+/// Writes report.html, report.md, results.csv and samples.csv next to results.json.
+pub fn write_all(results: &ResultsFile, dir: &Path) -> Result<()> {
+    write_reports(results, dir).with_context(|| format!("writing reports to {}", dir.display()))?;
+    Ok(())
+}
+
+/// `isobench report RESULTS [--style ...] [-o FILE]`.
+pub fn report(args: ReportArgs) -> Result<i32> {
+    let results = ResultsFile::load(&args.results)?;
+    let format = match args.style.as_str() {
+        "paper" => {
+            let table = render_paper_table(std::slice::from_ref(&results));
+            return emit(table.as_bytes(), args.output.as_deref()).map(|_| 0);
+        }
+        "html" if args.output.is_none() => {
+            let dir = args.results.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            for path in write_reports(&results, dir)? {
+                println!("wrote {}", path.display());
+            }
+            return Ok(0);
+        }
+        "html" => ExportFormat::Html,
+        "markdown" | "md" => ExportFormat::Markdown,
+        "csv" => ExportFormat::Csv,
+        "json" => ExportFormat::Json,
+        other => bail!("unknown report style `{other}`; use one of html, markdown, csv, json, paper"),
+    };
+    let bytes = format.exporter().serialize(&results)?;
+    emit(&bytes, args.output.as_deref())?;
+    Ok(0)
+}
+
+fn emit(bytes: &[u8], output: Option<&Path>) -> Result<()> {
+    match output {
+        Some(path) if path != Path::new("-") => {
+            std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        _ => std::io::stdout().write_all(bytes).context("writing to stdout")?,
+    }
+    Ok(())
+}
+
+/// `isobench compare A.json [B.json]`: exit 0 when no regression, 1 when B
+/// (or the candidate environment) is significantly slower.
+pub fn compare(args: CompareArgs) -> Result<i32> {
+    let statistic = match args.statistic.as_str() {
+        "mean" => Statistic::Mean,
+        "median" => Statistic::Median,
+        other => bail!("unknown statistic `{other}`; use mean or median"),
+    };
+    if !(0.0..1.0).contains(&args.alpha) || args.alpha == 0.0 {
+        bail!("--alpha {} must be between 0 and 1", args.alpha);
+    }
+    if args.threshold < 0.0 {
+        bail!("--threshold {} must not be negative", args.threshold);
+    }
+    if args.resamples < 100 {
+        bail!("--resamples {} is too few; use at least 100", args.resamples);
+    }
+    let options = CompareOptions {
+        statistic,
+        resamples: args.resamples,
+        seed: args.seed,
+        alpha: args.alpha,
+        threshold: args.threshold / 100.0,
+    };
+    let a = ResultsFile::load(&args.a)?;
+    let report = match &args.b {
+        Some(b_path) => {
+            let b = ResultsFile::load(b_path)?;
+            compare_files(&a, &b, &args.a.display().to_string(), &b_path.display().to_string(), &options)
+        }
+        None => {
+            let others = args.env_b.clone().map(|e| vec![e]);
+            compare_environments(&a, args.env_a.as_deref(), others.as_deref(), &options)?
+        }
+    };
+    print!("{}", report.to_text());
+    Ok(if report.has_regression() { 1 } else { 0 })
+}

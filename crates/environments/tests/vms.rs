@@ -1,0 +1,656 @@
+//! VM environments against the real things: Debian's cloud kernel and the
+//! isobench initramfs booted by QEMU (TCG here, KVM on hardware hosts), and
+//! the real Firecracker binary driven through its API.
+//!
+//! Run with `cargo test --release -p isobench-environments --test vms`.
+//! Needs: qemu-system-x86_64 (apt-get install qemu-system-x86), apt access
+//! for the kernel (first run), the static agent (built here when missing),
+//! the cache's assets (`isobench setup`), and the Firecracker binary in the
+//! cache's runtime dir or on PATH.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use isobench_environments::firecracker::{self, Firecracker, FirecrackerVm, VmConfig};
+use isobench_environments::qemu::Qemu;
+use isobench_environments::vm;
+use isobench_environments::{
+    AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance, KvmKind,
+    LaunchSpec, Limits,
+};
+use isobench_records::{parse_line, Digest, LineKind, Record};
+
+const KNN_ARGS: &[&str] = &[
+    "run",
+    "--workload",
+    "knn",
+    "--iterations",
+    "2",
+    "--warmup",
+    "0",
+];
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The static agent: `$ISOBENCH_AGENT_STATIC`, else the workspace's static
+/// build, built here (team-notes command) when missing.
+fn static_agent() -> PathBuf {
+    if let Some(path) = std::env::var_os("ISOBENCH_AGENT_STATIC") {
+        return PathBuf::from(path);
+    }
+    let path = workspace().join("target/x86_64-unknown-linux-gnu/release/isobench-agent");
+    if !path.is_file() {
+        eprintln!("building the static agent (tract only)...");
+        let status = Command::new(env!("CARGO"))
+            .current_dir(workspace())
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+                "-p",
+                "isobench-agent",
+            ])
+            .status()
+            .expect("running cargo");
+        assert!(status.success(), "building the static agent failed");
+    }
+    path
+}
+
+/// The cache's asset directory (knn reads `data/digits.csv.gz`).
+fn assets() -> PathBuf {
+    let dir = vm::default_cache_dir().join("assets");
+    assert!(
+        dir.join("data/digits.csv.gz").is_file(),
+        "assets missing at {}: run `isobench setup` first",
+        dir.display()
+    );
+    dir
+}
+
+fn payload() -> AgentPayload {
+    AgentPayload {
+        agent_binary: static_agent(),
+        assets_dir: assets(),
+        extra_files: vec![],
+        env: vec![],
+    }
+}
+
+fn options(work: &Path) -> EnvOptions {
+    EnvOptions {
+        cache_dir: vm::default_cache_dir(),
+        work_dir: work.to_path_buf(),
+        ..EnvOptions::default()
+    }
+}
+
+fn spec(run_id: &str, assets_inside: &Path, timeout: Duration) -> LaunchSpec {
+    let mut agent_args: Vec<String> = KNN_ARGS.iter().map(|s| s.to_string()).collect();
+    agent_args.push("--assets".into());
+    agent_args.push(assets_inside.display().to_string());
+    LaunchSpec {
+        agent_args,
+        limits: Limits {
+            vcpus: Some(1),
+            memory_mib: Some(1024),
+            cpuset: None,
+        },
+        timeout,
+        run_id: run_id.into(),
+    }
+}
+
+/// Reads every record until the stream ends.
+fn records(instance: &mut dyn Instance) -> Result<(Vec<Record>, usize), EnvError> {
+    let mut out = Vec::new();
+    let mut noise = 0;
+    while let Some(line) = instance.next_line(Duration::from_secs(600))? {
+        match parse_line(&line) {
+            Ok(LineKind::Record(r)) => out.push(r),
+            Ok(LineKind::Noise) => noise += 1,
+            Err(e) => panic!("bad record line: {e}"),
+        }
+    }
+    Ok((out, noise))
+}
+
+/// The agent's records when run natively (the reference).
+fn native_records(payload: &AgentPayload) -> Vec<Record> {
+    let output = Command::new(&payload.agent_binary)
+        .args(KNN_ARGS)
+        .arg("--assets")
+        .arg(&payload.assets_dir)
+        .output()
+        .expect("running the agent natively");
+    assert!(
+        output.status.success(),
+        "native agent failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| match parse_line(l) {
+            Ok(LineKind::Record(r)) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Same record sequence, predictions and accuracy as native; `pid1` set in the guest.
+fn assert_same_as_native(vm: &[Record], native: &[Record]) {
+    let kinds = |rs: &[Record]| {
+        rs.iter()
+            .map(|r| match r {
+                Record::Ready(_) => "ready",
+                Record::Iteration(_) => "iteration",
+                Record::Summary(_) => "summary",
+                Record::Error(_) => "error",
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        kinds(vm),
+        kinds(native),
+        "record sequence differs; guest records: {vm:?}"
+    );
+    assert_eq!(kinds(vm), ["ready", "iteration", "iteration", "summary"]);
+    for (v, n) in vm.iter().zip(native) {
+        match (v, n) {
+            (Record::Ready(v), Record::Ready(n)) => {
+                assert!(v.pid1 && !n.pid1, "guest agent must run as PID 1");
+                assert_eq!(
+                    (&v.workload, &v.engine, v.threads),
+                    (&n.workload, &n.engine, n.threads)
+                );
+            }
+            (Record::Iteration(v), Record::Iteration(n)) => {
+                assert_eq!((v.index, v.warmup, &v.input), (n.index, n.warmup, &n.input));
+                match (&v.digest, &n.digest) {
+                    (
+                        Digest::Labels {
+                            samples: vs,
+                            correct: vc,
+                            predictions_hash: vh,
+                        },
+                        Digest::Labels {
+                            samples: ns,
+                            correct: nc,
+                            predictions_hash: nh,
+                        },
+                    ) => {
+                        assert_eq!(
+                            (vs, vc, vh),
+                            (ns, nc, nh),
+                            "guest predictions differ from native"
+                        );
+                        assert!(*vs > 0);
+                    }
+                    other => panic!("knn digests must be labels: {other:?}"),
+                }
+            }
+            (Record::Summary(v), Record::Summary(n)) => {
+                assert_eq!(v.accuracy, n.accuracy);
+                assert!(v.accuracy.unwrap() > 0.9, "knn accuracy {:?}", v.accuracy);
+                assert_eq!(
+                    (&v.model_sha256, &v.inputs_sha256, &v.agent_sha256),
+                    (&n.model_sha256, &n.inputs_sha256, &n.agent_sha256)
+                );
+                assert_eq!((v.iterations, v.warmup), (2, 0));
+            }
+            other => panic!("unexpected pair {other:?}"),
+        }
+    }
+}
+
+/// PIDs of processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Nothing of an instance left: no process naming `marker`, an empty work dir.
+fn assert_nothing_left(marker: &str, work: &Path) {
+    assert_eq!(
+        processes_with(marker),
+        Vec::<i32>::new(),
+        "VMM processes left for {marker}"
+    );
+    let left: Vec<_> = std::fs::read_dir(work)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left in the work dir: {left:?}");
+}
+
+fn qemu_runs_knn_like_native(kind: EnvKind, run_id: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let payload = payload();
+    let native = native_records(&payload);
+    let mut env = Qemu::new(kind, &options(work.path()))
+        .expect("qemu-system-x86_64 (apt-get install qemu-system-x86)");
+    let prepared = env.prepare(&payload).unwrap();
+    let info = env.info();
+    assert_eq!(info.emulated, info.accel.as_deref() == Some("tcg"));
+    assert!(
+        info.notes.iter().any(|n| n.contains("guest kernel")),
+        "{:?}",
+        info.notes
+    );
+    eprintln!("{kind}: {:?}; {:?}; {prepared:?}", info.accel, info.notes);
+    let started = Instant::now();
+    let mut instance = env
+        .launch(&spec(
+            run_id,
+            &env.assets_path_inside(),
+            Duration::from_secs(600),
+        ))
+        .unwrap();
+    let (records, noise) = records(instance.as_mut()).unwrap();
+    let exit = instance.stop().unwrap();
+    eprintln!(
+        "{kind}: {} records, {noise} noise lines, {:.2} s, exit {exit:?}",
+        records.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(!exit.killed, "the guest must power off by itself");
+    assert_same_as_native(&records, &native);
+    drop(instance);
+    assert_nothing_left(&format!("isobench-{run_id}"), work.path());
+}
+
+#[test]
+fn qemu_microvm_runs_knn_like_native() {
+    qemu_runs_knn_like_native(EnvKind::QemuMicrovm, "t-microvm-knn");
+}
+
+#[test]
+fn qemu_q35_runs_knn_like_native() {
+    qemu_runs_knn_like_native(EnvKind::QemuQ35, "t-q35-knn");
+}
+
+#[test]
+fn qemu_timeout_kills_the_vm_and_removes_its_sockets() {
+    let work = tempfile::tempdir().unwrap();
+    let mut env = Qemu::new(EnvKind::QemuMicrovm, &options(work.path())).unwrap();
+    env.prepare(&payload()).unwrap();
+    // Far less than a boot takes, even under KVM plus 2 knn iterations' start-up.
+    let timeout = Duration::from_millis(300);
+    let mut instance = env
+        .launch(&spec("t-timeout", &env.assets_path_inside(), timeout))
+        .unwrap();
+    let error = loop {
+        match instance.next_line(Duration::from_secs(60)) {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the guest ended before the timeout"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(error, EnvError::Timeout { .. }), "{error}");
+    assert!(error.to_string().contains("killed"), "{error}");
+    // Killed and cleaned by the timeout itself, before stop/drop.
+    assert_nothing_left("isobench-t-timeout", work.path());
+    let exit = instance.stop().unwrap();
+    assert!(exit.killed);
+}
+
+#[test]
+fn qemu_bad_kernel_fails_clearly_and_leaves_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let bogus = files.path().join("not-a-kernel");
+    std::fs::write(&bogus, vec![0x5a; 4096]).unwrap();
+    let mut opts = options(work.path());
+    opts.kernel = Some(bogus.clone());
+    let mut env = Qemu::new(EnvKind::QemuMicrovm, &opts).unwrap();
+    env.prepare(&payload()).unwrap();
+    let started = Instant::now();
+    let error = match env.launch(&spec(
+        "t-badkernel",
+        &env.assets_path_inside(),
+        Duration::from_secs(60),
+    )) {
+        Ok(mut instance) => {
+            // Some QEMU versions accept the file and fail later: the stream must end.
+            let (records, _) = records(instance.as_mut()).unwrap_or_default();
+            assert!(records.is_empty());
+            instance.stop().unwrap();
+            None
+        }
+        Err(e) => Some(e),
+    };
+    let error = error.expect("QEMU must refuse a kernel that is not one");
+    eprintln!(
+        "bad kernel: {error} ({:.2} s)",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(matches!(error, EnvError::Vmm { .. }), "{error}");
+    assert!(error.to_string().contains("exited at start"), "{error}");
+    assert_nothing_left("isobench-t-badkernel", work.path());
+}
+
+/// The Firecracker binary (cache runtime dir or PATH); the test fails when
+/// absent, since `isobench setup` installs it.
+fn firecracker_binary() -> PathBuf {
+    firecracker::find_binary(None, &vm::default_cache_dir())
+        .expect("firecracker not found: run `isobench setup` or put firecracker on PATH")
+}
+
+fn host_kvm() -> KvmKind {
+    HostFacts::probe().kvm
+}
+
+#[test]
+fn firecracker_api_configuration_round_trips() {
+    let work = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let kernel = files.path().join("kernel.elf");
+    std::fs::write(&kernel, pvh_guest("unused")).unwrap();
+    let initrd = files.path().join("initrd");
+    std::fs::write(&initrd, b"070701").unwrap();
+    let mut fc = FirecrackerVm::spawn(
+        &firecracker_binary(),
+        work.path(),
+        "t-roundtrip",
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let vsock = fc.work_path().join("vsock.sock");
+    let config = VmConfig {
+        kernel: kernel.clone(),
+        initrd: Some(initrd.clone()),
+        boot_args: "console=ttyS0 reboot=k panic=1 pci=off -- run --workload knn".into(),
+        vcpus: 2,
+        mem_mib: 256,
+        vsock: Some((7, vsock.clone())),
+    };
+    fc.configure(&config).unwrap();
+    let got = fc.vm_config().unwrap();
+    assert_eq!(
+        got["boot-source"]["kernel_image_path"],
+        kernel.display().to_string()
+    );
+    assert_eq!(
+        got["boot-source"]["initrd_path"],
+        initrd.display().to_string()
+    );
+    assert_eq!(got["boot-source"]["boot_args"], config.boot_args);
+    assert_eq!(got["machine-config"]["vcpu_count"], 2);
+    assert_eq!(got["machine-config"]["mem_size_mib"], 256);
+    assert_eq!(got["vsock"]["guest_cid"], 7);
+    assert_eq!(got["vsock"]["uds_path"], vsock.display().to_string());
+    let exit = fc.stop().unwrap();
+    assert!(exit.killed, "an idle Firecracker is killed on stop");
+    assert_nothing_left("isobench-t-roundtrip", work.path());
+}
+
+#[test]
+fn firecracker_bad_kernel_path_fails_clearly_and_leaves_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut fc = FirecrackerVm::spawn(
+        &firecracker_binary(),
+        work.path(),
+        "t-fc-badpath",
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let missing = work.path().join("no-such-vmlinux");
+    let error = fc
+        .configure(&VmConfig {
+            kernel: missing.clone(),
+            initrd: None,
+            boot_args: "console=ttyS0".into(),
+            vcpus: 1,
+            mem_mib: 128,
+            vsock: None,
+        })
+        .unwrap_err();
+    fc.stop().unwrap();
+    let message = error.to_string();
+    eprintln!(
+        "bad kernel path: {message} ({:.2} s)",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        message.contains("/boot-source") && message.contains("400"),
+        "{message}"
+    );
+    drop(fc);
+    assert_nothing_left("isobench-t-fc-badpath", work.path());
+
+    // Through the environment: a missing --kernel is refused at prepare.
+    let mut opts = options(work.path());
+    opts.kernel = Some(missing);
+    let mut env = Firecracker::new(&opts).unwrap();
+    let error = env.prepare(&payload()).unwrap_err();
+    assert!(
+        matches!(error, EnvError::MissingFile { .. }) && error.to_string().contains("--kernel"),
+        "{error}"
+    );
+}
+
+#[test]
+fn firecracker_refuses_linux_guest_without_hardware_kvm_at_once() {
+    let work = tempfile::tempdir().unwrap();
+    let kvm = match host_kvm() {
+        KvmKind::Hardware => KvmKind::Pvm, // simulate the kvm-pvm host
+        other => other,
+    };
+    let mut env = Firecracker::new(&options(work.path()))
+        .unwrap()
+        .with_kvm(kvm);
+    // prepare works on any host: it fetches the kernel and extracts its ELF vmlinux.
+    env.prepare(&payload()).unwrap();
+    let info = env.info();
+    assert!(
+        info.notes
+            .iter()
+            .any(|n| n.contains("cannot boot Linux here")),
+        "{:?}",
+        info.notes
+    );
+    let started = Instant::now();
+    let error = match env.launch(&spec(
+        "t-fc-pvm",
+        &env.assets_path_inside(),
+        Duration::from_secs(300),
+    )) {
+        Ok(_) => panic!("a Linux guest must not be started without hardware KVM"),
+        Err(e) => e,
+    };
+    eprintln!("refusal after {:?}: {error}", started.elapsed());
+    assert!(matches!(error, EnvError::Unavailable { .. }), "{error}");
+    if kvm == KvmKind::Pvm {
+        assert!(error.to_string().contains("/dev/kvm is kvm-pvm"), "{error}");
+    }
+    assert_nothing_left("isobench-t-fc-pvm", work.path());
+}
+
+#[test]
+fn firecracker_vmlinux_is_a_whole_elf_with_the_pvh_note() {
+    let kernel = vm::kernel::resolve(&vm::default_cache_dir(), None).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let vmlinux = kernel.vmlinux(scratch.path()).unwrap();
+    let bytes = std::fs::read(&vmlinux).unwrap();
+    vm::kernel::check_elf(&bytes).unwrap();
+    // Xen notes (PVH entry among them) are what Firecracker looks for.
+    assert!(
+        bytes.windows(4).any(|w| w == b"Xen\0"),
+        "no Xen ELF note in {}",
+        vmlinux.display()
+    );
+    assert!(kernel.describe().contains("VIRTIO_MMIO_CMDLINE_DEVICES"));
+}
+
+#[test]
+fn firecracker_guest_start_and_stop_life_cycle() {
+    if !Path::new("/dev/kvm").exists() {
+        eprintln!("skipped: no /dev/kvm on this host, Firecracker cannot start any guest");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let kernel = files.path().join("pvh-guest.elf");
+    std::fs::write(&kernel, pvh_guest("isobench-pvh-guest-ok")).unwrap();
+    let mut fc = FirecrackerVm::spawn(
+        &firecracker_binary(),
+        work.path(),
+        "t-fc-cycle",
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    fc.configure(&VmConfig {
+        kernel,
+        initrd: None,
+        boot_args: "console=ttyS0".into(),
+        vcpus: 1,
+        mem_mib: 128,
+        vsock: Some((3, fc.work_path().join("vsock.sock"))),
+    })
+    .unwrap();
+    let start = fc.start().unwrap();
+    let mut seen = None;
+    while let Some(line) = fc.vmm.next_line(Duration::from_secs(30)).unwrap() {
+        if line.contains("isobench-pvh-guest-ok") {
+            seen = Some(start.elapsed());
+        }
+    }
+    let exit = fc.stop().unwrap();
+    eprintln!(
+        "PVH guest line after {seen:?} from InstanceStart; exit {exit:?}; boot timer {:?}",
+        fc.boot_timer_line()
+    );
+    assert!(seen.is_some(), "the guest's console line never arrived");
+    assert!(
+        !exit.killed,
+        "the guest's reset must end Firecracker by itself"
+    );
+    assert_eq!(exit.code, Some(0));
+    drop(fc);
+    assert_nothing_left("isobench-t-fc-cycle", work.path());
+}
+
+#[test]
+fn firecracker_runs_knn_like_native_on_hardware_kvm() {
+    if host_kvm() != KvmKind::Hardware {
+        eprintln!(
+            "skipped: {} (Linux guests need hardware KVM)",
+            host_kvm().explain()
+        );
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let payload = payload();
+    let native = native_records(&payload);
+    let mut env = Firecracker::new(&options(work.path())).unwrap();
+    env.prepare(&payload).unwrap();
+    let mut instance = env
+        .launch(&spec(
+            "t-fc-knn",
+            &env.assets_path_inside(),
+            Duration::from_secs(120),
+        ))
+        .unwrap();
+    assert!(instance.guest_started_at().is_some());
+    let (records, _) = records(instance.as_mut()).unwrap();
+    instance.stop().unwrap();
+    assert_same_as_native(&records, &native);
+    drop(instance);
+    assert_nothing_left("isobench-t-fc-knn", work.path());
+}
+
+/// A tiny PVH ELF guest: 32-bit code that writes `message` to COM1 and
+/// resets the machine through the i8042 controller (Firecracker then exits).
+fn pvh_guest(message: &str) -> Vec<u8> {
+    const BASE: u64 = 0x10_0000; // loaded at 1 MiB
+    const CODE: usize = 0x100;
+    let mut code: Vec<u8> = Vec::new();
+    let msg_addr = (BASE as usize + CODE + 25) as u32;
+    code.extend([0xBA, 0xF8, 0x03, 0x00, 0x00]); // mov edx, 0x3f8
+    code.push(0xBE); // mov esi, msg
+    code.extend(msg_addr.to_le_bytes());
+    code.extend([0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8]); // lodsb; test al,al; jz done; out dx,al; jmp loop
+    code.extend([0xB0, 0xFE, 0xE6, 0x64]); // done: mov al, 0xfe; out 0x64, al (i8042 reset)
+    code.extend([0xF4, 0xEB, 0xFD]); // hlt; jmp hlt
+    assert_eq!(code.len(), 25);
+    code.extend(message.as_bytes());
+    code.extend(b"\n\0");
+
+    let mut elf = vec![0u8; CODE];
+    let total = (CODE + code.len()) as u64;
+    // ELF header.
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[4] = 2; // 64-bit
+    elf[5] = 1; // little endian
+    elf[6] = 1; // version
+    elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf[18..20].copy_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    elf[20..24].copy_from_slice(&1u32.to_le_bytes());
+    elf[24..32].copy_from_slice(&(BASE + CODE as u64).to_le_bytes()); // e_entry
+    elf[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+    elf[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+    elf[54..56].copy_from_slice(&56u16.to_le_bytes()); // e_phentsize
+    elf[56..58].copy_from_slice(&2u16.to_le_bytes()); // e_phnum
+    elf[58..60].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
+    let phdr = |elf: &mut Vec<u8>,
+                at: usize,
+                p_type: u32,
+                flags: u32,
+                offset: u64,
+                addr: u64,
+                size: u64,
+                align: u64| {
+        let mut h = Vec::new();
+        h.extend(p_type.to_le_bytes());
+        h.extend(flags.to_le_bytes());
+        h.extend(offset.to_le_bytes());
+        h.extend(addr.to_le_bytes()); // vaddr
+        h.extend(addr.to_le_bytes()); // paddr
+        h.extend(size.to_le_bytes()); // filesz
+        h.extend(size.to_le_bytes()); // memsz
+        h.extend(align.to_le_bytes());
+        elf[at..at + 56].copy_from_slice(&h);
+    };
+    // PVH entry note: name "Xen", type XEN_ELFNOTE_PHYS32_ENTRY (18), 4-byte entry.
+    let note_at = 0xB0usize;
+    let mut note = Vec::new();
+    note.extend(4u32.to_le_bytes());
+    note.extend(4u32.to_le_bytes());
+    note.extend(18u32.to_le_bytes());
+    note.extend(b"Xen\0");
+    note.extend(((BASE as usize + CODE) as u32).to_le_bytes());
+    elf[note_at..note_at + note.len()].copy_from_slice(&note);
+    phdr(&mut elf, 64, 1, 7, 0, BASE, total, 0x1000); // PT_LOAD RWX
+    phdr(
+        &mut elf,
+        120,
+        4,
+        4,
+        note_at as u64,
+        BASE + note_at as u64,
+        note.len() as u64,
+        4,
+    ); // PT_NOTE
+    elf.extend(code);
+    elf
+}

@@ -1,0 +1,192 @@
+//! The run journal: every measured sample is appended to
+//! `journal.jsonl` in the output directory as it arrives, each completed
+//! repetition and environment as a whole (fsync'd), so that
+//! `isobench run --resume DIR` continues an interrupted experiment with no
+//! sample lost or duplicated.
+//!
+//! A repetition is the unit of resumption: one that did not complete is
+//! measured again in a fresh environment; its partial samples stay in the
+//! journal (marked by the missing `repetition` entry) but not in results.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use isobench_results::{EnvironmentResult, IterationSample, Repetition};
+use serde::{Deserialize, Serialize};
+
+use crate::{ExperimentConfig, HarnessError};
+
+/// File name of the journal in the output directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// One journal line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "entry", rename_all = "snake_case")]
+pub enum Entry {
+    /// The experiment as configured (first line).
+    Start {
+        /// Resolved configuration.
+        config: Box<ExperimentConfig>,
+    },
+    /// A measured iteration, as it arrived.
+    Sample {
+        /// Environment name.
+        env: String,
+        /// Repetition index.
+        repetition: u32,
+        /// The sample.
+        sample: IterationSample,
+    },
+    /// A repetition that ended (successfully or not), with all its data.
+    Repetition {
+        /// Environment name.
+        env: String,
+        /// The repetition.
+        repetition: Box<Repetition>,
+    },
+    /// An environment that is finished (status, metadata, all repetitions).
+    Environment {
+        /// The environment's results.
+        result: Box<EnvironmentResult>,
+    },
+}
+
+/// Appends entries to the journal.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Opens (creating or appending to) the journal in `output`.
+    pub fn open(output: &Path) -> Result<Self, HarnessError> {
+        let path = output.join(JOURNAL_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| HarnessError::Output {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(Journal { file, path })
+    }
+
+    /// Appends one entry; `sync` forces it to disk.
+    pub fn append(&mut self, entry: &Entry, sync: bool) -> Result<(), HarnessError> {
+        let mut line = serde_json::to_string(entry).map_err(|e| self.error(e.to_string()))?;
+        line.push('\n');
+        self.file.write_all(line.as_bytes()).map_err(|e| self.error(e.to_string()))?;
+        if sync {
+            self.file.sync_data().map_err(|e| self.error(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn error(&self, message: String) -> HarnessError {
+        HarnessError::Output {
+            path: self.path.clone(),
+            message,
+        }
+    }
+}
+
+/// What an interrupted experiment had finished, read back from its journal.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// The configuration it ran with.
+    pub config: Option<ExperimentConfig>,
+    /// Environments that finished, by name.
+    pub environments: BTreeMap<String, EnvironmentResult>,
+    /// Completed repetitions of environments that did not finish, by name.
+    pub repetitions: BTreeMap<String, Vec<Repetition>>,
+}
+
+/// Reads a journal. A torn last line (the harness was killed mid-write) is ignored.
+pub fn recover(output: &Path) -> Result<Recovered, HarnessError> {
+    let path = output.join(JOURNAL_FILE);
+    let file = File::open(&path).map_err(|e| HarnessError::Output {
+        path: path.clone(),
+        message: format!("{e}; is this the output directory of an `isobench run`?"),
+    })?;
+    let mut recovered = Recovered::default();
+    let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+    let last = lines.len().saturating_sub(1);
+    for (number, line) in lines.iter().enumerate() {
+        let entry: Entry = match serde_json::from_str(line) {
+            Ok(entry) => entry,
+            Err(_) if number == last => break,
+            Err(e) => {
+                return Err(HarnessError::Output {
+                    path: path.clone(),
+                    message: format!("line {} is corrupt ({e}); remove the directory and start again", number + 1),
+                })
+            }
+        };
+        match entry {
+            Entry::Start { config } => recovered.config = Some(*config),
+            Entry::Sample { .. } => {}
+            Entry::Repetition { env, repetition } => {
+                recovered.repetitions.entry(env).or_default().push(*repetition);
+            }
+            Entry::Environment { result } => {
+                recovered.repetitions.remove(&result.name);
+                recovered.environments.insert(result.name.clone(), *result);
+            }
+        }
+    }
+    if recovered.config.is_none() {
+        return Err(HarnessError::Output {
+            path,
+            message: "the journal has no start entry; nothing to resume".into(),
+        });
+    }
+    Ok(recovered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    #[test]
+    fn recovers_finished_parts_and_ignores_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ExperimentConfig::resolve(Overrides {
+            workload: Some("knn".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        let mut journal = Journal::open(dir.path()).unwrap();
+        journal.append(&Entry::Start { config: Box::new(config.clone()) }, true).unwrap();
+        let rep = Repetition {
+            index: 0,
+            ..Repetition::default()
+        };
+        journal
+            .append(
+                &Entry::Repetition {
+                    env: "docker".into(),
+                    repetition: Box::new(rep),
+                },
+                true,
+            )
+            .unwrap();
+        drop(journal);
+        let mut file = OpenOptions::new().append(true).open(dir.path().join(JOURNAL_FILE)).unwrap();
+        file.write_all(b"{\"entry\":\"sample\",\"env\":\"dock").unwrap();
+        let recovered = recover(dir.path()).unwrap();
+        assert_eq!(recovered.config.unwrap(), config);
+        assert_eq!(recovered.repetitions["docker"].len(), 1);
+        assert!(recovered.environments.is_empty());
+    }
+
+    #[test]
+    fn a_missing_journal_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = recover(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("journal.jsonl"), "{err}");
+    }
+}
