@@ -127,9 +127,9 @@ pub fn init(modules: &[PathBuf]) -> Result<(), AgentError> {
     load_modules(modules)
 }
 
-/// Syncs and ends the machine. Never returns: if `reboot` fails (which it
-/// only does without CAP_SYS_BOOT) the agent reports it and waits forever,
-/// since PID 1 exiting panics the kernel.
+/// Syncs and ends the machine. Never returns. `reboot` fails only without
+/// CAP_SYS_BOOT, i.e. not in a VM (a container whose runtime mounted no
+/// /proc); the agent then says so and exits with status 1 rather than hang.
 pub fn halt(how: Halt) -> ! {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
@@ -140,11 +140,9 @@ pub fn halt(how: Halt) -> ! {
     };
     let err = nix::sys::reboot::reboot(mode).unwrap_err();
     eprintln!(
-        "isobench-agent: cannot halt the machine ({how:?}): {err}; stop the VM from the host"
+        "isobench-agent: cannot halt the machine ({how:?}): {err}; exiting instead (run the agent as a VM's init, or mount /proc in the container)"
     );
-    loop {
-        std::thread::sleep(std::time::Duration::from_secs(3600));
-    }
+    std::process::exit(1)
 }
 
 #[cfg(test)]

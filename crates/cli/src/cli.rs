@@ -31,6 +31,7 @@ pub enum Command {
     /// Regenerate reports (HTML, Markdown, CSV, paper table) from a results file.
     Report(ReportArgs),
     /// Compare two results files (or two environments of one) with a permutation test.
+    /// Exit code 0: no regression; 3: a significant regression (B slower than A); 1: error.
     Compare(CompareArgs),
     /// Remove leftovers of interrupted runs (containers, cgroups, bundles, VMs).
     Clean,
@@ -164,4 +165,7 @@ pub struct CompareArgs {
     /// Seed.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

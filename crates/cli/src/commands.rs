@@ -153,7 +153,14 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
     let results = match outcome {
         Ok(results) => results,
         Err(HarnessError::Interrupted(path)) => {
-            eprintln!("interrupted: results measured so far are in {}", path.display());
+            if let Ok(saved) = isobench_results::ResultsFile::load(&path) {
+                let _ = crate::reports::write_all(&saved, &config.output);
+            }
+            eprintln!(
+                "interrupted: results measured so far are in {}; continue with `isobench run --resume {}`",
+                path.display(),
+                config.output.display()
+            );
             return Ok(130);
         }
         Err(e) => return Err(e.into()),

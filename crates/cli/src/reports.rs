@@ -54,8 +54,12 @@ fn emit(bytes: &[u8], output: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
-/// `isobench compare A.json [B.json]`: exit 0 when no regression, 1 when B
-/// (or the candidate environment) is significantly slower.
+/// Exit code of `isobench compare` when a significant regression is found
+/// (errors exit 1, usage errors 2).
+pub const REGRESSION_EXIT: i32 = 3;
+
+/// `isobench compare A.json [B.json]`: exit 0 when no regression,
+/// [`REGRESSION_EXIT`] when B (or the candidate environment) is significantly slower.
 pub fn compare(args: CompareArgs) -> Result<i32> {
     let statistic = match args.statistic.as_str() {
         "mean" => Statistic::Mean,
@@ -89,6 +93,10 @@ pub fn compare(args: CompareArgs) -> Result<i32> {
             compare_environments(&a, args.env_a.as_deref(), others.as_deref(), &options)?
         }
     };
-    print!("{}", report.to_text());
-    Ok(if report.has_regression() { 1 } else { 0 })
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.has_regression() { REGRESSION_EXIT } else { 0 })
 }

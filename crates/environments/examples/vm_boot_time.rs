@@ -12,9 +12,11 @@
 //! `$ISOBENCH_CACHE/assets`. The guest runs `knn` with one iteration and no
 //! warm-up; only the time to its first record (`ready`) is reported.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use isobench_environments::firecracker::{self, FirecrackerVm, VmConfig};
+use isobench_environments::process::ChildProcess;
 use isobench_environments::{
     registry, AgentPayload, EnvKind, EnvOptions, HostFacts, LaunchSpec, Limits,
 };
@@ -92,6 +94,7 @@ fn main() {
         let info = env.info();
         let mut to_record = Vec::new();
         let mut from_start = Vec::new();
+        let mut agent_ready = Vec::new();
         for boot in 0..boots {
             let spec = LaunchSpec {
                 agent_args: agent_args.clone(),
@@ -119,6 +122,9 @@ fn main() {
                         }
                         if let Ok(LineKind::Record(record)) = parse_line(&line) {
                             first.get_or_insert_with(Instant::now);
+                            if let Record::Ready(ready) = &record {
+                                agent_ready.push(Duration::from_micros(ready.ready_us));
+                            }
                             if matches!(record, Record::Summary(_) | Record::Error(_)) {
                                 if let Record::Error(e) = &record {
                                     println!("  agent error: {}", e.message);
@@ -144,24 +150,153 @@ fn main() {
                 None => println!("  boot {boot}: no record ({stopped:?})"),
             }
         }
+        let accel = info.accel.clone().unwrap_or_else(|| "-".into());
         let show = |label: &str, values: &mut Vec<Duration>| {
-            if values.is_empty() {
-                return;
-            }
-            values.sort();
-            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-            println!(
-                "{name:<13} accel={:<4} {label:<28} n={:<3} min {:>8.1} ms  median {:>8.1} ms  max {:>8.1} ms{}",
-                info.accel.as_deref().unwrap_or("-"),
-                values.len(),
-                ms(values[0]),
-                ms(values[values.len() / 2]),
-                ms(values[values.len() - 1]),
-                if info.emulated { "  (EMULATED)" } else { "" }
-            );
+            show(name, &accel, info.emulated, label, values)
         };
         show("spawn -> first record", &mut to_record);
         show("InstanceStart -> first record", &mut from_start);
+        show("(agent start -> ready, guest)", &mut agent_ready);
         let _ = env.teardown();
     }
+    if Path::new("/dev/kvm").exists() {
+        println!(
+            "\ntiny PVH guest (one COM1 line, then reset; not Linux: the VMM's own start-up cost):"
+        );
+        pvh_boots(boots, work.path());
+    }
+}
+
+fn show(name: &str, accel: &str, emulated: bool, label: &str, values: &mut [Duration]) {
+    if values.is_empty() {
+        return;
+    }
+    values.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:<13} accel={accel:<4} {label:<30} n={:<3} min {:>8.1} ms  median {:>8.1} ms  max {:>8.1} ms{}",
+        values.len(),
+        ms(values[0]),
+        ms(values[values.len() / 2]),
+        ms(values[values.len() - 1]),
+        if emulated { "  (EMULATED)" } else { "" }
+    );
+}
+
+/// Boots the tiny PVH guest under Firecracker and QEMU microvm with KVM.
+fn pvh_boots(boots: usize, work: &Path) {
+    let guest = work.join("pvh-guest.elf");
+    std::fs::write(
+        &guest,
+        isobench_environments::vm::pvh::test_guest("isobench-pvh"),
+    )
+    .expect("writing the PVH guest");
+    let cache = isobench_environments::vm::default_cache_dir();
+    if let Some(binary) = firecracker::find_binary(None, &cache) {
+        let (mut spawn, mut start) = (Vec::new(), Vec::new());
+        for boot in 0..boots {
+            let run = || -> Result<(Duration, Duration), String> {
+                let mut fc = FirecrackerVm::spawn(
+                    &binary,
+                    work,
+                    &format!("pvh{boot}"),
+                    Duration::from_secs(30),
+                    Duration::from_secs(5),
+                )
+                .map_err(|e| e.to_string())?;
+                fc.configure(&VmConfig {
+                    kernel: guest.clone(),
+                    initrd: None,
+                    boot_args: "console=ttyS0".into(),
+                    vcpus: 1,
+                    mem_mib: 128,
+                    vsock: None,
+                })
+                .map_err(|e| e.to_string())?;
+                let started = fc.start().map_err(|e| e.to_string())?;
+                while let Some(line) = fc
+                    .vmm
+                    .next_line(Duration::from_secs(30))
+                    .map_err(|e| e.to_string())?
+                {
+                    if line.contains("isobench-pvh") {
+                        let at = Instant::now();
+                        let _ = fc.stop();
+                        return Ok((at - fc.vmm.launched_at, at - started));
+                    }
+                }
+                Err("no console line".into())
+            };
+            match run() {
+                Ok((a, b)) => {
+                    spawn.push(a);
+                    start.push(b);
+                }
+                Err(e) => println!("  firecracker PVH boot {boot}: {e}"),
+            }
+        }
+        show(
+            "firecracker",
+            "kvm",
+            false,
+            "PVH: spawn -> line",
+            &mut spawn,
+        );
+        show(
+            "firecracker",
+            "kvm",
+            false,
+            "PVH: InstanceStart -> line",
+            &mut start,
+        );
+    }
+    let mut qemu = Vec::new();
+    for boot in 0..boots {
+        let mut command = std::process::Command::new("qemu-system-x86_64");
+        command.args([
+            "-M",
+            "microvm",
+            "-accel",
+            "kvm",
+            "-m",
+            "128",
+            "-nodefaults",
+            "-no-user-config",
+            "-nographic",
+        ]);
+        command
+            .args(["-serial", "stdio", "-no-reboot", "-kernel"])
+            .arg(&guest);
+        let mut child = match ChildProcess::spawn(command, "qemu-pvh") {
+            Ok(c) => c,
+            Err(e) => {
+                println!("  qemu PVH boot {boot}: {e}");
+                break;
+            }
+        };
+        loop {
+            match child.lines.next_line(Duration::from_secs(30)) {
+                Ok(Some(line)) if line.contains("isobench-pvh") => {
+                    qemu.push(child.spawned_at.elapsed());
+                    break;
+                }
+                Ok(Some(_)) => {}
+                other => {
+                    println!(
+                        "  qemu PVH boot {boot}: {other:?} {}",
+                        child.stderr.last_line()
+                    );
+                    break;
+                }
+            }
+        }
+        child.finish(Duration::from_secs(2));
+    }
+    show(
+        "qemu-microvm",
+        "kvm",
+        false,
+        "PVH: spawn -> line",
+        &mut qemu,
+    );
 }

@@ -523,22 +523,38 @@ mod tests {
     #[test]
     fn command_line_for_kvm_and_tcg() {
         let sock = Path::new("/w/qmp.sock");
-        let kvm = qemu(EnvKind::QemuQ35, Accel::Kvm).command_line(&spec(), &image(), sock).unwrap();
+        let kvm = qemu(EnvKind::QemuQ35, Accel::Kvm)
+            .command_line(&spec(), &image(), sock)
+            .unwrap();
         let joined = kvm.join(" ");
-        assert!(joined.contains("-M q35 -accel kvm -cpu host,-arch-capabilities -m 512 -smp 2"), "{joined}");
-        assert!(joined.contains("-kernel /k/vmlinuz -initrd /c/i.cpio"), "{joined}");
-        assert!(joined.contains("-qmp unix:/w/qmp.sock,server=on,wait=off"), "{joined}");
+        assert!(
+            joined.contains("-M q35 -accel kvm -cpu host,-arch-capabilities -m 512 -smp 2"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("-kernel /k/vmlinuz -initrd /c/i.cpio"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("-qmp unix:/w/qmp.sock,server=on,wait=off"),
+            "{joined}"
+        );
         let append = &kvm[kvm.iter().position(|a| a == "-append").unwrap() + 1];
         assert_eq!(
             append,
             "console=ttyS0 quiet panic=-1 -- run --workload knn --modules /lib/modules/virtio.ko --halt poweroff"
         );
-        let tcg = qemu(EnvKind::QemuMicrovm, Accel::Tcg).command_line(&spec(), &image(), sock).unwrap();
+        let tcg = qemu(EnvKind::QemuMicrovm, Accel::Tcg)
+            .command_line(&spec(), &image(), sock)
+            .unwrap();
         let joined = tcg.join(" ");
         assert!(joined.contains("-M microvm -accel tcg -m 512"), "{joined}");
         assert!(!joined.contains("-cpu"), "{joined}");
         let append = &tcg[tcg.iter().position(|a| a == "-append").unwrap() + 1];
-        assert!(append.contains("pci=off") && append.contains("tsc_early_khz="), "{append}");
+        assert!(
+            append.contains("pci=off") && append.contains("tsc_early_khz="),
+            "{append}"
+        );
     }
 
     #[test]

@@ -259,6 +259,32 @@ fn check_records(kind: EnvKind, run: &Run, iterations: u64, payload: &AgentPaylo
     assert!(run.running_peak_bytes > 0, "{kind}: metered memory");
 }
 
+/// While the container runs: its own cgroup (the one child of the run's
+/// group) carries the limits of `spec()` (1 CPU, 1024 MiB).
+fn assert_limits_applied(run_id: &str) {
+    let run = Path::new("/sys/fs/cgroup/cpu/isobench").join(sanitize_id(run_id));
+    let children: Vec<PathBuf> = std::fs::read_dir(&run)
+        .unwrap_or_else(|e| panic!("{}: {e}", run.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(
+        children.len(),
+        1,
+        "one container group under {}: {children:?}",
+        run.display()
+    );
+    let name = children[0].file_name().unwrap().to_owned();
+    let quota = read_u64(&children[0].join("cpu.cfs_quota_us"));
+    let period = read_u64(&children[0].join("cpu.cfs_period_us"));
+    assert_eq!(quota / period, 1, "CPU quota {quota}/{period}");
+    let memory = Path::new("/sys/fs/cgroup/memory/isobench")
+        .join(sanitize_id(run_id))
+        .join(name);
+    assert_eq!(read_u64(&memory.join("memory.limit_in_bytes")), 1024 << 20);
+}
+
 fn assert_no_cgroup_left(run_id: &str) {
     let left = run_cgroup_leftovers(run_id);
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
@@ -390,6 +416,7 @@ fn docker_stop_while_running_kills_and_cleans_up() {
     let mut instance = env.launch(&spec).unwrap();
     let first = instance.next_line(Duration::from_secs(60)).unwrap();
     assert!(first.is_some_and(|l| l.contains("\"ready\"")));
+    assert_limits_applied(&run_id);
     let exit = instance.stop().unwrap();
     assert!(exit.killed, "{exit:?}");
     drop(instance);
@@ -571,6 +598,7 @@ fn oci_stop_while_running_kills_and_cleans_up() {
     let mut instance = env.launch(&spec).unwrap();
     let first = instance.next_line(Duration::from_secs(60)).unwrap();
     assert!(first.is_some_and(|l| l.contains("\"ready\"")));
+    assert_limits_applied(&run_id);
     let exit = instance.stop().unwrap();
     assert!(exit.killed, "{exit:?}");
     drop(instance);

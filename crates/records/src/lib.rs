@@ -21,6 +21,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod serve;
+
 /// Version of the record format; every record carries it as `v`.
 pub const FORMAT_VERSION: u32 = 1;
 

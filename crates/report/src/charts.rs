@@ -569,7 +569,7 @@ pub fn cpu_over_time(results: &ResultsFile) -> Result<Option<Chart>, ReportError
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(TRANSPARENT)
             .border_style(GRID)
             .label_font(("sans-serif", 14).into_font().color(&FG))

@@ -6,6 +6,8 @@
 //! `isobench compare`: [`compare::compare_files`] then
 //! [`compare::CompareReport::has_regression`].
 
+#![deny(missing_docs)]
+
 pub mod charts;
 pub mod compare;
 pub mod export;

@@ -5,6 +5,8 @@
 //! Every random procedure takes an explicit seed: the same data and seed
 //! give the same answer.
 
+#![deny(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 pub mod bootstrap;

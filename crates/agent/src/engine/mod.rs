@@ -117,7 +117,15 @@ pub fn load(
             }
         }
         "ort" => {
-            #[cfg(feature = "ort")]
+            #[cfg(all(feature = "ort", target_feature = "crt-static"))]
+            {
+                // dlopen from a statically linked binary crashes in glibc.
+                Err(AgentError::Engine {
+                    engine: "ort".into(),
+                    message: "a static binary cannot load libonnxruntime.so; use the dynamic agent build (cargo build --release -p isobench-agent --features ort)".into(),
+                })
+            }
+            #[cfg(all(feature = "ort", not(target_feature = "crt-static")))]
             {
                 let lib = ort_library_path(ort_lib);
                 Ok(Box::new(ort::OrtEngine::load(

@@ -4,8 +4,10 @@
 //! `assets/models/mlp-digits.json`, and times inference on the test split.
 //!
 //! Inputs are the pixel values divided by 16. Every sum runs in a fixed
-//! order, so training gives bit-identical weights on every x86-64 machine,
-//! and inference gives the same predictions everywhere.
+//! order (no reassociation, no FMA contraction), so training with the same
+//! seed gives bit-identical weights run after run (static and dynamic builds
+//! agree), and inference from a given weights file gives the same
+//! predictions in every environment.
 //!
 //! # Weights file (`format: "isobench-mlp/1"`)
 //!

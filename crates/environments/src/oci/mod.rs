@@ -204,6 +204,9 @@ impl Environment for Oci {
             "OCI bundle, read-only rootfs with the static agent, new network namespace (no network), cgroup /isobench/<run>/ctr; runtime flags: {}",
             if self.global_args.is_empty() { "none".to_string() } else { self.global_args.join(" ") }
         )];
+        if self.kind == EnvKind::Gvisor {
+            notes.push("gVisor platform ptrace (the kvm platform hangs on kvm-pvm hosts)".into());
+        }
         if self.kind == EnvKind::OciCrun && HugetlbGuard::mounted_by_isobench() {
             notes.push(format!(
                 "hybrid cgroups: hugetlb mounted as a cgroup v1 hierarchy at {} for crun",
@@ -213,11 +216,7 @@ impl Environment for Oci {
         EnvironmentInfo {
             name: self.kind.name().into(),
             runtime_version: Some(self.version.clone()),
-            accel: if self.kind == EnvKind::Gvisor {
-                Some("ptrace".into())
-            } else {
-                None
-            },
+            accel: None,
             emulated: false,
             notes,
         }

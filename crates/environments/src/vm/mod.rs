@@ -6,6 +6,7 @@
 
 pub mod initramfs;
 pub mod kernel;
+pub mod pvh;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
