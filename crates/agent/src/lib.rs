@@ -14,6 +14,7 @@ pub mod error;
 pub mod image_ops;
 pub mod pid1;
 pub mod run;
+pub mod serve;
 pub mod workloads;
 
 pub use error::AgentError;

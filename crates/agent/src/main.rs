@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use isobench_agent::pid1::{self, Halt};
 use isobench_agent::run::{self, RunConfig};
+use isobench_agent::serve;
 use isobench_agent::workloads::{mlp, WorkloadOptions};
 use isobench_agent::AgentError;
 use isobench_records::Record;
@@ -25,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run a workload: ready, warm-up and measured iteration records, summary.
     Run(RunArgs),
+    /// Serve inference requests (`@ISB1` frames) on stdin/stdout, a TCP
+    /// listener or a serial device, with the model loaded once.
+    Serve(ServeArgs),
     /// Train the digits MLP and write ASSETS/models/mlp-digits.json.
     TrainMlp {
         /// Assets directory (default: $ISOBENCH_ASSETS, else /assets).
@@ -73,6 +77,55 @@ struct RunArgs {
     /// VM init only: how to end the machine (default poweroff).
     #[arg(long, value_enum)]
     halt: Option<Halt>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Workload: knn, mlp, yolov8, ocr-det.
+    #[arg(long)]
+    workload: String,
+    /// Engine: tract or ort (default tract); knn and mlp always run `native`.
+    #[arg(long)]
+    engine: Option<String>,
+    /// Intra-op threads.
+    #[arg(long, default_value_t = 1)]
+    threads: u32,
+    /// Assets directory (default: $ISOBENCH_ASSETS, else /assets).
+    #[arg(long, value_name = "DIR")]
+    assets: Option<PathBuf>,
+    /// Model file instead of the workload's default under ASSETS/models.
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
+    /// Image directory (or file) instead of the workload's default images.
+    #[arg(long, value_name = "DIR")]
+    images: Option<PathBuf>,
+    /// Neighbours for knn.
+    #[arg(long, default_value_t = 3)]
+    k: usize,
+    /// libonnxruntime.so for the ort engine (default: $ORT_DYLIB_PATH).
+    #[arg(long, value_name = "PATH")]
+    ort_lib: Option<PathBuf>,
+    /// Serve TCP clients (one after another) on ADDR:PORT instead of stdin.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "device")]
+    listen: Option<String>,
+    /// Serve requests from a serial / virtio-serial device instead of stdin.
+    #[arg(long, value_name = "PATH")]
+    device: Option<PathBuf>,
+    /// VM init only: kernel modules to load first, in order (a.ko,b.ko).
+    #[arg(long, value_name = "LIST")]
+    modules: Option<String>,
+    /// VM init only: how to end the machine (default poweroff).
+    #[arg(long, value_enum)]
+    halt: Option<Halt>,
+}
+
+fn default_engine(workload: &str) -> String {
+    if matches!(workload, "knn" | "mlp") {
+        "native"
+    } else {
+        "tract"
+    }
+    .to_string()
 }
 
 fn main() -> ExitCode {
@@ -170,6 +223,42 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
                 model.weights_sha256,
                 t0.elapsed().as_secs_f64()
             );
+            Ok(())
+        }
+        Command::Serve(args) => {
+            if !vm_init && (args.modules.is_some() || args.halt.is_some()) {
+                return Err(AgentError::Usage(
+                    "--modules and --halt apply only when the agent is a VM's init (PID 1 without /proc); remove them"
+                        .into(),
+                )
+                .into());
+            }
+            let transport = match (args.listen, args.device) {
+                (Some(addr), _) => serve::Transport::Tcp(addr),
+                (None, Some(path)) => serve::Transport::Device(path),
+                (None, None) => serve::Transport::Stdio,
+            };
+            let engine = args
+                .engine
+                .unwrap_or_else(|| default_engine(&args.workload));
+            let config = serve::ServeConfig {
+                workload: args.workload,
+                options: WorkloadOptions {
+                    assets: args.assets.unwrap_or_else(default_assets),
+                    model: args.model,
+                    images: args.images,
+                    engine,
+                    threads: args.threads,
+                    k: args.k,
+                    ort_lib: args.ort_lib,
+                },
+                pid1: vm_init,
+                started,
+                transport,
+            };
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            serve::serve(&config, &mut out)?;
             Ok(())
         }
         Command::Run(args) => {

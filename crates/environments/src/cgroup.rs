@@ -8,6 +8,11 @@ use crate::{EnvError, Limits, MeterTarget};
 /// Root of the cgroup v1 hierarchies.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// The controllers isobench groups are created in. Where `cpu` and
+/// `cpuacct` are co-mounted (`cpu,cpuacct`) both names lead to one directory,
+/// which [`CgroupV1::dirs`] visits once.
+pub const CONTROLLERS: [&str; 4] = ["cpu", "cpuacct", "memory", "cpuset"];
+
 /// Name of the parent group every isobench group lives under.
 pub const PARENT: &str = "isobench";
 
@@ -49,8 +54,7 @@ impl CgroupV1 {
             root: root.to_path_buf(),
             removed: false,
         };
-        for controller in ["cpuacct", "memory", "cpuset"] {
-            let dir = controller_dir(root, controller).join(&relative);
+        for dir in unique_dirs(root, &relative) {
             std::fs::create_dir_all(&dir).map_err(|e| {
                 EnvError::io(
                     format!(
@@ -108,7 +112,7 @@ impl CgroupV1 {
 
     /// Writes `pid` into every controller of this group.
     pub fn add_process(&self, pid: i32) -> Result<(), EnvError> {
-        for controller in ["cpuacct", "memory", "cpuset"] {
+        for controller in CONTROLLERS {
             write(
                 &controller_dir(&self.root, controller)
                     .join(&self.relative)
@@ -121,9 +125,9 @@ impl CgroupV1 {
 
     /// The `cgroup.procs` files of every controller of this group.
     pub fn procs_files(&self) -> Vec<PathBuf> {
-        ["cpuacct", "memory", "cpuset"]
+        unique_dirs(&self.root, &self.relative)
             .into_iter()
-            .map(|c| controller_dir(&self.root, c).join(&self.relative).join("cgroup.procs"))
+            .map(|d| d.join("cgroup.procs"))
             .collect()
     }
 
@@ -159,7 +163,7 @@ impl CgroupV1 {
         if self.removed {
             return Ok(());
         }
-        for controller in ["cpuacct", "memory", "cpuset"] {
+        for controller in CONTROLLERS {
             let dir = controller_dir(&self.root, controller).join(&self.relative);
             remove_group_dir(&dir)?;
         }
@@ -205,7 +209,7 @@ pub fn read_u64(path: &Path) -> Option<u64> {
 pub fn leftovers() -> Vec<PathBuf> {
     let root = Path::new(CGROUP_ROOT);
     let mut found = Vec::new();
-    for controller in ["cpuacct", "memory", "cpuset"] {
+    for controller in CONTROLLERS {
         let parent = controller_dir(root, controller).join(PARENT);
         collect_dirs(&parent, &mut found);
     }
@@ -221,4 +225,18 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
             }
         }
     }
+}
+
+/// The group's directory in each controller, each directory once.
+fn unique_dirs(root: &Path, relative: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for controller in CONTROLLERS {
+        let base = controller_dir(root, controller);
+        let base = base.canonicalize().unwrap_or(base);
+        let dir = base.join(relative);
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs
 }

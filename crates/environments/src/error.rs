@@ -55,6 +55,14 @@ pub enum EnvError {
         /// What was awaited.
         during: String,
     },
+    /// The environment does not support an operation.
+    #[error("{what} is not supported by this environment (fix: {fix})")]
+    Unsupported {
+        /// The operation.
+        what: String,
+        /// What the user can do.
+        fix: String,
+    },
     /// I/O error on a named path or operation.
     #[error("{context}: {source}")]
     Io {

@@ -72,6 +72,10 @@ pub struct LaunchSpec {
     pub timeout: Duration,
     /// A unique label for this launch (used to name containers, cgroups, sockets).
     pub run_id: String,
+    /// Keep a pipe to the agent's stdin open so the host can write to it
+    /// with [`Instance::send`] (the `serve` command's stdio transport).
+    /// False: the agent's stdin is empty (`/dev/null`).
+    pub interactive: bool,
 }
 
 /// What [`Environment::prepare`] built, for the results' metadata.
@@ -174,6 +178,24 @@ pub trait Instance: Send {
 
     /// What to meter for host CPU and memory.
     fn meter_target(&self) -> MeterTarget;
+
+    /// Writes `bytes` to the agent's input (its stdin, or the serial port
+    /// the agent serves on), for instances launched with
+    /// [`LaunchSpec::interactive`]. Backends without an input channel
+    /// answer [`EnvError::Unsupported`].
+    fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
+        let _ = bytes;
+        Err(EnvError::Unsupported {
+            what: "sending input to the agent".into(),
+            fix: "use an environment with an input channel (native, oci-runc, oci-crun, gvisor, docker, qemu-*) or a TCP transport".into(),
+        })
+    }
+
+    /// Closes the agent's input (end of stream: a serving agent exits
+    /// cleanly). Default: nothing to close.
+    fn close_input(&mut self) -> Result<(), EnvError> {
+        Ok(())
+    }
 
     /// Stops the instance (killing it if still running) and removes every
     /// resource it created. Idempotent; also called on drop.

@@ -89,7 +89,7 @@ impl Environment for Native {
         if let Some(group) = &cgroup {
             join_before_exec(&mut command, group)?;
         }
-        let child = ChildProcess::spawn(command, "native")?;
+        let child = ChildProcess::spawn_with_stdin(command, "native", spec.interactive)?;
         Ok(Box::new(NativeInstance {
             launched_at: child.spawned_at,
             child,
@@ -167,7 +167,17 @@ impl Instance for NativeInstance {
         }
     }
 
+    fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
+        self.child.send(bytes)
+    }
+
+    fn close_input(&mut self) -> Result<(), EnvError> {
+        self.child.close_stdin();
+        Ok(())
+    }
+
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {
+        self.child.close_stdin();
         let status = self.child.finish(Duration::from_secs(2));
         let (cpu, peak) = match &self.cgroup {
             Some(group) => (group.cpu_seconds(), group.peak_memory()),

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -63,6 +63,8 @@ pub struct ChildProcess {
     pub lines: LineStream,
     /// Tail of the child's stderr.
     pub stderr: StderrTail,
+    /// The child's stdin, when spawned with [`ChildProcess::spawn_interactive`].
+    pub stdin: Option<ChildStdin>,
     /// When spawn was called.
     pub spawned_at: Instant,
     name: String,
@@ -73,9 +75,20 @@ pub struct ChildProcess {
 impl ChildProcess {
     /// Spawns `command` in a new process group (so the whole tree can be
     /// killed at once) with stdout and stderr piped.
-    pub fn spawn(mut command: Command, name: &str) -> Result<Self, EnvError> {
+    pub fn spawn(command: Command, name: &str) -> Result<Self, EnvError> {
+        Self::spawn_with_stdin(command, name, false)
+    }
+
+    /// Like [`ChildProcess::spawn`], with the child's stdin a pipe kept in
+    /// [`ChildProcess::stdin`] (write with [`ChildProcess::send`]).
+    pub fn spawn_interactive(command: Command, name: &str) -> Result<Self, EnvError> {
+        Self::spawn_with_stdin(command, name, true)
+    }
+
+    /// Spawns with stdin piped (`interactive`) or empty.
+    pub fn spawn_with_stdin(mut command: Command, name: &str, interactive: bool) -> Result<Self, EnvError> {
         command
-            .stdin(Stdio::null())
+            .stdin(if interactive { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
@@ -87,7 +100,9 @@ impl ChildProcess {
         })?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stderr = child.stderr.take().expect("stderr is piped");
+        let stdin = child.stdin.take();
         Ok(ChildProcess {
+            stdin,
             lines: LineStream::spawn(stdout, name),
             stderr: StderrTail::spawn(stderr),
             child,
@@ -96,6 +111,24 @@ impl ChildProcess {
             reaped: None,
             killed: false,
         })
+    }
+
+    /// Writes `bytes` to the child's stdin and flushes.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().ok_or_else(|| EnvError::Unsupported {
+            what: format!("writing to the stdin of `{}` (spawned without a stdin pipe)", self.name),
+            fix: "launch with LaunchSpec::interactive = true".into(),
+        })?;
+        stdin
+            .write_all(bytes)
+            .and_then(|()| stdin.flush())
+            .map_err(|e| EnvError::io(format!("writing to the stdin of `{}`", self.name), e))
+    }
+
+    /// Closes the child's stdin (the child reads end of stream).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
     }
 
     /// The child's PID.

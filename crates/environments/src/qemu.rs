@@ -517,6 +517,7 @@ mod tests {
             },
             timeout: Duration::from_secs(5),
             run_id: "r1".into(),
+            interactive: false,
         }
     }
 

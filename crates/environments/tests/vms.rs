@@ -103,6 +103,7 @@ fn spec(run_id: &str, assets_inside: &Path, timeout: Duration) -> LaunchSpec {
         },
         timeout,
         run_id: run_id.into(),
+        interactive: false,
     }
 }
 
@@ -545,7 +546,7 @@ fn firecracker_guest_start_and_stop_life_cycle() {
         !exit.killed,
         "the guest's reset must end Firecracker by itself"
     );
-    assert_eq!(exit.code, Some(0));
+    assert_eq!(exit.code, Some(0), "{exit:?}, firecracker stderr: {}", fc.vmm.child.stderr.last_line());
     drop(fc);
     assert_nothing_left("isobench-t-fc-cycle", work.path());
 }

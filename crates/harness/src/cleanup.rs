@@ -73,6 +73,21 @@ fn kill_registered(dir: &Path, done: &mut Vec<String>) {
     }
 }
 
+/// The PID of the isobench run that named a resource: run ids are
+/// `isobench-<pid>-<env>-<repetition>`, possibly behind a backend's own prefix.
+pub fn run_pid_of(name: &str) -> Option<i32> {
+    name.match_indices(WORK_DIR_PREFIX).find_map(|(at, prefix)| {
+        let rest = &name[at + prefix.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        (!digits.is_empty() && rest[digits.len()..].starts_with('-')).then(|| digits.parse().ok()).flatten()
+    })
+}
+
+/// True when `name` was created by an isobench run that is no longer alive.
+pub fn belongs_to_dead_run(name: &str) -> bool {
+    run_pid_of(name).is_some_and(|pid| !pid_alive(pid))
+}
+
 /// Removes leftovers; returns one line per thing removed.
 pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
     let mut done = Vec::new();
@@ -88,23 +103,40 @@ pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
             done.push(format!("removed work directory {}", dir.display()));
         }
     }
-    // 2. OCI containers named isobench-* (runc, crun, runsc keep state under /run).
-    for (runtime, state) in [("runc", "/run/runc"), ("crun", "/run/crun"), ("runsc", "/var/run/runsc")] {
-        let Ok(entries) = std::fs::read_dir(state) else { continue };
+    // 2. OCI containers of dead runs (isobench keeps their state under /run/isobench/<runtime>).
+    for (runtime, root) in [
+        ("runc", "/run/isobench/runc"),
+        ("crun", "/run/isobench/crun"),
+        ("runsc", "/run/isobench/runsc"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(root) else { continue };
         for entry in entries.flatten() {
-            let id = entry.file_name().to_string_lossy().into_owned();
-            let id = id.trim_end_matches(".state").to_string();
-            if !id.starts_with(WORK_DIR_PREFIX) {
+            let id = entry.file_name().to_string_lossy().trim_end_matches(".state").to_string();
+            if !belongs_to_dead_run(&id) {
                 continue;
             }
-            let status = Command::new(runtime).args(["delete", "--force", &id]).output();
-            if matches!(status, Ok(ref o) if o.status.success()) {
+            let deleted = Command::new(runtime).args(["--root", root, "delete", "--force", &id]).output();
+            if matches!(deleted, Ok(ref o) if o.status.success()) {
                 done.push(format!("deleted {runtime} container {id}"));
             }
         }
     }
-    // 4. cgroups under isobench/ (deepest first), after killing what is left in them.
-    let mut groups = cgroup::leftovers();
+    // 3. Docker containers of dead runs (when a daemon answers).
+    let docker_options = isobench_environments::EnvOptions {
+        docker_host: std::env::var("DOCKER_HOST").ok(),
+        ..Default::default()
+    };
+    if let Ok(docker) = isobench_environments::docker::Docker::new(isobench_environments::EnvKind::Docker, &docker_options) {
+        match docker.remove_containers(belongs_to_dead_run) {
+            Ok(removed) => done.extend(removed.into_iter().map(|c| format!("removed docker container {c}"))),
+            Err(e) => tracing::warn!("docker leftovers: {e}"),
+        }
+    }
+    // 4. cgroups of dead runs under isobench/ (deepest first), after killing what is left in them.
+    let mut groups: Vec<PathBuf> = cgroup::leftovers()
+        .into_iter()
+        .filter(|g| g.components().any(|c| belongs_to_dead_run(&c.as_os_str().to_string_lossy())))
+        .collect();
     groups.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for group in groups {
         if let Ok(procs) = std::fs::read_to_string(group.join("cgroup.procs")) {
@@ -118,4 +150,18 @@ pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_pids_are_found_behind_prefixes() {
+        assert_eq!(run_pid_of("isobench-1234-docker-0"), Some(1234));
+        assert_eq!(run_pid_of("isobench-isobench-22834-oci-runc-2"), Some(22834));
+        assert_eq!(run_pid_of("isobench-agent:abc"), None);
+        assert_eq!(run_pid_of("test-start-oci-runc-19900"), None);
+        assert!(!belongs_to_dead_run(&format!("isobench-{}-native-0", std::process::id())));
+    }
 }

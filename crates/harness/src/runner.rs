@@ -279,6 +279,7 @@ pub fn run_repetition(
         },
         timeout: Duration::from_secs(config.timeout_seconds),
         run_id: format!("isobench-{}-{}-{}", std::process::id(), kind.name(), repetition),
+        interactive: false,
     };
     let mut rep = Repetition {
         index: repetition,

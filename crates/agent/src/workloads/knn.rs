@@ -164,6 +164,33 @@ impl Workload for Knn {
         })
     }
 
+    fn inputs(&self) -> Vec<String> {
+        (0..self.digits.test.len()).map(|i| i.to_string()).collect()
+    }
+
+    fn run_input(&mut self, input: &str) -> Result<IterationOutcome, AgentError> {
+        let range = super::sample_range(input, self.digits.test.len())?;
+        let t0 = Instant::now();
+        let features = &self.digits.test.features[range.start * FEATURES..range.end * FEATURES];
+        let inputs: Vec<i32> = features.iter().map(|&v| i32::from(v)).collect();
+        let t1 = Instant::now();
+        let predictions = self.predict(&inputs);
+        let t2 = Instant::now();
+        let digest = Digest::Labels {
+            samples: predictions.len() as u32,
+            correct: correct(&predictions, &self.digits.test.labels[range]),
+            predictions_hash: fnv1a64(&predictions),
+        };
+        let t3 = Instant::now();
+        Ok(IterationOutcome {
+            input: input.into(),
+            preprocess_us: (t1 - t0).as_micros() as u64,
+            inference_us: (t2 - t1).as_micros() as u64,
+            postprocess_us: (t3 - t2).as_micros() as u64,
+            digest,
+        })
+    }
+
     fn model_sha256(&self) -> String {
         let mut h = Sha256::new();
         h.update(format!("knn k={} ", self.k).as_bytes());

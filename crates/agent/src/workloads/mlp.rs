@@ -520,6 +520,38 @@ impl Workload for Mlp {
         })
     }
 
+    fn inputs(&self) -> Vec<String> {
+        (0..self.digits.test.len()).map(|i| i.to_string()).collect()
+    }
+
+    fn run_input(&mut self, input: &str) -> Result<IterationOutcome, AgentError> {
+        let range = super::sample_range(input, self.digits.test.len())?;
+        let t0 = Instant::now();
+        let selected = Samples {
+            features: self.digits.test.features[range.start * FEATURES..range.end * FEATURES]
+                .to_vec(),
+            labels: self.digits.test.labels[range.clone()].to_vec(),
+        };
+        let inputs = scale(&selected);
+        let t1 = Instant::now();
+        let logits = self.model.forward_threaded(&inputs, self.threads);
+        let t2 = Instant::now();
+        let predictions = argmax_rows(&logits);
+        let digest = Digest::Labels {
+            samples: predictions.len() as u32,
+            correct: correct(&predictions, &selected.labels),
+            predictions_hash: fnv1a64(&predictions),
+        };
+        let t3 = Instant::now();
+        Ok(IterationOutcome {
+            input: input.into(),
+            preprocess_us: (t1 - t0).as_micros() as u64,
+            inference_us: (t2 - t1).as_micros() as u64,
+            postprocess_us: (t3 - t2).as_micros() as u64,
+            digest,
+        })
+    }
+
     fn model_sha256(&self) -> String {
         self.model_sha256.clone()
     }

@@ -50,10 +50,60 @@ pub trait Workload {
     fn engine(&self) -> &'static str;
     /// Runs iteration number `index` (inputs are cycled by index).
     fn run_once(&mut self, index: u64) -> Result<IterationOutcome, AgentError>;
+    /// Names of the inputs a single request can ask for (`serve`), in the
+    /// order default requests cycle through them.
+    fn inputs(&self) -> Vec<String>;
+    /// Runs the named input once (`serve`): an image file name for the
+    /// image workloads; for knn and mlp a test sample index `N`, a range
+    /// `A..B` of test samples, or `test-split`. Unknown names are
+    /// [`AgentError::Usage`] errors.
+    fn run_input(&mut self, input: &str) -> Result<IterationOutcome, AgentError>;
     /// sha256 of the model (file, or serialized weights).
     fn model_sha256(&self) -> String;
     /// sha256 over all inputs, in processing order.
     fn inputs_sha256(&self) -> String;
+}
+
+/// The test samples an input name of knn / mlp selects: `N`, `A..B`
+/// (half-open) or `test-split`, out of `n` test samples.
+pub(crate) fn sample_range(input: &str, n: usize) -> Result<std::ops::Range<usize>, AgentError> {
+    let unknown = || {
+        AgentError::Usage(format!(
+            "unknown input `{input}`; this workload takes a test sample index 0..{n}, a range `A..B` or `test-split`"
+        ))
+    };
+    let range = if input == "test-split" {
+        0..n
+    } else if let Some((a, b)) = input.split_once("..") {
+        let a: usize = a.parse().map_err(|_| unknown())?;
+        let b: usize = b.parse().map_err(|_| unknown())?;
+        a..b
+    } else {
+        let i: usize = input.parse().map_err(|_| unknown())?;
+        i..i.saturating_add(1)
+    };
+    if range.start >= range.end || range.end > n {
+        return Err(unknown());
+    }
+    Ok(range)
+}
+
+/// Position of the image input named `input` among `names`.
+pub(crate) fn image_index<'a>(
+    input: &str,
+    mut names: impl Iterator<Item = &'a str>,
+) -> Result<usize, AgentError> {
+    let mut known = Vec::new();
+    for (i, name) in names.by_ref().enumerate() {
+        if name == input {
+            return Ok(i);
+        }
+        known.push(name);
+    }
+    Err(AgentError::Usage(format!(
+        "unknown input `{input}`; this workload's images are: {}",
+        known.join(", ")
+    )))
 }
 
 pub mod knn;

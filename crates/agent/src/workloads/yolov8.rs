@@ -363,6 +363,15 @@ impl Workload for Yolov8 {
         })
     }
 
+    fn inputs(&self) -> Vec<String> {
+        self.inputs.iter().map(|i| i.name.clone()).collect()
+    }
+
+    fn run_input(&mut self, input: &str) -> Result<IterationOutcome, AgentError> {
+        let index = super::image_index(input, self.inputs.iter().map(|i| i.name.as_str()))?;
+        self.run_once(index as u64)
+    }
+
     fn model_sha256(&self) -> String {
         self.model_sha256.clone()
     }

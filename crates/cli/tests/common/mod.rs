@@ -66,7 +66,7 @@ pub fn leftovers() -> Vec<String> {
             }
         }
     }
-    for state in ["/run/runc", "/run/crun"] {
+    for state in ["/run/isobench/runc", "/run/isobench/crun", "/run/isobench/runsc"] {
         if let Ok(entries) = std::fs::read_dir(state) {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().starts_with("isobench-") {

@@ -320,6 +320,21 @@ impl Docker {
             .collect())
     }
 
+    /// Force-removes the isobench containers whose name satisfies `remove`
+    /// (`isobench clean` passes "belongs to a dead run"); returns their names.
+    pub fn remove_containers(&self, remove: impl Fn(&str) -> bool) -> Result<Vec<String>, EnvError> {
+        let mut removed = Vec::new();
+        for name in self.leftover_containers()?.into_iter().filter(|n| remove(n)) {
+            let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
+            self.conn
+                .rt
+                .block_on(self.conn.client.remove_container(&name, Some(options)))
+                .map_err(|e| docker_err(&format!("removing container {name}"), e))?;
+            removed.push(name);
+        }
+        Ok(removed)
+    }
+
     fn build_image(&self, files: &PayloadFiles, tag: &str) -> Result<(), EnvError> {
         let context = image::build_context(files)?;
         let options = BuildImageOptionsBuilder::new()
