@@ -11,7 +11,8 @@
 #        (ITERATIONS measured runs per engine in total, default 20)
 # Env:   ISOBENCH_ASSETS (default: $ISOBENCH_CACHE/assets or ~/.cache/isobench/assets)
 #        PYTHON  a python with onnxruntime, numpy, opencv-python-headless
-#                (default: /tmp/refvenv/bin/python)
+#                (default: a venv this script makes once in $cache/bench-venv, with
+#                onnxruntime from the pinned wheel in the cache and numpy/opencv from PyPI)
 # Targets (issue 2): ort within 1.1x of Python onnxruntime, tract within 2.5x.
 set -euo pipefail
 
@@ -23,13 +24,20 @@ per_round=$(( (iterations + rounds - 1) / rounds ))
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${ISOBENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/isobench}
 assets=${ISOBENCH_ASSETS:-$cache/assets}
-python=${PYTHON:-/tmp/refvenv/bin/python}
+python=${PYTHON:-$cache/bench-venv/bin/python}
 model=$assets/models/yolov8-fall.onnx
 image=$assets/images/bus.jpg
 
 for f in "$model" "$image"; do
     [[ -f $f ]] || { echo "error: $f is missing; run \`isobench setup\` first" >&2; exit 1; }
 done
+if [[ -z ${PYTHON:-} ]] && ! "$python" -c 'import onnxruntime, cv2, numpy' 2>/dev/null; then
+    wheel=$(ls "$cache"/wheels/onnxruntime-1.32.0-*.whl 2>/dev/null | head -1)
+    [[ -n $wheel ]] || { echo "error: the onnxruntime wheel is not in $cache/wheels; run \`isobench setup\`" >&2; exit 1; }
+    echo "bench-engines: creating $cache/bench-venv (onnxruntime from $wheel, numpy and opencv-python-headless from PyPI)" >&2
+    python3 -m venv "$cache/bench-venv"
+    "$cache/bench-venv/bin/python" -m pip install -q "$wheel" numpy opencv-python-headless
+fi
 "$python" -c 'import onnxruntime, cv2, numpy' 2>/dev/null || {
     echo "error: $python lacks onnxruntime/cv2/numpy; set PYTHON to a venv with onnxruntime numpy opencv-python-headless" >&2
     exit 1

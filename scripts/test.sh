@@ -17,4 +17,14 @@ if ! [ -S /var/run/docker.sock ] || ! curl -fsS --max-time 2 --unix-socket /var/
 fi
 export ISOBENCH_AGENT_STATIC="$PWD/target/x86_64-unknown-linux-gnu/release/isobench-agent"
 export ISOBENCH_AGENT_DYNAMIC="$PWD/target/release/isobench-agent"
-cargo test --release --workspace --locked -- --test-threads=1
+log=$(mktemp)
+cargo test --release --workspace --locked -- --test-threads=1 2>&1 | tee "$log"
+passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
+rm -f "$log"
+# Fuzz the untrusted-input parsers for a bounded time (issue 7); FUZZ_SECONDS=0 skips.
+if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
+  scripts/fuzz.sh
+fi
+echo
+echo "tests: ${passed} passed, ${failed} failed"

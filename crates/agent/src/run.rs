@@ -94,7 +94,7 @@ pub fn run(config: &RunConfig, out: &mut dyn Write) -> Result<(), AgentError> {
     let load_start = Instant::now();
     let mut workload = build_workload(&config.workload, &config.options)?;
     let model_load_us = micros(load_start.elapsed());
-    let threads = config.options.threads;
+    let threads = workload.engine_threads().unwrap_or(config.options.threads);
     emit(
         out,
         &Record::Ready(Ready {

@@ -35,6 +35,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Remove leftovers of interrupted runs (containers, cgroups, bundles, VMs).
     Clean,
+    /// Model serving: the agent answers requests across the isolation boundary,
+    /// driven by the MLPerf LoadGen scenarios (single-stream, multi-stream, server, offline).
+    ServeBench(crate::serve::ServeArgs),
 }
 
 /// `isobench run` options; each overrides the experiment file.

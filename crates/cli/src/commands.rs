@@ -22,6 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Report(args) => crate::reports::report(args),
         Command::Compare(args) => crate::reports::compare(args),
         Command::Clean => clean(&cache),
+        Command::ServeBench(args) => crate::serve::serve_bench(args, &cache),
     }
 }
 

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod progress;
 mod reports;
+mod serve;
 mod setup;
 mod table;
 

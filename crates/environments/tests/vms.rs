@@ -546,7 +546,12 @@ fn firecracker_guest_start_and_stop_life_cycle() {
         !exit.killed,
         "the guest's reset must end Firecracker by itself"
     );
-    assert_eq!(exit.code, Some(0), "{exit:?}, firecracker stderr: {}", fc.vmm.child.stderr.last_line());
+    assert_eq!(
+        exit.code,
+        Some(0),
+        "{exit:?}, firecracker stderr: {}",
+        fc.vmm.child.stderr.last_line()
+    );
     drop(fc);
     assert_nothing_left("isobench-t-fc-cycle", work.path());
 }

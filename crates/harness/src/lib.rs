@@ -14,6 +14,7 @@ pub mod journal;
 pub mod metrics;
 pub mod payload;
 pub mod runner;
+pub mod serving;
 pub mod summarize;
 
 pub use config::ExperimentConfig;

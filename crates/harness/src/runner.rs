@@ -102,6 +102,7 @@ pub fn run_experiment(ctx: &RunContext, observer: &dyn RunObserver) -> Result<Re
         payload: ctx.identity.clone(),
         environments: Vec::new(),
         warnings: Vec::new(),
+        serving: Vec::new(),
     };
     save(&mut results, &path)?;
     for &kind in &config.environments {

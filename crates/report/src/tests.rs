@@ -201,6 +201,7 @@ fn synthetic(workload: &str, docker_factor: f64) -> ResultsFile {
             gvisor,
         ],
         warnings: vec!["qemu-q35 ran under TCG <emulated>".into()],
+        serving: vec![],
     };
     summarise(&mut file);
     file

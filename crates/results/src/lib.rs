@@ -7,6 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod serving;
+
+pub use serving::{LatencySummary, PeakStep, RequestCounts, ServingResult};
+
 use isobench_records::Summary as AgentSummary;
 use isobench_stats::{Ratio, Summary};
 use serde::{Deserialize, Serialize};
@@ -36,6 +40,9 @@ pub struct ResultsFile {
     /// Warnings for the reader (high CV, emulated figures, noisy host).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Model-serving results (`isobench serve-bench`), per environment and scenario.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serving: Vec<ServingResult>,
 }
 
 /// The experiment's configuration, after defaults and overrides.
@@ -369,6 +376,7 @@ mod tests {
             payload: PayloadIdentity::default(),
             environments: vec![],
             warnings: vec![],
+            serving: vec![],
         }
     }
 

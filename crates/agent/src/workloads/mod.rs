@@ -62,6 +62,11 @@ pub trait Workload {
     fn model_sha256(&self) -> String;
     /// sha256 over all inputs, in processing order.
     fn inputs_sha256(&self) -> String;
+    /// Threads the engine really uses, when it differs from what was asked
+    /// (tract runs on one thread whatever `--threads` says).
+    fn engine_threads(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// The test samples an input name of knn / mlp selects: `N`, `A..B`

@@ -260,6 +260,11 @@ impl OcrDet {
         })
     }
 
+    /// Intra-op threads the engine really uses (tract: always 1).
+    pub fn threads(&self) -> u32 {
+        self.engine.threads()
+    }
+
     /// Runs the whole pipeline on one encoded image, without timing.
     pub fn detect(&mut self, bytes: &[u8], path: &Path) -> Result<Vec<[f32; 4]>, AgentError> {
         let img = image_ops::decode(bytes, path)?;
@@ -290,6 +295,10 @@ fn micros(since: Instant) -> u64 {
 }
 
 impl Workload for OcrDet {
+    fn engine_threads(&self) -> Option<u32> {
+        Some(self.threads())
+    }
+
     fn name(&self) -> &'static str {
         "ocr-det"
     }

@@ -188,6 +188,11 @@ impl Yolov8 {
         })
     }
 
+    /// Intra-op threads the engine really uses (tract: always 1).
+    pub fn threads(&self) -> u32 {
+        self.engine.threads()
+    }
+
     /// Class names from the model's metadata (empty if it has none).
     pub fn class_names(&self) -> &[String] {
         &self.class_names
@@ -326,6 +331,10 @@ fn micros(since: Instant) -> u64 {
 }
 
 impl Workload for Yolov8 {
+    fn engine_threads(&self) -> Option<u32> {
+        Some(self.threads())
+    }
+
     fn name(&self) -> &'static str {
         "yolov8"
     }

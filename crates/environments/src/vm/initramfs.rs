@@ -205,6 +205,10 @@ impl InitramfsSpec {
         };
         let path = dir.join(format!("{key}.{ext}"));
         if let Ok(meta) = std::fs::metadata(&path) {
+            // Mark as recently used, so pruning keeps it.
+            if let Ok(file) = std::fs::File::options().append(true).open(&path) {
+                let _ = file.set_modified(std::time::SystemTime::now());
+            }
             return Ok(Initramfs {
                 path,
                 key,
@@ -239,6 +243,7 @@ impl InitramfsSpec {
         tmp.persist(&path)
             .map_err(|e| EnvError::io(format!("saving {}", path.display()), e.error))?;
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        prune(&dir, KEEP_ARCHIVES);
         Ok(Initramfs {
             path,
             key,
@@ -274,6 +279,25 @@ impl InitramfsSpec {
             }
         }
         cpio.finish().map_err(io)
+    }
+}
+
+/// How many archives the cache keeps (most recently used first); each
+/// holds the agent and every asset (~90 MB), and every agent rebuild makes a new one.
+pub const KEEP_ARCHIVES: usize = 4;
+
+/// Removes all but the `keep` most recently used archives in `dir`.
+fn prune(dir: &Path, keep: usize) {
+    let mut archives: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".cpio"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    archives.sort_by_key(|a| std::cmp::Reverse(a.0));
+    for (_, path) in archives.into_iter().skip(keep) {
+        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -452,6 +476,26 @@ mod tests {
         assert_eq!(entries[at("assets/data/deep/x.bin")].3, b"12345");
         assert_eq!(entries[at("lib/modules/virtio.ko")].3, b"ko");
         assert!(names.contains(&"proc") && names.contains(&"sys"));
+    }
+
+    #[test]
+    fn prunes_least_recently_used_archives() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
+        for i in 0..6u64 {
+            let path = dir.path().join(format!("{i}.cpio"));
+            std::fs::write(&path, b"x").unwrap();
+            let file = std::fs::File::options().append(true).open(&path).unwrap();
+            file.set_modified(base + std::time::Duration::from_secs(i))
+                .unwrap();
+        }
+        prune(dir.path(), 4);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["2.cpio", "3.cpio", "4.cpio", "5.cpio"]);
     }
 
     #[test]

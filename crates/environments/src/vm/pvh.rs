@@ -2,12 +2,13 @@
 //! Linux guest cannot boot (kvm-pvm hosts): it writes one line to COM1 and
 //! resets the machine. Firecracker boots it and exits in ~10 ms here.
 
-/// A PVH ELF guest: 32-bit code that writes `message` to COM1 and
-/// resets the machine through the i8042 controller (Firecracker then exits).
+/// A PVH ELF guest: 32-bit code that writes `message` to COM1 and resets
+/// the machine through the i8042 controller (Firecracker then exits), or,
+/// where there is none (QEMU microvm), by a triple fault a moment later.
 pub fn test_guest(message: &str) -> Vec<u8> {
     const BASE: u64 = 0x10_0000; // loaded at 1 MiB
     const CODE: usize = 0x100;
-    const CODE_LEN: usize = 33;
+    const CODE_LEN: usize = 40;
     let mut code: Vec<u8> = Vec::new();
     let msg_addr = (BASE as usize + CODE + CODE_LEN) as u32;
     code.extend([0xBA, 0xF8, 0x03, 0x00, 0x00]); // mov edx, 0x3f8
@@ -15,6 +16,9 @@ pub fn test_guest(message: &str) -> Vec<u8> {
     code.extend(msg_addr.to_le_bytes());
     code.extend([0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8]); // lodsb; test al,al; jz done; out dx,al; jmp loop
     code.extend([0xB0, 0xFE, 0xE6, 0x64]); // done: mov al, 0xfe; out 0x64, al (i8042 reset: Firecracker)
+                                           // Give the VMM time to act on the reset before the fallback below (a
+                                           // triple fault right away races Firecracker's reset handling).
+    code.extend([0xB9, 0x00, 0x00, 0x00, 0x08, 0xE2, 0xFE]); // mov ecx, 0x8000000; spin: loop spin
     let idtr_addr = msg_addr + message.len() as u32 + 2;
     code.extend([0x0F, 0x01, 0x1D]); // lidt [idtr] (an empty IDT) ...
     code.extend(idtr_addr.to_le_bytes());

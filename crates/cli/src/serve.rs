@@ -1,0 +1,416 @@
+//! `isobench serve-bench`: model serving across the isolation boundary
+//! with the MLPerf LoadGen scenarios (see `isobench_harness::serving`).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use isobench_environments::{registry, EnvKind, EnvOptions, HostFacts};
+use isobench_harness::config::Overrides;
+use isobench_harness::runner::{results_path, RunContext, RunObserver};
+use isobench_harness::serving::{Scenario, ServeSettings, TransportKind};
+use isobench_harness::{payload, ExperimentConfig, HarnessError};
+use isobench_results::ServingResult;
+
+/// `isobench serve-bench` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Environments, comma separated (as for `isobench run`). Default: native.
+    #[arg(long = "env", value_delimiter = ',')]
+    pub env: Option<Vec<String>>,
+    /// Workload: knn, mlp, yolov8, ocr-det.
+    #[arg(long, default_value = "knn")]
+    pub workload: String,
+    /// Model file (an Ultralytics YOLOv8 detection ONNX export for yolov8).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Directory of images.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Inference engine: tract or ort.
+    #[arg(long)]
+    pub engine: Option<String>,
+    /// Engine threads.
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// vCPUs (VMs) / CPU quota (containers).
+    #[arg(long)]
+    pub vcpus: Option<u32>,
+    /// Memory in MiB (VM RAM / container limit).
+    #[arg(long)]
+    pub memory: Option<u64>,
+    /// Output directory; the results are added to its results.json (`serving`).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Scenarios, comma separated: single-stream, multi-stream, server, offline.
+    #[arg(long, value_delimiter = ',', default_value = "single-stream")]
+    pub scenario: Vec<String>,
+    /// Server scenario: target queries per second (default: half the
+    /// capacity estimated from the warm-up; with --find-peak, the first target).
+    #[arg(long)]
+    pub qps: Option<f64>,
+    /// Minimum seconds per scenario run.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Minimum queries per scenario run (Offline: queries sent at once).
+    #[arg(long, default_value_t = 100)]
+    pub min_queries: u64,
+    /// MultiStream: samples per query.
+    #[arg(long, default_value_t = 8)]
+    pub samples_per_query: u32,
+    /// Server: latency bound of the 99th percentile, ms (default: 5x the
+    /// warm-up median latency).
+    #[arg(long)]
+    pub latency_bound_ms: Option<f64>,
+    /// Server: search the highest QPS that meets the latency bound.
+    #[arg(long)]
+    pub find_peak: bool,
+    /// Server: most runs the peak search makes.
+    #[arg(long, default_value_t = 8)]
+    pub peak_steps: u32,
+    /// Seed of the Poisson arrivals.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Transport: stdio (every environment) or tcp (native: loopback).
+    #[arg(long, default_value = "stdio")]
+    pub transport: String,
+    /// Input every request asks for (an image name, a sample index, `A..B`,
+    /// `test-split`); default: the workload's inputs in turn.
+    #[arg(long, default_value = "")]
+    pub input: String,
+    /// Empty requests measuring the transport's own round trip.
+    #[arg(long, default_value_t = 200)]
+    pub round_trip_requests: u64,
+    /// Requests sent before measuring (not recorded).
+    #[arg(long, default_value_t = 5)]
+    pub warmup_requests: u64,
+    /// Seconds without any answer after which pending requests count as lost.
+    #[arg(long, default_value_t = 60)]
+    pub response_timeout: u64,
+    /// Seconds allowed for the instance to become ready (boot and model load).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Run `native` as a plain process instead of in a cgroup.
+    #[arg(long)]
+    pub no_native_cgroup: bool,
+    /// Guest kernel for the VM environments.
+    #[arg(long)]
+    pub kernel: Option<PathBuf>,
+    /// Agent binary (default: the build next to isobench).
+    #[arg(long)]
+    pub agent: Option<PathBuf>,
+    /// Never download: fail if the cache is incomplete.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl ServeArgs {
+    fn settings(&self, seed: u64) -> Result<ServeSettings> {
+        let scenarios = self
+            .scenario
+            .iter()
+            .map(|s| s.parse::<Scenario>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(HarnessError::Invalid)?;
+        let transport: TransportKind = self.transport.parse().map_err(HarnessError::Invalid)?;
+        if !(self.duration.is_finite() && self.duration >= 0.0) {
+            return Err(HarnessError::Invalid(format!(
+                "--duration {}: give seconds >= 0",
+                self.duration
+            ))
+            .into());
+        }
+        let latency_bound = match self.latency_bound_ms {
+            Some(ms) if !(ms.is_finite() && ms > 0.0) => {
+                return Err(HarnessError::Invalid(format!(
+                    "--latency-bound-ms {ms}: give a positive bound"
+                ))
+                .into())
+            }
+            Some(ms) => Some(Duration::from_secs_f64(ms / 1e3)),
+            None => None,
+        };
+        let settings = ServeSettings {
+            scenarios,
+            transport,
+            qps: self.qps,
+            min_duration: Duration::from_secs_f64(self.duration),
+            min_queries: self.min_queries,
+            samples_per_query: self.samples_per_query,
+            latency_bound,
+            find_peak: self.find_peak,
+            max_peak_steps: self.peak_steps,
+            seed,
+            round_trip_requests: self.round_trip_requests,
+            warmup_requests: self.warmup_requests,
+            input: self.input.clone(),
+            response_timeout: Duration::from_secs(self.response_timeout.max(1)),
+        };
+        settings.validate().map_err(HarnessError::Invalid)?;
+        Ok(settings)
+    }
+}
+
+/// Prints progress messages on stderr.
+struct Messages;
+
+impl RunObserver for Messages {
+    fn message(&self, text: &str) {
+        eprintln!("{text}");
+    }
+}
+
+/// Runs `isobench serve-bench`; returns the exit code (1 when a scenario
+/// failed, lost requests or got error answers).
+pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
+    let facts = HostFacts::probe();
+    let overrides = Overrides {
+        env: Some(args.env.clone().unwrap_or_else(|| vec!["native".into()])),
+        workload: Some(args.workload.clone()),
+        model: args.model.clone(),
+        images: args.images.clone(),
+        engine: args.engine.clone(),
+        iterations: Some(1),
+        warmup: Some(0),
+        repetitions: Some(1),
+        vcpus: args.vcpus,
+        memory: args.memory,
+        threads: args.threads,
+        output: Some(
+            args.output
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("isobench-results")),
+        ),
+        timeout: args.timeout,
+        seed: args.seed,
+        native_cgroup: args.no_native_cgroup.then_some(false),
+        kernel: args.kernel.clone(),
+        ..Overrides::default()
+    };
+    let config = ExperimentConfig::resolve(overrides)?;
+    let settings = args.settings(config.seed)?;
+    for &kind in &config.environments {
+        let availability = registry::detect(kind, &facts);
+        if !availability.available {
+            return Err(HarnessError::Unavailable {
+                env: kind.name().into(),
+                reason: availability.reason,
+                fix: availability.fix,
+            }
+            .into());
+        }
+        if settings.transport == TransportKind::Tcp && kind != EnvKind::Native {
+            return Err(HarnessError::Invalid(format!(
+                "--transport tcp: `{kind}` does not share the host network; use --transport stdio for it"
+            ))
+            .into());
+        }
+    }
+    if !args.offline {
+        crate::setup::ensure_for_run(cache, &config, args.agent.as_deref())?;
+    }
+    let agent = payload::find_agent(args.agent.as_deref(), &config.engine)?;
+    let staging = config.output.join(".staging");
+    let assets = payload::stage_assets(&config, &isobench_assets::assets_dir(cache), &staging)?;
+    let onnxruntime = (config.engine == "ort").then(|| isobench_assets::onnxruntime_lib(cache));
+    let (payload, identity) = payload::build_payload(agent, assets, onnxruntime.as_deref())?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, interrupted.clone())
+            .context("installing the signal handler")?;
+    }
+    let work_dir = std::env::temp_dir().join(format!("isobench-{}", std::process::id()));
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let ctx = RunContext {
+        host: isobench_harness::host::host_info(&facts),
+        env_options: EnvOptions {
+            cache_dir: cache.to_path_buf(),
+            work_dir: work_dir.clone(),
+            native_cgroup: config.native_cgroup && facts.root && facts.cgroup_v1,
+            kernel: config.kernel.clone(),
+            firecracker: None,
+            jailer: false,
+            docker_host: std::env::var("DOCKER_HOST").ok(),
+        },
+        host_facts: facts,
+        config: config.clone(),
+        payload,
+        identity,
+        interrupted,
+        resume: false,
+    };
+    eprintln!(
+        "isobench serve-bench: {} on {} over {}, scenarios {}; results in {}",
+        config.workload,
+        config
+            .environments
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        settings.transport.name(),
+        settings
+            .scenarios
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.output.display()
+    );
+    let outcome = isobench_harness::serving::serve_bench(&ctx, &settings, &Messages);
+    let _ = std::fs::remove_dir_all(&work_dir);
+    let _ = std::fs::remove_dir_all(&staging);
+    let results = match outcome {
+        Ok(results) => results,
+        Err(HarnessError::Interrupted(path)) => {
+            eprintln!(
+                "interrupted: results measured so far are in {}",
+                path.display()
+            );
+            return Ok(130);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!("{}", render(&results));
+    eprintln!(
+        "results: {} (`serving`)",
+        results_path(&config.output).display()
+    );
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|r| {
+            r.failure
+                .as_ref()
+                .map(|f| format!("{} {}: {f}", r.env, r.scenario))
+        })
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("error: {}", failed.join("; "));
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn ms(us: f64) -> String {
+    if us >= 100_000.0 {
+        format!("{:.0}", us / 1e3)
+    } else if us >= 1_000.0 {
+        format!("{:.1}", us / 1e3)
+    } else {
+        format!("{:.3}", us / 1e3)
+    }
+}
+
+/// The terminal table: one row per environment and scenario.
+pub fn render(results: &[ServingResult]) -> String {
+    let header = [
+        "env",
+        "scenario",
+        "transport",
+        "queries",
+        "QPS",
+        "samples/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "reported",
+        "rtt p50 µs",
+        "CPU ms/req",
+        "bound",
+        "peak QPS",
+        "vs native",
+        "ids sent/ok/lost/dup",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for r in results {
+        if let Some(failure) = &r.failure {
+            if r.queries == 0 {
+                rows.push(vec![
+                    r.env.clone(),
+                    r.scenario.clone(),
+                    r.transport.clone(),
+                    format!("FAILED: {}", failure.chars().take(100).collect::<String>()),
+                ]);
+                continue;
+            }
+        }
+        let bound = match (r.latency_bound_ms, r.bound_met) {
+            (Some(b), Some(met)) => format!("{b:.1} ms {}", if met { "met" } else { "MISSED" }),
+            _ => "-".into(),
+        };
+        let ratio = match (r.latency_ratio_to_native, r.throughput_ratio_to_native) {
+            (Some(l), Some(t)) => format!("lat x{l:.2}, thr x{t:.2}"),
+            (Some(l), None) => format!("lat x{l:.2}"),
+            _ => "-".into(),
+        };
+        rows.push(vec![
+            r.env.clone(),
+            r.scenario.clone() + if r.emulated { " (TCG)" } else { "" },
+            r.transport.clone(),
+            r.queries.to_string(),
+            format!("{:.2}", r.achieved_qps),
+            format!("{:.2}", r.samples_per_second),
+            ms(r.latency.p50_us),
+            ms(r.latency.p90_us),
+            ms(r.latency.p99_us),
+            format!(
+                "p{:.0} {}",
+                r.reported_percentile,
+                ms(r.reported_latency_us)
+            ),
+            r.round_trip
+                .as_ref()
+                .map(|t| format!("{:.0}", t.p50_us))
+                .unwrap_or_else(|| "-".into()),
+            r.cpu_seconds_per_request
+                .map(|c| format!("{:.3}", c * 1e3))
+                .unwrap_or_else(|| "-".into()),
+            bound,
+            r.peak_qps
+                .map(|q| format!("{q:.2}"))
+                .unwrap_or_else(|| "-".into()),
+            ratio,
+            format!(
+                "{}/{}/{}/{}",
+                r.counts.sent, r.counts.answered, r.counts.lost, r.counts.duplicated
+            ),
+        ]);
+        if let Some(failure) = &r.failure {
+            rows.push(vec![
+                String::new(),
+                format!("  error: {}", failure.chars().take(120).collect::<String>()),
+            ]);
+        }
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        if row.len() == header.len() {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: &[String]| {
+        if cells.len() != header.len() {
+            return cells.join("  ");
+        }
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    for row in &rows {
+        out.push('\n');
+        out.push_str(&line(row));
+    }
+    out
+}

@@ -1,0 +1,626 @@
+//! Model serving across the isolation boundary (`isobench serve-bench`):
+//! the agent runs `serve` inside an environment, the host drives it with
+//! the MLPerf LoadGen scenarios ([`scenario`]) through a [`channel`], the
+//! [`loadgen`] matches every response to its request and records latencies
+//! in HDR histograms, and the results go into `results.json` (`serving`).
+//!
+//! Per environment: launch one instance, wait for `ready`, warm up, measure
+//! the transport's own round trip with empty requests, then run each
+//! scenario on the same instance (the model stays loaded), metering the
+//! host CPU the instance costs during each scenario.
+
+pub mod channel;
+pub mod loadgen;
+pub mod scenario;
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use isobench_environments::{
+    registry, EnvError, EnvKind, Environment, Instance, LaunchSpec, Limits, MeterTarget,
+};
+use isobench_records::{parse_line, LineKind, Record};
+use isobench_results::{Experiment, PeakStep, ResultsFile, ServingResult, RESULTS_VERSION};
+
+use crate::metrics::Meter;
+use crate::runner::{results_path, RunContext, RunObserver};
+use crate::HarnessError;
+
+use channel::{Channel, InstanceChannel, TcpChannel};
+use loadgen::{run_load, summarize, Load, LoadOutcome, Session};
+pub use scenario::{Scenario, ServeSettings, TransportKind};
+
+/// The agent's `serve` arguments for the experiment; `listen` makes it a TCP server.
+pub fn serve_args(ctx: &RunContext, assets: &Path, listen: Option<&str>) -> Vec<String> {
+    let config = &ctx.config;
+    let mut args = vec![
+        "serve".to_string(),
+        "--workload".into(),
+        config.workload.clone(),
+        "--engine".into(),
+        config.engine.clone(),
+        "--threads".into(),
+        config.threads.to_string(),
+        "--assets".into(),
+        assets.display().to_string(),
+    ];
+    if config.model.is_some() {
+        args.extend([
+            "--model".into(),
+            assets.join("user/model.onnx").display().to_string(),
+        ]);
+    }
+    if config.images.is_some() {
+        args.extend([
+            "--images".into(),
+            assets.join("user/images").display().to_string(),
+        ]);
+    }
+    if let Some(addr) = listen {
+        args.extend(["--listen".into(), addr.to_string()]);
+    }
+    args
+}
+
+/// Runs the serving benchmark on every environment of the experiment, then
+/// adds the results to `results.json` in the output directory (replacing
+/// earlier serving results of the same environment, scenario and transport).
+pub fn serve_bench(
+    ctx: &RunContext,
+    settings: &ServeSettings,
+    observer: &dyn RunObserver,
+) -> Result<Vec<ServingResult>, HarnessError> {
+    settings.validate().map_err(HarnessError::Invalid)?;
+    let mut all = Vec::new();
+    for &kind in &ctx.config.environments {
+        if ctx.interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+        observer.message(&format!(
+            "{kind}: serving {} ({})",
+            ctx.config.workload,
+            settings.transport.name()
+        ));
+        let results = bench_environment(ctx, kind, settings, observer);
+        for r in &results {
+            observer.message(&format!(
+                "{kind}: {} done: {} queries, {}",
+                r.scenario,
+                r.queries,
+                r.failure.as_deref().unwrap_or("ok")
+            ));
+        }
+        all.extend(results);
+    }
+    add_ratios(&mut all);
+    save(ctx, &all)?;
+    if ctx.interrupted.load(Ordering::Relaxed) {
+        return Err(HarnessError::Interrupted(results_path(&ctx.config.output)));
+    }
+    Ok(all)
+}
+
+fn failed(
+    kind: EnvKind,
+    settings: &ServeSettings,
+    ctx: &RunContext,
+    reason: String,
+) -> Vec<ServingResult> {
+    settings
+        .scenarios
+        .iter()
+        .map(|s| ServingResult {
+            env: kind.name().into(),
+            scenario: s.name().into(),
+            transport: transport_name(kind, settings.transport).into(),
+            workload: ctx.config.workload.clone(),
+            failure: Some(reason.clone()),
+            ..ServingResult::default()
+        })
+        .collect()
+}
+
+fn transport_name(kind: EnvKind, transport: TransportKind) -> &'static str {
+    match transport {
+        TransportKind::Tcp => "tcp",
+        TransportKind::Stdio if kind.is_vm() => "serial",
+        TransportKind::Stdio => "stdio",
+    }
+}
+
+fn bench_environment(
+    ctx: &RunContext,
+    kind: EnvKind,
+    settings: &ServeSettings,
+    observer: &dyn RunObserver,
+) -> Vec<ServingResult> {
+    let availability = registry::detect(kind, &ctx.host_facts);
+    if !availability.available {
+        return failed(
+            kind,
+            settings,
+            ctx,
+            format!(
+                "unavailable: {} (fix: {})",
+                availability.reason, availability.fix
+            ),
+        );
+    }
+    if settings.transport == TransportKind::Tcp && kind != EnvKind::Native {
+        return failed(
+            kind,
+            settings,
+            ctx,
+            "the tcp transport needs the host network, which only `native` shares; use --transport stdio".into(),
+        );
+    }
+    let mut env: Box<dyn Environment> = match registry::build(kind, &ctx.env_options) {
+        Ok(env) => env,
+        Err(e) => return failed(kind, settings, ctx, e.to_string()),
+    };
+    if let Err(e) = env.prepare(&ctx.payload) {
+        let _ = env.teardown();
+        return failed(kind, settings, ctx, format!("prepare: {e}"));
+    }
+    let emulated = env.info().emulated;
+    let results = match bench_instance(ctx, env.as_mut(), kind, settings, observer) {
+        Ok(mut results) => {
+            for r in &mut results {
+                r.emulated = emulated;
+            }
+            results
+        }
+        Err(reason) => failed(kind, settings, ctx, reason),
+    };
+    if let Err(e) = env.teardown() {
+        observer.message(&format!("{kind}: clean-up: {e}"));
+    }
+    results
+}
+
+/// A free TCP port on the loopback interface.
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("finding a free TCP port: {e}"))
+}
+
+/// Waits for the `ready` record; returns seconds since launch and the engine.
+fn wait_ready(instance: &mut dyn Instance, timeout: Duration) -> Result<(f64, String), String> {
+    let origin = instance.launched_at();
+    let deadline = Instant::now() + timeout;
+    let mut last_noise = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("no `ready` record within {} s", timeout.as_secs()));
+        }
+        match instance.next_line(left) {
+            Ok(Some(line)) => match parse_line(&line) {
+                Ok(LineKind::Record(Record::Ready(ready))) => {
+                    return Ok((origin.elapsed().as_secs_f64(), ready.engine))
+                }
+                Ok(LineKind::Record(Record::Error(e))) => {
+                    return Err(format!("agent error ({}): {}", e.kind, e.message))
+                }
+                Ok(_) => last_noise = line.chars().take(200).collect(),
+                Err(e) => return Err(format!("agent printed an invalid record: {e}")),
+            },
+            Ok(None) => {
+                return Err(format!(
+                    "agent exited before `ready`{}",
+                    if last_noise.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; last output: {last_noise}")
+                    }
+                ))
+            }
+            Err(EnvError::Timeout { .. }) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+fn bench_instance(
+    ctx: &RunContext,
+    env: &mut dyn Environment,
+    kind: EnvKind,
+    settings: &ServeSettings,
+    observer: &dyn RunObserver,
+) -> Result<Vec<ServingResult>, String> {
+    let config = &ctx.config;
+    let listen = match settings.transport {
+        TransportKind::Tcp => Some(format!("127.0.0.1:{}", free_port()?)),
+        TransportKind::Stdio => None,
+    };
+    let spec = LaunchSpec {
+        agent_args: serve_args(ctx, &env.assets_path_inside(), listen.as_deref()),
+        limits: Limits {
+            vcpus: config.vcpus,
+            memory_mib: config.memory_mib,
+            cpuset: None,
+        },
+        timeout: Duration::from_secs(config.timeout_seconds),
+        run_id: format!("isobench-{}-{}-serve", std::process::id(), kind.name()),
+        interactive: settings.transport == TransportKind::Stdio,
+    };
+    let mut instance = env.launch(&spec).map_err(|e| format!("launch: {e}"))?;
+    let target = instance.meter_target();
+    if let MeterTarget::ProcessTree(pid) = target {
+        crate::cleanup::register_process(&ctx.env_options.work_dir, pid);
+    }
+    let outcome = (|| {
+        let (ready_seconds, engine) = wait_ready(
+            instance.as_mut(),
+            Duration::from_secs(config.timeout_seconds),
+        )?;
+        observer.message(&format!("{kind}: agent ready after {ready_seconds:.3} s"));
+        let meter = Meter::new(target.clone());
+        let mut tcp;
+        let mut stdio;
+        let channel: &mut dyn Channel = match &listen {
+            Some(addr) => {
+                tcp = TcpChannel::connect(addr, Duration::from_secs(10))?;
+                &mut tcp
+            }
+            None => {
+                stdio = InstanceChannel::new(instance.as_mut());
+                &mut stdio
+            }
+        };
+        let mut session = Session::new(channel, &ctx.interrupted);
+        session.input = settings.input.clone();
+        session.response_timeout = settings.response_timeout;
+        let bench = Bench {
+            kind,
+            settings,
+            ctx,
+            meter: &meter,
+            ready_seconds,
+            engine,
+            observer,
+        };
+        bench.run(&mut session)
+    })();
+    let _ = instance.close_input();
+    if let Err(e) = instance.stop() {
+        observer.message(&format!("{kind}: stopping the instance: {e}"));
+    }
+    outcome
+}
+
+struct Bench<'a> {
+    kind: EnvKind,
+    settings: &'a ServeSettings,
+    ctx: &'a RunContext,
+    meter: &'a Meter,
+    ready_seconds: f64,
+    engine: String,
+    observer: &'a dyn RunObserver,
+}
+
+/// One scenario run with the CPU it cost.
+struct Measured {
+    outcome: LoadOutcome,
+    cpu_seconds: Option<f64>,
+    target_qps: Option<f64>,
+}
+
+impl Bench<'_> {
+    fn load(&self, scenario: Scenario, qps: f64, bound: Option<Duration>) -> Load {
+        Load {
+            scenario,
+            min_duration: self.settings.min_duration,
+            min_queries: self.settings.min_queries,
+            samples_per_query: self.settings.samples_per_query,
+            qps,
+            bound,
+            seed: self.settings.seed,
+            empty: false,
+        }
+    }
+
+    fn measure(&self, session: &mut Session<'_>, load: &Load) -> Result<Measured, String> {
+        let before = self.meter.read();
+        let outcome = run_load(session, load)?;
+        let after = self.meter.read();
+        let cpu_seconds = match (before, after) {
+            (Some(a), Some(b)) => Some((b.cpu_seconds - a.cpu_seconds).max(0.0)),
+            _ => None,
+        };
+        Ok(Measured {
+            outcome,
+            cpu_seconds,
+            target_qps: (load.scenario == Scenario::Server).then_some(load.qps),
+        })
+    }
+
+    fn run(&self, session: &mut Session<'_>) -> Result<Vec<ServingResult>, String> {
+        let settings = self.settings;
+        let mut warm = self.load(Scenario::SingleStream, 0.0, None);
+        warm.min_duration = Duration::ZERO;
+        warm.min_queries = settings.warmup_requests.max(1);
+        let warm = run_load(session, &warm)?;
+        if warm.counts.answered == 0 || warm.counts.lost > 0 {
+            return Err(format!(
+                "warm-up: {} of {} requests answered",
+                warm.counts.answered, warm.counts.sent
+            ));
+        }
+        let mut rt = self.load(Scenario::SingleStream, 0.0, None);
+        rt.min_duration = Duration::ZERO;
+        rt.min_queries = settings.round_trip_requests.max(1);
+        rt.empty = true;
+        let round_trip = summarize(&run_load(session, &rt)?.histogram);
+        self.observer.message(&format!(
+            "{}: empty-request round trip p50 {:.0} µs, p99 {:.0} µs",
+            self.kind, round_trip.p50_us, round_trip.p99_us
+        ));
+        // Service time of one request, from the warm-up.
+        let service_us = (warm.histogram.value_at_quantile(0.5) as f64).max(1.0);
+        let bound = settings
+            .latency_bound
+            .unwrap_or_else(|| Duration::from_micros((5.0 * service_us).max(1000.0) as u64));
+        let capacity_qps = 1e6 / service_us;
+        let mut results = Vec::new();
+        for &scenario in &settings.scenarios {
+            let mut steps = Vec::new();
+            let measured = match scenario {
+                Scenario::Server if settings.find_peak => {
+                    self.find_peak(session, bound, capacity_qps, &mut steps)?
+                }
+                Scenario::Server => {
+                    let qps = settings.qps.unwrap_or(capacity_qps * 0.5);
+                    self.measure(session, &self.load(scenario, qps, Some(bound)))?
+                }
+                _ => self.measure(session, &self.load(scenario, 0.0, None))?,
+            };
+            let mut result = self.result_of(scenario, &measured, round_trip.clone());
+            if scenario == Scenario::Server {
+                result.latency_bound_ms = Some(bound.as_secs_f64() * 1e3);
+                result.bound_met = Some(met(&measured.outcome, bound));
+                if settings.find_peak {
+                    result.peak_qps = steps
+                        .iter()
+                        .filter(|s| s.met)
+                        .map(|s| s.target_qps)
+                        .reduce(f64::max);
+                    result.peak_search = steps;
+                }
+            }
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// Searches the highest Server QPS meeting `bound`: grows the target
+    /// from 80% of the capacity estimate until a run fails, then bisects,
+    /// for at most `max_peak_steps` runs. Returns the best passing run (or
+    /// the last one when none passed).
+    fn find_peak(
+        &self,
+        session: &mut Session<'_>,
+        bound: Duration,
+        capacity_qps: f64,
+        steps: &mut Vec<PeakStep>,
+    ) -> Result<Measured, String> {
+        let mut lo: Option<f64> = None;
+        let mut hi: Option<f64> = None;
+        let mut qps = self.settings.qps.unwrap_or(capacity_qps * 0.8);
+        let mut best: Option<Measured> = None;
+        let mut last: Option<Measured> = None;
+        for _ in 0..self.settings.max_peak_steps.max(1) {
+            let m = self.measure(session, &self.load(Scenario::Server, qps, Some(bound)))?;
+            let ok = met(&m.outcome, bound);
+            let p99 = m.outcome.histogram.value_at_quantile(0.99) as f64;
+            self.observer.message(&format!(
+                "{}: server at {qps:.2} QPS: p99 {:.1} ms, bound {:.1} ms {}",
+                self.kind,
+                p99 / 1e3,
+                bound.as_secs_f64() * 1e3,
+                if ok { "met" } else { "missed" }
+            ));
+            steps.push(PeakStep {
+                target_qps: qps,
+                achieved_qps: m.outcome.qps(),
+                p99_us: p99,
+                met: ok,
+            });
+            if ok {
+                // Targets only grow between passing steps: this one is the best so far.
+                lo = Some(qps);
+                best = Some(m);
+            } else {
+                hi = Some(qps);
+                last = Some(m);
+            }
+            qps = match (lo, hi) {
+                (Some(l), Some(h)) => {
+                    if (h - l) / h < 0.05 {
+                        break;
+                    }
+                    (l + h) / 2.0
+                }
+                (Some(l), None) => l * 1.5,
+                (None, Some(h)) => h / 2.0,
+                (None, None) => qps,
+            };
+        }
+        Ok(best.or(last).expect("at least one step ran"))
+    }
+
+    fn result_of(
+        &self,
+        scenario: Scenario,
+        m: &Measured,
+        round_trip: isobench_results::LatencySummary,
+    ) -> ServingResult {
+        let o = &m.outcome;
+        let latency = summarize(&o.histogram);
+        let percentile = scenario.reported_percentile();
+        let requests = o.counts.answered.max(1) as f64;
+        let failure = if o.counts.lost > 0 {
+            Some(format!("{} request(s) never answered", o.counts.lost))
+        } else if o.counts.answered == 0 {
+            Some("no request answered".into())
+        } else if o.counts.errors > 0 {
+            Some(format!(
+                "{} request(s) answered with an error: {}",
+                o.counts.errors,
+                o.first_errors.first().cloned().unwrap_or_default()
+            ))
+        } else if o.counts.duplicated + o.counts.unexpected > 0 {
+            Some(format!(
+                "{} duplicated and {} unexpected answer(s)",
+                o.counts.duplicated, o.counts.unexpected
+            ))
+        } else {
+            None
+        };
+        ServingResult {
+            env: self.kind.name().into(),
+            scenario: scenario.name().into(),
+            transport: transport_name(self.kind, self.settings.transport).into(),
+            workload: self.ctx.config.workload.clone(),
+            engine: self.engine.clone(),
+            emulated: false,
+            ready_seconds: Some(self.ready_seconds),
+            round_trip: Some(round_trip),
+            target_qps: m.target_qps,
+            samples_per_query: if scenario == Scenario::MultiStream {
+                self.settings.samples_per_query
+            } else {
+                1
+            },
+            queries: o.queries,
+            counts: o.counts.clone(),
+            duration_seconds: o.duration.as_secs_f64(),
+            achieved_qps: o.qps(),
+            samples_per_second: o.samples_per_second(),
+            reported_percentile: percentile,
+            reported_latency_us: o.histogram.value_at_quantile(percentile / 100.0) as f64,
+            latency,
+            agent_time_mean_us: o.agent_time_mean_us(),
+            latency_bound_ms: None,
+            bound_met: None,
+            peak_qps: None,
+            peak_search: Vec::new(),
+            cpu_seconds: m.cpu_seconds,
+            cpu_seconds_per_request: m.cpu_seconds.map(|c| c / requests),
+            cpu_source: self.meter.describe(),
+            latency_ratio_to_native: None,
+            throughput_ratio_to_native: None,
+            first_errors: o.first_errors.clone(),
+            failure,
+        }
+    }
+}
+
+/// The Server criterion: p99 within the bound, nothing lost or failed, not stopped early.
+fn met(o: &LoadOutcome, bound: Duration) -> bool {
+    !o.overloaded
+        && o.counts.lost == 0
+        && o.counts.errors == 0
+        && o.queries > 0
+        && o.histogram.value_at_quantile(0.99) <= bound.as_micros() as u64
+}
+
+/// Fills each result's ratios to native's result of the same scenario.
+pub fn add_ratios(results: &mut [ServingResult]) {
+    let natives: Vec<ServingResult> = results
+        .iter()
+        .filter(|r| r.env == "native" && r.failure.is_none())
+        .cloned()
+        .collect();
+    for r in results.iter_mut() {
+        if r.env == "native" || r.failure.is_some() {
+            continue;
+        }
+        let Some(base) = natives
+            .iter()
+            .filter(|n| n.scenario == r.scenario)
+            .max_by_key(|n| n.transport == r.transport)
+        else {
+            continue;
+        };
+        if base.reported_latency_us > 0.0 {
+            r.latency_ratio_to_native = Some(r.reported_latency_us / base.reported_latency_us);
+        }
+        let throughput = |x: &ServingResult| match x.scenario.as_str() {
+            "offline" => x.samples_per_second,
+            _ => x.peak_qps.unwrap_or(x.achieved_qps),
+        };
+        if throughput(base) > 0.0 {
+            r.throughput_ratio_to_native = Some(throughput(r) / throughput(base));
+        }
+    }
+}
+
+/// Adds `results` to `results.json` in the output directory (creating it
+/// when absent), replacing entries of the same environment, scenario and transport.
+fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError> {
+    let output = &ctx.config.output;
+    std::fs::create_dir_all(output).map_err(|e| HarnessError::Output {
+        path: output.clone(),
+        message: e.to_string(),
+    })?;
+    let path = results_path(output);
+    let mut file = match ResultsFile::load(&path) {
+        Ok(file) => file,
+        Err(_) if !path.exists() => ResultsFile {
+            results_version: RESULTS_VERSION,
+            isobench_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_revision: crate::host::git_revision(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            experiment: Experiment {
+                environments: ctx
+                    .config
+                    .environments
+                    .iter()
+                    .map(|k| k.name().to_string())
+                    .collect(),
+                workload: ctx.config.workload.clone(),
+                engine: ctx.config.engine.clone(),
+                model: ctx.config.model.as_ref().map(|p| p.display().to_string()),
+                images: ctx.config.images.as_ref().map(|p| p.display().to_string()),
+                iterations: 0,
+                warmup: 0,
+                repetitions: 1,
+                vcpus: ctx.config.vcpus,
+                memory_mib: ctx.config.memory_mib,
+                threads: ctx.config.threads,
+                seed: ctx.config.seed,
+            },
+            host: ctx.host.clone(),
+            payload: ctx.identity.clone(),
+            environments: Vec::new(),
+            warnings: Vec::new(),
+            serving: Vec::new(),
+        },
+        Err(e) => {
+            return Err(HarnessError::Output {
+                path: path.clone(),
+                message: format!("{e}; choose another --output directory"),
+            })
+        }
+    };
+    file.serving.retain(|old| {
+        !results.iter().any(|new| {
+            new.env == old.env
+                && new.scenario == old.scenario
+                && new.transport == old.transport
+                && new.workload == old.workload
+        })
+    });
+    file.serving.extend(results.iter().cloned());
+    file.save_atomic(&path).map_err(|e| HarnessError::Output {
+        path,
+        message: e.to_string(),
+    })
+}

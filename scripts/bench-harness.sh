@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Benchmarks of the harness itself (figures, no asserts):
+#  1. its overhead: the agent's in-agent inference median run directly vs under
+#     `isobench run --env native` (target: < 1% apart), interleaved, one run;
+#  2. container start times (launch -> agent ready) for docker vs runc vs crun vs gVisor.
+# Usage: scripts/bench-harness.sh [workload] [iterations]   (default: yolov8 40)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+workload="${1:-yolov8}"
+iterations="${2:-40}"
+isobench=target/release/isobench
+agent=target/x86_64-unknown-linux-gnu/release/isobench-agent
+assets="${ISOBENCH_CACHE:-$HOME/.cache/isobench}/assets"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+median_of_agent() { # stdin: agent JSON lines -> median inference_us of measured iterations
+  python3 -c '
+import json, statistics, sys
+xs = [r["inference_us"] for r in map(json.loads, (l for l in sys.stdin if l.startswith("{\"v\":"))) if r["type"] == "iteration" and not r["warmup"]]
+print(statistics.median(xs))'
+}
+median_of_results() { # $1: results.json -> median inference_us of the native environment
+  python3 -c '
+import json, statistics, sys
+r = json.load(open(sys.argv[1]))
+print(statistics.median(s["inference_us"] for e in r["environments"] for rep in e["repetitions"] for s in rep["iterations"]))' "$1"
+}
+
+echo "== harness overhead: $workload, $iterations iterations, 3 rounds interleaved"
+direct=(); harness=()
+for round in 1 2 3; do
+  d=$("$agent" run --workload "$workload" --iterations "$iterations" --warmup 3 --assets "$assets" | median_of_agent)
+  "$isobench" run --offline --env native --workload "$workload" --iterations "$iterations" --warmup 3 \
+      --repetitions 1 --output "$work/h$round" >/dev/null 2>&1
+  h=$(median_of_results "$work/h$round/results.json")
+  direct+=("$d"); harness+=("$h")
+  echo "round $round: direct median ${d} us, under isobench ${h} us"
+done
+python3 - "${direct[@]}" "${harness[@]}" <<'PY'
+import statistics, sys
+v = list(map(float, sys.argv[1:])); n = len(v) // 2
+d, h = statistics.median(v[:n]), statistics.median(v[n:])
+print(f"median of rounds: direct {d:.0f} us, under isobench {h:.0f} us, ratio {h/d:.4f} ({(h/d-1)*100:+.2f}%)")
+PY
+
+echo "== container start times (launch -> ready), knn, 10 fresh containers each"
+envs=native
+for e in docker oci-runc oci-crun gvisor; do
+  if "$isobench" doctor 2>/dev/null | grep -qE "^$e +available"; then envs="$envs,$e"; fi
+done
+"$isobench" run --offline --env "$envs" --workload knn --iterations 1 --warmup 0 --repetitions 10 \
+    --output "$work/start" >/dev/null 2>&1 || true
+python3 - "$work/start/results.json" <<'PY'
+import json, statistics, sys
+r = json.load(open(sys.argv[1]))
+for e in r["environments"]:
+    xs = sorted(rep["ready_seconds"] * 1000 for rep in e["repetitions"] if rep.get("ready_seconds"))
+    if xs:
+        print(f"{e['name']:<10} start to ready: min {xs[0]:7.1f} ms  median {statistics.median(xs):7.1f} ms  max {xs[-1]:7.1f} ms  (n={len(xs)})")
+    else:
+        print(f"{e['name']:<10} {e['status']}")
+PY
