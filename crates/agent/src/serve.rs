@@ -80,6 +80,9 @@ pub fn serve(config: &ServeConfig, records: &mut dyn Write) -> Result<(), AgentE
         Transport::Device(path) => Some(open_device(path)?),
         _ => None,
     };
+    if config.transport == Transport::Stdio {
+        quiet_console_input();
+    }
     emit(
         records,
         &Record::Ready(Ready {
@@ -134,6 +137,22 @@ pub fn serve(config: &ServeConfig, records: &mut dyn Write) -> Result<(), AgentE
                     eprintln!("isobench-agent: serve: client {peer} dropped: {e}");
                 }
             }
+        }
+    }
+}
+
+/// When stdin is a terminal (a VM's serial console), stops it echoing the
+/// requests back into the output. Canonical mode stays on, so the host's
+/// Ctrl-D still ends the stream.
+fn quiet_console_input() {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    let stdin = std::io::stdin();
+    if let Ok(mut termios) = tcgetattr(&stdin) {
+        termios
+            .local_flags
+            .remove(LocalFlags::ECHO | LocalFlags::ECHONL);
+        if let Err(e) = tcsetattr(&stdin, SetArg::TCSANOW, &termios) {
+            eprintln!("isobench-agent: serve: cannot turn off console echo: {e}");
         }
     }
 }

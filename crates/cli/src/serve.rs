@@ -85,7 +85,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 200)]
     pub round_trip_requests: u64,
     /// Requests sent before measuring (not recorded).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 20)]
     pub warmup_requests: u64,
     /// Seconds without any answer after which pending requests count as lost.
     #[arg(long, default_value_t = 60)]

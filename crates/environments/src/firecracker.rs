@@ -278,13 +278,27 @@ pub struct FirecrackerVm {
 
 impl FirecrackerVm {
     /// Spawns `binary --api-sock <workdir>/api.sock` and waits (up to
-    /// `within`) for the API to answer `GET /version`.
+    /// `within`) for the API to answer `GET /version`. The guest's serial
+    /// input is empty.
     pub fn spawn(
         binary: &Path,
         work_dir: &Path,
         run_id: &str,
         timeout: Duration,
         within: Duration,
+    ) -> Result<Self, EnvError> {
+        Self::spawn_with_input(binary, work_dir, run_id, timeout, within, false)
+    }
+
+    /// Like [`FirecrackerVm::spawn`]; with `interactive`, Firecracker's stdin
+    /// (the guest's serial input) is a pipe written by [`ChildProcess::send`].
+    pub fn spawn_with_input(
+        binary: &Path,
+        work_dir: &Path,
+        run_id: &str,
+        timeout: Duration,
+        within: Duration,
+        interactive: bool,
     ) -> Result<Self, EnvError> {
         let launched_at = Instant::now();
         let workdir = WorkDir::create(work_dir, &format!("fc-{run_id}"))?;
@@ -309,7 +323,7 @@ impl FirecrackerVm {
             .arg(&socket)
             .args(["--id", &id, "--level", "Info", "--boot-timer", "--log-path"])
             .arg(&log);
-        let child = ChildProcess::spawn(command, ENV)?;
+        let child = ChildProcess::spawn_with_stdin(command, ENV, interactive)?;
         let mut vm = FirecrackerVm {
             vmm: VmmProcess {
                 child,
@@ -562,12 +576,13 @@ impl Environment for Firecracker {
                 message: "launch called before prepare".into(),
             });
         };
-        let mut vm = FirecrackerVm::spawn(
+        let mut vm = FirecrackerVm::spawn_with_input(
             &self.binary,
             &self.options.work_dir,
             &spec.run_id,
             spec.timeout,
             Duration::from_secs(5),
+            spec.interactive,
         )?;
         let vsock = vm.work_path().join("vsock.sock");
         let config = VmConfig {
@@ -609,6 +624,14 @@ impl Instance for FirecrackerInstance {
 
     fn meter_target(&self) -> MeterTarget {
         MeterTarget::ProcessTree(self.vm.vmm.child.pid())
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
+        self.vm.vmm.child.send(bytes)
+    }
+
+    fn close_input(&mut self) -> Result<(), EnvError> {
+        vm::close_serial_input(&mut self.vm.vmm.child)
     }
 
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {

@@ -3,7 +3,9 @@
 //! TCG (software emulation, labelled `emulated`) otherwise.
 //!
 //! The guest's serial console is QEMU's stdout (`-serial stdio`); the agent's
-//! records arrive there mixed with kernel text. QEMU is controlled through
+//! records arrive there mixed with kernel text. With
+//! [`LaunchSpec::interactive`], QEMU's stdin is a pipe and what
+//! [`Instance::send`] writes arrives on the guest's console input. QEMU is controlled through
 //! QMP on a Unix socket in a per-instance work directory (`qmp_capabilities`
 //! at launch, `quit` on stop).
 
@@ -277,7 +279,7 @@ impl Environment for Qemu {
         tracing::debug!("starting {}", args.join(" "));
         let mut command = Command::new(&args[0]);
         command.args(&args[1..]);
-        let child = ChildProcess::spawn(command, self.kind.name())?;
+        let child = ChildProcess::spawn_with_stdin(command, self.kind.name(), spec.interactive)?;
         let mut instance = QemuInstance {
             vmm: VmmProcess {
                 child,
@@ -440,6 +442,14 @@ impl Instance for QemuInstance {
 
     fn meter_target(&self) -> MeterTarget {
         MeterTarget::ProcessTree(self.vmm.child.pid())
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
+        self.vmm.child.send(bytes)
+    }
+
+    fn close_input(&mut self) -> Result<(), EnvError> {
+        vm::close_serial_input(&mut self.vmm.child)
     }
 
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {

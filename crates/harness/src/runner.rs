@@ -301,6 +301,14 @@ pub fn run_repetition(
     let sampler = Sampler::start(target.clone(), Duration::from_millis(config.sample_interval_ms), origin);
     let outcome = collect_records(ctx, instance.as_mut(), kind, repetition, origin, &mut rep, journal, observer);
     sampler.sample_now(&target, origin);
+    let vmm_overhead = match target {
+        MeterTarget::ProcessTree(pid) if kind.is_vm() => crate::metrics::vmm::vmm_overhead(pid).map(|(bytes, _)| bytes),
+        _ => None,
+    };
+    if let (Some(started), Some(ready)) = (instance.guest_started_at(), rep.ready_seconds) {
+        let offset = started.saturating_duration_since(origin).as_secs_f64();
+        rep.guest_start_to_ready_seconds = Some(ready - offset);
+    }
     let exit = instance.stop();
     let (samples, sampled_peak, interval, source) = sampler.finish();
     let wall_seconds = origin.elapsed().as_secs_f64();
@@ -324,8 +332,13 @@ pub fn run_repetition(
         cpu_seconds,
         wall_seconds,
         cpu_seconds_per_inference: cpu_seconds / measured,
-        cpu_percent: window.and_then(|(a, b)| cpu_percent_between(&samples, a, b)).unwrap_or(0.0),
+        // The measured window when it spans at least two samples, else the whole life.
+        cpu_percent: window
+            .filter(|(a, b)| b - a >= 2.0 * interval.as_secs_f64())
+            .and_then(|(a, b)| cpu_percent_between(&samples, a, b))
+            .unwrap_or(if wall_seconds > 0.0 { 100.0 * cpu_seconds / wall_seconds } else { 0.0 }),
         peak_memory_bytes: peak,
+        vmm_overhead_bytes: vmm_overhead,
         interval_ms: interval.as_millis() as u64,
         samples,
     };

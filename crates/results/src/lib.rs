@@ -161,6 +161,9 @@ pub struct Repetition {
     pub first_inference_seconds: Option<f64>,
     /// The agent's own process-start-to-model-loaded time, µs.
     pub agent_ready_us: Option<u64>,
+    /// Seconds from the VMM's start call (Firecracker's InstanceStart) to `ready`, for VMs that report it.
+    #[serde(default)]
+    pub guest_start_to_ready_seconds: Option<f64>,
     /// Seconds since launch when the first measured iteration started (host view).
     #[serde(default)]
     pub measured_start_seconds: Option<f64>,
@@ -211,6 +214,9 @@ pub struct Usage {
     pub cpu_percent: f64,
     /// Peak memory (cgroup max usage or summed RSS), bytes.
     pub peak_memory_bytes: u64,
+    /// For VMs: the VMM's resident memory outside guest RAM, bytes (Firecracker's memory-overhead method).
+    #[serde(default)]
+    pub vmm_overhead_bytes: Option<u64>,
     /// Sampling interval, ms.
     pub interval_ms: u64,
     /// Samples (seconds since launch, cumulative CPU seconds, memory bytes).

@@ -186,6 +186,19 @@ pub fn host_cpu_khz() -> Option<u64> {
         .map(|mhz| (mhz * 1000.0).round() as u64)
 }
 
+/// Ends the guest's console input: a serial line has no end of stream, so
+/// this sends Ctrl-D, which a console tty in canonical mode (the kernel's
+/// default) turns into end of file for the reader, then closes the pipe.
+/// An agent that puts its console in raw mode sees a 0x04 byte instead.
+pub fn close_serial_input(child: &mut ChildProcess) -> Result<(), EnvError> {
+    if child.stdin.is_some() {
+        // The VMM may have exited already: nothing left to close then.
+        let _ = child.send(b"\x04");
+    }
+    child.close_stdin();
+    Ok(())
+}
+
 /// A per-instance directory for sockets and logs, removed by [`WorkDir::remove`] and on drop.
 #[derive(Debug)]
 pub struct WorkDir {

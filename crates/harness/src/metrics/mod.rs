@@ -3,5 +3,6 @@
 
 pub mod process_tree;
 pub mod sampler;
+pub mod vmm;
 
 pub use sampler::{Meter, Reading, Sampler};

@@ -344,6 +344,12 @@ impl Bench<'_> {
         warm.min_duration = Duration::ZERO;
         warm.min_queries = settings.warmup_requests.max(1);
         let warm = run_load(session, &warm)?;
+        if warm.counts.answered > 0 && warm.counts.errors == warm.counts.answered {
+            return Err(format!(
+                "warm-up: every request failed: {}",
+                warm.first_errors.first().cloned().unwrap_or_default()
+            ));
+        }
         if warm.counts.answered == 0 || warm.counts.lost > 0 {
             return Err(format!(
                 "warm-up: {} of {} requests answered",
@@ -623,4 +629,40 @@ fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError>
         path,
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(env: &str, scenario: &str, latency: f64, qps: f64) -> ServingResult {
+        ServingResult {
+            env: env.into(),
+            scenario: scenario.into(),
+            transport: "stdio".into(),
+            reported_latency_us: latency,
+            achieved_qps: qps,
+            samples_per_second: qps,
+            ..ServingResult::default()
+        }
+    }
+
+    #[test]
+    fn ratios_compare_with_native_of_the_same_scenario() {
+        let mut results = vec![
+            result("native", "server", 100.0, 50.0),
+            result("native", "offline", 1000.0, 200.0),
+            result("docker", "server", 150.0, 40.0),
+            result("docker", "offline", 1000.0, 100.0),
+            result("docker", "multi-stream", 1.0, 1.0),
+        ];
+        results[0].peak_qps = Some(80.0);
+        results[2].peak_qps = Some(60.0);
+        add_ratios(&mut results);
+        assert_eq!(results[2].latency_ratio_to_native, Some(1.5));
+        assert_eq!(results[2].throughput_ratio_to_native, Some(0.75));
+        assert_eq!(results[3].throughput_ratio_to_native, Some(0.5));
+        assert_eq!(results[4].latency_ratio_to_native, None);
+        assert_eq!(results[0].latency_ratio_to_native, None);
+    }
 }

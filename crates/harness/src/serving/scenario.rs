@@ -155,7 +155,7 @@ impl Default for ServeSettings {
             max_peak_steps: 8,
             seed: 0x15_0BE7C4,
             round_trip_requests: 200,
-            warmup_requests: 5,
+            warmup_requests: 20,
             input: String::new(),
             response_timeout: Duration::from_secs(60),
         }
