@@ -98,6 +98,9 @@ pub struct RunArgs {
     /// Firecracker binary.
     #[arg(long)]
     pub firecracker: Option<PathBuf>,
+    /// Start Firecracker through its jailer (chroot, uid/gid 0, cgroup v1 for --vcpus / cpuset limits; needs root).
+    #[arg(long)]
+    pub jailer: bool,
     /// Agent binary (default: the build next to isobench).
     #[arg(long)]
     pub agent: Option<PathBuf>,

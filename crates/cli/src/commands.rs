@@ -125,7 +125,7 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
                 let bundled = isobench_assets::firecracker_bin(cache);
                 bundled.is_file().then_some(bundled)
             }),
-            jailer: false,
+            jailer: args.jailer,
             docker_host: std::env::var("DOCKER_HOST").ok(),
         },
         host_facts: facts,

@@ -1,7 +1,8 @@
 //! `isobench serve-bench`: every LoadGen scenario against the real agent in
-//! native, OCI (runc) and docker, with request ids checked (none lost, none
-//! duplicated), and bad input: an unknown input, an oversized frame, TCP
-//! clients that disconnect mid-request.
+//! native, OCI (runc, crun, gVisor), docker and the QEMU-TCG guest, with
+//! request ids checked (none lost, none duplicated), and bad input: an
+//! unknown input, an oversized frame, TCP clients that disconnect
+//! mid-request.
 
 mod common;
 
@@ -12,7 +13,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{assets_ready, dockerd_up, leftovers, run, static_agent};
-use isobench_records::serve::{decode_response, encode_frame, encode_request, Request, Response, MAX_REQUEST_BYTES};
+use isobench_environments::EnvKind;
+use isobench_records::serve::{
+    decode_response, encode_frame, encode_request, Request, Response, MAX_REQUEST_BYTES,
+};
 use isobench_results::{ResultsFile, ServingResult};
 
 fn agent() -> String {
@@ -27,13 +31,22 @@ fn agent() -> String {
 /// Runs serve-bench with `extra` flags; returns (exit success, stderr, serving results).
 fn serve_bench(out: &Path, extra: &[&str]) -> (bool, String, Vec<ServingResult>) {
     let agent = agent();
-    let mut args = vec!["serve-bench", "--offline", "--agent", &agent, "--output", out.to_str().unwrap()];
+    let mut args = vec![
+        "serve-bench",
+        "--offline",
+        "--agent",
+        &agent,
+        "--output",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let output = run(&args);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     eprintln!("{stdout}\n{stderr}");
-    let serving = ResultsFile::load(&out.join("results.json")).map(|f| f.serving).unwrap_or_default();
+    let serving = ResultsFile::load(&out.join("results.json"))
+        .map(|f| f.serving)
+        .unwrap_or_default();
     (output.status.success(), stderr, serving)
 }
 
@@ -42,7 +55,11 @@ const ALL: &str = "single-stream,multi-stream,server,offline";
 /// Every scenario ran, every id came back exactly once, and figures are sane.
 fn check_all_scenarios(env: &str, transport: &str, results: &[ServingResult]) {
     let names: Vec<&str> = results.iter().map(|r| r.scenario.as_str()).collect();
-    assert_eq!(names, ["single-stream", "multi-stream", "server", "offline"], "{env}");
+    assert_eq!(
+        names,
+        ["single-stream", "multi-stream", "server", "offline"],
+        "{env}"
+    );
     for r in results {
         let what = format!("{env} {}", r.scenario);
         assert_eq!(r.env, env);
@@ -50,16 +67,26 @@ fn check_all_scenarios(env: &str, transport: &str, results: &[ServingResult]) {
         assert_eq!(r.failure, None, "{what}");
         let c = &r.counts;
         assert_eq!(c.answered, c.sent, "{what}: answered");
-        assert_eq!((c.lost, c.duplicated, c.unexpected, c.errors), (0, 0, 0, 0), "{what}");
+        assert_eq!(
+            (c.lost, c.duplicated, c.unexpected, c.errors),
+            (0, 0, 0, 0),
+            "{what}"
+        );
         assert!(r.queries >= 12, "{what}: {} queries", r.queries);
         assert_eq!(r.latency.count, r.queries, "{what}");
         let per_query = if r.scenario == "multi-stream" { 3 } else { 1 };
         assert_eq!(c.sent, r.queries * per_query, "{what}: samples per query");
-        assert!(r.latency.p99_us >= r.latency.p50_us && r.latency.p50_us > 0.0, "{what}");
+        assert!(
+            r.latency.p99_us >= r.latency.p50_us && r.latency.p50_us > 0.0,
+            "{what}"
+        );
         let rtt = r.round_trip.as_ref().expect("round trip measured");
         assert_eq!(rtt.count, 10, "{what}");
         assert!(r.agent_time_mean_us > 0.0, "{what}");
-        assert!(r.cpu_seconds_per_request.unwrap_or(0.0) > 0.0, "{what}: host CPU per request");
+        assert!(
+            r.cpu_seconds_per_request.unwrap_or(0.0) > 0.0,
+            "{what}: host CPU per request"
+        );
     }
     let server = &results[2];
     assert_eq!(server.target_qps, Some(20.0));
@@ -69,8 +96,24 @@ fn check_all_scenarios(env: &str, transport: &str, results: &[ServingResult]) {
 
 fn scenario_flags() -> Vec<&'static str> {
     vec![
-        "--workload", "knn", "--scenario", ALL, "--duration", "0.5", "--min-queries", "12", "--samples-per-query", "3",
-        "--qps", "20", "--latency-bound-ms", "2000", "--round-trip-requests", "10", "--warmup-requests", "2",
+        "--workload",
+        "knn",
+        "--scenario",
+        ALL,
+        "--duration",
+        "0.5",
+        "--min-queries",
+        "12",
+        "--samples-per-query",
+        "3",
+        "--qps",
+        "20",
+        "--latency-bound-ms",
+        "2000",
+        "--round-trip-requests",
+        "10",
+        "--warmup-requests",
+        "2",
     ]
 }
 
@@ -91,20 +134,39 @@ fn native_every_scenario_over_stdio_and_tcp() {
     assert!(leftovers().is_empty(), "{:?}", leftovers());
 }
 
+/// runc, and crun and gVisor where this host runs them, against native
+/// in one run (so each gets its ratio to native).
 #[test]
-fn oci_runc_every_scenario_with_ratio_to_native() {
-    if Command::new("runc").arg("--version").output().is_err() {
-        eprintln!("skipping: runc is not installed (apt-get install runc)");
-        return;
+fn oci_runtimes_every_scenario_with_ratio_to_native() {
+    let facts = isobench_environments::HostFacts::probe();
+    let mut envs = vec!["native"];
+    for kind in [EnvKind::OciRunc, EnvKind::OciCrun, EnvKind::Gvisor] {
+        let availability = isobench_environments::detect(kind, &facts);
+        if availability.available {
+            envs.push(kind.name());
+        } else {
+            eprintln!(
+                "skipping {kind}: {} (fix: {})",
+                availability.reason, availability.fix
+            );
+        }
     }
+    assert!(
+        envs.contains(&"oci-runc"),
+        "runc is required for this test: apt-get install runc"
+    );
     let dir = tempfile::tempdir().unwrap();
+    let list = envs.join(",");
     let mut flags = scenario_flags();
-    flags.extend(["--env", "native,oci-runc"]);
+    flags.extend(["--env", &list]);
     let (ok, stderr, results) = serve_bench(dir.path(), &flags);
     assert!(ok, "{stderr}");
-    check_all_scenarios("native", "stdio", &results[..4]);
-    check_all_scenarios("oci-runc", "stdio", &results[4..]);
-    assert!(results[4..].iter().all(|r| r.latency_ratio_to_native.is_some_and(|x| x > 0.0)));
+    for (i, env) in envs.iter().enumerate() {
+        check_all_scenarios(env, "stdio", &results[i * 4..(i + 1) * 4]);
+    }
+    assert!(results[4..]
+        .iter()
+        .all(|r| r.latency_ratio_to_native.is_some_and(|x| x > 0.0)));
     assert!(leftovers().is_empty(), "{:?}", leftovers());
 }
 
@@ -128,7 +190,9 @@ fn docker_every_scenario() {
 #[test]
 fn qemu_tcg_guest_every_scenario_over_serial() {
     if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
-        eprintln!("skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)");
+        eprintln!(
+            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -137,7 +201,10 @@ fn qemu_tcg_guest_every_scenario_over_serial() {
     let (ok, stderr, results) = serve_bench(dir.path(), &flags);
     assert!(ok, "{stderr}");
     check_all_scenarios("qemu-microvm", "serial", &results);
-    assert!(results.iter().all(|r| r.emulated), "TCG results must be labelled emulated");
+    assert!(
+        results.iter().all(|r| r.emulated),
+        "TCG results must be labelled emulated"
+    );
     assert!(leftovers().is_empty(), "{:?}", leftovers());
 }
 
@@ -146,13 +213,28 @@ fn unknown_input_is_reported_and_fails_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, stderr, results) = serve_bench(
         dir.path(),
-        &["--env", "native", "--workload", "knn", "--input", "nope.jpg", "--duration", "0", "--min-queries", "5"],
+        &[
+            "--env",
+            "native",
+            "--workload",
+            "knn",
+            "--input",
+            "nope.jpg",
+            "--duration",
+            "0",
+            "--min-queries",
+            "5",
+        ],
     );
     assert!(!ok, "serve-bench succeeded with an unknown input");
     assert!(stderr.contains("unknown input `nope.jpg`"), "{stderr}");
     // The warm-up already fails: nothing was served.
     assert_eq!(results.len(), 1);
-    assert!(results[0].failure.as_deref().unwrap().contains("warm-up"), "{:?}", results[0].failure);
+    assert!(
+        results[0].failure.as_deref().unwrap().contains("warm-up"),
+        "{:?}",
+        results[0].failure
+    );
 }
 
 #[test]
@@ -161,11 +243,22 @@ fn bad_flags_are_clear_errors() {
     for (flags, expected) in [
         (vec!["--scenario", "batch"], "unknown scenario `batch`"),
         (vec!["--transport", "udp"], "unknown transport `udp`"),
-        (vec!["--find-peak"], "--find-peak applies to the server scenario"),
+        (
+            vec!["--find-peak"],
+            "--find-peak applies to the server scenario",
+        ),
         (vec!["--qps", "0", "--scenario", "server"], "--qps 0"),
-        (vec!["--env", "docker", "--transport", "tcp"], "--transport tcp"),
+        (
+            vec!["--env", "docker", "--transport", "tcp"],
+            "--transport tcp",
+        ),
     ] {
-        let mut args = vec!["serve-bench", "--offline", "--output", dir.path().to_str().unwrap()];
+        let mut args = vec![
+            "serve-bench",
+            "--offline",
+            "--output",
+            dir.path().to_str().unwrap(),
+        ];
         args.extend(flags);
         let output = run(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -179,11 +272,23 @@ fn bad_flags_are_clear_errors() {
 /// serving the next client.
 #[test]
 fn agent_keeps_serving_after_bad_tcp_clients() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let assets = isobench_assets::assets_dir(&isobench_assets::cache_dir());
     let mut child = Command::new(agent())
-        .args(["serve", "--workload", "knn", "--assets", assets.to_str().unwrap(), "--listen", &addr])
+        .args([
+            "serve",
+            "--workload",
+            "knn",
+            "--assets",
+            assets.to_str().unwrap(),
+            "--listen",
+            &addr,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -194,11 +299,19 @@ fn agent_keeps_serving_after_bad_tcp_clients() {
     stdout.read_line(&mut ready).unwrap();
     assert!(ready.contains("\"type\":\"ready\""), "{ready}");
 
-    let request = |id: u64, input: &str| encode_request(&Request { id, input: input.into(), empty: false });
+    let request = |id: u64, input: &str| {
+        encode_request(&Request {
+            id,
+            input: input.into(),
+            empty: false,
+        })
+    };
     let read_response = |reader: &mut BufReader<TcpStream>| -> Response {
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
-        decode_response(line.as_bytes()).unwrap().expect("a response frame")
+        decode_response(line.as_bytes())
+            .unwrap()
+            .expect("a response frame")
     };
 
     // 1. Half a frame, then gone.
@@ -215,26 +328,50 @@ fn agent_keeps_serving_after_bad_tcp_clients() {
     c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut writer = c.try_clone().unwrap();
     let mut reader = BufReader::new(c);
-    let oversized = encode_frame(&format!("{{\"id\":3,\"input\":\"{}\"}}", "x".repeat(MAX_REQUEST_BYTES)));
+    let oversized = encode_frame(&format!(
+        "{{\"id\":3,\"input\":\"{}\"}}",
+        "x".repeat(MAX_REQUEST_BYTES)
+    ));
     writer.write_all(oversized.as_bytes()).unwrap();
     let r = read_response(&mut reader);
-    assert!(!r.ok && r.error.as_deref().unwrap().contains("exceeds"), "{r:?}");
+    assert!(
+        !r.ok && r.error.as_deref().unwrap().contains("exceeds"),
+        "{r:?}"
+    );
     writer.write_all(request(4, "nope.jpg").as_bytes()).unwrap();
     let r = read_response(&mut reader);
     assert_eq!(r.id, 4);
-    assert!(r.error.as_deref().unwrap().contains("unknown input `nope.jpg`"), "{r:?}");
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("unknown input `nope.jpg`"),
+        "{r:?}"
+    );
     writer.write_all(b"@ISB1 12 {\"id\":5}\n").unwrap();
     let r = read_response(&mut reader);
-    assert!(!r.ok && r.error.as_deref().unwrap().contains("declares 12"), "{r:?}");
+    assert!(
+        !r.ok && r.error.as_deref().unwrap().contains("declares 12"),
+        "{r:?}"
+    );
     writer.write_all(request(6, "7").as_bytes()).unwrap();
     let r = read_response(&mut reader);
     assert_eq!((r.id, r.ok, r.input.as_str()), (6, true, "7"), "{r:?}");
     drop((writer, reader));
 
-    assert_eq!(child.try_wait().unwrap(), None, "the agent exited after bad clients");
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "the agent exited after bad clients"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -206,12 +206,18 @@ pub fn read_u64(path: &Path) -> Option<u64> {
 }
 
 /// Lists leftover isobench groups (for `isobench clean`).
+///
+/// Every hierarchy is searched (runtimes create groups in all of them:
+/// blkio, devices, pids, the unified cgroup2 mount, ...), not only the
+/// controllers isobench writes to.
 pub fn leftovers() -> Vec<PathBuf> {
-    let root = Path::new(CGROUP_ROOT);
     let mut found = Vec::new();
-    for controller in CONTROLLERS {
-        let parent = controller_dir(root, controller).join(PARENT);
-        collect_dirs(&parent, &mut found);
+    let Ok(hierarchies) = std::fs::read_dir(CGROUP_ROOT) else { return found };
+    for hierarchy in hierarchies.flatten() {
+        // Symlinks (cpu -> cpu,cpuacct) would list the same groups twice.
+        if hierarchy.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            collect_dirs(&hierarchy.path().join(PARENT), &mut found);
+        }
     }
     found
 }

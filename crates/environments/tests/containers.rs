@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use isobench_environments::containers::{container_name, run_cgroup_leftovers, sanitize_id};
 use isobench_environments::docker::Docker;
-use isobench_environments::oci::Oci;
+use isobench_environments::oci::{hugetlb, Oci};
 use isobench_environments::registry::which;
 use isobench_environments::{
     AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, LaunchSpec, Limits,
@@ -526,6 +526,7 @@ fn oci_case(kind: EnvKind) {
     let Some(mut env) = oci_env(kind, &dirs.options) else {
         return;
     };
+    let hugetlb_was_on_cgroup2 = kind == EnvKind::OciCrun && hugetlb_on_cgroup2();
     let prepared = env.prepare(&payload).unwrap();
     assert!(!prepared.cached);
     assert!(
@@ -559,6 +560,16 @@ fn oci_case(kind: EnvKind) {
             "the hugetlb workaround is undone at teardown"
         );
     }
+    if hugetlb_was_on_cgroup2 {
+        // Not merely unmounted: a hierarchy unmounted too early lingers,
+        // detached, and hands hugetlb back to cgroup2 seconds later, in the
+        // middle of whatever crun run comes next.
+        assert!(
+            hugetlb_on_cgroup2(),
+            "teardown gives hugetlb back to cgroup2: {:?}",
+            hugetlb::hugetlb_hierarchy()
+        );
+    }
     eprintln!(
         "{kind}: first record {:.1} ms after launch (agent ready_us {}), CPU {:.3} s",
         run.first_line.as_secs_f64() * 1e3,
@@ -575,6 +586,56 @@ fn oci_runc_runs_the_agent_and_cleans_up() {
 #[test]
 fn oci_crun_runs_the_agent_and_cleans_up() {
     oci_case(EnvKind::OciCrun);
+}
+
+/// hugetlb is bound to cgroup2 (hierarchy 0 in /proc/cgroups).
+fn hugetlb_on_cgroup2() -> bool {
+    hugetlb::hugetlb_hierarchy().is_some_and(|(hierarchy, _)| hierarchy == 0)
+}
+
+/// crun works: cgroup2 owns no controller, and hugetlb does not sit on an
+/// unmounted v1 hierarchy (one the kernel is tearing down, which hands the
+/// controller back to cgroup2 at some later moment).
+fn assert_crun_can_run(when: &str) {
+    let controllers = hugetlb::unified_controllers(Path::new(hugetlb::UNIFIED));
+    assert!(
+        controllers.is_empty(),
+        "{when}: cgroup2 owns {controllers:?} and crun refuses hybrid cgroups"
+    );
+    let detached = hugetlb::hugetlb_hierarchy().is_some_and(|(hierarchy, _)| hierarchy != 0)
+        && hugetlb::hugetlb_v1_mounts().is_empty();
+    assert!(
+        !detached,
+        "{when}: hugetlb sits on an unmounted v1 hierarchy the kernel will hand back to cgroup2"
+    );
+}
+
+/// Two crun environments in a row (as two `isobench run`s in a row): the
+/// second one must not take the first one's leftover hugetlb hierarchy for
+/// a working layout, and both run the agent more than once.
+#[test]
+fn oci_crun_back_to_back_environments() {
+    let _serial = serial();
+    if !root_on_cgroup_v1() {
+        return;
+    }
+    let payload = payload();
+    let dirs = dirs();
+    for round in 0..2 {
+        let Some(mut env) = oci_env(EnvKind::OciCrun, &dirs.options) else {
+            return;
+        };
+        env.prepare(&payload).unwrap();
+        assert_crun_can_run(&format!("environment {round} after prepare"));
+        for repetition in 0..2 {
+            let run_id = unique_run_id(&format!("crun-{round}-{repetition}"));
+            let run = run_agent(&mut env, &run_id, 1);
+            check_records(EnvKind::OciCrun, &run, 1, &payload);
+            assert_no_cgroup_left(&run_id);
+            assert_crun_can_run(&format!("environment {round}, repetition {repetition}"));
+        }
+        env.teardown().unwrap();
+    }
 }
 
 #[test]

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use isobench_environments::firecracker::{self, Firecracker, FirecrackerVm, VmConfig};
+use isobench_environments::firecracker::{
+    self, Firecracker, FirecrackerVm, JailerConfig, VmConfig,
+};
 use isobench_environments::qemu::Qemu;
 use isobench_environments::vm;
 use isobench_environments::{
@@ -583,4 +585,340 @@ fn firecracker_runs_knn_like_native_on_hardware_kvm() {
     assert_same_as_native(&records, &native);
     drop(instance);
     assert_nothing_left("isobench-t-fc-knn", work.path());
+}
+
+/// The jailer (cache runtime dir, next to firecracker, PATH); the test
+/// fails when absent, since `isobench setup` installs it.
+fn jailer_binary() -> PathBuf {
+    firecracker::find_jailer(&vm::default_cache_dir(), &firecracker_binary())
+        .expect("jailer not found: run `isobench setup` (installs it next to firecracker)")
+}
+
+/// The jailer makes device nodes, a chroot and cgroups: it needs root.
+fn jailer_can_run() -> bool {
+    if !HostFacts::probe().root {
+        eprintln!("skipped: the jailer needs root");
+        return false;
+    }
+    true
+}
+
+/// A jail with cgroup settings (1 CPU of quota, pinned to CPU 0), so that
+/// the jailer's cgroups are made and must be removed.
+fn jail_config() -> JailerConfig {
+    JailerConfig::new(&jailer_binary()).with_limits(&Limits {
+        vcpus: Some(1),
+        memory_mib: None,
+        cpuset: Some("0".into()),
+    })
+}
+
+/// While running: Firecracker is the copy in the chroot, exec'd by the
+/// jailer with the id, and sits in its cgroups with the settings applied.
+fn assert_jailed(fc: &FirecrackerVm, run_id: &str) -> (PathBuf, Vec<PathBuf>) {
+    let chroot = fc
+        .chroot()
+        .expect("spawned through the jailer")
+        .to_path_buf();
+    assert!(chroot.ends_with(format!("jail/firecracker/isobench-{run_id}/root")));
+    for made in ["firecracker", "run/firecracker.socket", "dev/kvm"] {
+        assert!(
+            chroot.join(made).exists(),
+            "no {made} in {}",
+            chroot.display()
+        );
+    }
+    let pid = fc.vmm.child.pid();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    assert_eq!(
+        args[..3],
+        ["/firecracker", "--id", &format!("isobench-{run_id}")],
+        "the jailer must exec the chroot's copy of Firecracker: {args:?}"
+    );
+    let groups = fc.jail_cgroups().to_vec();
+    let read = |p: PathBuf| std::fs::read_to_string(&p).unwrap().trim().to_string();
+    let cpu = groups
+        .iter()
+        .find(|g| g.join("cpu.cfs_quota_us").exists())
+        .expect("a cpu cgroup");
+    assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "100000");
+    let cpuset = groups
+        .iter()
+        .find(|g| g.join("cpuset.cpus").exists())
+        .expect("a cpuset cgroup");
+    assert_eq!(read(cpuset.join("cpuset.cpus")), "0");
+    for group in &groups {
+        let tasks = read(group.join("tasks"));
+        assert!(
+            tasks.lines().any(|t| t == pid.to_string()),
+            "Firecracker ({pid}) is not in {}: {tasks}",
+            group.display()
+        );
+    }
+    (chroot, groups)
+}
+
+/// After stop: no jailer / Firecracker process, empty work dir (so no
+/// chroot), and no cgroup of this id in any cgroup v1 hierarchy.
+fn assert_jail_gone(run_id: &str, work: &Path, chroot: &Path, groups: &[PathBuf]) {
+    let id = format!("isobench-{run_id}");
+    assert_nothing_left(&id, work);
+    assert!(!chroot.exists(), "chroot left: {}", chroot.display());
+    let mut left: Vec<PathBuf> = groups.iter().filter(|g| g.exists()).cloned().collect();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        for parent in ["isobench", "firecracker"] {
+            let group = hierarchy.path().join(parent).join(&id);
+            if group.exists() {
+                left.push(group);
+            }
+        }
+    }
+    assert!(left.is_empty(), "jailer cgroups left: {left:?}");
+}
+
+#[test]
+fn firecracker_jailer_api_configuration_round_trips() {
+    if !jailer_can_run() {
+        return;
+    }
+    let run_id = "t-jail-roundtrip";
+    let work = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let kernel = files.path().join("kernel.elf");
+    std::fs::write(&kernel, vm::pvh::test_guest("unused")).unwrap();
+    let initrd = files.path().join("initrd.cpio");
+    std::fs::write(&initrd, b"070701").unwrap();
+    let mut fc = FirecrackerVm::spawn_jailed(
+        &firecracker_binary(),
+        &jail_config(),
+        work.path(),
+        run_id,
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+        false,
+    )
+    .unwrap();
+    let (chroot, groups) = assert_jailed(&fc, run_id);
+    assert_eq!(groups.len(), 2, "cpu and cpuset groups: {groups:?}");
+
+    // A socket outside the chroot cannot be reached by the jailed VMM: refused clearly.
+    let mut config = VmConfig {
+        kernel: kernel.clone(),
+        initrd: Some(initrd.clone()),
+        boot_args: "console=ttyS0 reboot=k panic=1 pci=off -- run --workload knn".into(),
+        vcpus: 2,
+        mem_mib: 256,
+        vsock: Some((7, fc.work_path().join("vsock.sock"))),
+    };
+    let error = fc.configure(&config).unwrap_err().to_string();
+    assert!(error.contains("outside the jail's chroot"), "{error}");
+
+    config.vsock = Some((7, fc.socket_dir().join("vsock.sock")));
+    fc.configure(&config).unwrap();
+    let got = fc.vm_config().unwrap();
+    assert_eq!(got["boot-source"]["kernel_image_path"], "/vmlinux");
+    assert_eq!(got["boot-source"]["initrd_path"], "/initrd");
+    assert_eq!(got["boot-source"]["boot_args"], config.boot_args);
+    assert_eq!(got["machine-config"]["vcpu_count"], 2);
+    assert_eq!(got["machine-config"]["mem_size_mib"], 256);
+    assert_eq!(got["vsock"]["guest_cid"], 7);
+    assert_eq!(got["vsock"]["uds_path"], "/vsock.sock");
+    // What the VMM sees in its chroot is what was given.
+    assert_eq!(
+        std::fs::read(chroot.join("vmlinux")).unwrap(),
+        std::fs::read(&kernel).unwrap()
+    );
+    assert_eq!(std::fs::read(chroot.join("initrd")).unwrap(), b"070701");
+
+    let exit = fc.stop().unwrap();
+    assert!(exit.killed, "an idle Firecracker is killed on stop");
+    assert!(kernel.is_file() && initrd.is_file(), "the originals stay");
+    drop(fc);
+    assert_jail_gone(run_id, work.path(), &chroot, &groups);
+}
+
+#[test]
+fn firecracker_jailer_guest_start_and_stop_life_cycle() {
+    if !Path::new("/dev/kvm").exists() {
+        eprintln!("skipped: no /dev/kvm on this host, Firecracker cannot start any guest");
+        return;
+    }
+    if !jailer_can_run() {
+        return;
+    }
+    let run_id = "t-jail-cycle";
+    let work = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let kernel = files.path().join("pvh-guest.elf");
+    std::fs::write(&kernel, vm::pvh::test_guest("isobench-jailed-pvh-guest-ok")).unwrap();
+    let mut fc = FirecrackerVm::spawn_jailed(
+        &firecracker_binary(),
+        &jail_config(),
+        work.path(),
+        run_id,
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+        false,
+    )
+    .unwrap();
+    let (chroot, groups) = assert_jailed(&fc, run_id);
+    fc.configure(&VmConfig {
+        kernel,
+        initrd: None,
+        boot_args: "console=ttyS0".into(),
+        vcpus: 1,
+        mem_mib: 128,
+        vsock: Some((3, fc.socket_dir().join("vsock.sock"))),
+    })
+    .unwrap();
+    let start = fc.start().unwrap();
+    let mut seen = None;
+    while let Some(line) = fc.vmm.next_line(Duration::from_secs(30)).unwrap() {
+        if line.contains("isobench-jailed-pvh-guest-ok") {
+            seen = Some(start.elapsed());
+        }
+    }
+    let exit = fc.stop().unwrap();
+    eprintln!(
+        "jailed PVH guest line after {seen:?} from InstanceStart; exit {exit:?}; boot timer {:?}",
+        fc.boot_timer_line()
+    );
+    assert!(seen.is_some(), "the guest's console line never arrived");
+    assert!(
+        !exit.killed,
+        "the guest's reset must end the jailed Firecracker by itself"
+    );
+    assert_eq!(
+        exit.code,
+        Some(0),
+        "{exit:?}, stderr: {}",
+        fc.vmm.child.stderr.last_line()
+    );
+    drop(fc);
+    assert_jail_gone(run_id, work.path(), &chroot, &groups);
+}
+
+#[test]
+fn firecracker_jailer_failing_at_start_fails_clearly_and_leaves_nothing() {
+    if !jailer_can_run() {
+        return;
+    }
+    let run_id = "t-jail-fail";
+    let work = tempfile::tempdir().unwrap();
+    let mut config = jail_config();
+    // The jailer makes the group, then cannot write this file and exits.
+    config
+        .cgroups
+        .push(("cpu.no_such_setting".into(), "1".into()));
+    let started = Instant::now();
+    let error = match FirecrackerVm::spawn_jailed(
+        &firecracker_binary(),
+        &config,
+        work.path(),
+        run_id,
+        Duration::from_secs(30),
+        Duration::from_secs(5),
+        false,
+    ) {
+        Ok(_) => panic!("the jailer must refuse a cgroup file that does not exist"),
+        Err(e) => e,
+    };
+    let message = error.to_string();
+    eprintln!(
+        "jailer failure: {message} ({:.2} s)",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(message.contains("exited at start"), "{message}");
+    assert!(message.contains("cpu.no_such_setting"), "{message}");
+    let chroot = work.path().join("never-inspected");
+    let groups: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("isobench").join(format!("isobench-{run_id}")))
+        .collect();
+    assert_jail_gone(run_id, work.path(), &chroot, &groups);
+}
+
+#[test]
+fn firecracker_env_with_jailer_notes_it_and_still_refuses_linux_without_hardware_kvm() {
+    if !jailer_can_run() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let mut opts = options(work.path());
+    opts.jailer = true;
+    let kvm = match host_kvm() {
+        KvmKind::Hardware => KvmKind::Pvm, // simulate the kvm-pvm host
+        other => other,
+    };
+    let mut env = Firecracker::new(&opts).unwrap().with_kvm(kvm);
+    let notes = env.info().notes;
+    let jailer = notes
+        .iter()
+        .find(|n| n.starts_with("jailer: "))
+        .unwrap_or_else(|| panic!("no jailer note in {notes:?}"));
+    assert!(
+        jailer.contains("Jailer v")
+            && jailer.contains("chroot ")
+            && jailer.contains("uid 0 gid 0, cgroup v1"),
+        "{jailer}"
+    );
+    env.prepare(&payload()).unwrap();
+    let error = match env.launch(&spec(
+        "t-jail-pvm",
+        &env.assets_path_inside(),
+        Duration::from_secs(300),
+    )) {
+        Ok(_) => panic!("a Linux guest must not be started without hardware KVM"),
+        Err(e) => e,
+    };
+    assert!(matches!(error, EnvError::Unavailable { .. }), "{error}");
+    assert_nothing_left("isobench-t-jail-pvm", work.path());
+}
+
+#[test]
+fn firecracker_runs_knn_like_native_through_the_jailer_on_hardware_kvm() {
+    if host_kvm() != KvmKind::Hardware {
+        eprintln!(
+            "skipped: {} (Linux guests need hardware KVM)",
+            host_kvm().explain()
+        );
+        return;
+    }
+    if !jailer_can_run() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let payload = payload();
+    let native = native_records(&payload);
+    let mut opts = options(work.path());
+    opts.jailer = true;
+    let mut env = Firecracker::new(&opts).unwrap();
+    env.prepare(&payload).unwrap();
+    let mut instance = env
+        .launch(&spec(
+            "t-jail-knn",
+            &env.assets_path_inside(),
+            Duration::from_secs(120),
+        ))
+        .unwrap();
+    let (records, _) = records(instance.as_mut()).unwrap();
+    instance.stop().unwrap();
+    assert_same_as_native(&records, &native);
+    drop(instance);
+    let groups: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("isobench/isobench-t-jail-knn"))
+        .collect();
+    assert_jail_gone(
+        "t-jail-knn",
+        work.path(),
+        &work.path().join("never-inspected"),
+        &groups,
+    );
 }

@@ -161,10 +161,13 @@ fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Files to place in an environment: (host path, path inside).
+pub type FileMap = Vec<(PathBuf, PathBuf)>;
+
 /// Extra files and variables the dynamic (ort) agent needs inside an
 /// environment: its dynamic loader and libraries (from `ldd`) and
 /// libonnxruntime.so at `/runtime/libonnxruntime.so`.
-pub fn ort_runtime_files(agent: &Path, onnxruntime: &Path) -> Result<(Vec<(PathBuf, PathBuf)>, Vec<(String, String)>), HarnessError> {
+pub fn ort_runtime_files(agent: &Path, onnxruntime: &Path) -> Result<(FileMap, Vec<(String, String)>), HarnessError> {
     let mut files = Vec::new();
     for binary in [agent, onnxruntime] {
         let out = std::process::Command::new("ldd").arg(binary).output().map_err(|e| HarnessError::Assets(format!("running ldd on {}: {e}", binary.display())))?;

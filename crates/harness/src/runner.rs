@@ -378,7 +378,9 @@ fn collect_records(
         let line = match instance.next_line(left.min(Duration::from_millis(250))) {
             Ok(Some(line)) => line,
             Ok(None) => {
-                let tail = noise.last().map(|l| format!("; last output: {l}")).unwrap_or_default();
+                // The runtime's / VMM's own last words first, else the last stray stdout line.
+                let last = instance.diagnostics().or_else(|| noise.last().cloned());
+                let tail = last.map(|l| format!("; last output: {l}")).unwrap_or_default();
                 return Err(format!("agent exited before its summary record{tail}"));
             }
             Err(EnvError::Timeout { .. }) => continue,

@@ -22,19 +22,30 @@ pub fn static_agent() -> Option<PathBuf> {
         return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let exe = PathBuf::from(env!("CARGO_BIN_EXE_isobench"));
-    let candidate = exe.parent()?.join("../x86_64-unknown-linux-gnu/release/isobench-agent");
+    let candidate = exe
+        .parent()?
+        .join("../x86_64-unknown-linux-gnu/release/isobench-agent");
     candidate.is_file().then_some(candidate)
 }
 
 /// Assets prepared by `isobench setup` (tests require them; CI runs setup first).
 pub fn assets_ready() -> bool {
-    isobench_assets::assets_dir(&isobench_assets::cache_dir()).join("MANIFEST.json").is_file()
+    isobench_assets::assets_dir(&isobench_assets::cache_dir())
+        .join("MANIFEST.json")
+        .is_file()
 }
 
 /// True when dockerd answers.
 pub fn dockerd_up() -> bool {
     Command::new("curl")
-        .args(["-fsS", "--max-time", "2", "--unix-socket", "/var/run/docker.sock", "http://localhost/_ping"])
+        .args([
+            "-fsS",
+            "--max-time",
+            "2",
+            "--unix-socket",
+            "/var/run/docker.sock",
+            "http://localhost/_ping",
+        ])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
@@ -49,24 +60,31 @@ pub fn leftovers() -> Vec<String> {
         if name == me || !name.chars().all(|c| c.is_ascii_digit()) {
             continue;
         }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let argv0 = String::from_utf8_lossy(cmdline.split(|b| *b == 0).next().unwrap_or(&[])).into_owned();
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let argv0 =
+            String::from_utf8_lossy(cmdline.split(|b| *b == 0).next().unwrap_or(&[])).into_owned();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         let agent = argv0.ends_with("isobench-agent");
-        let vmm = (argv0.ends_with("qemu-system-x86_64") || argv0.ends_with("firecracker")) && cmdline.contains("/isobench-");
+        let vmm = (argv0.ends_with("qemu-system-x86_64") || argv0.ends_with("firecracker"))
+            && cmdline.contains("/isobench-");
         if agent || vmm {
             found.push(format!("process {name}: {cmdline}"));
         }
     }
-    for controller in ["cpuacct", "memory", "cpuset"] {
-        let dir = Path::new("/sys/fs/cgroup").join(controller).join("isobench");
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for e in entries.flatten().filter(|e| e.path().is_dir()) {
-                found.push(format!("cgroup {}", e.path().display()));
-            }
+    for group in isobench_environments::cgroup::leftovers() {
+        let name = group.to_string_lossy().into_owned();
+        // Only groups of isobench runs (`isobench-<pid>-...`); other tests' groups are theirs.
+        if isobench_harness::cleanup::run_pid_of(&name).is_some() {
+            found.push(format!("cgroup {name}"));
         }
     }
-    for state in ["/run/isobench/runc", "/run/isobench/crun", "/run/isobench/runsc"] {
+    for state in [
+        "/run/isobench/runc",
+        "/run/isobench/crun",
+        "/run/isobench/runsc",
+    ] {
         if let Ok(entries) = std::fs::read_dir(state) {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().starts_with("isobench-") {
@@ -78,7 +96,10 @@ pub fn leftovers() -> Vec<String> {
     if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("isobench-").and_then(|p| p.parse::<u32>().ok()) {
+            if let Some(pid) = name
+                .strip_prefix("isobench-")
+                .and_then(|p| p.parse::<u32>().ok())
+            {
                 if !Path::new(&format!("/proc/{pid}")).exists() {
                     found.push(format!("work dir {}", e.path().display()));
                 }
@@ -86,7 +107,10 @@ pub fn leftovers() -> Vec<String> {
         }
     }
     if dockerd_up() {
-        if let Ok(out) = Command::new("docker").args(["ps", "-aq", "--filter", "label=org.isobench"]).output() {
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", "label=org.isobench"])
+            .output()
+        {
             for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 found.push(format!("docker container {id}"));
             }

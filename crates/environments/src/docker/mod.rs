@@ -677,6 +677,13 @@ impl Instance for DockerInstance {
         }
     }
 
+    fn diagnostics(&self) -> Option<String> {
+        // The log stream forwards stderr before it ends stdout, so the tail
+        // is complete once the record stream has ended.
+        let line = self.stderr_line();
+        (!line.is_empty()).then_some(line)
+    }
+
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {
         if let Some(result) = &self.result {
             return Ok(result.clone());

@@ -40,6 +40,9 @@ pub const STATE_ROOT: &str = "/run/isobench";
 /// Longest wait at launch for the runtime to create the container's cgroup.
 const CGROUP_APPEAR_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest wait for the rest of an ended runtime's stderr (diagnostics).
+const STDERR_SETTLE: Duration = Duration::from_millis(500);
+
 /// The runtime program of a kind, and its fixed global flags.
 fn runtime_of(kind: EnvKind) -> Option<(&'static str, &'static [&'static str])> {
     match kind {
@@ -400,6 +403,13 @@ impl Instance for OciInstance {
             (Some(_), false) => MeterTarget::ProcessTree(self.pid),
             (None, _) => MeterTarget::Unavailable("the container was already stopped".into()),
         }
+    }
+
+    fn diagnostics(&self) -> Option<String> {
+        // The runtime's own errors ("cgroups in hybrid mode not supported")
+        // and the agent's stderr share this stream.
+        let line = self.child.stderr.last_line_at_end(STDERR_SETTLE);
+        (!line.is_empty()).then_some(line)
     }
 
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {

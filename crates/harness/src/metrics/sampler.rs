@@ -156,8 +156,8 @@ impl Drop for Sampler {
 
 /// CPU % of one core between two times, from cumulative samples.
 pub fn cpu_percent_between(samples: &[UsageSample], from: f64, to: f64) -> Option<f64> {
-    let start = samples.iter().filter(|s| s.t <= from).last().or_else(|| samples.first())?;
-    let end = samples.iter().filter(|s| s.t <= to).last().or_else(|| samples.last())?;
+    let start = samples.iter().rev().find(|s| s.t <= from).or_else(|| samples.first())?;
+    let end = samples.iter().rev().find(|s| s.t <= to).or_else(|| samples.last())?;
     let dt = end.t - start.t;
     (dt > 0.0).then(|| 100.0 * (end.cpu - start.cpu).max(0.0) / dt)
 }
