@@ -98,7 +98,7 @@ pub struct RunArgs {
     /// Firecracker binary.
     #[arg(long)]
     pub firecracker: Option<PathBuf>,
-    /// Start Firecracker through its jailer (chroot, uid/gid 0, cgroup v1 for --vcpus / cpuset limits; needs root).
+    /// Start Firecracker through its jailer (chroot, uid/gid 0, a cgroup v1 CPU quota of --vcpus; needs root).
     #[arg(long)]
     pub jailer: bool,
     /// Agent binary (default: the build next to isobench).

@@ -71,7 +71,7 @@ fn choose_environments(config: &ExperimentConfig, facts: &HostFacts) -> Result<V
         .filter(|&kind| {
             let availability = registry::detect(kind, facts);
             // Emulated VMs (TCG) take minutes per YOLO inference: only on request.
-            availability.available && !(kind.is_vm() && !facts.kvm.can_boot_linux())
+            availability.available && (!kind.is_vm() || facts.kvm.can_boot_linux())
         })
         .collect();
     Ok(chosen)

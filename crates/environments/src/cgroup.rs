@@ -166,6 +166,11 @@ impl CgroupV1 {
         for controller in CONTROLLERS {
             let dir = controller_dir(&self.root, controller).join(&self.relative);
             remove_group_dir(&dir)?;
+            // The shared parent goes too once no other run uses it (rmdir
+            // fails harmlessly while it still has groups).
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
         }
         self.removed = true;
         Ok(())

@@ -1184,6 +1184,83 @@ mod tests {
     }
 
     #[test]
+    fn api_client_reaches_sockets_longer_than_sun_path() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("j".repeat(60)).join("r".repeat(60));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("firecracker.socket");
+        assert!(path.as_os_str().len() > 108);
+        assert!(
+            UnixListener::bind(&path).is_err(),
+            "too long to bind directly"
+        );
+        let handle = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(&dir)
+            .unwrap();
+        let listener = UnixListener::bind(
+            Path::new("/proc/self/fd")
+                .join(handle.as_raw_fd().to_string())
+                .join("firecracker.socket"),
+        )
+        .unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = conn.read(&mut buf).unwrap();
+            assert!(std::str::from_utf8(&buf[..n])
+                .unwrap()
+                .starts_with("GET /version HTTP/1.1\r\n"));
+            conn.write_all(
+                b"HTTP/1.1 200 \r\nContent-Length: 30\r\n\r\n{\"firecracker_version\":\"1.12\"}",
+            )
+            .unwrap();
+        });
+        let got = ApiClient::new(&path).get("/version").unwrap();
+        assert_eq!(got["firecracker_version"], "1.12");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn jailer_cgroups_follow_the_limits() {
+        let jailer = Path::new("/opt/fc/jailer");
+        assert!(JailerConfig::new(jailer)
+            .with_limits(&Limits::default())
+            .cgroups
+            .is_empty());
+        let config = JailerConfig::new(jailer).with_limits(&Limits {
+            vcpus: Some(2),
+            memory_mib: Some(512),
+            cpuset: Some("1".into()),
+        });
+        let files: Vec<(&str, &str)> = config
+            .cgroups
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            files[..2],
+            [
+                ("cpu.cfs_period_us", "100000"),
+                ("cpu.cfs_quota_us", "200000")
+            ]
+        );
+        // cpuset.mems (the host's) before cpuset.cpus; no memory limit.
+        assert_eq!(files[2].0, "cpuset.mems");
+        assert!(!files[2].1.is_empty());
+        assert_eq!(files[3], ("cpuset.cpus", "1"));
+        assert_eq!(files.len(), 4);
+        assert_eq!(
+            config.describe(),
+            format!(
+                "jailer /opt/fc/jailer: uid 0 gid 0, cgroup v1 (cpu.cfs_period_us=100000 cpu.cfs_quota_us=200000 cpuset.mems={} cpuset.cpus=1)",
+                files[2].1
+            )
+        );
+    }
+
+    #[test]
     fn refuses_linux_guests_without_hardware_kvm() {
         assert!(kvm_refusal(KvmKind::Hardware).is_none());
         let (reason, _) = kvm_refusal(KvmKind::Pvm).unwrap();
