@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::{assets_ready, dockerd_up, leftovers, run, static_agent};
@@ -48,6 +49,13 @@ fn serve_bench(out: &Path, extra: &[&str]) -> (bool, String, Vec<ServingResult>)
         .map(|f| f.serving)
         .unwrap_or_default();
     (output.status.success(), stderr, serving)
+}
+
+/// The tests start agents and check that none is left behind: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn exclusive() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 const ALL: &str = "single-stream,multi-stream,server,offline";
@@ -119,6 +127,7 @@ fn scenario_flags() -> Vec<&'static str> {
 
 #[test]
 fn native_every_scenario_over_stdio_and_tcp() {
+    let _one = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let mut flags = scenario_flags();
     flags.extend(["--env", "native"]);
@@ -138,6 +147,7 @@ fn native_every_scenario_over_stdio_and_tcp() {
 /// in one run (so each gets its ratio to native).
 #[test]
 fn oci_runtimes_every_scenario_with_ratio_to_native() {
+    let _one = exclusive();
     let facts = isobench_environments::HostFacts::probe();
     let mut envs = vec!["native"];
     for kind in [EnvKind::OciRunc, EnvKind::OciCrun, EnvKind::Gvisor] {
@@ -172,6 +182,7 @@ fn oci_runtimes_every_scenario_with_ratio_to_native() {
 
 #[test]
 fn docker_every_scenario() {
+    let _one = exclusive();
     if !dockerd_up() {
         eprintln!("skipping: dockerd is not running (scripts/start-dockerd.sh starts it)");
         return;
@@ -189,6 +200,7 @@ fn docker_every_scenario() {
 /// console (knn, few requests: TCG runs ~90x slower than native).
 #[test]
 fn qemu_tcg_guest_every_scenario_over_serial() {
+    let _one = exclusive();
     if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
         eprintln!(
             "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
@@ -210,6 +222,7 @@ fn qemu_tcg_guest_every_scenario_over_serial() {
 
 #[test]
 fn unknown_input_is_reported_and_fails_the_run() {
+    let _one = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let (ok, stderr, results) = serve_bench(
         dir.path(),
@@ -239,6 +252,7 @@ fn unknown_input_is_reported_and_fails_the_run() {
 
 #[test]
 fn bad_flags_are_clear_errors() {
+    let _one = exclusive();
     let dir = tempfile::tempdir().unwrap();
     for (flags, expected) in [
         (vec!["--scenario", "batch"], "unknown scenario `batch`"),
@@ -272,6 +286,7 @@ fn bad_flags_are_clear_errors() {
 /// serving the next client.
 #[test]
 fn agent_keeps_serving_after_bad_tcp_clients() {
+    let _one = exclusive();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

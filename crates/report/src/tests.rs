@@ -69,6 +69,7 @@ fn env(name: &str, mean_us: f64, emulated: bool, seed: u64) -> EnvironmentResult
                     cpu_seconds_per_inference: wall * 0.95 / 150.0,
                     cpu_percent: 95.0,
                     peak_memory_bytes: 53_000_000 + u64::from(r) * 1_000_000,
+                    vmm_overhead_bytes: None,
                     interval_ms: 100,
                     samples,
                 },

@@ -469,6 +469,9 @@ impl Environment for Docker {
             ])),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
+            attach_stdin: Some(spec.interactive),
+            open_stdin: Some(spec.interactive),
+            stdin_once: Some(spec.interactive),
             tty: Some(false),
             network_disabled: Some(true),
             host_config: Some(host_config),
@@ -490,6 +493,7 @@ impl Environment for Docker {
             launched_at: Instant::now(),
             timeout_at: Instant::now() + spec.timeout,
             forward: None,
+            input: None,
             result: None,
             killed: false,
         };
@@ -515,6 +519,7 @@ impl Environment for Docker {
                 .logs(true)
                 .stdout(true)
                 .stderr(true)
+                .stdin(spec.interactive)
                 .build();
             let attach = client
                 .attach_container(&name, Some(options))
@@ -536,6 +541,9 @@ impl Environment for Docker {
                 return Err(e);
             }
         };
+        if spec.interactive {
+            instance.input = Some(attach.input);
+        }
         let mut output = attach.output;
         instance.forward = Some(self.conn.rt.spawn(async move {
             use tokio::io::AsyncWriteExt;
@@ -584,6 +592,8 @@ struct DockerInstance {
     launched_at: Instant,
     timeout_at: Instant,
     forward: Option<tokio::task::JoinHandle<()>>,
+    /// The attached stdin, for interactive launches ([`Instance::send`]).
+    input: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
     result: Option<ExitInfo>,
     killed: bool,
 }
@@ -684,10 +694,34 @@ impl Instance for DockerInstance {
         (!line.is_empty()).then_some(line)
     }
 
+    fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
+        use tokio::io::AsyncWriteExt;
+        let input = self.input.as_mut().ok_or_else(|| EnvError::Unsupported {
+            what: format!("writing to the stdin of container {}", self.name),
+            fix: "launch with LaunchSpec::interactive = true".into(),
+        })?;
+        self.rt
+            .block_on(async {
+                input.write_all(bytes).await?;
+                input.flush().await
+            })
+            .map_err(|e| EnvError::io(format!("writing to the stdin of container {}", self.name), e))
+    }
+
+    fn close_input(&mut self) -> Result<(), EnvError> {
+        use tokio::io::AsyncWriteExt;
+        if let Some(mut input) = self.input.take() {
+            // Half-closes the attach connection: the agent reads end of stream.
+            let _ = self.rt.block_on(input.shutdown());
+        }
+        Ok(())
+    }
+
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {
         if let Some(result) = &self.result {
             return Ok(result.clone());
         }
+        let _ = self.close_input();
         let code = if self.created {
             self.end_container()
         } else {

@@ -285,7 +285,7 @@ impl Environment for Oci {
         })?;
         let mut cmd = self.command();
         cmd.arg("run").arg("--bundle").arg(&bundle_dir).arg(&id);
-        let mut child = ChildProcess::spawn(cmd, self.kind.name())?;
+        let mut child = ChildProcess::spawn_with_stdin(cmd, self.kind.name(), spec.interactive)?;
         // Wait (briefly: the runtime creates it before starting the agent)
         // for the container's cgroup, to know what to meter.
         let deadline = Instant::now() + CGROUP_APPEAR_TIMEOUT;
@@ -412,10 +412,21 @@ impl Instance for OciInstance {
         (!line.is_empty()).then_some(line)
     }
 
+    fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
+        self.child.send(bytes)
+    }
+
+    fn close_input(&mut self) -> Result<(), EnvError> {
+        self.child.close_stdin();
+        Ok(())
+    }
+
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {
         if let Some(result) = &self.result {
             return Ok(result.clone());
         }
+        // A serving agent ends at the end of its input.
+        self.child.close_stdin();
         // Let an agent that is finishing exit by itself.
         let deadline = Instant::now() + Duration::from_secs(2);
         while self.child.try_exit().is_none() && Instant::now() < deadline {
