@@ -390,3 +390,62 @@ fn agent_keeps_serving_after_bad_tcp_clients() {
         .unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `serve --device`: the transport a VM uses on a second serial port,
+/// here on a pseudo-terminal. The agent sets the tty raw (no echo), so the
+/// host reads back responses only.
+#[test]
+fn agent_serves_on_a_serial_device() {
+    let _one = exclusive();
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = std::fs::read_link(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&pty.slave)
+    ))
+    .unwrap();
+    let assets = isobench_assets::assets_dir(&isobench_assets::cache_dir());
+    let mut child = Command::new(agent())
+        .args([
+            "serve",
+            "--workload",
+            "knn",
+            "--assets",
+            assets.to_str().unwrap(),
+            "--device",
+        ])
+        .arg(&slave)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = String::new();
+    stdout.read_line(&mut ready).unwrap();
+    assert!(ready.contains("\"type\":\"ready\""), "{ready}");
+    let master = std::fs::File::from(pty.master);
+    let mut writer = master.try_clone().unwrap();
+    let mut reader = BufReader::new(master);
+    for (id, input) in [(1u64, "3"), (2, "nope.jpg"), (3, "0..10")] {
+        writer
+            .write_all(
+                encode_request(&Request {
+                    id,
+                    input: input.into(),
+                    empty: false,
+                })
+                .as_bytes(),
+            )
+            .unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let r = decode_response(line.as_bytes())
+            .unwrap()
+            .expect("a response frame, not an echo");
+        assert_eq!(r.id, id, "{line}");
+        assert_eq!(r.ok, input != "nope.jpg", "{r:?}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(pty.slave);
+}

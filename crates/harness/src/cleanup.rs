@@ -74,12 +74,15 @@ fn kill_registered(dir: &Path, done: &mut Vec<String>) {
 }
 
 /// The PID of the isobench run that named a resource: run ids are
-/// `isobench-<pid>-<env>-<repetition>`, possibly behind a backend's own prefix.
+/// `isobench-<pid>-<env>-<repetition>` and work directories `isobench-<pid>/`,
+/// possibly behind a backend's own prefix.
 pub fn run_pid_of(name: &str) -> Option<i32> {
     name.match_indices(WORK_DIR_PREFIX).find_map(|(at, prefix)| {
         let rest = &name[at + prefix.len()..];
         let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        (!digits.is_empty() && rest[digits.len()..].starts_with('-')).then(|| digits.parse().ok()).flatten()
+        let after = &rest[digits.len()..];
+        let ends = after.is_empty() || after.starts_with('-') || after.starts_with('/');
+        (!digits.is_empty() && ends).then(|| digits.parse().ok()).flatten()
     })
 }
 
@@ -162,6 +165,7 @@ mod tests {
         assert_eq!(run_pid_of("isobench-isobench-22834-oci-runc-2"), Some(22834));
         assert_eq!(run_pid_of("isobench-agent:abc"), None);
         assert_eq!(run_pid_of("test-start-oci-runc-19900"), None);
+        assert_eq!(run_pid_of("unix:/tmp/isobench-77/qemu-1/qmp.sock"), Some(77));
         assert!(!belongs_to_dead_run(&format!("isobench-{}-native-0", std::process::id())));
     }
 }

@@ -51,7 +51,14 @@ pub fn dockerd_up() -> bool {
         .unwrap_or(false)
 }
 
-/// Everything isobench could have left behind, as human-readable lines.
+/// True when `name` carries the run id of an isobench process that is gone.
+fn of_dead_run(name: &str) -> bool {
+    isobench_harness::cleanup::belongs_to_dead_run(name)
+}
+
+/// Everything isobench runs that are no longer alive left behind, as
+/// human-readable lines. (Resources of runs still in progress in other
+/// processes are theirs, not leaks.)
 pub fn leftovers() -> Vec<String> {
     let mut found = Vec::new();
     let me = std::process::id().to_string();
@@ -66,17 +73,30 @@ pub fn leftovers() -> Vec<String> {
         let argv0 =
             String::from_utf8_lossy(cmdline.split(|b| *b == 0).next().unwrap_or(&[])).into_owned();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let cgroups = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
         let agent = argv0.ends_with("isobench-agent");
-        let vmm = (argv0.ends_with("qemu-system-x86_64") || argv0.ends_with("firecracker"))
-            && cmdline.contains("/isobench-");
-        if agent || vmm {
+        let vmm = argv0.ends_with("qemu-system-x86_64") || argv0.ends_with("firecracker");
+        // A run's processes are tagged by its cgroups (native, containers) or
+        // its work directory (VMMs), both named after the run's PID.
+        let orphaned =
+            cgroups.lines().any(of_dead_run) || cmdline.split_whitespace().any(of_dead_run);
+        let agent_of_nobody = agent
+            && std::fs::read_to_string(entry.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .and_then(|r| r.split_whitespace().nth(1))
+                        .map(|p| p == "1")
+                })
+                .unwrap_or(false);
+        if (agent || vmm) && (orphaned || agent_of_nobody) {
             found.push(format!("process {name}: {cmdline}"));
         }
     }
     for group in isobench_environments::cgroup::leftovers() {
         let name = group.to_string_lossy().into_owned();
-        // Only groups of isobench runs (`isobench-<pid>-...`); other tests' groups are theirs.
-        if isobench_harness::cleanup::run_pid_of(&name).is_some() {
+        if of_dead_run(&name) {
             found.push(format!("cgroup {name}"));
         }
     }
@@ -87,7 +107,7 @@ pub fn leftovers() -> Vec<String> {
     ] {
         if let Ok(entries) = std::fs::read_dir(state) {
             for e in entries.flatten() {
-                if e.file_name().to_string_lossy().starts_with("isobench-") {
+                if of_dead_run(&e.file_name().to_string_lossy()) {
                     found.push(format!("OCI container {}", e.path().display()));
                 }
             }
@@ -108,11 +128,20 @@ pub fn leftovers() -> Vec<String> {
     }
     if dockerd_up() {
         if let Ok(out) = Command::new("docker")
-            .args(["ps", "-aq", "--filter", "label=org.isobench"])
+            .args([
+                "ps",
+                "-a",
+                "--filter",
+                "label=org.isobench",
+                "--format",
+                "{{.Names}}",
+            ])
             .output()
         {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                found.push(format!("docker container {id}"));
+            for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if of_dead_run(name) {
+                    found.push(format!("docker container {name}"));
+                }
             }
         }
     }
