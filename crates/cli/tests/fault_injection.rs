@@ -115,7 +115,7 @@ fn interrupt_and_kill_native_and_oci() {
     let mut rng = SplitMix(0x1503_BE4C);
     for env in ["native", "oci-runc"] {
         for signal in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGKILL] {
-            trial(env, signal, rng.between(300, 1500), 8, 3);
+            trial(env, signal, rng.between(300, 1500), 40, 4);
         }
     }
 }
@@ -131,7 +131,7 @@ fn interrupt_and_kill_docker() {
     }
     let mut rng = SplitMix(0xD0C4E5);
     for signal in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGKILL] {
-        trial("docker", signal, rng.between(500, 3000), 8, 3);
+        trial("docker", signal, rng.between(500, 2500), 40, 3);
     }
 }
 

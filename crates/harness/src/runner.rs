@@ -112,6 +112,7 @@ pub fn run_experiment(ctx: &RunContext, observer: &dyn RunObserver) -> Result<Re
         if let Some(done) = recovered.environments.remove(kind.name()) {
             observer.message(&format!("{kind}: already complete in the journal, not run again"));
             results.environments.push(done);
+            save(&mut results, &path)?;
             continue;
         }
         observer.environment_started(kind.name(), config.repetitions, config.iterations + config.warmup);
