@@ -110,10 +110,12 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
     let (payload, identity) = payload::build_payload(agent, assets, onnxruntime.as_deref())?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, interrupted.clone()).context("installing the signal handler")?;
+        signal_hook::flag::register(signal, interrupted.clone())
+            .context("installing the signal handler")?;
     }
     let work_dir = std::env::temp_dir().join(format!("isobench-{}", std::process::id()));
-    std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
     let ctx = RunContext {
         host: isobench_harness::host::host_info(&facts),
         env_options: EnvOptions {
@@ -168,7 +170,10 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
     };
     println!("{}", crate::table::render(&results));
     crate::reports::write_all(&results, &config.output)?;
-    eprintln!("results: {} (and results.csv, results.md, report.html)", path.display());
+    eprintln!(
+        "results: {} (and results.csv, results.md, report.html)",
+        path.display()
+    );
     let failed: Vec<&str> = results
         .environments
         .iter()
@@ -176,7 +181,10 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
         .map(|e| e.name.as_str())
         .collect();
     if !failed.is_empty() {
-        eprintln!("error: environment(s) failed: {} (reasons in the table above and in results.json)", failed.join(", "));
+        eprintln!(
+            "error: environment(s) failed: {} (reasons in the table above and in results.json)",
+            failed.join(", ")
+        );
         return Ok(1);
     }
     Ok(0)
@@ -201,8 +209,18 @@ fn doctor(cache: &Path) -> Result<i32> {
         })
         .collect();
     for (kind, availability) in rows {
-        let state = if availability.available { "available" } else { "unavailable" };
-        println!("{:<width$}  {:<11}  {}  [{}]", kind.name(), state, availability.reason, kind.description());
+        let state = if availability.available {
+            "available"
+        } else {
+            "unavailable"
+        };
+        println!(
+            "{:<width$}  {:<11}  {}  [{}]",
+            kind.name(),
+            state,
+            availability.reason,
+            kind.description()
+        );
         if !availability.fix.is_empty() {
             println!("{:<width$}  {:<11}  fix: {}", "", "", availability.fix);
         }

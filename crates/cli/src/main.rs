@@ -18,7 +18,10 @@ fn main() {
         _ => "debug",
     };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("ISOBENCH_LOG").unwrap_or_else(|_| filter.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ISOBENCH_LOG")
+                .unwrap_or_else(|_| filter.into()),
+        )
         .with_writer(std::io::stderr)
         .without_time()
         .init();

@@ -25,7 +25,9 @@ impl Bars {
 
 impl RunObserver for Bars {
     fn environment_started(&self, env: &str, repetitions: u32, iterations: u64) {
-        let bar = self.multi.add(ProgressBar::new(u64::from(repetitions) * iterations));
+        let bar = self
+            .multi
+            .add(ProgressBar::new(u64::from(repetitions) * iterations));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -33,13 +35,20 @@ impl RunObserver for Bars {
         );
         bar.set_prefix(env.to_string());
         bar.set_message("starting");
-        self.bars.lock().unwrap_or_else(|p| p.into_inner()).insert(env.to_string(), bar);
+        self.bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(env.to_string(), bar);
     }
 
     fn iteration_done(&self, env: &str, repetition: u32, _index: u64, warmup: bool) {
         if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(env) {
             bar.inc(1);
-            bar.set_message(format!("rep {}{}", repetition + 1, if warmup { " warm-up" } else { "" }));
+            bar.set_message(format!(
+                "rep {}{}",
+                repetition + 1,
+                if warmup { " warm-up" } else { "" }
+            ));
         }
     }
 
@@ -47,8 +56,12 @@ impl RunObserver for Bars {
         if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(env) {
             match status {
                 Status::Completed => bar.finish_with_message("done"),
-                Status::Failed { reason } => bar.abandon_with_message(format!("FAILED: {}", truncate(reason))),
-                Status::Skipped { reason } => bar.abandon_with_message(format!("skipped: {}", truncate(reason))),
+                Status::Failed { reason } => {
+                    bar.abandon_with_message(format!("FAILED: {}", truncate(reason)))
+                }
+                Status::Skipped { reason } => {
+                    bar.abandon_with_message(format!("skipped: {}", truncate(reason)))
+                }
             }
         }
     }

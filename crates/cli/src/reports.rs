@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use isobench_report::{compare_environments, compare_files, render_paper_table, write_reports, ExportFormat};
+use isobench_report::{
+    compare_environments, compare_files, render_paper_table, write_reports, ExportFormat,
+};
 use isobench_results::ResultsFile;
 use isobench_stats::permutation::CompareOptions;
 use isobench_stats::Statistic;
@@ -26,7 +28,11 @@ pub fn report(args: ReportArgs) -> Result<i32> {
             return emit(table.as_bytes(), args.output.as_deref()).map(|_| 0);
         }
         "html" if args.output.is_none() => {
-            let dir = args.results.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = args
+                .results
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             for path in write_reports(&results, dir)? {
                 println!("wrote {}", path.display());
             }
@@ -36,7 +42,9 @@ pub fn report(args: ReportArgs) -> Result<i32> {
         "markdown" | "md" => ExportFormat::Markdown,
         "csv" => ExportFormat::Csv,
         "json" => ExportFormat::Json,
-        other => bail!("unknown report style `{other}`; use one of html, markdown, csv, json, paper"),
+        other => {
+            bail!("unknown report style `{other}`; use one of html, markdown, csv, json, paper")
+        }
     };
     let bytes = format.exporter().serialize(&results)?;
     emit(&bytes, args.output.as_deref())?;
@@ -49,7 +57,9 @@ fn emit(bytes: &[u8], output: Option<&Path>) -> Result<()> {
             std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
-        _ => std::io::stdout().write_all(bytes).context("writing to stdout")?,
+        _ => std::io::stdout()
+            .write_all(bytes)
+            .context("writing to stdout")?,
     }
     Ok(())
 }
@@ -73,7 +83,10 @@ pub fn compare(args: CompareArgs) -> Result<i32> {
         bail!("--threshold {} must not be negative", args.threshold);
     }
     if args.resamples < 100 {
-        bail!("--resamples {} is too few; use at least 100", args.resamples);
+        bail!(
+            "--resamples {} is too few; use at least 100",
+            args.resamples
+        );
     }
     let options = CompareOptions {
         statistic,
@@ -86,7 +99,13 @@ pub fn compare(args: CompareArgs) -> Result<i32> {
     let report = match &args.b {
         Some(b_path) => {
             let b = ResultsFile::load(b_path)?;
-            compare_files(&a, &b, &args.a.display().to_string(), &b_path.display().to_string(), &options)
+            compare_files(
+                &a,
+                &b,
+                &args.a.display().to_string(),
+                &b_path.display().to_string(),
+                &options,
+            )
         }
         None => {
             let others = args.env_b.clone().map(|e| vec![e]);
@@ -98,5 +117,9 @@ pub fn compare(args: CompareArgs) -> Result<i32> {
     } else {
         print!("{}", report.to_text());
     }
-    Ok(if report.has_regression() { REGRESSION_EXIT } else { 0 })
+    Ok(if report.has_regression() {
+        REGRESSION_EXIT
+    } else {
+        0
+    })
 }

@@ -65,7 +65,10 @@ fn train_mlp(cache: &Path, agent: Option<&Path>) -> Result<()> {
     if !out.status.success() {
         bail!(
             "training the MLP failed: {}",
-            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("no message")
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("no message")
         );
     }
     record_file(&assets, MLP_WEIGHTS)?;

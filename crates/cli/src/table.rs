@@ -34,7 +34,11 @@ pub fn render(results: &ResultsFile) -> String {
     let baseline = results.baseline().map(|b| b.name.clone());
     for env in &results.environments {
         let name = if env.emulated {
-            format!("{} (emulated, {})", env.name, env.accel.as_deref().unwrap_or("tcg"))
+            format!(
+                "{} (emulated, {})",
+                env.name,
+                env.accel.as_deref().unwrap_or("tcg")
+            )
         } else {
             env.name.clone()
         };
@@ -69,13 +73,19 @@ pub fn render(results: &ResultsFile) -> String {
                     format!("{:.1}", s.cpu_percent),
                     format!("{:.4}", s.cpu_seconds_per_inference),
                     match s.memory_overhead_bytes {
-                        Some(over) => format!("{} ({:+.1})", mib(s.peak_memory_bytes), over as f64 / 1048576.0),
+                        Some(over) => format!(
+                            "{} ({:+.1})",
+                            mib(s.peak_memory_bytes),
+                            over as f64 / 1048576.0
+                        ),
                         None => mib(s.peak_memory_bytes),
                     },
                     ratio,
                 ]);
             }
-            (None, Status::Skipped { reason }) => rows.push(vec![name, format!("skipped: {reason}")]),
+            (None, Status::Skipped { reason }) => {
+                rows.push(vec![name, format!("skipped: {reason}")])
+            }
             (None, Status::Failed { reason }) => rows.push(vec![name, format!("FAILED: {reason}")]),
             (None, Status::Completed) => rows.push(vec![name, "no samples".into()]),
         }

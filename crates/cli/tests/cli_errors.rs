@@ -14,13 +14,19 @@ fn fails_cleanly(args: &[&str], expected: &str) {
     let output = run(&full);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{args:?} succeeded");
-    assert!(stderr.contains(expected), "{args:?}: expected `{expected}` in: {stderr}");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: expected `{expected}` in: {stderr}"
+    );
     assert!(!out.exists(), "{args:?} left an output directory behind");
 }
 
 #[test]
 fn unknown_environment() {
-    fails_cleanly(&["run", "--env", "native,podman"], "unknown environment `podman`");
+    fails_cleanly(
+        &["run", "--env", "native,podman"],
+        "unknown environment `podman`",
+    );
 }
 
 #[test]
@@ -33,7 +39,10 @@ fn unavailable_environment_requested_explicitly() {
         eprintln!("skipping: Kata is installed here");
         return;
     }
-    fails_cleanly(&["run", "--env", "kata"], "environment `kata` is unavailable");
+    fails_cleanly(
+        &["run", "--env", "kata"],
+        "environment `kata` is unavailable",
+    );
 }
 
 #[test]
@@ -41,15 +50,27 @@ fn malformed_experiment_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bench.toml");
     std::fs::write(&file, "workload = \"knn\"\niterations = [\n").unwrap();
-    fails_cleanly(&["run", "-c", file.to_str().unwrap()], "bench.toml is invalid");
+    fails_cleanly(
+        &["run", "-c", file.to_str().unwrap()],
+        "bench.toml is invalid",
+    );
     std::fs::write(&file, "workload = \"knn\"\nrepetitons = 3\n").unwrap();
-    fails_cleanly(&["run", "-c", file.to_str().unwrap()], "unknown field `repetitons`");
+    fails_cleanly(
+        &["run", "-c", file.to_str().unwrap()],
+        "unknown field `repetitons`",
+    );
 }
 
 #[test]
 fn negative_and_zero_counts() {
-    fails_cleanly(&["run", "--env", "native", "--iterations", "-3"], "invalid value '-3' for '--iterations");
-    fails_cleanly(&["run", "--env", "native", "--iterations", "0"], "--iterations must be at least 1");
+    fails_cleanly(
+        &["run", "--env", "native", "--iterations", "-3"],
+        "invalid value '-3' for '--iterations",
+    );
+    fails_cleanly(
+        &["run", "--env", "native", "--iterations", "0"],
+        "--iterations must be at least 1",
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("neg.toml");
     std::fs::write(&file, "iterations = -5\n").unwrap();
@@ -61,34 +82,60 @@ fn dockerd_not_running() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let output = isobench()
-        .env("DOCKER_HOST", format!("unix://{}/no-such.sock", dir.path().display()))
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/no-such.sock", dir.path().display()),
+        )
         .args(["run", "--env", "docker", "--output", out.to_str().unwrap()])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(stderr.contains("environment `docker` is unavailable") && stderr.contains("dockerd"), "{stderr}");
+    assert!(
+        stderr.contains("environment `docker` is unavailable") && stderr.contains("dockerd"),
+        "{stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     assert!(!out.exists());
 }
 
 #[test]
 fn unknown_workload_and_missing_model() {
-    fails_cleanly(&["run", "--env", "native", "--workload", "resnet"], "unknown workload `resnet`");
-    fails_cleanly(&["run", "--env", "native", "--model", "/nonexistent/yolov8n.onnx"], "--model /nonexistent/yolov8n.onnx does not exist");
+    fails_cleanly(
+        &["run", "--env", "native", "--workload", "resnet"],
+        "unknown workload `resnet`",
+    );
+    fails_cleanly(
+        &[
+            "run",
+            "--env",
+            "native",
+            "--model",
+            "/nonexistent/yolov8n.onnx",
+        ],
+        "--model /nonexistent/yolov8n.onnx does not exist",
+    );
 }
 
 #[test]
 fn report_and_compare_reject_bad_results_files() {
     let dir = tempfile::tempdir().unwrap();
     let truncated = dir.path().join("results.json");
-    std::fs::write(&truncated, "{\"results_version\":1,\"isobench_version\":\"0.1.0\",\"environ").unwrap();
+    std::fs::write(
+        &truncated,
+        "{\"results_version\":1,\"isobench_version\":\"0.1.0\",\"environ",
+    )
+    .unwrap();
     let output = run(&["report", truncated.to_str().unwrap()]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a valid isobench results file"));
     let other = dir.path().join("other.json");
     std::fs::write(&other, "{\"results_version\":99}").unwrap();
-    let output = run(&["compare", other.to_str().unwrap(), truncated.to_str().unwrap()]);
+    let output = run(&[
+        "compare",
+        other.to_str().unwrap(),
+        truncated.to_str().unwrap(),
+    ]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("results format v99"));
 }

@@ -38,7 +38,13 @@ fn wait_for_leftovers_to_clear() -> Vec<String> {
     }
 }
 
-fn trial(env: &str, signal: nix::sys::signal::Signal, after: Duration, iterations: u32, repetitions: u32) {
+fn trial(
+    env: &str,
+    signal: nix::sys::signal::Signal,
+    after: Duration,
+    iterations: u32,
+    repetitions: u32,
+) {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("run");
     let args = [
@@ -59,7 +65,12 @@ fn trial(env: &str, signal: nix::sys::signal::Signal, after: Duration, iteration
         "--output",
         dir.to_str().unwrap(),
     ];
-    let mut child = isobench().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = isobench()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(after);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _ = nix::sys::signal::kill(pid, signal);
@@ -67,11 +78,18 @@ fn trial(env: &str, signal: nix::sys::signal::Signal, after: Duration, iteration
     eprintln!("{env}: {signal:?} after {after:?}: harness ended with {status}");
     if signal == nix::sys::signal::Signal::SIGKILL {
         let clean = run(&["clean"]);
-        assert!(clean.status.success(), "clean failed: {}", String::from_utf8_lossy(&clean.stderr));
+        assert!(
+            clean.status.success(),
+            "clean failed: {}",
+            String::from_utf8_lossy(&clean.stderr)
+        );
         eprintln!("clean: {}", String::from_utf8_lossy(&clean.stdout).trim());
     }
     let left = wait_for_leftovers_to_clear();
-    assert!(left.is_empty(), "{env} after {signal:?}: left behind: {left:#?}");
+    assert!(
+        left.is_empty(),
+        "{env} after {signal:?}: left behind: {left:#?}"
+    );
     if !dir.join("journal.jsonl").is_file() {
         // Killed before the experiment started: nothing to resume.
         eprintln!("{env}: stopped before the journal was written; nothing to resume");
@@ -84,16 +102,36 @@ fn trial(env: &str, signal: nix::sys::signal::Signal, after: Duration, iteration
         String::from_utf8_lossy(&resumed.stderr)
     );
     let results = ResultsFile::load(&dir.join("results.json")).unwrap();
-    let result = results.environments.iter().find(|e| e.name == env).expect("environment in results");
-    assert_eq!(result.status, Status::Completed, "{env}: {:?}", result.status);
-    assert_eq!(result.repetitions.len(), repetitions as usize, "{env}: repetitions");
+    let result = results
+        .environments
+        .iter()
+        .find(|e| e.name == env)
+        .expect("environment in results");
+    assert_eq!(
+        result.status,
+        Status::Completed,
+        "{env}: {:?}",
+        result.status
+    );
+    assert_eq!(
+        result.repetitions.len(),
+        repetitions as usize,
+        "{env}: repetitions"
+    );
     for (i, rep) in result.repetitions.iter().enumerate() {
         assert_eq!(rep.index as usize, i, "{env}: repetition order");
         let indices: Vec<u64> = rep.iterations.iter().map(|s| s.index).collect();
-        assert_eq!(indices, (0..u64::from(iterations)).collect::<Vec<_>>(), "{env}: samples lost or duplicated");
+        assert_eq!(
+            indices,
+            (0..u64::from(iterations)).collect::<Vec<_>>(),
+            "{env}: samples lost or duplicated"
+        );
     }
     let left = wait_for_leftovers_to_clear();
-    assert!(left.is_empty(), "{env} after resume: left behind: {left:#?}");
+    assert!(
+        left.is_empty(),
+        "{env} after resume: left behind: {left:#?}"
+    );
 }
 
 fn prerequisites() -> bool {
@@ -114,7 +152,10 @@ fn interrupt_and_kill_native_and_oci() {
     }
     let mut rng = SplitMix(0x1503_BE4C);
     for env in ["native", "oci-runc"] {
-        for signal in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGKILL] {
+        for signal in [
+            nix::sys::signal::Signal::SIGINT,
+            nix::sys::signal::Signal::SIGKILL,
+        ] {
             trial(env, signal, rng.between(300, 1500), 40, 4);
         }
     }
@@ -130,7 +171,10 @@ fn interrupt_and_kill_docker() {
         return;
     }
     let mut rng = SplitMix(0xD0C4E5);
-    for signal in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGKILL] {
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGKILL,
+    ] {
         trial("docker", signal, rng.between(500, 2500), 40, 3);
     }
 }
@@ -141,11 +185,16 @@ fn interrupt_and_kill_qemu_tcg_guest() {
         return;
     }
     if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
-        eprintln!("skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)");
+        eprintln!(
+            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
+        );
         return;
     }
     let mut rng = SplitMix(0x9E3D);
-    for signal in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGKILL] {
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGKILL,
+    ] {
         trial("qemu-microvm", signal, rng.between(1000, 6000), 2, 2);
     }
 }

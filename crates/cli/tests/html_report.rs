@@ -10,7 +10,9 @@ use std::process::Command;
 use common::{assets_ready, run, static_agent};
 
 fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).is_file())
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
 }
 
 fn chromium_flags(profile: &Path) -> Vec<String> {
@@ -34,27 +36,59 @@ fn chromium_flags(profile: &Path) -> Vec<String> {
 
 #[test]
 fn html_report_of_a_real_run_renders_in_chromium() {
-    assert!(static_agent().is_some() && assets_ready(), "run scripts/build.sh and `isobench setup` first");
+    assert!(
+        static_agent().is_some() && assets_ready(),
+        "run scripts/build.sh and `isobench setup` first"
+    );
     let Some(browser) = chromium() else {
-        eprintln!("skipping: Debian's chromium is not installed (scripts/install-deps.sh installs it)");
+        eprintln!(
+            "skipping: Debian's chromium is not installed (scripts/install-deps.sh installs it)"
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let envs = if nix::unistd::geteuid().is_root() { "native,oci-runc" } else { "native" };
+    let envs = if nix::unistd::geteuid().is_root() {
+        "native,oci-runc"
+    } else {
+        "native"
+    };
     let ran = run(&[
-        "run", "--offline", "--env", envs, "--workload", "knn", "--iterations", "15", "--warmup", "2", "--repetitions", "2",
-        "--output", out.to_str().unwrap(),
+        "run",
+        "--offline",
+        "--env",
+        envs,
+        "--workload",
+        "knn",
+        "--iterations",
+        "15",
+        "--warmup",
+        "2",
+        "--repetitions",
+        "2",
+        "--output",
+        out.to_str().unwrap(),
     ]);
-    assert!(ran.status.success(), "run failed: {}", String::from_utf8_lossy(&ran.stderr));
+    assert!(
+        ran.status.success(),
+        "run failed: {}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
     // Regenerate from the saved results, as a user would.
     std::fs::remove_file(out.join("report.html")).unwrap();
     let report = run(&["report", out.join("results.json").to_str().unwrap()]);
-    assert!(report.status.success(), "report failed: {}", String::from_utf8_lossy(&report.stderr));
+    assert!(
+        report.status.success(),
+        "report failed: {}",
+        String::from_utf8_lossy(&report.stderr)
+    );
     let html = out.join("report.html");
     let text = std::fs::read_to_string(&html).unwrap();
     for forbidden in ["<script src", "<link ", "@import", "url(http"] {
-        assert!(!text.contains(forbidden), "report references external resources: {forbidden}");
+        assert!(
+            !text.contains(forbidden),
+            "report references external resources: {forbidden}"
+        );
     }
 
     let profile = dir.path().join("profile");
@@ -64,23 +98,47 @@ fn html_report_of_a_real_run_renders_in_chromium() {
         .args(["--dump-dom", &url])
         .output()
         .expect("running chromium");
-    assert!(dom.status.success(), "chromium failed: {}", String::from_utf8_lossy(&dom.stderr));
+    assert!(
+        dom.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
     let stderr = String::from_utf8_lossy(&dom.stderr);
     let console_errors: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught") || l.contains("Failed to load"))
         .collect();
-    assert!(console_errors.is_empty(), "console errors: {console_errors:#?}");
+    assert!(
+        console_errors.is_empty(),
+        "console errors: {console_errors:#?}"
+    );
     let dom = String::from_utf8_lossy(&dom.stdout);
     let figures: Vec<&str> = dom.split("<figure class=\"chart\"").skip(1).collect();
-    assert!(figures.len() >= 5, "expected the report's charts, found {}", figures.len());
+    assert!(
+        figures.len() >= 5,
+        "expected the report's charts, found {}",
+        figures.len()
+    );
     for figure in &figures {
         let figure = &figure[..figure.find("</figure>").expect("closed figure")];
         let svg = &figure[figure.find("<svg").expect("an svg in every chart")..];
-        let drawn = ["<rect", "<line", "<polyline", "<circle", "<path"].iter().map(|t| svg.matches(t).count()).sum::<usize>();
-        assert!(drawn > 5, "an empty chart: {}", &figure[..figure.len().min(200)]);
+        let drawn = ["<rect", "<line", "<polyline", "<circle", "<path"]
+            .iter()
+            .map(|t| svg.matches(t).count())
+            .sum::<usize>();
+        assert!(
+            drawn > 5,
+            "an empty chart: {}",
+            &figure[..figure.len().min(200)]
+        );
     }
-    for id in ["latency-inference", "mean-sd", "start-time", "cpu-over-time", "memory"] {
+    for id in [
+        "latency-inference",
+        "mean-sd",
+        "start-time",
+        "cpu-over-time",
+        "memory",
+    ] {
         assert!(dom.contains(&format!("id=\"{id}\"")), "chart {id} missing");
     }
 
@@ -89,10 +147,22 @@ fn html_report_of_a_real_run_renders_in_chromium() {
         .unwrap_or_else(|| dir.path().join("report.png"));
     let screenshot = Command::new(browser)
         .args(chromium_flags(&profile))
-        .args([&format!("--screenshot={}", shot.display()), "--window-size=1280,3600", &url])
+        .args([
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,3600",
+            &url,
+        ])
         .output()
         .expect("running chromium");
-    assert!(screenshot.status.success(), "screenshot failed: {}", String::from_utf8_lossy(&screenshot.stderr));
+    assert!(
+        screenshot.status.success(),
+        "screenshot failed: {}",
+        String::from_utf8_lossy(&screenshot.stderr)
+    );
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "screenshot is not a rendered page ({} bytes)", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "screenshot is not a rendered page ({} bytes)",
+        png.len()
+    );
 }

@@ -217,7 +217,9 @@ pub fn read_u64(path: &Path) -> Option<u64> {
 /// controllers isobench writes to.
 pub fn leftovers() -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let Ok(hierarchies) = std::fs::read_dir(CGROUP_ROOT) else { return found };
+    let Ok(hierarchies) = std::fs::read_dir(CGROUP_ROOT) else {
+        return found;
+    };
     for hierarchy in hierarchies.flatten() {
         // Symlinks (cpu -> cpu,cpuacct) would list the same groups twice.
         if hierarchy.file_type().map(|t| t.is_dir()).unwrap_or(false) {

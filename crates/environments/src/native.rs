@@ -109,8 +109,12 @@ fn join_before_exec(command: &mut Command, group: &CgroupV1) -> Result<(), EnvEr
         .procs_files()
         .into_iter()
         .map(|p| {
-            CString::new(p.as_os_str().as_bytes())
-                .map_err(|_| EnvError::io(format!("cgroup path {}", p.display()), std::io::ErrorKind::InvalidInput.into()))
+            CString::new(p.as_os_str().as_bytes()).map_err(|_| {
+                EnvError::io(
+                    format!("cgroup path {}", p.display()),
+                    std::io::ErrorKind::InvalidInput.into(),
+                )
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     // SAFETY: the closure runs in the forked child before exec, where only

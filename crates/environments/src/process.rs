@@ -114,9 +114,17 @@ impl ChildProcess {
     }
 
     /// Spawns with stdin piped (`interactive`) or empty.
-    pub fn spawn_with_stdin(mut command: Command, name: &str, interactive: bool) -> Result<Self, EnvError> {
+    pub fn spawn_with_stdin(
+        mut command: Command,
+        name: &str,
+        interactive: bool,
+    ) -> Result<Self, EnvError> {
         command
-            .stdin(if interactive { Stdio::piped() } else { Stdio::null() })
+            .stdin(if interactive {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
@@ -145,7 +153,10 @@ impl ChildProcess {
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
         use std::io::Write;
         let stdin = self.stdin.as_mut().ok_or_else(|| EnvError::Unsupported {
-            what: format!("writing to the stdin of `{}` (spawned without a stdin pipe)", self.name),
+            what: format!(
+                "writing to the stdin of `{}` (spawned without a stdin pipe)",
+                self.name
+            ),
             fix: "launch with LaunchSpec::interactive = true".into(),
         })?;
         stdin

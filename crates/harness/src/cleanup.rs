@@ -18,7 +18,9 @@ fn pid_alive(pid: i32) -> bool {
 
 /// Work directories of isobench runs whose process is gone.
 pub fn dead_work_dirs(tmp: &Path) -> Vec<(i32, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(tmp) else { return vec![] };
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return vec![];
+    };
     entries
         .flatten()
         .filter_map(|e| {
@@ -31,10 +33,16 @@ pub fn dead_work_dirs(tmp: &Path) -> Vec<(i32, PathBuf)> {
 
 /// PIDs whose command line mentions `needle`.
 fn processes_mentioning(needle: &str) -> Vec<i32> {
-    let Ok(all) = procfs::process::all_processes() else { return vec![] };
+    let Ok(all) = procfs::process::all_processes() else {
+        return vec![];
+    };
     all.flatten()
         .filter(|p| p.pid != std::process::id() as i32)
-        .filter(|p| p.cmdline().map(|c| c.iter().any(|a| a.contains(needle))).unwrap_or(false))
+        .filter(|p| {
+            p.cmdline()
+                .map(|c| c.iter().any(|a| a.contains(needle)))
+                .unwrap_or(false)
+        })
         .map(|p| p.pid)
         .collect()
 }
@@ -47,27 +55,46 @@ pub fn register_process(work_dir: &Path, pid: i32) {
     use std::io::Write;
     let Some(start) = start_time(pid) else { return };
     let _ = std::fs::create_dir_all(work_dir);
-    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(work_dir.join(PIDS_FILE)) {
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(work_dir.join(PIDS_FILE))
+    {
         let _ = writeln!(file, "{pid} {start}");
     }
 }
 
 fn start_time(pid: i32) -> Option<u64> {
-    procfs::process::Process::new(pid).ok()?.stat().ok().map(|s| s.starttime)
+    procfs::process::Process::new(pid)
+        .ok()?
+        .stat()
+        .ok()
+        .map(|s| s.starttime)
 }
 
 /// Kills the registered processes of a dead run that are still the same processes.
 fn kill_registered(dir: &Path, done: &mut Vec<String>) {
-    let Ok(text) = std::fs::read_to_string(dir.join(PIDS_FILE)) else { return };
+    let Ok(text) = std::fs::read_to_string(dir.join(PIDS_FILE)) else {
+        return;
+    };
     for line in text.lines() {
         let mut parts = line.split_whitespace();
-        let (Some(Ok(pid)), Some(Ok(start))) = (parts.next().map(str::parse::<i32>), parts.next().map(str::parse::<u64>)) else {
+        let (Some(Ok(pid)), Some(Ok(start))) = (
+            parts.next().map(str::parse::<i32>),
+            parts.next().map(str::parse::<u64>),
+        ) else {
             continue;
         };
         // The start time guards against a recycled PID.
         if start_time(pid) == Some(start) {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             done.push(format!("killed agent process {pid}"));
         }
     }
@@ -77,13 +104,16 @@ fn kill_registered(dir: &Path, done: &mut Vec<String>) {
 /// `isobench-<pid>-<env>-<repetition>` and work directories `isobench-<pid>/`,
 /// possibly behind a backend's own prefix.
 pub fn run_pid_of(name: &str) -> Option<i32> {
-    name.match_indices(WORK_DIR_PREFIX).find_map(|(at, prefix)| {
-        let rest = &name[at + prefix.len()..];
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        let after = &rest[digits.len()..];
-        let ends = after.is_empty() || after.starts_with('-') || after.starts_with('/');
-        (!digits.is_empty() && ends).then(|| digits.parse().ok()).flatten()
-    })
+    name.match_indices(WORK_DIR_PREFIX)
+        .find_map(|(at, prefix)| {
+            let rest = &name[at + prefix.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let after = &rest[digits.len()..];
+            let ends = after.is_empty() || after.starts_with('-') || after.starts_with('/');
+            (!digits.is_empty() && ends)
+                .then(|| digits.parse().ok())
+                .flatten()
+        })
 }
 
 /// True when `name` was created by an isobench run that is no longer alive.
@@ -99,7 +129,10 @@ pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
         kill_registered(&dir, &mut done);
         let needle = dir.display().to_string();
         for victim in processes_mentioning(&needle) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(victim),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             done.push(format!("killed process {victim} of dead run {pid}"));
         }
         if std::fs::remove_dir_all(&dir).is_ok() {
@@ -112,13 +145,21 @@ pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
         ("crun", "/run/isobench/crun"),
         ("runsc", "/run/isobench/runsc"),
     ] {
-        let Ok(entries) = std::fs::read_dir(root) else { continue };
+        let Ok(entries) = std::fs::read_dir(root) else {
+            continue;
+        };
         for entry in entries.flatten() {
-            let id = entry.file_name().to_string_lossy().trim_end_matches(".state").to_string();
+            let id = entry
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".state")
+                .to_string();
             if !belongs_to_dead_run(&id) {
                 continue;
             }
-            let deleted = Command::new(runtime).args(["--root", root, "delete", "--force", &id]).output();
+            let deleted = Command::new(runtime)
+                .args(["--root", root, "delete", "--force", &id])
+                .output();
             if matches!(deleted, Ok(ref o) if o.status.success()) {
                 done.push(format!("deleted {runtime} container {id}"));
             }
@@ -129,22 +170,35 @@ pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
         docker_host: std::env::var("DOCKER_HOST").ok(),
         ..Default::default()
     };
-    if let Ok(docker) = isobench_environments::docker::Docker::new(isobench_environments::EnvKind::Docker, &docker_options) {
+    if let Ok(docker) = isobench_environments::docker::Docker::new(
+        isobench_environments::EnvKind::Docker,
+        &docker_options,
+    ) {
         match docker.remove_containers(belongs_to_dead_run) {
-            Ok(removed) => done.extend(removed.into_iter().map(|c| format!("removed docker container {c}"))),
+            Ok(removed) => done.extend(
+                removed
+                    .into_iter()
+                    .map(|c| format!("removed docker container {c}")),
+            ),
             Err(e) => tracing::warn!("docker leftovers: {e}"),
         }
     }
     // 4. cgroups of dead runs under isobench/ (deepest first), after killing what is left in them.
     let mut groups: Vec<PathBuf> = cgroup::leftovers()
         .into_iter()
-        .filter(|g| g.components().any(|c| belongs_to_dead_run(&c.as_os_str().to_string_lossy())))
+        .filter(|g| {
+            g.components()
+                .any(|c| belongs_to_dead_run(&c.as_os_str().to_string_lossy()))
+        })
         .collect();
     groups.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for group in groups {
         if let Ok(procs) = std::fs::read_to_string(group.join("cgroup.procs")) {
             for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
                 done.push(format!("killed process {pid} in {}", group.display()));
             }
         }
@@ -162,10 +216,19 @@ mod tests {
     #[test]
     fn run_pids_are_found_behind_prefixes() {
         assert_eq!(run_pid_of("isobench-1234-docker-0"), Some(1234));
-        assert_eq!(run_pid_of("isobench-isobench-22834-oci-runc-2"), Some(22834));
+        assert_eq!(
+            run_pid_of("isobench-isobench-22834-oci-runc-2"),
+            Some(22834)
+        );
         assert_eq!(run_pid_of("isobench-agent:abc"), None);
         assert_eq!(run_pid_of("test-start-oci-runc-19900"), None);
-        assert_eq!(run_pid_of("unix:/tmp/isobench-77/qemu-1/qmp.sock"), Some(77));
-        assert!(!belongs_to_dead_run(&format!("isobench-{}-native-0", std::process::id())));
+        assert_eq!(
+            run_pid_of("unix:/tmp/isobench-77/qemu-1/qmp.sock"),
+            Some(77)
+        );
+        assert!(!belongs_to_dead_run(&format!(
+            "isobench-{}-native-0",
+            std::process::id()
+        )));
     }
 }

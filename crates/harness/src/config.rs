@@ -65,7 +65,12 @@ impl Overrides {
         })?;
         toml::from_str(&text).map_err(|e| HarnessError::ConfigParse {
             path: path.to_path_buf(),
-            message: e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" | "),
+            message: e
+                .to_string()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join(" | "),
         })
     }
 
@@ -75,8 +80,24 @@ impl Overrides {
             ($($field:ident),*) => { Overrides { $($field: over.$field.or(self.$field)),* } };
         }
         pick!(
-            env, workload, model, images, engine, iterations, warmup, repetitions, vcpus, memory, threads, output,
-            timeout, seed, native_cgroup, kernel, firecracker, sample_interval_ms
+            env,
+            workload,
+            model,
+            images,
+            engine,
+            iterations,
+            warmup,
+            repetitions,
+            vcpus,
+            memory,
+            threads,
+            output,
+            timeout,
+            seed,
+            native_cgroup,
+            kernel,
+            firecracker,
+            sample_interval_ms
         )
     }
 }
@@ -133,7 +154,10 @@ impl ExperimentConfig {
             .iter()
             .flat_map(|s| s.split(','))
             .filter(|s| !s.trim().is_empty())
-            .map(|s| s.parse::<EnvKind>().map_err(|e| HarnessError::Invalid(e.to_string())))
+            .map(|s| {
+                s.parse::<EnvKind>()
+                    .map_err(|e| HarnessError::Invalid(e.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut unique = Vec::new();
         for kind in environments {
@@ -157,11 +181,15 @@ impl ExperimentConfig {
         }
         let iterations = o.iterations.unwrap_or(30);
         if iterations == 0 {
-            return Err(HarnessError::Invalid("--iterations must be at least 1".into()));
+            return Err(HarnessError::Invalid(
+                "--iterations must be at least 1".into(),
+            ));
         }
         let repetitions = o.repetitions.unwrap_or(3);
         if repetitions == 0 {
-            return Err(HarnessError::Invalid("--repetitions must be at least 1".into()));
+            return Err(HarnessError::Invalid(
+                "--repetitions must be at least 1".into(),
+            ));
         }
         let threads = o.threads.unwrap_or(1);
         if threads == 0 {
@@ -172,13 +200,22 @@ impl ExperimentConfig {
         }
         if let Some(mib) = o.memory {
             if mib < 64 {
-                return Err(HarnessError::Invalid(format!("--memory {mib} MiB is too small; give at least 64")));
+                return Err(HarnessError::Invalid(format!(
+                    "--memory {mib} MiB is too small; give at least 64"
+                )));
             }
         }
-        for (flag, path) in [("--model", &o.model), ("--images", &o.images), ("--kernel", &o.kernel)] {
+        for (flag, path) in [
+            ("--model", &o.model),
+            ("--images", &o.images),
+            ("--kernel", &o.kernel),
+        ] {
             if let Some(path) = path {
                 if !path.exists() {
-                    return Err(HarnessError::Invalid(format!("{flag} {} does not exist", path.display())));
+                    return Err(HarnessError::Invalid(format!(
+                        "{flag} {} does not exist",
+                        path.display()
+                    )));
                 }
             }
         }
@@ -194,7 +231,9 @@ impl ExperimentConfig {
             vcpus: o.vcpus,
             memory_mib: o.memory,
             threads,
-            output: o.output.unwrap_or_else(|| PathBuf::from("isobench-results")),
+            output: o
+                .output
+                .unwrap_or_else(|| PathBuf::from("isobench-results")),
             timeout_seconds: o.timeout.unwrap_or(600).max(1),
             seed: o.seed.unwrap_or(0x15_0BE7C4),
             native_cgroup: o.native_cgroup.unwrap_or(true),
@@ -223,10 +262,16 @@ impl ExperimentConfig {
             assets.display().to_string(),
         ];
         if self.model.is_some() {
-            args.extend(["--model".into(), assets.join("user/model.onnx").display().to_string()]);
+            args.extend([
+                "--model".into(),
+                assets.join("user/model.onnx").display().to_string(),
+            ]);
         }
         if self.images.is_some() {
-            args.extend(["--images".into(), assets.join("user/images").display().to_string()]);
+            args.extend([
+                "--images".into(),
+                assets.join("user/images").display().to_string(),
+            ]);
         }
         args
     }
@@ -238,7 +283,9 @@ mod tests {
 
     #[test]
     fn flags_override_file_and_defaults_fill_the_rest() {
-        let file: Overrides = toml::from_str("env = [\"native\", \"docker\"]\nworkload = \"knn\"\niterations = 5\n").unwrap();
+        let file: Overrides =
+            toml::from_str("env = [\"native\", \"docker\"]\nworkload = \"knn\"\niterations = 5\n")
+                .unwrap();
         let flags = Overrides {
             iterations: Some(7),
             ..Overrides::default()
@@ -254,10 +301,26 @@ mod tests {
     #[test]
     fn bad_values_are_clear_errors() {
         let bad = |o: Overrides| ExperimentConfig::resolve(o).unwrap_err().to_string();
-        assert!(bad(Overrides { env: Some(vec!["native,podman".into()]), ..Default::default() }).contains("unknown environment `podman`"));
-        assert!(bad(Overrides { workload: Some("resnet".into()), ..Default::default() }).contains("unknown workload `resnet`"));
-        assert!(bad(Overrides { iterations: Some(0), ..Default::default() }).contains("--iterations"));
-        assert!(bad(Overrides { model: Some("/nonexistent.onnx".into()), ..Default::default() }).contains("does not exist"));
+        assert!(bad(Overrides {
+            env: Some(vec!["native,podman".into()]),
+            ..Default::default()
+        })
+        .contains("unknown environment `podman`"));
+        assert!(bad(Overrides {
+            workload: Some("resnet".into()),
+            ..Default::default()
+        })
+        .contains("unknown workload `resnet`"));
+        assert!(bad(Overrides {
+            iterations: Some(0),
+            ..Default::default()
+        })
+        .contains("--iterations"));
+        assert!(bad(Overrides {
+            model: Some("/nonexistent.onnx".into()),
+            ..Default::default()
+        })
+        .contains("does not exist"));
     }
 
     #[test]
@@ -266,7 +329,10 @@ mod tests {
         let path = dir.path().join("bench.toml");
         std::fs::write(&path, "iterations = -3\n").unwrap();
         let err = Overrides::from_file(&path).unwrap_err().to_string();
-        assert!(err.contains("bench.toml") && err.contains("iterations"), "{err}");
+        assert!(
+            err.contains("bench.toml") && err.contains("iterations"),
+            "{err}"
+        );
         std::fs::write(&path, "workload = \"knn\"\nbogus = 1\n").unwrap();
         let err = Overrides::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("unknown field `bogus`"), "{err}");

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use isobench_environments::HostFacts;
-use procfs::Current;
 use isobench_results::HostInfo;
+use procfs::Current;
 
 /// Gathers host metadata and the versions of the tools involved.
 pub fn host_info(facts: &HostFacts) -> HostInfo {
@@ -19,14 +19,27 @@ pub fn host_info(facts: &HostFacts) -> HostInfo {
         .trim()
         .to_string();
     let memory_bytes = procfs::Meminfo::current().map(|m| m.mem_total).unwrap_or(0);
-    let load_average = procfs::LoadAverage::current().map(|l| f64::from(l.one)).unwrap_or(0.0);
+    let load_average = procfs::LoadAverage::current()
+        .map(|l| f64::from(l.one))
+        .unwrap_or(0.0);
     HostInfo {
-        hostname: uname.as_ref().map(|u| u.nodename().to_string_lossy().into_owned()).unwrap_or_default(),
-        kernel: uname.as_ref().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default(),
+        hostname: uname
+            .as_ref()
+            .map(|u| u.nodename().to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        kernel: uname
+            .as_ref()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default(),
         cpu_model,
-        cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1),
         memory_bytes,
-        kvm: serde_json::to_value(facts.kvm).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+        kvm: serde_json::to_value(facts.kvm)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
         load_average,
         tool_versions: tool_versions(),
     }
@@ -35,8 +48,16 @@ pub fn host_info(facts: &HostFacts) -> HostInfo {
 /// First line of `program args` (stdout or stderr), if the program exists.
 pub fn version_of(program: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
-    let text = if out.stdout.is_empty() { out.stderr } else { out.stdout };
-    String::from_utf8_lossy(&text).lines().next().map(|l| l.trim().to_string()).filter(|l| !l.is_empty())
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
 }
 
 /// Versions of dockerd, runc, crun, runsc, QEMU and Firecracker, where installed.
@@ -59,9 +80,18 @@ pub fn tool_versions() -> BTreeMap<String, String> {
 
 /// The git revision isobench was built from, when the source tree is at hand.
 pub fn git_revision() -> Option<String> {
-    option_env!("ISOBENCH_GIT_REVISION").map(str::to_string).or_else(|| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new("git").arg("-C").arg(dir).args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    })
+    option_env!("ISOBENCH_GIT_REVISION")
+        .map(str::to_string)
+        .or_else(|| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            let out = Command::new("git")
+                .arg("-C")
+                .arg(dir)
+                .args(["rev-parse", "--short=12", "HEAD"])
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        })
 }

@@ -78,9 +78,13 @@ impl Journal {
     pub fn append(&mut self, entry: &Entry, sync: bool) -> Result<(), HarnessError> {
         let mut line = serde_json::to_string(entry).map_err(|e| self.error(e.to_string()))?;
         line.push('\n');
-        self.file.write_all(line.as_bytes()).map_err(|e| self.error(e.to_string()))?;
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(|e| self.error(e.to_string()))?;
         if sync {
-            self.file.sync_data().map_err(|e| self.error(e.to_string()))?;
+            self.file
+                .sync_data()
+                .map_err(|e| self.error(e.to_string()))?;
         }
         Ok(())
     }
@@ -121,7 +125,10 @@ pub fn recover(output: &Path) -> Result<Recovered, HarnessError> {
             Err(e) => {
                 return Err(HarnessError::Output {
                     path: path.clone(),
-                    message: format!("line {} is corrupt ({e}); remove the directory and start again", number + 1),
+                    message: format!(
+                        "line {} is corrupt ({e}); remove the directory and start again",
+                        number + 1
+                    ),
                 })
             }
         };
@@ -129,7 +136,11 @@ pub fn recover(output: &Path) -> Result<Recovered, HarnessError> {
             Entry::Start { config } => recovered.config = Some(*config),
             Entry::Sample { .. } => {}
             Entry::Repetition { env, repetition } => {
-                recovered.repetitions.entry(env).or_default().push(*repetition);
+                recovered
+                    .repetitions
+                    .entry(env)
+                    .or_default()
+                    .push(*repetition);
             }
             Entry::Environment { result } => {
                 recovered.repetitions.remove(&result.name);
@@ -160,7 +171,14 @@ mod tests {
         })
         .unwrap();
         let mut journal = Journal::open(dir.path()).unwrap();
-        journal.append(&Entry::Start { config: Box::new(config.clone()) }, true).unwrap();
+        journal
+            .append(
+                &Entry::Start {
+                    config: Box::new(config.clone()),
+                },
+                true,
+            )
+            .unwrap();
         let rep = Repetition {
             index: 0,
             ..Repetition::default()
@@ -175,8 +193,12 @@ mod tests {
             )
             .unwrap();
         drop(journal);
-        let mut file = OpenOptions::new().append(true).open(dir.path().join(JOURNAL_FILE)).unwrap();
-        file.write_all(b"{\"entry\":\"sample\",\"env\":\"dock").unwrap();
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(JOURNAL_FILE))
+            .unwrap();
+        file.write_all(b"{\"entry\":\"sample\",\"env\":\"dock")
+            .unwrap();
         let recovered = recover(dir.path()).unwrap();
         assert_eq!(recovered.config.unwrap(), config);
         assert_eq!(recovered.repetitions["docker"].len(), 1);

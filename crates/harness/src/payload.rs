@@ -15,7 +15,10 @@ use crate::{ExperimentConfig, HarnessError};
 /// `tract` uses the static build (it drops into scratch containers and
 /// initramfs as is); `ort` needs the dynamic build.
 pub fn agent_candidates(engine: &str) -> Vec<PathBuf> {
-    let exe_dir = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
     let mut candidates = Vec::new();
     if engine == "ort" {
         if let Some(p) = std::env::var_os("ISOBENCH_AGENT_DYNAMIC") {
@@ -52,7 +55,11 @@ pub fn find_agent(explicit: Option<&Path>, engine: &str) -> Result<PathBuf, Harn
         .find(|p| p.is_file())
         .map(|p| p.canonicalize().unwrap_or_else(|_| p.clone()))
         .ok_or_else(|| HarnessError::AgentMissing {
-            searched: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            searched: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -100,24 +107,32 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Re
 
 /// True when the ELF file has no program interpreter (statically linked).
 pub fn is_static_elf(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else { return false };
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
     // PT_INTERP present => dynamic. Parse the 64-bit ELF program headers.
     if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
         return false;
     }
     let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
-    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8])) as usize;
+    let u64_at =
+        |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8])) as usize;
     let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
     (0..phnum).all(|i| {
         let off = phoff + i * phentsize;
-        off + 4 > bytes.len() || u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap_or([0; 4])) != 3
+        off + 4 > bytes.len()
+            || u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap_or([0; 4])) != 3
     })
 }
 
 /// Stages the asset directory for this experiment: the cache's assets,
 /// plus the user's model and images under `user/` when given. Returns the
 /// directory to hand to environments.
-pub fn stage_assets(config: &ExperimentConfig, cache_assets: &Path, staging: &Path) -> Result<PathBuf, HarnessError> {
+pub fn stage_assets(
+    config: &ExperimentConfig,
+    cache_assets: &Path,
+    staging: &Path,
+) -> Result<PathBuf, HarnessError> {
     if !cache_assets.join("MANIFEST.json").is_file() {
         return Err(HarnessError::Assets(format!(
             "assets not found in {} (no MANIFEST.json); run `isobench setup`",
@@ -138,10 +153,12 @@ pub fn stage_assets(config: &ExperimentConfig, cache_assets: &Path, staging: &Pa
     link_tree(cache_assets, &out).map_err(|e| io("staging assets", e))?;
     if let Some(model) = &config.model {
         std::fs::create_dir_all(out.join("user")).map_err(|e| io("creating user/", e))?;
-        std::fs::copy(model, out.join("user/model.onnx")).map_err(|e| io(&format!("copying {}", model.display()), e))?;
+        std::fs::copy(model, out.join("user/model.onnx"))
+            .map_err(|e| io(&format!("copying {}", model.display()), e))?;
     }
     if let Some(images) = &config.images {
-        link_tree(images, &out.join("user/images")).map_err(|e| io(&format!("copying {}", images.display()), e))?;
+        link_tree(images, &out.join("user/images"))
+            .map_err(|e| io(&format!("copying {}", images.display()), e))?;
     }
     Ok(out)
 }
@@ -167,13 +184,27 @@ pub type FileMap = Vec<(PathBuf, PathBuf)>;
 /// Extra files and variables the dynamic (ort) agent needs inside an
 /// environment: its dynamic loader and libraries (from `ldd`) and
 /// libonnxruntime.so at `/runtime/libonnxruntime.so`.
-pub fn ort_runtime_files(agent: &Path, onnxruntime: &Path) -> Result<(FileMap, Vec<(String, String)>), HarnessError> {
+pub fn ort_runtime_files(
+    agent: &Path,
+    onnxruntime: &Path,
+) -> Result<(FileMap, Vec<(String, String)>), HarnessError> {
     let mut files = Vec::new();
     for binary in [agent, onnxruntime] {
-        let out = std::process::Command::new("ldd").arg(binary).output().map_err(|e| HarnessError::Assets(format!("running ldd on {}: {e}", binary.display())))?;
+        let out = std::process::Command::new("ldd")
+            .arg(binary)
+            .output()
+            .map_err(|e| {
+                HarnessError::Assets(format!("running ldd on {}: {e}", binary.display()))
+            })?;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             // "libm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
-            let path = line.split("=>").last().unwrap_or("").split_whitespace().next().unwrap_or("");
+            let path = line
+                .split("=>")
+                .last()
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
             if path.starts_with('/') {
                 let host = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
                 let inside = PathBuf::from(path);
@@ -189,16 +220,27 @@ pub fn ort_runtime_files(agent: &Path, onnxruntime: &Path) -> Result<(FileMap, V
             onnxruntime.display()
         )));
     }
-    files.push((onnxruntime.to_path_buf(), PathBuf::from("/runtime/libonnxruntime.so")));
-    Ok((files, vec![("ORT_DYLIB_PATH".into(), "/runtime/libonnxruntime.so".into())]))
+    files.push((
+        onnxruntime.to_path_buf(),
+        PathBuf::from("/runtime/libonnxruntime.so"),
+    ));
+    Ok((
+        files,
+        vec![("ORT_DYLIB_PATH".into(), "/runtime/libonnxruntime.so".into())],
+    ))
 }
 
 /// Builds the payload and its identity for the results.
-pub fn build_payload(agent: PathBuf, assets: PathBuf, onnxruntime: Option<&Path>) -> Result<(AgentPayload, PayloadIdentity), HarnessError> {
+pub fn build_payload(
+    agent: PathBuf,
+    assets: PathBuf,
+    onnxruntime: Option<&Path>,
+) -> Result<(AgentPayload, PayloadIdentity), HarnessError> {
     let agent_sha256 = sha256_file(&agent).map_err(|e| HarnessError::AgentMissing {
         searched: format!("{}: {e}", agent.display()),
     })?;
-    let assets_sha256 = sha256_tree(&assets).map_err(|e| HarnessError::Assets(format!("hashing {}: {e}", assets.display())))?;
+    let assets_sha256 = sha256_tree(&assets)
+        .map_err(|e| HarnessError::Assets(format!("hashing {}: {e}", assets.display())))?;
     let agent_static = is_static_elf(&agent);
     let (extra_files, env) = match onnxruntime {
         Some(lib) => ort_runtime_files(&agent, lib)?,

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use isobench_environments::{
-    registry, AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance, LaunchSpec, Limits,
-    MeterTarget,
+    registry, AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance,
+    LaunchSpec, Limits, MeterTarget,
 };
 use isobench_records::{parse_line, LineKind, Record};
 use isobench_results::{
-    EnvironmentResult, Experiment, HostInfo, IterationSample, PayloadIdentity, Repetition, ResultsFile, Status, Usage,
-    RESULTS_VERSION,
+    EnvironmentResult, Experiment, HostInfo, IterationSample, PayloadIdentity, Repetition,
+    ResultsFile, Status, Usage, RESULTS_VERSION,
 };
 
 use crate::journal::{self, Entry, Journal};
@@ -66,7 +66,10 @@ pub fn results_path(output: &Path) -> PathBuf {
 /// Runs every environment of the experiment in order. An environment that
 /// fails is recorded as failed and the rest go on; results are saved after
 /// every repetition.
-pub fn run_experiment(ctx: &RunContext, observer: &dyn RunObserver) -> Result<ResultsFile, HarnessError> {
+pub fn run_experiment(
+    ctx: &RunContext,
+    observer: &dyn RunObserver,
+) -> Result<ResultsFile, HarnessError> {
     let config = &ctx.config;
     std::fs::create_dir_all(&config.output).map_err(|e| HarnessError::Output {
         path: config.output.clone(),
@@ -110,12 +113,18 @@ pub fn run_experiment(ctx: &RunContext, observer: &dyn RunObserver) -> Result<Re
             break;
         }
         if let Some(done) = recovered.environments.remove(kind.name()) {
-            observer.message(&format!("{kind}: already complete in the journal, not run again"));
+            observer.message(&format!(
+                "{kind}: already complete in the journal, not run again"
+            ));
             results.environments.push(done);
             save(&mut results, &path)?;
             continue;
         }
-        observer.environment_started(kind.name(), config.repetitions, config.iterations + config.warmup);
+        observer.environment_started(
+            kind.name(),
+            config.repetitions,
+            config.iterations + config.warmup,
+        );
         let index = results.environments.len();
         results.environments.push(EnvironmentResult {
             name: kind.name().to_string(),
@@ -129,8 +138,20 @@ pub fn run_experiment(ctx: &RunContext, observer: &dyn RunObserver) -> Result<Re
             repetitions: vec![],
             summary: None,
         });
-        let done = recovered.repetitions.remove(kind.name()).unwrap_or_default();
-        run_environment(ctx, kind, &mut results, index, &path, &mut journal, done, observer)?;
+        let done = recovered
+            .repetitions
+            .remove(kind.name())
+            .unwrap_or_default();
+        run_environment(
+            ctx,
+            kind,
+            &mut results,
+            index,
+            &path,
+            &mut journal,
+            done,
+            observer,
+        )?;
         observer.environment_finished(kind.name(), &results.environments[index].status);
         save(&mut results, &path)?;
         if !ctx.interrupted.load(Ordering::Relaxed) {
@@ -150,7 +171,11 @@ pub fn run_experiment(ctx: &RunContext, observer: &dyn RunObserver) -> Result<Re
 
 fn experiment_of(config: &ExperimentConfig) -> Experiment {
     Experiment {
-        environments: config.environments.iter().map(|k| k.name().to_string()).collect(),
+        environments: config
+            .environments
+            .iter()
+            .map(|k| k.name().to_string())
+            .collect(),
         workload: config.workload.clone(),
         engine: config.engine.clone(),
         model: config.model.as_ref().map(|p| p.display().to_string()),
@@ -280,7 +305,12 @@ pub fn run_repetition(
             cpuset: None,
         },
         timeout: Duration::from_secs(config.timeout_seconds),
-        run_id: format!("isobench-{}-{}-{}", std::process::id(), kind.name(), repetition),
+        run_id: format!(
+            "isobench-{}-{}-{}",
+            std::process::id(),
+            kind.name(),
+            repetition
+        ),
         interactive: false,
     };
     let mut rep = Repetition {
@@ -299,11 +329,26 @@ pub fn run_repetition(
     if let MeterTarget::ProcessTree(pid) = target {
         crate::cleanup::register_process(&ctx.env_options.work_dir, pid);
     }
-    let sampler = Sampler::start(target.clone(), Duration::from_millis(config.sample_interval_ms), origin);
-    let outcome = collect_records(ctx, instance.as_mut(), kind, repetition, origin, &mut rep, journal, observer);
+    let sampler = Sampler::start(
+        target.clone(),
+        Duration::from_millis(config.sample_interval_ms),
+        origin,
+    );
+    let outcome = collect_records(
+        ctx,
+        instance.as_mut(),
+        kind,
+        repetition,
+        origin,
+        &mut rep,
+        journal,
+        observer,
+    );
     sampler.sample_now(&target, origin);
     let vmm_overhead = match target {
-        MeterTarget::ProcessTree(pid) if kind.is_vm() => crate::metrics::vmm::vmm_overhead(pid).map(|(bytes, _)| bytes),
+        MeterTarget::ProcessTree(pid) if kind.is_vm() => {
+            crate::metrics::vmm::vmm_overhead(pid).map(|(bytes, _)| bytes)
+        }
         _ => None,
     };
     if let (Some(started), Some(ready)) = (instance.guest_started_at(), rep.ready_seconds) {
@@ -337,7 +382,11 @@ pub fn run_repetition(
         cpu_percent: window
             .filter(|(a, b)| b - a >= 2.0 * interval.as_secs_f64())
             .and_then(|(a, b)| cpu_percent_between(&samples, a, b))
-            .unwrap_or(if wall_seconds > 0.0 { 100.0 * cpu_seconds / wall_seconds } else { 0.0 }),
+            .unwrap_or(if wall_seconds > 0.0 {
+                100.0 * cpu_seconds / wall_seconds
+            } else {
+                0.0
+            }),
         peak_memory_bytes: peak,
         vmm_overhead_bytes: vmm_overhead,
         interval_ms: interval.as_millis() as u64,
@@ -373,7 +422,10 @@ fn collect_records(
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!("timed out after {} s (--timeout)", ctx.config.timeout_seconds));
+            return Err(format!(
+                "timed out after {} s (--timeout)",
+                ctx.config.timeout_seconds
+            ));
         }
         // Wake up regularly to notice an interrupt.
         let line = match instance.next_line(left.min(Duration::from_millis(250))) {
@@ -381,7 +433,9 @@ fn collect_records(
             Ok(None) => {
                 // The runtime's / VMM's own last words first, else the last stray stdout line.
                 let last = instance.diagnostics().or_else(|| noise.last().cloned());
-                let tail = last.map(|l| format!("; last output: {l}")).unwrap_or_default();
+                let tail = last
+                    .map(|l| format!("; last output: {l}"))
+                    .unwrap_or_default();
                 return Err(format!("agent exited before its summary record{tail}"));
             }
             Err(EnvError::Timeout { .. }) => continue,

@@ -32,13 +32,24 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 fn echo_lines(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("echo '{l}'")).collect::<Vec<_>>().join("\n")
+    lines
+        .iter()
+        .map(|l| format!("echo '{l}'"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-fn run(dir: &Path, agent: PathBuf, timeout: u64) -> (Result<ResultsFile, isobench_harness::HarnessError>, PathBuf) {
+fn run(
+    dir: &Path,
+    agent: PathBuf,
+    timeout: u64,
+) -> (Result<ResultsFile, isobench_harness::HarnessError>, PathBuf) {
     let assets = dir.join("assets");
     std::fs::create_dir_all(&assets).unwrap();
-    let output = dir.join(format!("out-{}", agent.file_name().unwrap().to_string_lossy()));
+    let output = dir.join(format!(
+        "out-{}",
+        agent.file_name().unwrap().to_string_lossy()
+    ));
     let config = ExperimentConfig::resolve(Overrides {
         env: Some(vec!["native".into()]),
         workload: Some("knn".into()),
@@ -77,7 +88,11 @@ fn no_process_mentions(needle: &str) {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
             let cmdline = String::from_utf8_lossy(&cmdline);
-            assert!(!cmdline.contains(needle), "process {:?} left behind: {cmdline}", entry.file_name());
+            assert!(
+                !cmdline.contains(needle),
+                "process {:?} left behind: {cmdline}",
+                entry.file_name()
+            );
         }
     }
 }
@@ -117,7 +132,10 @@ fn a_good_agent_gives_samples_statistics_and_a_saved_file() {
 #[test]
 fn a_hanging_agent_times_out_and_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let body = format!("{}\nexec sleep 1000", echo_lines(&[READY.to_string(), iteration(0, false, 1000)]));
+    let body = format!(
+        "{}\nexec sleep 1000",
+        echo_lines(&[READY.to_string(), iteration(0, false, 1000)])
+    );
     let agent = script(dir.path(), "hanging-agent", &body);
     let (results, _) = run(dir.path(), agent, 2);
     let results = results.unwrap();
@@ -134,23 +152,46 @@ fn a_hanging_agent_times_out_and_is_killed() {
 #[test]
 fn an_agent_that_exits_early_or_prints_garbage_is_reported() {
     let dir = tempfile::tempdir().unwrap();
-    let early = script(dir.path(), "early-agent", &format!("{}\necho 'segfault-ish' >&2\nexit 3", echo_lines(&[READY.to_string()])));
+    let early = script(
+        dir.path(),
+        "early-agent",
+        &format!(
+            "{}\necho 'segfault-ish' >&2\nexit 3",
+            echo_lines(&[READY.to_string()])
+        ),
+    );
     let (results, _) = run(dir.path(), early, 30);
     match &results.unwrap().environments[0].status {
-        Status::Failed { reason } => assert!(reason.contains("exited before its summary"), "{reason}"),
+        Status::Failed { reason } => {
+            assert!(reason.contains("exited before its summary"), "{reason}")
+        }
         other => panic!("expected failure, got {other:?}"),
     }
-    let garbage = script(dir.path(), "garbage-agent", &format!("{}\necho '{{\"v\":1,\"type\":\"iteration\",\"index\":'", echo_lines(&[READY.to_string()])));
+    let garbage = script(
+        dir.path(),
+        "garbage-agent",
+        &format!(
+            "{}\necho '{{\"v\":1,\"type\":\"iteration\",\"index\":'",
+            echo_lines(&[READY.to_string()])
+        ),
+    );
     let (results, _) = run(dir.path(), garbage, 30);
     match &results.unwrap().environments[0].status {
         Status::Failed { reason } => assert!(reason.contains("invalid record"), "{reason}"),
         other => panic!("expected failure, got {other:?}"),
     }
     let error = r#"{"v":1,"type":"error","kind":"model","message":"model /assets/x.onnx: not a valid ONNX file"}"#;
-    let failing = script(dir.path(), "error-agent", &format!("echo '{error}'\nexit 1"));
+    let failing = script(
+        dir.path(),
+        "error-agent",
+        &format!("echo '{error}'\nexit 1"),
+    );
     let (results, _) = run(dir.path(), failing, 30);
     match &results.unwrap().environments[0].status {
-        Status::Failed { reason } => assert!(reason.contains("agent error (model)") && reason.contains("not a valid ONNX"), "{reason}"),
+        Status::Failed { reason } => assert!(
+            reason.contains("agent error (model)") && reason.contains("not a valid ONNX"),
+            "{reason}"
+        ),
         other => panic!("expected failure, got {other:?}"),
     }
 }

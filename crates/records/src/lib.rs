@@ -269,23 +269,37 @@ mod tests {
     fn finds_record_after_console_noise() {
         let line = format!("[    1.234] random kernel text {}\r", ready().to_line());
         assert_eq!(parse_line(&line).unwrap(), LineKind::Record(ready()));
-        assert_eq!(parse_line("[    0.000] Linux version 6.1").unwrap(), LineKind::Noise);
+        assert_eq!(
+            parse_line("[    0.000] Linux version 6.1").unwrap(),
+            LineKind::Noise
+        );
     }
 
     #[test]
     fn rejects_truncated_and_foreign_versions() {
         let line = ready().to_line();
         let cut = &line[..line.len() - 5];
-        assert!(matches!(parse_line(cut), Err(RecordError::Malformed { .. })));
+        assert!(matches!(
+            parse_line(cut),
+            Err(RecordError::Malformed { .. })
+        ));
         let v2 = line.replacen("{\"v\":1", "{\"v\":2", 1);
-        assert!(matches!(parse_line(&v2), Err(RecordError::Version { found: 2 })));
+        assert!(matches!(
+            parse_line(&v2),
+            Err(RecordError::Version { found: 2 })
+        ));
         let unknown = "{\"v\":1,\"type\":\"bogus\"}";
-        assert!(matches!(parse_line(unknown), Err(RecordError::Malformed { .. })));
+        assert!(matches!(
+            parse_line(unknown),
+            Err(RecordError::Malformed { .. })
+        ));
     }
 
     #[test]
     fn ignores_unknown_fields() {
-        let line = ready().to_line().replacen("\"pid1\"", "\"extra\":5,\"pid1\"", 1);
+        let line = ready()
+            .to_line()
+            .replacen("\"pid1\"", "\"extra\":5,\"pid1\"", 1);
         assert_eq!(parse_line(&line).unwrap(), LineKind::Record(ready()));
     }
 

@@ -306,7 +306,8 @@ impl ResultsFile {
             path: origin.to_string(),
             reason,
         };
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let version = value
             .get("results_version")
             .and_then(serde_json::Value::as_u64)
@@ -355,7 +356,10 @@ impl Repetition {
 impl EnvironmentResult {
     /// All in-agent inference samples across repetitions, µs.
     pub fn all_inference_us(&self) -> Vec<f64> {
-        self.repetitions.iter().flat_map(Repetition::inference_us).collect()
+        self.repetitions
+            .iter()
+            .flat_map(Repetition::inference_us)
+            .collect()
     }
 
     /// All end-to-end samples across repetitions, µs.
@@ -388,7 +392,8 @@ mod tests {
 
     #[test]
     fn saves_and_loads() {
-        let dir = std::env::temp_dir().join(format!("isobench-results-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("isobench-results-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("results.json");
         sample().save_atomic(&path).unwrap();
@@ -401,9 +406,16 @@ mod tests {
     fn rejects_truncated_and_other_versions() {
         let text = serde_json::to_string(&sample()).unwrap();
         let err = ResultsFile::from_json(&text[..text.len() / 2], "r.json").unwrap_err();
-        assert!(err.to_string().contains("not a valid isobench results file"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("not a valid isobench results file"),
+            "{err}"
+        );
         let other = text.replace("\"results_version\":1", "\"results_version\":7");
         let err = ResultsFile::from_json(&other, "r.json").unwrap_err();
-        assert!(matches!(err, ResultsError::Version { found: 7, .. }), "{err}");
+        assert!(
+            matches!(err, ResultsError::Version { found: 7, .. }),
+            "{err}"
+        );
     }
 }

@@ -322,10 +322,19 @@ impl Docker {
 
     /// Force-removes the isobench containers whose name satisfies `remove`
     /// (`isobench clean` passes "belongs to a dead run"); returns their names.
-    pub fn remove_containers(&self, remove: impl Fn(&str) -> bool) -> Result<Vec<String>, EnvError> {
+    pub fn remove_containers(
+        &self,
+        remove: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, EnvError> {
         let mut removed = Vec::new();
-        for name in self.leftover_containers()?.into_iter().filter(|n| remove(n)) {
-            let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new().force(true).build();
+        for name in self
+            .leftover_containers()?
+            .into_iter()
+            .filter(|n| remove(n))
+        {
+            let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .build();
             self.conn
                 .rt
                 .block_on(self.conn.client.remove_container(&name, Some(options)))
@@ -705,7 +714,12 @@ impl Instance for DockerInstance {
                 input.write_all(bytes).await?;
                 input.flush().await
             })
-            .map_err(|e| EnvError::io(format!("writing to the stdin of container {}", self.name), e))
+            .map_err(|e| {
+                EnvError::io(
+                    format!("writing to the stdin of container {}", self.name),
+                    e,
+                )
+            })
     }
 
     fn close_input(&mut self) -> Result<(), EnvError> {

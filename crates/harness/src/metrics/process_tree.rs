@@ -27,7 +27,8 @@ pub fn tree_usage(root: i32) -> Option<(f64, u64)> {
         if let Some(stat) = stats.get(&pid) {
             // cutime/cstime hold the CPU of children already reaped, so a
             // short-lived helper's time is not lost between samples.
-            cpu_ticks += stat.utime + stat.stime + stat.cutime.max(0) as u64 + stat.cstime.max(0) as u64;
+            cpu_ticks +=
+                stat.utime + stat.stime + stat.cutime.max(0) as u64 + stat.cstime.max(0) as u64;
             rss_pages += stat.rss;
         }
         if let Some(kids) = children.get(&pid) {

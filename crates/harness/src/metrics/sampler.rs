@@ -95,9 +95,14 @@ impl Sampler {
                                 cpu: reading.cpu_seconds,
                                 mem: reading.memory_bytes,
                             };
-                            samples.lock().unwrap_or_else(|p| p.into_inner()).push(sample);
+                            samples
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(sample);
                             let mut peak = peak.lock().unwrap_or_else(|p| p.into_inner());
-                            *peak = (*peak).max(reading.peak_bytes.unwrap_or(0)).max(reading.memory_bytes);
+                            *peak = (*peak)
+                                .max(reading.peak_bytes.unwrap_or(0))
+                                .max(reading.memory_bytes);
                         }
                         next += interval;
                         let now = Instant::now();
@@ -123,13 +128,18 @@ impl Sampler {
     /// Takes one last sample now (before the instance is stopped).
     pub fn sample_now(&self, target: &MeterTarget, origin: Instant) {
         if let Some(reading) = Meter::new(target.clone()).read() {
-            self.samples.lock().unwrap_or_else(|p| p.into_inner()).push(UsageSample {
-                t: origin.elapsed().as_secs_f64(),
-                cpu: reading.cpu_seconds,
-                mem: reading.memory_bytes,
-            });
+            self.samples
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(UsageSample {
+                    t: origin.elapsed().as_secs_f64(),
+                    cpu: reading.cpu_seconds,
+                    mem: reading.memory_bytes,
+                });
             let mut peak = self.peak.lock().unwrap_or_else(|p| p.into_inner());
-            *peak = (*peak).max(reading.peak_bytes.unwrap_or(0)).max(reading.memory_bytes);
+            *peak = (*peak)
+                .max(reading.peak_bytes.unwrap_or(0))
+                .max(reading.memory_bytes);
         }
     }
 
@@ -156,8 +166,16 @@ impl Drop for Sampler {
 
 /// CPU % of one core between two times, from cumulative samples.
 pub fn cpu_percent_between(samples: &[UsageSample], from: f64, to: f64) -> Option<f64> {
-    let start = samples.iter().rev().find(|s| s.t <= from).or_else(|| samples.first())?;
-    let end = samples.iter().rev().find(|s| s.t <= to).or_else(|| samples.last())?;
+    let start = samples
+        .iter()
+        .rev()
+        .find(|s| s.t <= from)
+        .or_else(|| samples.first())?;
+    let end = samples
+        .iter()
+        .rev()
+        .find(|s| s.t <= to)
+        .or_else(|| samples.last())?;
     let dt = end.t - start.t;
     (dt > 0.0).then(|| 100.0 * (end.cpu - start.cpu).max(0.0) / dt)
 }

@@ -10,7 +10,8 @@ const MIN_GUEST_RAM: u64 = 32 << 20;
 /// Resident bytes of `pid` outside its guest-RAM mapping, and the guest
 /// mapping's size; `None` when the process is gone or has no such mapping.
 pub fn vmm_overhead(pid: i32) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("smaps")).ok()?;
+    let text =
+        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("smaps")).ok()?;
     overhead_from_smaps(&text)
 }
 
@@ -22,7 +23,9 @@ pub fn overhead_from_smaps(text: &str) -> Option<(u64, u64)> {
         let mut fields = line.split_whitespace();
         let first = fields.next().unwrap_or("");
         if let Some((start, end)) = first.split_once('-') {
-            if let (Ok(start), Ok(end)) = (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16)) {
+            if let (Ok(start), Ok(end)) =
+                (u64::from_str_radix(start, 16), u64::from_str_radix(end, 16))
+            {
                 // header: range perms offset dev inode [path]
                 let path = fields.nth(4);
                 mappings.push((end.saturating_sub(start), 0, path.is_none()));
@@ -30,7 +33,10 @@ pub fn overhead_from_smaps(text: &str) -> Option<(u64, u64)> {
             }
         }
         if first == "Rss:" {
-            if let (Some(kb), Some(last)) = (fields.next().and_then(|v| v.parse::<u64>().ok()), mappings.last_mut()) {
+            if let (Some(kb), Some(last)) = (
+                fields.next().and_then(|v| v.parse::<u64>().ok()),
+                mappings.last_mut(),
+            ) {
                 last.1 = kb * 1024;
             }
         }
