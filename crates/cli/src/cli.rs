@@ -85,6 +85,12 @@ pub struct RunArgs {
     /// Seconds allowed per repetition (boot and all iterations).
     #[arg(long, allow_negative_numbers = true)]
     pub timeout: Option<u64>,
+    /// Seconds allowed from launch to the agent's ready record (boot / start).
+    #[arg(long, allow_negative_numbers = true)]
+    pub boot_timeout: Option<u64>,
+    /// Seconds allowed between two agent records (one iteration).
+    #[arg(long, allow_negative_numbers = true)]
+    pub iteration_timeout: Option<u64>,
     /// Seed of the statistics' random procedures.
     #[arg(long)]
     pub seed: Option<u64>,

@@ -41,6 +41,8 @@ fn overrides_of(args: &RunArgs) -> Overrides {
         threads: args.threads,
         output: args.output.clone(),
         timeout: args.timeout,
+        boot_timeout: args.boot_timeout,
+        iteration_timeout: args.iteration_timeout,
         seed: args.seed,
         native_cgroup: args.no_native_cgroup.then_some(false),
         kernel: args.kernel.clone(),

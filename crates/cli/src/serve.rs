@@ -276,8 +276,12 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
         Err(e) => return Err(e.into()),
     };
     println!("{}", render(&results));
+    // The same reports as batch runs, with the serving table.
+    if let Ok(saved) = isobench_results::ResultsFile::load(&results_path(&config.output)) {
+        crate::reports::write_all(&saved, &config.output)?;
+    }
     eprintln!(
-        "results: {} (`serving`)",
+        "results: {} (`serving`; also report.md, report.html)",
         results_path(&config.output).display()
     );
     let failed: Vec<String> = results

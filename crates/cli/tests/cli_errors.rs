@@ -139,3 +139,62 @@ fn report_and_compare_reject_bad_results_files() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("results format v99"));
 }
+
+#[test]
+fn a_truncated_model_fails_each_environment_with_its_reason_and_the_matrix_goes_on() {
+    if common::static_agent().is_none() || !common::assets_ready() {
+        panic!("run scripts/build.sh and `isobench setup` first");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model =
+        isobench_assets::assets_dir(&isobench_assets::cache_dir()).join("models/yolov8-fall.onnx");
+    let bytes = std::fs::read(model).unwrap();
+    let truncated = dir.path().join("truncated.onnx");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let envs = if nix::unistd::geteuid().is_root() {
+        "native,oci-runc"
+    } else {
+        "native"
+    };
+    let out = dir.path().join("out");
+    let output = run(&[
+        "run",
+        "--offline",
+        "--env",
+        envs,
+        "--workload",
+        "yolov8",
+        "--model",
+        truncated.to_str().unwrap(),
+        "--iterations",
+        "1",
+        "--warmup",
+        "0",
+        "--repetitions",
+        "1",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("environment(s) failed"), "{stderr}");
+    let results = isobench_results::ResultsFile::load(&out.join("results.json")).unwrap();
+    assert_eq!(
+        results.environments.len(),
+        envs.split(',').count(),
+        "every environment was attempted"
+    );
+    for env in &results.environments {
+        match &env.status {
+            isobench_results::Status::Failed { reason } => {
+                assert!(
+                    reason.contains("agent error (model)"),
+                    "{}: {reason}",
+                    env.name
+                )
+            }
+            other => panic!("{}: expected a model failure, got {other:?}", env.name),
+        }
+    }
+    assert!(common::leftovers().is_empty());
+}

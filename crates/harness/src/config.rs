@@ -13,6 +13,13 @@ pub const WORKLOADS: [&str; 4] = ["knn", "mlp", "yolov8", "ocr-det"];
 /// Engines the agent knows.
 pub const ENGINES: [&str; 2] = ["tract", "ort"];
 
+/// Default limit for boot and for each iteration, seconds.
+pub const DEFAULT_STEP_TIMEOUT: u64 = 300;
+
+fn default_step_timeout() -> u64 {
+    DEFAULT_STEP_TIMEOUT
+}
+
 /// Every setting of an experiment, each optional: what a TOML file or the
 /// command line gives. Later layers override earlier ones ([`Overrides::merge`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -44,6 +51,10 @@ pub struct Overrides {
     pub output: Option<PathBuf>,
     /// Seconds allowed per repetition (boot + all iterations).
     pub timeout: Option<u64>,
+    /// Seconds allowed from launch to the agent's ready record.
+    pub boot_timeout: Option<u64>,
+    /// Seconds allowed between two records once the agent is ready.
+    pub iteration_timeout: Option<u64>,
     /// Seed of the statistics' random procedures.
     pub seed: Option<u64>,
     /// Run `native` inside a cgroup with the same limits as the containers.
@@ -93,6 +104,8 @@ impl Overrides {
             threads,
             output,
             timeout,
+            boot_timeout,
+            iteration_timeout,
             seed,
             native_cgroup,
             kernel,
@@ -131,6 +144,12 @@ pub struct ExperimentConfig {
     pub output: PathBuf,
     /// Seconds allowed per repetition.
     pub timeout_seconds: u64,
+    /// Seconds allowed from launch to ready.
+    #[serde(default = "default_step_timeout")]
+    pub boot_timeout_seconds: u64,
+    /// Seconds allowed between two records.
+    #[serde(default = "default_step_timeout")]
+    pub iteration_timeout_seconds: u64,
     /// Statistics seed.
     pub seed: u64,
     /// Put `native` in a cgroup with the same limits and the same metering as
@@ -235,6 +254,8 @@ impl ExperimentConfig {
                 .output
                 .unwrap_or_else(|| PathBuf::from("isobench-results")),
             timeout_seconds: o.timeout.unwrap_or(600).max(1),
+            boot_timeout_seconds: o.boot_timeout.unwrap_or(DEFAULT_STEP_TIMEOUT).max(1),
+            iteration_timeout_seconds: o.iteration_timeout.unwrap_or(DEFAULT_STEP_TIMEOUT).max(1),
             seed: o.seed.unwrap_or(0x15_0BE7C4),
             native_cgroup: o.native_cgroup.unwrap_or(true),
             kernel: o.kernel,

@@ -420,12 +420,32 @@ fn collect_records(
         if ctx.interrupted.load(Ordering::Relaxed) {
             return Err("interrupted".into());
         }
-        let left = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
             return Err(format!(
                 "timed out after {} s (--timeout)",
                 ctx.config.timeout_seconds
             ));
+        }
+        // Boot (launch to ready) and each iteration (record to record) have
+        // their own, shorter limits, so a hung guest or agent is caught early.
+        match last_arrival {
+            None if now - origin > Duration::from_secs(ctx.config.boot_timeout_seconds) => {
+                return Err(format!(
+                    "no ready record within {} s of launch (--boot-timeout): the environment did not boot or the agent hung while loading",
+                    ctx.config.boot_timeout_seconds
+                ));
+            }
+            Some(last)
+                if now - last > Duration::from_secs(ctx.config.iteration_timeout_seconds) =>
+            {
+                return Err(format!(
+                    "no record for {} s after the previous one (--iteration-timeout): the agent hung",
+                    ctx.config.iteration_timeout_seconds
+                ));
+            }
+            _ => {}
         }
         // Wake up regularly to notice an interrupt.
         let line = match instance.next_line(left.min(Duration::from_millis(250))) {

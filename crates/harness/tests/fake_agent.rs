@@ -44,6 +44,21 @@ fn run(
     agent: PathBuf,
     timeout: u64,
 ) -> (Result<ResultsFile, isobench_harness::HarnessError>, PathBuf) {
+    run_with(
+        dir,
+        agent,
+        Overrides {
+            timeout: Some(timeout),
+            ..Overrides::default()
+        },
+    )
+}
+
+fn run_with(
+    dir: &Path,
+    agent: PathBuf,
+    limits: Overrides,
+) -> (Result<ResultsFile, isobench_harness::HarnessError>, PathBuf) {
     let assets = dir.join("assets");
     std::fs::create_dir_all(&assets).unwrap();
     let output = dir.join(format!(
@@ -56,7 +71,9 @@ fn run(
         iterations: Some(5),
         warmup: Some(1),
         repetitions: Some(2),
-        timeout: Some(timeout),
+        timeout: limits.timeout,
+        boot_timeout: limits.boot_timeout,
+        iteration_timeout: limits.iteration_timeout,
         output: Some(output.clone()),
         sample_interval_ms: Some(10),
         ..Overrides::default()
@@ -200,4 +217,46 @@ fn an_agent_that_exits_early_or_prints_garbage_is_reported() {
 fn native_is_always_detected() {
     let facts = HostFacts::probe();
     assert!(isobench_environments::detect(EnvKind::Native, &facts).available);
+}
+
+#[test]
+fn boot_and_iteration_timeouts_catch_a_hang_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = script(dir.path(), "never-ready-agent", "exec sleep 1000");
+    let limits = Overrides {
+        timeout: Some(600),
+        boot_timeout: Some(1),
+        ..Overrides::default()
+    };
+    let (results, _) = run_with(dir.path(), silent, limits);
+    match &results.unwrap().environments[0].status {
+        Status::Failed { reason } => assert!(reason.contains("--boot-timeout"), "{reason}"),
+        other => panic!("expected failure, got {other:?}"),
+    }
+    no_process_mentions("never-ready-agent");
+    let stuck = script(
+        dir.path(),
+        "stuck-agent",
+        &format!(
+            "{}\nexec sleep 1000",
+            echo_lines(&[READY.to_string(), iteration(0, false, 1000)])
+        ),
+    );
+    let limits = Overrides {
+        timeout: Some(600),
+        iteration_timeout: Some(1),
+        ..Overrides::default()
+    };
+    let (results, _) = run_with(dir.path(), stuck, limits);
+    let results = results.unwrap();
+    match &results.environments[0].status {
+        Status::Failed { reason } => assert!(reason.contains("--iteration-timeout"), "{reason}"),
+        other => panic!("expected failure, got {other:?}"),
+    }
+    assert_eq!(
+        results.environments[0].repetitions[0].iterations.len(),
+        1,
+        "the sample before the hang is kept"
+    );
+    no_process_mentions("stuck-agent");
 }

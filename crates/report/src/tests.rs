@@ -537,3 +537,39 @@ fn write_reports_writes_every_file() {
     let err = write_reports(&synthetic("knn", 1.0), &dir.path().join("missing")).unwrap_err();
     assert!(err.to_string().contains("cannot write"), "{err}");
 }
+
+#[test]
+fn serving_results_appear_in_markdown_and_html() {
+    let mut file = synthetic("knn", 1.1);
+    file.serving.push(isobench_results::ServingResult {
+        env: "docker".into(),
+        scenario: "server".into(),
+        transport: "stdio".into(),
+        queries: 500,
+        achieved_qps: 123.4,
+        reported_percentile: 99.0,
+        reported_latency_us: 2500.0,
+        peak_qps: Some(4688.0),
+        latency_ratio_to_native: Some(1.25),
+        ..Default::default()
+    });
+    let md = String::from_utf8(MarkdownExporter.serialize(&file).unwrap()).unwrap();
+    assert!(md.contains("**Model serving**"), "{md}");
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| docker | server |"))
+        .expect("a serving row");
+    assert!(
+        row.contains("500 (0/0)")
+            && row.contains("p99 2.50")
+            && row.contains("4688.0")
+            && row.contains("1.250×"),
+        "{row}"
+    );
+    let html = String::from_utf8(HtmlExporter.serialize(&file).unwrap()).unwrap();
+    assert!(html.contains("<table id=\"serving\">") && html.contains("<td>4688.0</td>"));
+    // Without serving results there is no such section.
+    let plain =
+        String::from_utf8(MarkdownExporter.serialize(&synthetic("knn", 1.1)).unwrap()).unwrap();
+    assert!(!plain.contains("Model serving"));
+}

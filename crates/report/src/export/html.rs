@@ -126,6 +126,23 @@ impl Exporter for HtmlExporter {
             ));
         }
 
+        let serving = super::serving_rows(results);
+        if !serving.is_empty() {
+            h.push_str("<h2>Model serving</h2>\n<table id=\"serving\">\n<tr>");
+            for header in super::SERVING_HEADERS {
+                h.push_str(&format!("<th>{}</th>", esc(header)));
+            }
+            h.push_str("</tr>\n");
+            for row in serving {
+                h.push_str("<tr>");
+                for cell in row {
+                    h.push_str(&format!("<td>{}</td>", esc(&cell)));
+                }
+                h.push_str("</tr>\n");
+            }
+            h.push_str("</table>\n");
+        }
+
         // Per-environment details.
         h.push_str("<h2>Environments</h2>\n<table id=\"environments\">\n<tr><th>Environment</th><th>Status</th><th>Runtime</th><th>Image (MiB)</th><th>Prepare (s)</th><th>Samples</th><th>Outliers</th><th>End-to-end mean / p99</th><th>First inference (ms)</th><th>CPU per inference (ms)</th><th>Memory over baseline (MiB)</th><th>Accuracy</th></tr>\n");
         for env in &results.environments {

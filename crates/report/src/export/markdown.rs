@@ -54,6 +54,24 @@ impl Exporter for MarkdownExporter {
              Ratio: mean / baseline mean, bootstrap 95% CI. Verdict: permutation test on the mean, \
              significant when p < 0.01 and the change exceeds 5%.\n",
         );
+        let serving = super::serving_rows(results);
+        if !serving.is_empty() {
+            out.push_str("\n**Model serving** (`isobench serve-bench`)\n\n");
+            out.push_str(&format!("| {} |\n", super::SERVING_HEADERS.join(" | ")));
+            out.push_str(&format!(
+                "|:---|{}\n",
+                "---:|".repeat(super::SERVING_HEADERS.len() - 1)
+            ));
+            for row in serving {
+                out.push_str(&format!(
+                    "| {} |\n",
+                    row.iter()
+                        .map(|c| md_cell(c))
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                ));
+            }
+        }
         if !results.warnings.is_empty() {
             out.push('\n');
             for w in &results.warnings {

@@ -194,3 +194,59 @@ pub(crate) fn verdict_text(v: Verdict) -> &'static str {
         Verdict::NoDifference => "no significant difference",
     }
 }
+
+/// Column headers of the model-serving table (`isobench serve-bench` results).
+pub(crate) const SERVING_HEADERS: [&str; 10] = [
+    "Environment",
+    "Scenario",
+    "Transport",
+    "Queries (lost/dup)",
+    "Achieved QPS",
+    "Reported latency (ms)",
+    "Round trip p50 (µs)",
+    "Peak QPS",
+    "Host CPU per request (ms)",
+    "Latency vs native",
+];
+
+/// One formatted row per serving result.
+pub(crate) fn serving_rows(results: &ResultsFile) -> Vec<[String; 10]> {
+    results
+        .serving
+        .iter()
+        .map(|s| {
+            let label = if s.emulated {
+                format!("{} (emulated, TCG)", s.env)
+            } else {
+                s.env.clone()
+            };
+            [
+                label,
+                s.scenario.clone(),
+                s.transport.clone(),
+                format!("{} ({}/{})", s.queries, s.counts.lost, s.counts.duplicated),
+                format!("{:.1}", s.achieved_qps),
+                format!(
+                    "p{:.0} {:.2}",
+                    s.reported_percentile,
+                    s.reported_latency_us / 1000.0
+                ),
+                s.round_trip
+                    .as_ref()
+                    .map(|r| format!("{:.0}", r.p50_us))
+                    .unwrap_or_else(|| "-".into()),
+                s.peak_qps
+                    .map(|q| format!("{q:.1}"))
+                    .unwrap_or_else(|| "-".into()),
+                s.cpu_seconds_per_request
+                    .map(|c| format!("{:.3}", c * 1000.0))
+                    .unwrap_or_else(|| "-".into()),
+                match (&s.failure, s.latency_ratio_to_native) {
+                    (Some(f), _) => format!("failed: {f}"),
+                    (None, Some(r)) => format!("{r:.3}×"),
+                    (None, None) => "-".into(),
+                },
+            ]
+        })
+        .collect()
+}
