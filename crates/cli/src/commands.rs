@@ -102,43 +102,13 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
     if config.environments.is_empty() {
         config.environments = choose_environments(&config, &facts)?;
     }
-    if !args.offline {
-        crate::setup::ensure_for_run(cache, &config, args.agent.as_deref())?;
-    }
-    let agent = payload::find_agent(args.agent.as_deref(), &config.engine)?;
-    let staging = config.output.join(".staging");
-    let assets = payload::stage_assets(&config, &isobench_assets::assets_dir(cache), &staging)?;
-    let onnxruntime = (config.engine == "ort").then(|| isobench_assets::onnxruntime_lib(cache));
-    let (payload, identity) = payload::build_payload(agent, assets, onnxruntime.as_deref())?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, interrupted.clone())
-            .context("installing the signal handler")?;
-    }
-    let work_dir = std::env::temp_dir().join(format!("isobench-{}", std::process::id()));
-    std::fs::create_dir_all(&work_dir)
-        .with_context(|| format!("creating {}", work_dir.display()))?;
-    let ctx = RunContext {
-        host: isobench_harness::host::host_info(&facts),
-        env_options: EnvOptions {
-            cache_dir: cache.to_path_buf(),
-            work_dir: work_dir.clone(),
-            native_cgroup: config.native_cgroup && facts.root && facts.cgroup_v1,
-            kernel: config.kernel.clone(),
-            firecracker: config.firecracker.clone().or_else(|| {
-                let bundled = isobench_assets::firecracker_bin(cache);
-                bundled.is_file().then_some(bundled)
-            }),
-            jailer: args.jailer,
-            docker_host: std::env::var("DOCKER_HOST").ok(),
-        },
-        host_facts: facts,
-        config: config.clone(),
-        payload,
-        identity,
-        interrupted,
+    let setup = ContextSetup {
+        agent: args.agent.as_deref(),
+        offline: args.offline,
+        jailer: args.jailer,
         resume: args.resume.is_some(),
     };
+    let (ctx, work_dir, staging) = build_context(cache, &config, facts, &setup)?;
     eprintln!(
         "isobench: {} on {} ({} iterations after {} warm-ups, {} repetitions, engine {}, {} thread(s)); results in {}",
         config.workload,
@@ -190,6 +160,68 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// How to build a [`RunContext`] beyond the experiment itself.
+pub struct ContextSetup<'a> {
+    /// An explicit agent binary (`--agent`).
+    pub agent: Option<&'a Path>,
+    /// Never download (`--offline`).
+    pub offline: bool,
+    /// Start Firecracker through its jailer.
+    pub jailer: bool,
+    /// Continue the journalled experiment.
+    pub resume: bool,
+}
+
+/// Everything `run` and `serve-bench` share before measuring: assets (fetched
+/// unless offline), the agent payload, signal handling, the per-run work
+/// directory and environment options. Returns the context, the work
+/// directory and the staging directory (both removed by the caller).
+pub fn build_context(
+    cache: &Path,
+    config: &ExperimentConfig,
+    facts: HostFacts,
+    setup: &ContextSetup<'_>,
+) -> Result<(RunContext, std::path::PathBuf, std::path::PathBuf)> {
+    if !setup.offline {
+        crate::setup::ensure_for_run(cache, config, setup.agent)?;
+    }
+    let agent = payload::find_agent(setup.agent, &config.engine)?;
+    let staging = config.output.join(".staging");
+    let assets = payload::stage_assets(config, &isobench_assets::assets_dir(cache), &staging)?;
+    let onnxruntime = (config.engine == "ort").then(|| isobench_assets::onnxruntime_lib(cache));
+    let (payload, identity) = payload::build_payload(agent, assets, onnxruntime.as_deref())?;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, interrupted.clone())
+            .context("installing the signal handler")?;
+    }
+    let work_dir = std::env::temp_dir().join(format!("isobench-{}", std::process::id()));
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let ctx = RunContext {
+        host: isobench_harness::host::host_info(&facts),
+        env_options: EnvOptions {
+            cache_dir: cache.to_path_buf(),
+            work_dir: work_dir.clone(),
+            native_cgroup: config.native_cgroup && facts.root && facts.cgroup_v1,
+            kernel: config.kernel.clone(),
+            firecracker: config.firecracker.clone().or_else(|| {
+                let bundled = isobench_assets::firecracker_bin(cache);
+                bundled.is_file().then_some(bundled)
+            }),
+            jailer: setup.jailer,
+            docker_host: std::env::var("DOCKER_HOST").ok(),
+        },
+        host_facts: facts,
+        config: config.clone(),
+        payload,
+        identity,
+        interrupted,
+        resume: setup.resume,
+    };
+    Ok((ctx, work_dir, staging))
 }
 
 fn doctor(cache: &Path) -> Result<i32> {

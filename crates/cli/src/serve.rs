@@ -2,17 +2,15 @@
 //! with the MLPerf LoadGen scenarios (see `isobench_harness::serving`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use isobench_environments::{registry, EnvKind, EnvOptions, HostFacts};
+use isobench_environments::{registry, EnvKind, HostFacts};
 use isobench_harness::config::Overrides;
-use isobench_harness::runner::{results_path, RunContext, RunObserver};
+use isobench_harness::runner::{results_path, RunObserver};
 use isobench_harness::serving::{Scenario, ServeSettings, TransportKind};
-use isobench_harness::{payload, ExperimentConfig, HarnessError};
+use isobench_harness::{ExperimentConfig, HarnessError};
 use isobench_results::ServingResult;
 
 /// `isobench serve-bench` options.
@@ -209,40 +207,13 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
             .into());
         }
     }
-    if !args.offline {
-        crate::setup::ensure_for_run(cache, &config, args.agent.as_deref())?;
-    }
-    let agent = payload::find_agent(args.agent.as_deref(), &config.engine)?;
-    let staging = config.output.join(".staging");
-    let assets = payload::stage_assets(&config, &isobench_assets::assets_dir(cache), &staging)?;
-    let onnxruntime = (config.engine == "ort").then(|| isobench_assets::onnxruntime_lib(cache));
-    let (payload, identity) = payload::build_payload(agent, assets, onnxruntime.as_deref())?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, interrupted.clone())
-            .context("installing the signal handler")?;
-    }
-    let work_dir = std::env::temp_dir().join(format!("isobench-{}", std::process::id()));
-    std::fs::create_dir_all(&work_dir)
-        .with_context(|| format!("creating {}", work_dir.display()))?;
-    let ctx = RunContext {
-        host: isobench_harness::host::host_info(&facts),
-        env_options: EnvOptions {
-            cache_dir: cache.to_path_buf(),
-            work_dir: work_dir.clone(),
-            native_cgroup: config.native_cgroup && facts.root && facts.cgroup_v1,
-            kernel: config.kernel.clone(),
-            firecracker: None,
-            jailer: false,
-            docker_host: std::env::var("DOCKER_HOST").ok(),
-        },
-        host_facts: facts,
-        config: config.clone(),
-        payload,
-        identity,
-        interrupted,
+    let setup = crate::commands::ContextSetup {
+        agent: args.agent.as_deref(),
+        offline: args.offline,
+        jailer: false,
         resume: false,
     };
+    let (ctx, work_dir, staging) = crate::commands::build_context(cache, &config, facts, &setup)?;
     eprintln!(
         "isobench serve-bench: {} on {} over {}, scenarios {}; results in {}",
         config.workload,
