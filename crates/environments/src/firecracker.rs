@@ -68,40 +68,12 @@ pub fn find_jailer(cache_dir: &Path, firecracker: &Path) -> Option<PathBuf> {
 
 /// `Jailer v1.12.1` from `jailer --version`.
 pub fn jailer_version(jailer: &Path) -> Result<String, EnvError> {
-    let output = Command::new(jailer)
-        .arg("--version")
-        .output()
-        .map_err(|e| EnvError::Command {
-            program: jailer.display().to_string(),
-            message: format!("cannot start: {e} (fix: {JAILER_FIX})"),
-        })?;
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .find(|l| l.starts_with("Jailer v"))
-        .map(|l| l.trim().to_string())
-        .ok_or_else(|| EnvError::Command {
-            program: format!("{} --version", jailer.display()),
-            message: format!("printed no `Jailer vX.Y.Z` line ({JAILER_FIX})"),
-        })
+    crate::registry::version_line(jailer, "Jailer v", JAILER_FIX)
 }
 
 /// `Firecracker v1.12.1` from `firecracker --version`.
 pub fn version(binary: &Path) -> Result<String, EnvError> {
-    let output = Command::new(binary)
-        .arg("--version")
-        .output()
-        .map_err(|e| EnvError::Command {
-            program: binary.display().to_string(),
-            message: format!("cannot start: {e} (fix: {INSTALL_FIX})"),
-        })?;
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .find(|l| l.starts_with("Firecracker v"))
-        .map(|l| l.trim().to_string())
-        .ok_or_else(|| EnvError::Command {
-            program: format!("{} --version", binary.display()),
-            message: format!("printed no `Firecracker vX.Y.Z` line ({INSTALL_FIX})"),
-        })
+    crate::registry::version_line(binary, "Firecracker v", INSTALL_FIX)
 }
 
 /// Why a Linux guest cannot run under this host's KVM, with the fix, or `None` when it can.

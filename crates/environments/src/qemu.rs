@@ -65,23 +65,15 @@ fn machine(kind: EnvKind) -> &'static str {
 
 /// `QEMU 7.2.22` from `qemu-system-x86_64 --version`.
 fn qemu_version(binary: &Path) -> Result<String, EnvError> {
-    let output = Command::new(binary)
-        .arg("--version")
-        .output()
-        .map_err(|e| EnvError::Command {
-            program: binary.display().to_string(),
-            message: format!("cannot start: {e} (fix: {INSTALL_FIX})"),
-        })?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let first = text.lines().next().unwrap_or("").trim();
+    let line = crate::registry::version_line(binary, "QEMU", INSTALL_FIX)?;
     Ok(
-        match first
+        match line
             .split_whitespace()
             .skip_while(|w| *w != "version")
             .nth(1)
         {
             Some(v) => format!("QEMU {v}"),
-            None => first.to_string(),
+            None => line,
         },
     )
 }

@@ -171,6 +171,26 @@ pub fn build(kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>
     })
 }
 
+/// Runs `binary --version` and returns the first stdout line that starts
+/// with `prefix`; `fix` tells the user what to do when it cannot.
+pub fn version_line(binary: &Path, prefix: &str, fix: &str) -> Result<String, crate::EnvError> {
+    let output = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| crate::EnvError::Command {
+            program: binary.display().to_string(),
+            message: format!("cannot start: {e} (fix: {fix})"),
+        })?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .map(|l| l.trim().to_string())
+        .ok_or_else(|| crate::EnvError::Command {
+            program: format!("{} --version", binary.display()),
+            message: format!("printed no `{prefix}...` line ({fix})"),
+        })
+}
+
 /// Finds an executable on `PATH`.
 pub fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
