@@ -11,6 +11,7 @@ cleanup() {
 trap cleanup EXIT
 scripts/install-deps.sh
 scripts/build.sh
+scripts/install-vhost-device-vsock.sh
 target/release/isobench setup
 if ! [ -S /var/run/docker.sock ] || ! curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
   scripts/start-dockerd.sh && started_dockerd=1

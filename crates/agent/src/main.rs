@@ -106,11 +106,15 @@ struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     ort_lib: Option<PathBuf>,
     /// Serve TCP clients (one after another) on ADDR:PORT instead of stdin.
-    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "device")]
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["device", "vsock_port"])]
     listen: Option<String>,
     /// Serve requests from a serial / virtio-serial device instead of stdin.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "vsock_port")]
     device: Option<PathBuf>,
+    /// Serve vsock clients (one after another) on this port of the guest
+    /// (any CID): Firecracker's vsock, QEMU's vhost-vsock / vhost-user-vsock.
+    #[arg(long, value_name = "PORT")]
+    vsock_port: Option<u32>,
     /// VM init only: kernel modules to load first, in order (a.ko,b.ko).
     #[arg(long, value_name = "LIST")]
     modules: Option<String>,
@@ -233,10 +237,11 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
                 )
                 .into());
             }
-            let transport = match (args.listen, args.device) {
-                (Some(addr), _) => serve::Transport::Tcp(addr),
-                (None, Some(path)) => serve::Transport::Device(path),
-                (None, None) => serve::Transport::Stdio,
+            let transport = match (args.listen, args.device, args.vsock_port) {
+                (Some(addr), _, _) => serve::Transport::Tcp(addr),
+                (None, Some(path), _) => serve::Transport::Device(path),
+                (None, None, Some(port)) => serve::Transport::Vsock(port),
+                (None, None, None) => serve::Transport::Stdio,
             };
             let engine = args
                 .engine

@@ -3,12 +3,14 @@
 //! request stream ends.
 //!
 //! Transports: stdin/stdout (default; responses share stdout with the
-//! records), a TCP listener (one client after another; a client that goes
-//! away mid-request does not stop the agent), or a serial device (a VM's
-//! second serial port or a virtio-serial port; set raw when it is a tty).
+//! records), a TCP or vsock listener (one client after another; a client
+//! that goes away mid-request does not stop the agent), or a serial device
+//! (a VM's serial port or a virtio-serial port; set raw when it is a tty).
 
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -34,6 +36,8 @@ pub enum Transport {
     Tcp(String),
     /// A character device (serial port, virtio-serial port).
     Device(PathBuf),
+    /// An `AF_VSOCK` listener on this port, any CID (a VM's vsock device).
+    Vsock(u32),
 }
 
 /// Everything the `serve` command needs.
@@ -80,6 +84,10 @@ pub fn serve(config: &ServeConfig, records: &mut dyn Write) -> Result<(), AgentE
         Transport::Device(path) => Some(open_device(path)?),
         _ => None,
     };
+    let vsock = match &config.transport {
+        Transport::Vsock(port) => Some(VsockListener::bind(*port)?),
+        _ => None,
+    };
     if config.transport == Transport::Stdio {
         quiet_console_input();
     }
@@ -115,29 +123,92 @@ pub fn serve(config: &ServeConfig, records: &mut dyn Write) -> Result<(), AgentE
         }
         Transport::Tcp(addr) => {
             let listener = listener.expect("bound above");
-            loop {
-                let (stream, peer) = match listener.accept() {
-                    Ok(client) => client,
-                    Err(e) => {
-                        eprintln!("isobench-agent: serve: accepting on {addr}: {e}");
-                        continue;
-                    }
-                };
+            serve_clients(&mut server, &format!("tcp {addr}"), || {
+                let (stream, peer) = listener.accept()?;
                 let _ = stream.set_nodelay(true);
-                let mut writer = match stream.try_clone() {
-                    Ok(w) => w,
-                    Err(e) => {
-                        eprintln!("isobench-agent: serve: client {peer}: {e}");
-                        continue;
-                    }
-                };
-                let mut reader = BufReader::new(stream);
-                if let Err(e) = server.serve_stream(&mut reader, &mut writer) {
-                    // The client went away (mid-request or not): serve the next one.
-                    eprintln!("isobench-agent: serve: client {peer} dropped: {e}");
-                }
-            }
+                Ok((stream.try_clone()?, stream, peer.to_string()))
+            })
         }
+        Transport::Vsock(port) => {
+            let listener = vsock.expect("bound above");
+            serve_clients(&mut server, &format!("vsock port {port}"), || {
+                let (stream, peer) = listener.accept()?;
+                Ok((stream.try_clone()?, stream, peer))
+            })
+        }
+    }
+}
+
+/// Serves clients one after another until the process is stopped: a
+/// client that goes away (mid-request or not) or a failed accept is
+/// reported on stderr and the next client is served.
+fn serve_clients<R, W, A>(server: &mut Server, what: &str, mut accept: A) -> !
+where
+    R: Read,
+    W: Write,
+    A: FnMut() -> std::io::Result<(R, W, String)>,
+{
+    loop {
+        let (reader, mut writer, peer) = match accept() {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("isobench-agent: serve: accepting on {what}: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            }
+        };
+        let mut reader = BufReader::new(reader);
+        if let Err(e) = server.serve_stream(&mut reader, &mut writer) {
+            eprintln!("isobench-agent: serve: client {peer} on {what} dropped: {e}");
+        }
+    }
+}
+
+/// A listening `AF_VSOCK` stream socket (any CID, one port).
+struct VsockListener {
+    socket: OwnedFd,
+}
+
+impl VsockListener {
+    /// Binds and listens on `port` for every CID of this machine.
+    fn bind(port: u32) -> Result<Self, AgentError> {
+        use nix::sys::socket::VsockAddr;
+        use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType};
+        use std::os::fd::AsRawFd;
+        let fail = |step: &str, e: nix::Error| {
+            AgentError::Usage(format!(
+                "--vsock-port {port}: {step}: {e}; the machine needs a vsock device and its driver (modules vsock, vmw_vsock_virtio_transport)"
+            ))
+        };
+        let socket = socket(
+            AddressFamily::Vsock,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(|e| fail("cannot create an AF_VSOCK socket", e))?;
+        bind(
+            socket.as_raw_fd(),
+            &VsockAddr::new(libc::VMADDR_CID_ANY, port),
+        )
+        .map_err(|e| fail("cannot bind", e))?;
+        listen(&socket, Backlog::new(4).expect("4 is a valid backlog"))
+            .map_err(|e| fail("cannot listen", e))?;
+        Ok(VsockListener { socket })
+    }
+
+    /// The next client's connection and its address (`cid:port`).
+    fn accept(&self) -> std::io::Result<(File, String)> {
+        use nix::sys::socket::{accept4, getpeername, SockFlag, VsockAddr};
+        use std::os::fd::AsRawFd;
+        let fd = accept4(self.socket.as_raw_fd(), SockFlag::SOCK_CLOEXEC)?;
+        // SAFETY: accept4 just returned this descriptor; nothing else owns
+        // it, so the OwnedFd (then the File) is its only owner and closes it.
+        let stream = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let peer = getpeername::<VsockAddr>(fd)
+            .map(|a| format!("{}:{}", a.cid(), a.port()))
+            .unwrap_or_else(|_| "vsock peer".into());
+        Ok((stream, peer))
     }
 }
 

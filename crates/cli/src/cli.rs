@@ -98,7 +98,9 @@ pub struct RunArgs {
     /// instead of in a cgroup with the containers' limits and metering.
     #[arg(long)]
     pub no_native_cgroup: bool,
-    /// Guest kernel for the VM environments (bzImage for QEMU, ELF vmlinux for Firecracker).
+    /// Guest kernel for the VM environments: a bzImage or an ELF vmlinux (both
+    /// VMMs take either; Firecracker gets the ELF extracted from a bzImage).
+    /// `scripts/build-microvm-kernel.sh` builds one Firecracker's vsock needs.
     #[arg(long)]
     pub kernel: Option<PathBuf>,
     /// Firecracker binary.

@@ -72,7 +72,9 @@ pub struct ServeArgs {
     /// Seed of the Poisson arrivals.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Transport: stdio (every environment) or tcp (native: loopback).
+    /// Transport: stdio (every environment; a VM's serial console), tcp
+    /// (native: loopback) or vsock (VMs: Firecracker's vsock, QEMU's
+    /// vhost-vsock or vhost-user-vsock).
     #[arg(long, default_value = "stdio")]
     pub transport: String,
     /// Input every request asks for (an image name, a sample index, `A..B`,
@@ -203,6 +205,12 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
         if settings.transport == TransportKind::Tcp && kind != EnvKind::Native {
             return Err(HarnessError::Invalid(format!(
                 "--transport tcp: `{kind}` does not share the host network; use --transport stdio for it"
+            ))
+            .into());
+        }
+        if settings.transport == TransportKind::Vsock && !kind.is_vm() {
+            return Err(HarnessError::Invalid(format!(
+                "--transport vsock: `{kind}` is not a VM (vsock works with firecracker, qemu-microvm, qemu-q35); use --transport stdio for it"
             ))
             .into());
         }

@@ -134,6 +134,37 @@ fn native_every_scenario_over_stdio_and_tcp() {
     let (ok, stderr, results) = serve_bench(dir.path(), &flags);
     assert!(ok, "{stderr}");
     check_all_scenarios("native", "stdio", &results);
+    // A batch run into the same directory keeps the serving results.
+    let agent = agent();
+    let batch = run(&[
+        "run",
+        "--offline",
+        "--agent",
+        &agent,
+        "--env",
+        "native",
+        "--workload",
+        "knn",
+        "--iterations",
+        "2",
+        "--warmup",
+        "0",
+        "--repetitions",
+        "1",
+        "--output",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        batch.status.success(),
+        "{}",
+        String::from_utf8_lossy(&batch.stderr)
+    );
+    let file = ResultsFile::load(&dir.path().join("results.json")).unwrap();
+    assert_eq!(file.environments.len(), 1);
+    assert_eq!(
+        file.serving, results,
+        "serving results lost by `isobench run`"
+    );
 
     let tcp_dir = tempfile::tempdir().unwrap();
     flags.extend(["--transport", "tcp"]);
@@ -220,6 +251,48 @@ fn qemu_tcg_guest_every_scenario_over_serial() {
     assert!(leftovers().is_empty(), "{:?}", leftovers());
 }
 
+/// The QEMU-TCG guest serving over vsock: the agent listens on AF_VSOCK
+/// inside the guest; the host reaches it through the kernel's vhost-vsock
+/// or, without /dev/vhost-vsock (this kind of host), vhost-device-vsock's
+/// hybrid socket with Firecracker's `CONNECT <port>` handshake.
+#[test]
+fn qemu_tcg_guest_every_scenario_over_vsock() {
+    let _one = exclusive();
+    if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
+        eprintln!(
+            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
+        );
+        return;
+    }
+    let cache = isobench_environments::vm::default_cache_dir();
+    let backend = Path::new("/dev/vhost-vsock").exists()
+        || isobench_environments::vhost_user::find_daemon(&cache).is_some();
+    let dir = tempfile::tempdir().unwrap();
+    let mut flags = scenario_flags();
+    flags.extend([
+        "--env",
+        "qemu-microvm",
+        "--timeout",
+        "300",
+        "--transport",
+        "vsock",
+    ]);
+    let (ok, stderr, results) = serve_bench(dir.path(), &flags);
+    if !backend {
+        // Without a vsock backend the run must say which one to install.
+        assert!(!ok);
+        assert!(stderr.contains("vhost-device-vsock"), "{stderr}");
+        eprintln!(
+            "vsock backend missing (scripts/install-vhost-device-vsock.sh installs one): checked the error only"
+        );
+        return;
+    }
+    assert!(ok, "{stderr}");
+    check_all_scenarios("qemu-microvm", "vsock", &results);
+    assert!(results.iter().all(|r| r.emulated));
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+}
+
 #[test]
 fn unknown_input_is_reported_and_fails_the_run() {
     let _one = exclusive();
@@ -265,6 +338,10 @@ fn bad_flags_are_clear_errors() {
         (
             vec!["--env", "docker", "--transport", "tcp"],
             "--transport tcp",
+        ),
+        (
+            vec!["--env", "native", "--transport", "vsock"],
+            "--transport vsock: `native` is not a VM",
         ),
     ] {
         let mut args = vec![

@@ -106,6 +106,7 @@ fn main() {
                 timeout: Duration::from_secs(300),
                 run_id: format!("boot{boot}"),
                 interactive: false,
+                vsock: false,
             };
             let mut instance = match env.launch(&spec) {
                 Ok(i) => i,

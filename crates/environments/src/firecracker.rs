@@ -15,8 +15,6 @@
 //! for it, cgroup v1 groups of its own; all removed on stop, error and drop.
 
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use crate::process::ChildProcess;
 use crate::registry::{which, EnvOptions};
-use crate::vm::{self, Compression, GuestImage, Halt, VmmProcess, WorkDir};
+use crate::vm::{self, Compression, GuestImage, Halt, KernelSource, VmmProcess, WorkDir};
+use crate::vsock::{connect_unix, VsockEndpoint};
 use crate::{
     AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo,
     HostFacts, Instance, KvmKind, LaunchSpec, Limits, MeterTarget, Prepared,
@@ -185,29 +184,6 @@ impl ApiClient {
             message: format!("GET {path} returned invalid JSON: {e}"),
         })
     }
-}
-
-/// Connects to a Unix socket, also when its path is longer than `sun_path`
-/// allows (107 bytes; a jail's socket deep in a work directory can be
-/// longer): then through its directory opened with `O_PATH`, as
-/// `/proc/self/fd/N/<name>`.
-fn connect_unix(path: &Path) -> std::io::Result<UnixStream> {
-    const SUN_PATH_MAX: usize = 107;
-    if path.as_os_str().len() <= SUN_PATH_MAX {
-        return UnixStream::connect(path);
-    }
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return UnixStream::connect(path);
-    };
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(dir)?;
-    UnixStream::connect(
-        Path::new("/proc/self/fd")
-            .join(dir.as_raw_fd().to_string())
-            .join(name),
-    )
 }
 
 fn check(path: &str, method: &str, response: ApiResponse) -> Result<ApiResponse, EnvError> {
@@ -1049,6 +1025,16 @@ impl Environment for Firecracker {
                 message: "launch called before prepare".into(),
             });
         };
+        if spec.vsock {
+            if let KernelSource::Debian(version) = &image.kernel.source {
+                return Err(EnvError::Unsupported {
+                    what: format!(
+                        "vsock with Debian's kernel {version} under Firecracker (it lacks VIRTIO_MMIO_CMDLINE_DEVICES, so Firecracker's virtio-mmio vsock device is invisible to it)"
+                    ),
+                    fix: "build a microVM kernel with `scripts/build-microvm-kernel.sh` and pass its vmlinux with --kernel, or serve over the serial console (--transport stdio)".into(),
+                });
+            }
+        }
         let mut vm = match &self.jailer {
             None => FirecrackerVm::spawn_with_input(
                 &self.binary,
@@ -1077,14 +1063,17 @@ impl Environment for Firecracker {
             mem_mib: spec.limits.memory_mib.unwrap_or(vm::DEFAULT_MEMORY_MIB),
             vsock: Some((3, vsock)),
         };
+        let vsock = config.vsock.as_ref().map(|(_, uds)| uds.clone());
         vm.configure(&config)?;
         vm.start()?;
-        Ok(Box::new(FirecrackerInstance { vm }))
+        Ok(Box::new(FirecrackerInstance { vm, vsock }))
     }
 }
 
 struct FirecrackerInstance {
     vm: FirecrackerVm,
+    /// The vsock device's Unix socket on the host.
+    vsock: Option<PathBuf>,
 }
 
 impl Instance for FirecrackerInstance {
@@ -1110,6 +1099,10 @@ impl Instance for FirecrackerInstance {
         MeterTarget::ProcessTree(self.vm.vmm.child.pid())
     }
 
+    fn vsock(&self) -> Option<VsockEndpoint> {
+        self.vsock.clone().map(VsockEndpoint::Hybrid)
+    }
+
     fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
         self.vm.vmm.child.send(bytes)
     }
@@ -1126,6 +1119,8 @@ impl Instance for FirecrackerInstance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::net::UnixListener;
 
     #[test]

@@ -24,7 +24,9 @@ pub mod oci;
 pub mod process;
 pub mod qemu;
 pub mod registry;
+pub mod vhost_user;
 pub mod vm;
+pub mod vsock;
 
 pub use error::EnvError;
 pub use kind::EnvKind;
@@ -76,6 +78,9 @@ pub struct LaunchSpec {
     /// with [`Instance::send`] (the `serve` command's stdio transport).
     /// False: the agent's stdin is empty (`/dev/null`).
     pub interactive: bool,
+    /// Give the guest a vsock device the host can reach
+    /// ([`Instance::vsock`]); VM environments only.
+    pub vsock: bool,
 }
 
 /// What [`Environment::prepare`] built, for the results' metadata.
@@ -118,8 +123,22 @@ pub enum MeterTarget {
     },
     /// A process and all its descendants (utime + stime, summed RSS).
     ProcessTree(i32),
+    /// Several process trees charged together (a VMM and its device
+    /// daemons); the first is the main one.
+    ProcessTrees(Vec<i32>),
     /// Nothing can be metered (the reason is recorded).
     Unavailable(String),
+}
+
+impl MeterTarget {
+    /// The processes whose trees are metered (none for a cgroup).
+    pub fn root_pids(&self) -> Vec<i32> {
+        match self {
+            MeterTarget::ProcessTree(pid) => vec![*pid],
+            MeterTarget::ProcessTrees(pids) => pids.clone(),
+            MeterTarget::CgroupV1 { .. } | MeterTarget::Unavailable(_) => Vec::new(),
+        }
+    }
 }
 
 /// How an instance ended.
@@ -195,6 +214,12 @@ pub trait Instance: Send {
     /// cleanly). Default: nothing to close.
     fn close_input(&mut self) -> Result<(), EnvError> {
         Ok(())
+    }
+
+    /// Where the host reaches the guest's vsock ports, for VM instances
+    /// launched with [`LaunchSpec::vsock`]; `None` otherwise.
+    fn vsock(&self) -> Option<vsock::VsockEndpoint> {
+        None
     }
 
     /// The last meaningful line the instance wrote outside the record

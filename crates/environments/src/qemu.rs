@@ -8,6 +8,12 @@
 //! [`Instance::send`] writes arrives on the guest's console input. QEMU is controlled through
 //! QMP on a Unix socket in a per-instance work directory (`qmp_capabilities`
 //! at launch, `quit` on stop).
+//!
+//! With [`LaunchSpec::vsock`] the guest gets a virtio-vsock device
+//! ([`QemuVsock`]): the kernel's `vhost-vsock` when the host has
+//! `/dev/vhost-vsock` (host clients connect to the guest's CID), else
+//! `vhost-user-vsock` backed by a [`crate::vhost_user::VsockDaemon`] (host
+//! clients use its hybrid-vsock Unix socket, as with Firecracker).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -17,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use crate::process::ChildProcess;
 use crate::registry::{which, EnvOptions};
+use crate::vhost_user::{self, VsockDaemon};
 use crate::vm::{self, Compression, GuestImage, Halt, VmmProcess, WorkDir};
+use crate::vsock::VsockEndpoint;
 use crate::{
     AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo,
     HostFacts, Instance, KvmKind, LaunchSpec, MeterTarget, Prepared,
@@ -54,6 +62,33 @@ impl Accel {
             Accel::Tcg => "tcg",
         }
     }
+}
+
+/// The kernel's vhost-vsock device node.
+pub const VHOST_VSOCK_DEVICE: &str = "/dev/vhost-vsock";
+
+/// The vsock device of one QEMU launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QemuVsock {
+    /// The kernel's vhost-vsock (`/dev/vhost-vsock`) with this guest CID.
+    Kernel {
+        /// Guest CID, unique on the host.
+        cid: u32,
+    },
+    /// vhost-user-vsock: the vhost-user socket of a `vhost-device-vsock` daemon.
+    VhostUser {
+        /// The daemon's vhost-user socket.
+        socket: PathBuf,
+    },
+}
+
+/// A guest CID for the kernel's vhost-vsock, unique among this host's
+/// isobench processes (CIDs 0-2 are reserved).
+fn kernel_guest_cid() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let sequence = NEXT.fetch_add(1, Ordering::Relaxed) % 64;
+    0x1000_0000 + (std::process::id() % 0x100_0000) * 64 + sequence
 }
 
 fn machine(kind: EnvKind) -> &'static str {
@@ -157,6 +192,7 @@ impl Qemu {
         spec: &LaunchSpec,
         image: &GuestImage,
         qmp_socket: &Path,
+        vsock: Option<&QemuVsock>,
     ) -> Result<Vec<String>, EnvError> {
         let memory = spec.limits.memory_mib.unwrap_or(vm::DEFAULT_MEMORY_MIB);
         let vcpus = spec.limits.vcpus.unwrap_or(vm::DEFAULT_VCPUS);
@@ -177,7 +213,16 @@ impl Qemu {
         let mut args: Vec<String> = vec![self.binary.display().to_string()];
         let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
         push(&["-name", &format!("isobench-{}", spec.run_id)]);
-        push(&["-M", machine(self.kind), "-accel", self.accel.name()]);
+        let mut machine_arg = machine(self.kind).to_string();
+        if let Some(QemuVsock::VhostUser { .. }) = vsock {
+            // vhost-user devices map guest RAM: it must be shareable memory.
+            machine_arg.push_str(",memory-backend=isobench-ram");
+            push(&[
+                "-object",
+                &format!("memory-backend-memfd,id=isobench-ram,size={memory}M,share=on"),
+            ]);
+        }
+        push(&["-M", &machine_arg, "-accel", self.accel.name()]);
         if self.accel == Accel::Kvm {
             // `-cpu host` alone aborts on some hosts (MSR 0x10a, arch-capabilities).
             push(&["-cpu", "host,-arch-capabilities"]);
@@ -198,6 +243,25 @@ impl Qemu {
             "-qmp",
             &format!("unix:{},server=on,wait=off", qmp_socket.display()),
         ]);
+        // microvm has virtio-mmio transports only; q35 has PCI.
+        let bus = if self.kind == EnvKind::QemuQ35 {
+            "pci"
+        } else {
+            "device"
+        };
+        match vsock {
+            None => {}
+            Some(QemuVsock::Kernel { cid }) => push(&[
+                "-device",
+                &format!("vhost-vsock-{bus},id=isobench-vsock,guest-cid={cid}"),
+            ]),
+            Some(QemuVsock::VhostUser { socket }) => push(&[
+                "-chardev",
+                &format!("socket,id=isobench-vsock-chr,path={}", socket.display()),
+                "-device",
+                &format!("vhost-user-vsock-{bus},id=isobench-vsock,chardev=isobench-vsock-chr"),
+            ]),
+        }
         Ok(args)
     }
 }
@@ -267,7 +331,38 @@ impl Environment for Qemu {
             &format!("{}-{}", self.kind.name(), spec.run_id),
         )?;
         let qmp_socket = workdir.path().join("qmp.sock");
-        let args = self.command_line(spec, image, &qmp_socket)?;
+        let mut daemon = None;
+        let (vsock, endpoint) = if spec.vsock {
+            if Path::new(VHOST_VSOCK_DEVICE).exists() {
+                let cid = kernel_guest_cid();
+                (
+                    Some(QemuVsock::Kernel { cid }),
+                    Some(VsockEndpoint::Kernel { cid }),
+                )
+            } else {
+                let binary = vhost_user::find_daemon(&self.options.cache_dir).ok_or_else(|| {
+                    EnvError::Unavailable {
+                        env: self.kind.name().into(),
+                        reason: format!(
+                            "vsock needs {VHOST_VSOCK_DEVICE} (absent on this host) or `{}` (not on PATH nor at {})",
+                            vhost_user::DAEMON,
+                            vhost_user::cached_daemon(&self.options.cache_dir).display()
+                        ),
+                        fix: vhost_user::INSTALL_FIX.into(),
+                    }
+                })?;
+                let started = VsockDaemon::start(&binary, workdir.path(), Duration::from_secs(5))?;
+                let vsock = QemuVsock::VhostUser {
+                    socket: started.vhost_user_socket.clone(),
+                };
+                let endpoint = VsockEndpoint::Hybrid(started.uds.clone());
+                daemon = Some(started);
+                (Some(vsock), Some(endpoint))
+            }
+        } else {
+            (None, None)
+        };
+        let args = self.command_line(spec, image, &qmp_socket, vsock.as_ref())?;
         tracing::debug!("starting {}", args.join(" "));
         let mut command = Command::new(&args[0]);
         command.args(&args[1..]);
@@ -282,6 +377,8 @@ impl Environment for Qemu {
             qmp: None,
             workdir,
             result: None,
+            daemon,
+            vsock: endpoint,
         };
         match Qmp::connect(
             &qmp_socket,
@@ -415,6 +512,10 @@ struct QemuInstance {
     qmp: Option<Qmp>,
     workdir: WorkDir,
     result: Option<ExitInfo>,
+    /// The user-space vsock device, when the guest has one that way.
+    daemon: Option<VsockDaemon>,
+    /// Where host clients reach the guest's vsock.
+    vsock: Option<VsockEndpoint>,
 }
 
 impl Instance for QemuInstance {
@@ -433,7 +534,15 @@ impl Instance for QemuInstance {
     }
 
     fn meter_target(&self) -> MeterTarget {
-        MeterTarget::ProcessTree(self.vmm.child.pid())
+        match &self.daemon {
+            // The vsock device's work is the VM's cost too.
+            Some(daemon) => MeterTarget::ProcessTrees(vec![self.vmm.child.pid(), daemon.pid()]),
+            None => MeterTarget::ProcessTree(self.vmm.child.pid()),
+        }
+    }
+
+    fn vsock(&self) -> Option<VsockEndpoint> {
+        self.vsock.clone()
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
@@ -456,6 +565,9 @@ impl Instance for QemuInstance {
         }
         self.qmp = None;
         let status = self.vmm.child.finish(Duration::from_secs(2));
+        if let Some(daemon) = &mut self.daemon {
+            daemon.stop();
+        }
         let removed = self.workdir.remove();
         let info = ExitInfo {
             code: status.code().map(i64::from),
@@ -520,6 +632,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             run_id: "r1".into(),
             interactive: false,
+            vsock: false,
         }
     }
 
@@ -527,7 +640,7 @@ mod tests {
     fn command_line_for_kvm_and_tcg() {
         let sock = Path::new("/w/qmp.sock");
         let kvm = qemu(EnvKind::QemuQ35, Accel::Kvm)
-            .command_line(&spec(), &image(), sock)
+            .command_line(&spec(), &image(), sock, None)
             .unwrap();
         let joined = kvm.join(" ");
         assert!(
@@ -548,7 +661,7 @@ mod tests {
             "console=ttyS0 quiet panic=-1 -- run --workload knn --modules /lib/modules/virtio.ko --halt poweroff"
         );
         let tcg = qemu(EnvKind::QemuMicrovm, Accel::Tcg)
-            .command_line(&spec(), &image(), sock)
+            .command_line(&spec(), &image(), sock, None)
             .unwrap();
         let joined = tcg.join(" ");
         assert!(joined.contains("-M microvm -accel tcg -m 512"), "{joined}");
@@ -558,6 +671,39 @@ mod tests {
             append.contains("pci=off") && append.contains("tsc_early_khz="),
             "{append}"
         );
+    }
+
+    #[test]
+    fn vsock_devices_follow_the_machine_and_backend() {
+        let sock = Path::new("/w/qmp.sock");
+        let kernel = QemuVsock::Kernel { cid: 77 };
+        let q35 = qemu(EnvKind::QemuQ35, Accel::Kvm)
+            .command_line(&spec(), &image(), sock, Some(&kernel))
+            .unwrap()
+            .join(" ");
+        assert!(
+            q35.contains("-device vhost-vsock-pci,id=isobench-vsock,guest-cid=77"),
+            "{q35}"
+        );
+        assert!(!q35.contains("memory-backend"), "{q35}");
+        let user = QemuVsock::VhostUser {
+            socket: PathBuf::from("/w/vhu.sock"),
+        };
+        let microvm = qemu(EnvKind::QemuMicrovm, Accel::Tcg)
+            .command_line(&spec(), &image(), sock, Some(&user))
+            .unwrap()
+            .join(" ");
+        for wanted in [
+            "-object memory-backend-memfd,id=isobench-ram,size=512M,share=on",
+            "-M microvm,memory-backend=isobench-ram -accel tcg",
+            "-chardev socket,id=isobench-vsock-chr,path=/w/vhu.sock",
+            "-device vhost-user-vsock-device,id=isobench-vsock,chardev=isobench-vsock-chr",
+        ] {
+            assert!(microvm.contains(wanted), "{wanted} missing: {microvm}");
+        }
+        let a = kernel_guest_cid();
+        let b = kernel_guest_cid();
+        assert!(a > 2 && b > 2 && a != b);
     }
 
     #[test]

@@ -138,6 +138,7 @@ fn spec(env: &dyn Environment, run_id: &str, iterations: u32) -> LaunchSpec {
         timeout: Duration::from_secs(120),
         run_id: run_id.to_string(),
         interactive: false,
+        vsock: false,
     }
 }
 

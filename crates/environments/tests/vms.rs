@@ -106,6 +106,7 @@ fn spec(run_id: &str, assets_inside: &Path, timeout: Duration) -> LaunchSpec {
         timeout,
         run_id: run_id.into(),
         interactive: false,
+        vsock: false,
     }
 }
 
@@ -556,6 +557,74 @@ fn firecracker_guest_start_and_stop_life_cycle() {
     );
     drop(fc);
     assert_nothing_left("isobench-t-fc-cycle", work.path());
+}
+
+/// Firecracker's real vsock muxer with a guest that has no vsock driver:
+/// the host side connects to the device's Unix socket, Firecracker takes
+/// the `CONNECT <port>` line, nobody in the guest answers, and the client
+/// gives up with a message naming the port and socket instead of hanging.
+/// The socket goes with the VM.
+#[test]
+fn firecracker_vsock_socket_refuses_when_the_guest_does_not_listen() {
+    use isobench_environments::vsock::{self, VsockEndpoint};
+    if !Path::new("/dev/kvm").exists() {
+        eprintln!("skipped: no /dev/kvm on this host, Firecracker cannot start any guest");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let kernel = files.path().join("pvh-idle.elf");
+    std::fs::write(&kernel, vm::pvh::idle_test_guest("isobench-pvh-idle")).unwrap();
+    let mut fc = FirecrackerVm::spawn(
+        &firecracker_binary(),
+        work.path(),
+        "t-fc-vsock",
+        Duration::from_secs(60),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let uds = fc.work_path().join("vsock.sock");
+    fc.configure(&VmConfig {
+        kernel,
+        initrd: None,
+        boot_args: "console=ttyS0".into(),
+        vcpus: 1,
+        mem_mib: 128,
+        vsock: Some((3, uds.clone())),
+    })
+    .unwrap();
+    fc.start().unwrap();
+    let line = fc.vmm.next_line(Duration::from_secs(20)).unwrap();
+    assert!(
+        line.as_deref().unwrap_or("").contains("isobench-pvh-idle"),
+        "{line:?}"
+    );
+    assert!(uds.exists(), "Firecracker did not create {}", uds.display());
+    let started = Instant::now();
+    let error = vsock::connect(
+        &VsockEndpoint::Hybrid(uds.clone()),
+        7070,
+        Duration::from_secs(3),
+    )
+    .expect_err("a guest without a vsock driver cannot accept");
+    let message = error.to_string();
+    eprintln!(
+        "vsock refusal after {:.2} s: {message}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(message.contains("guest port 7070"), "{message}");
+    assert!(message.contains("vsock.sock"), "{message}");
+    assert!(message.contains("CONNECT 7070"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(30), "connect hung");
+    assert!(
+        fc.vmm.child.try_exit().is_none(),
+        "Firecracker died on the connection: {}",
+        fc.vmm.child.stderr.last_line()
+    );
+    fc.stop().unwrap();
+    assert!(!uds.exists(), "{} left behind", uds.display());
+    drop(fc);
+    assert_nothing_left("isobench-t-fc-vsock", work.path());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use isobench_environments::{
     registry, AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance,
-    LaunchSpec, Limits, MeterTarget,
+    LaunchSpec, Limits,
 };
 use isobench_records::{parse_line, LineKind, Record};
 use isobench_results::{
@@ -92,6 +92,11 @@ pub fn run_experiment(
             true,
         )?;
     }
+    // Serving results (`serve-bench`) already in this directory are a
+    // separate measurement: a batch run keeps them.
+    let earlier_serving = ResultsFile::load(&path)
+        .map(|earlier| earlier.serving)
+        .unwrap_or_default();
     let mut results = ResultsFile {
         results_version: RESULTS_VERSION,
         isobench_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -105,7 +110,7 @@ pub fn run_experiment(
         payload: ctx.identity.clone(),
         environments: Vec::new(),
         warnings: Vec::new(),
-        serving: Vec::new(),
+        serving: earlier_serving,
     };
     save(&mut results, &path)?;
     for &kind in &config.environments {
@@ -312,6 +317,7 @@ pub fn run_repetition(
             repetition
         ),
         interactive: false,
+        vsock: false,
     };
     let mut rep = Repetition {
         index: repetition,
@@ -326,7 +332,7 @@ pub fn run_repetition(
     };
     let origin = instance.launched_at();
     let target = instance.meter_target();
-    if let MeterTarget::ProcessTree(pid) = target {
+    for pid in target.root_pids() {
         crate::cleanup::register_process(&ctx.env_options.work_dir, pid);
     }
     let sampler = Sampler::start(
@@ -345,11 +351,14 @@ pub fn run_repetition(
         observer,
     );
     sampler.sample_now(&target, origin);
-    let vmm_overhead = match target {
-        MeterTarget::ProcessTree(pid) if kind.is_vm() => {
-            crate::metrics::vmm::vmm_overhead(pid).map(|(bytes, _)| bytes)
-        }
-        _ => None,
+    let vmm_overhead = if kind.is_vm() {
+        target
+            .root_pids()
+            .first()
+            .and_then(|&pid| crate::metrics::vmm::vmm_overhead(pid))
+            .map(|(bytes, _)| bytes)
+    } else {
+        None
     };
     if let (Some(started), Some(ready)) = (instance.guest_started_at(), rep.ready_seconds) {
         let offset = started.saturating_duration_since(origin).as_secs_f64();

@@ -75,7 +75,9 @@ pub fn leftovers() -> Vec<String> {
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         let cgroups = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
         let agent = argv0.ends_with("isobench-agent");
-        let vmm = argv0.ends_with("qemu-system-x86_64") || argv0.ends_with("firecracker");
+        let vmm = argv0.ends_with("qemu-system-x86_64")
+            || argv0.ends_with("firecracker")
+            || argv0.ends_with("vhost-device-vsock");
         // A run's processes are tagged by its cgroups (native, containers) or
         // its work directory (VMMs), both named after the run's PID.
         let orphaned =

@@ -84,9 +84,14 @@ impl GuestKernel {
         let target = match &self.dir {
             Some(dir) => dir.join("vmlinux"),
             None => {
+                // Keyed by the image's content: another --kernel later gets its own.
+                use sha2::{Digest, Sha256};
+                let bytes = std::fs::read(&self.image)
+                    .map_err(|e| EnvError::io(format!("reading {}", self.image.display()), e))?;
+                let key = hex::encode(&Sha256::digest(&bytes)[..12]);
                 std::fs::create_dir_all(scratch)
                     .map_err(|e| EnvError::io(format!("creating {}", scratch.display()), e))?;
-                scratch.join("vmlinux")
+                scratch.join(format!("{key}.vmlinux"))
             }
         };
         if target.is_file() && is_elf(&target)? {

@@ -6,6 +6,18 @@
 /// the machine through the i8042 controller (Firecracker then exits), or,
 /// where there is none (QEMU microvm), by a triple fault a moment later.
 pub fn test_guest(message: &str) -> Vec<u8> {
+    build(message, true)
+}
+
+/// Like [`test_guest`], but the guest then idles forever (`cli; hlt`):
+/// the VM keeps running until the VMM is stopped, so its devices (a vsock
+/// socket) can be exercised from the host. It has no drivers: nothing in
+/// it ever answers a device.
+pub fn idle_test_guest(message: &str) -> Vec<u8> {
+    build(message, false)
+}
+
+fn build(message: &str, reset: bool) -> Vec<u8> {
     const BASE: u64 = 0x10_0000; // loaded at 1 MiB
     const CODE: usize = 0x100;
     const CODE_LEN: usize = 40;
@@ -15,15 +27,20 @@ pub fn test_guest(message: &str) -> Vec<u8> {
     code.push(0xBE); // mov esi, msg
     code.extend(msg_addr.to_le_bytes());
     code.extend([0xAC, 0x84, 0xC0, 0x74, 0x03, 0xEE, 0xEB, 0xF8]); // lodsb; test al,al; jz done; out dx,al; jmp loop
-    code.extend([0xB0, 0xFE, 0xE6, 0x64]); // done: mov al, 0xfe; out 0x64, al (i8042 reset: Firecracker)
-                                           // Give the VMM time to act on the reset before the fallback below (a
-                                           // triple fault right away races Firecracker's reset handling).
-    code.extend([0xB9, 0x00, 0x00, 0x00, 0x08, 0xE2, 0xFE]); // mov ecx, 0x8000000; spin: loop spin
-    let idtr_addr = msg_addr + message.len() as u32 + 2;
-    code.extend([0x0F, 0x01, 0x1D]); // lidt [idtr] (an empty IDT) ...
-    code.extend(idtr_addr.to_le_bytes());
-    code.push(0xCC); // ... then int3: triple fault, a reset on machines without i8042 (QEMU microvm)
-    code.extend([0xF4, 0xEB, 0xFD]); // hlt; jmp hlt
+    if reset {
+        code.extend([0xB0, 0xFE, 0xE6, 0x64]); // done: mov al, 0xfe; out 0x64, al (i8042 reset: Firecracker)
+                                               // Give the VMM time to act on the reset before the fallback below (a
+                                               // triple fault right away races Firecracker's reset handling).
+        code.extend([0xB9, 0x00, 0x00, 0x00, 0x08, 0xE2, 0xFE]); // mov ecx, 0x8000000; spin: loop spin
+        let idtr_addr = msg_addr + message.len() as u32 + 2;
+        code.extend([0x0F, 0x01, 0x1D]); // lidt [idtr] (an empty IDT) ...
+        code.extend(idtr_addr.to_le_bytes());
+        code.push(0xCC); // ... then int3: triple fault, a reset on machines without i8042 (QEMU microvm)
+        code.extend([0xF4, 0xEB, 0xFD]); // hlt; jmp hlt
+    } else {
+        code.extend([0xFA, 0xF4, 0xEB, 0xFD]); // done: cli; hlt; jmp hlt
+        code.resize(CODE_LEN, 0x90); // nop padding
+    }
     assert_eq!(code.len(), CODE_LEN);
     code.extend(message.as_bytes());
     code.extend(b"\n\0");

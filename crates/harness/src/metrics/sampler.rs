@@ -38,6 +38,13 @@ impl Meter {
         match &self.target {
             MeterTarget::CgroupV1 { cpuacct, .. } => format!("cgroup-v1 {}", cpuacct.display()),
             MeterTarget::ProcessTree(pid) => format!("process-tree {pid}"),
+            MeterTarget::ProcessTrees(pids) => format!(
+                "process-trees {}",
+                pids.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join("+")
+            ),
             MeterTarget::Unavailable(why) => format!("unavailable: {why}"),
         }
     }
@@ -59,6 +66,22 @@ impl Meter {
                 memory_bytes: mem,
                 peak_bytes: None,
             }),
+            MeterTarget::ProcessTrees(pids) => {
+                // The first tree is the instance; the others (device
+                // daemons) add to it while they live.
+                let (mut cpu, mut mem) = tree_usage(*pids.first()?)?;
+                for &pid in &pids[1..] {
+                    if let Some((c, m)) = tree_usage(pid) {
+                        cpu += c;
+                        mem += m;
+                    }
+                }
+                Some(Reading {
+                    cpu_seconds: cpu,
+                    memory_bytes: mem,
+                    peak_bytes: None,
+                })
+            }
             MeterTarget::Unavailable(_) => None,
         }
     }

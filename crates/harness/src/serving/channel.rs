@@ -1,11 +1,12 @@
 //! The byte channel between the load generator and a serving agent: the
-//! instance's own input/output (stdio, serial) or a TCP connection.
+//! instance's own input/output (stdio, serial) or a socket (TCP, vsock).
 
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use isobench_environments::lines::LineStream;
+use isobench_environments::vsock::{self, VsockEndpoint, VsockStream};
 use isobench_environments::{EnvError, Instance};
 use isobench_records::serve::{decode_response, has_frame, Response};
 use isobench_records::{parse_line, LineKind, Record};
@@ -83,15 +84,19 @@ impl Channel for InstanceChannel<'_> {
     }
 }
 
-/// A TCP connection to `isobench-agent serve --listen`.
-pub struct TcpChannel {
-    stream: TcpStream,
+/// A socket connection to a listening agent (`serve --listen` over TCP,
+/// `serve --vsock-port` over vsock): one handle writes, a thread reads lines.
+pub struct StreamChannel {
+    writer: Box<dyn Write + Send>,
     lines: LineStream,
+    /// What the socket is, for messages (`TCP 127.0.0.1:7070`).
+    what: String,
+    shutdown: Box<dyn Fn() + Send>,
 }
 
-impl TcpChannel {
-    /// Connects to `addr`, retrying for up to `patience`.
-    pub fn connect(addr: &str, patience: Duration) -> Result<Self, String> {
+impl StreamChannel {
+    /// Connects to `addr` over TCP, retrying for up to `patience`.
+    pub fn tcp(addr: &str, patience: Duration) -> Result<Self, String> {
         let deadline = Instant::now() + patience;
         let stream = loop {
             match TcpStream::connect(addr) {
@@ -103,21 +108,46 @@ impl TcpChannel {
             }
         };
         let _ = stream.set_nodelay(true);
-        let reader = stream
-            .try_clone()
-            .map_err(|e| format!("cloning the TCP stream to {addr}: {e}"))?;
-        Ok(TcpChannel {
-            stream,
+        let clone = |s: &TcpStream| {
+            s.try_clone()
+                .map_err(|e| format!("cloning the TCP stream to {addr}: {e}"))
+        };
+        let reader = clone(&stream)?;
+        let closer = clone(&stream)?;
+        Ok(StreamChannel {
+            writer: Box::new(stream),
             lines: LineStream::spawn(reader, "tcp"),
+            what: format!("TCP {addr}"),
+            shutdown: Box::new(move || {
+                let _ = closer.shutdown(std::net::Shutdown::Both);
+            }),
+        })
+    }
+
+    /// Connects to guest `port` behind `endpoint`, retrying (the guest may
+    /// still be starting its listener) for up to `patience`.
+    pub fn vsock(endpoint: &VsockEndpoint, port: u32, patience: Duration) -> Result<Self, String> {
+        let stream = vsock::connect(endpoint, port, patience).map_err(|e| e.to_string())?;
+        let clone = |s: &VsockStream| {
+            s.try_clone()
+                .map_err(|e| format!("cloning the vsock stream ({}): {e}", endpoint.describe()))
+        };
+        let reader = clone(&stream)?;
+        let closer = clone(&stream)?;
+        Ok(StreamChannel {
+            writer: Box::new(stream),
+            lines: LineStream::spawn(reader, "vsock"),
+            what: format!("{} port {port}", endpoint.describe()),
+            shutdown: Box::new(move || closer.shutdown()),
         })
     }
 }
 
-impl Channel for TcpChannel {
+impl Channel for StreamChannel {
     fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.stream
+        self.writer
             .write_all(bytes)
-            .map_err(|e| format!("sending to the agent over TCP: {e}"))
+            .map_err(|e| format!("sending to the agent over {}: {e}", self.what))
     }
 
     fn recv(&mut self, timeout: Duration) -> Result<Incoming, String> {
@@ -130,7 +160,7 @@ impl Channel for TcpChannel {
                         return result;
                     }
                 }
-                Ok(None) => return Err("the agent closed the TCP connection".into()),
+                Ok(None) => return Err(format!("the agent closed the connection ({})", self.what)),
                 Err(EnvError::Timeout { .. }) => return Ok(Incoming::Timeout),
                 Err(e) => return Err(e.to_string()),
             }
@@ -138,8 +168,8 @@ impl Channel for TcpChannel {
     }
 }
 
-impl Drop for TcpChannel {
+impl Drop for StreamChannel {
     fn drop(&mut self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        (self.shutdown)();
     }
 }

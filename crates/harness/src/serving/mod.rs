@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use isobench_environments::{
-    registry, EnvError, EnvKind, Environment, Instance, LaunchSpec, Limits, MeterTarget,
+    registry, EnvError, EnvKind, Environment, Instance, LaunchSpec, Limits,
 };
 use isobench_records::{parse_line, LineKind, Record};
 use isobench_results::{Experiment, PeakStep, ResultsFile, ServingResult, RESULTS_VERSION};
@@ -27,12 +27,26 @@ use crate::metrics::Meter;
 use crate::runner::{results_path, RunContext, RunObserver};
 use crate::HarnessError;
 
-use channel::{Channel, InstanceChannel, TcpChannel};
+use channel::{Channel, InstanceChannel, StreamChannel};
 use loadgen::{run_load, summarize, Load, LoadOutcome, Session};
 pub use scenario::{Scenario, ServeSettings, TransportKind};
 
-/// The agent's `serve` arguments for the experiment; `listen` makes it a TCP server.
-pub fn serve_args(ctx: &RunContext, assets: &Path, listen: Option<&str>) -> Vec<String> {
+/// The guest port the agent listens on with the vsock transport.
+pub const VSOCK_PORT: u32 = 7070;
+
+/// Where the agent takes requests from, as `serve` arguments see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listen {
+    /// Its stdin (or the VM's serial console).
+    Stdio,
+    /// A TCP listener on this `addr:port`.
+    Tcp(String),
+    /// A vsock listener on this port.
+    Vsock(u32),
+}
+
+/// The agent's `serve` arguments for the experiment and transport.
+pub fn serve_args(ctx: &RunContext, assets: &Path, listen: &Listen) -> Vec<String> {
     let config = &ctx.config;
     let mut args = vec![
         "serve".to_string(),
@@ -57,8 +71,10 @@ pub fn serve_args(ctx: &RunContext, assets: &Path, listen: Option<&str>) -> Vec<
             assets.join("user/images").display().to_string(),
         ]);
     }
-    if let Some(addr) = listen {
-        args.extend(["--listen".into(), addr.to_string()]);
+    match listen {
+        Listen::Stdio => {}
+        Listen::Tcp(addr) => args.extend(["--listen".into(), addr.clone()]),
+        Listen::Vsock(port) => args.extend(["--vsock-port".into(), port.to_string()]),
     }
     args
 }
@@ -124,6 +140,7 @@ fn failed(
 fn transport_name(kind: EnvKind, transport: TransportKind) -> &'static str {
     match transport {
         TransportKind::Tcp => "tcp",
+        TransportKind::Vsock => "vsock",
         TransportKind::Stdio if kind.is_vm() => "serial",
         TransportKind::Stdio => "stdio",
     }
@@ -153,6 +170,14 @@ fn bench_environment(
             settings,
             ctx,
             "the tcp transport needs the host network, which only `native` shares; use --transport stdio".into(),
+        );
+    }
+    if settings.transport == TransportKind::Vsock && !kind.is_vm() {
+        return failed(
+            kind,
+            settings,
+            ctx,
+            "the vsock transport needs a VM (firecracker, qemu-microvm, qemu-q35); use --transport stdio or tcp".into(),
         );
     }
     let mut env: Box<dyn Environment> = match registry::build(kind, &ctx.env_options) {
@@ -233,11 +258,12 @@ fn bench_instance(
 ) -> Result<Vec<ServingResult>, String> {
     let config = &ctx.config;
     let listen = match settings.transport {
-        TransportKind::Tcp => Some(format!("127.0.0.1:{}", free_port()?)),
-        TransportKind::Stdio => None,
+        TransportKind::Tcp => Listen::Tcp(format!("127.0.0.1:{}", free_port()?)),
+        TransportKind::Vsock => Listen::Vsock(VSOCK_PORT),
+        TransportKind::Stdio => Listen::Stdio,
     };
     let spec = LaunchSpec {
-        agent_args: serve_args(ctx, &env.assets_path_inside(), listen.as_deref()),
+        agent_args: serve_args(ctx, &env.assets_path_inside(), &listen),
         limits: Limits {
             vcpus: config.vcpus,
             memory_mib: config.memory_mib,
@@ -246,10 +272,11 @@ fn bench_instance(
         timeout: Duration::from_secs(config.timeout_seconds),
         run_id: format!("isobench-{}-{}-serve", std::process::id(), kind.name()),
         interactive: settings.transport == TransportKind::Stdio,
+        vsock: settings.transport == TransportKind::Vsock,
     };
     let mut instance = env.launch(&spec).map_err(|e| format!("launch: {e}"))?;
     let target = instance.meter_target();
-    if let MeterTarget::ProcessTree(pid) = target {
+    for pid in target.root_pids() {
         crate::cleanup::register_process(&ctx.env_options.work_dir, pid);
     }
     let outcome = (|| {
@@ -259,14 +286,22 @@ fn bench_instance(
         )?;
         observer.message(&format!("{kind}: agent ready after {ready_seconds:.3} s"));
         let meter = Meter::new(target.clone());
-        let mut tcp;
+        let mut socket;
         let mut stdio;
         let channel: &mut dyn Channel = match &listen {
-            Some(addr) => {
-                tcp = TcpChannel::connect(addr, Duration::from_secs(10))?;
-                &mut tcp
+            Listen::Tcp(addr) => {
+                socket = StreamChannel::tcp(addr, Duration::from_secs(10))?;
+                &mut socket
             }
-            None => {
+            Listen::Vsock(port) => {
+                let endpoint = instance.vsock().ok_or_else(|| {
+                    format!("{kind} gave the guest no vsock device the host can reach")
+                })?;
+                observer.message(&format!("{kind}: connecting over {}", endpoint.describe()));
+                socket = StreamChannel::vsock(&endpoint, *port, Duration::from_secs(30))?;
+                &mut socket
+            }
+            Listen::Stdio => {
                 stdio = InstanceChannel::new(instance.as_mut());
                 &mut stdio
             }

@@ -81,6 +81,9 @@ pub enum TransportKind {
     Stdio,
     /// TCP loopback to an agent listening on the host network (native only).
     Tcp,
+    /// The guest's vsock (VMs): Firecracker's hybrid vsock, QEMU's
+    /// vhost-vsock or vhost-user-vsock.
+    Vsock,
 }
 
 impl TransportKind {
@@ -89,6 +92,7 @@ impl TransportKind {
         match self {
             TransportKind::Stdio => "stdio",
             TransportKind::Tcp => "tcp",
+            TransportKind::Vsock => "vsock",
         }
     }
 }
@@ -100,8 +104,9 @@ impl FromStr for TransportKind {
         match s.trim() {
             "stdio" => Ok(TransportKind::Stdio),
             "tcp" => Ok(TransportKind::Tcp),
+            "vsock" => Ok(TransportKind::Vsock),
             other => Err(format!(
-                "unknown transport `{other}`; known transports: stdio, tcp"
+                "unknown transport `{other}`; known transports: stdio, tcp, vsock"
             )),
         }
     }
