@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use isobench_environments::{registry, EnvKind, HostFacts};
+use isobench_environments::{registry, HostFacts};
 use isobench_harness::config::Overrides;
 use isobench_harness::runner::{results_path, RunObserver};
-use isobench_harness::serving::{Scenario, ServeSettings, TransportKind};
+use isobench_harness::serving::{self, Scenario, ServeSettings, TransportKind};
 use isobench_harness::{ExperimentConfig, HarnessError};
 use isobench_results::ServingResult;
 
@@ -73,7 +73,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Transport: stdio (every environment; a VM's serial console), tcp
-    /// (native: loopback) or vsock (VMs: Firecracker's vsock, QEMU's
+    /// (native: loopback; docker, kata: a bridge network of the run's own) or vsock (VMs: Firecracker's vsock, QEMU's
     /// vhost-vsock or vhost-user-vsock).
     #[arg(long, default_value = "stdio")]
     pub transport: String,
@@ -202,9 +202,10 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
             }
             .into());
         }
-        if settings.transport == TransportKind::Tcp && kind != EnvKind::Native {
+        if settings.transport == TransportKind::Tcp && !serving::tcp_capable(kind) {
             return Err(HarnessError::Invalid(format!(
-                "--transport tcp: `{kind}` does not share the host network; use --transport stdio for it"
+                "--transport tcp: `{kind}` has no network the host reaches ({}); use --transport stdio for it",
+                serving::TCP_ENVIRONMENTS
             ))
             .into());
         }

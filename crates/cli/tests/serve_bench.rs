@@ -225,6 +225,13 @@ fn docker_every_scenario() {
     assert!(ok, "{stderr}");
     check_all_scenarios("docker", "stdio", &results);
     assert!(leftovers().is_empty(), "{:?}", leftovers());
+    // Over TCP: the container gets a bridge network of its own, removed after.
+    let tcp_dir = tempfile::tempdir().unwrap();
+    flags.extend(["--transport", "tcp"]);
+    let (ok, stderr, results) = serve_bench(tcp_dir.path(), &flags);
+    assert!(ok, "{stderr}");
+    check_all_scenarios("docker", "tcp", &results);
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
 }
 
 /// The QEMU-TCG guest: the agent is PID 1 and serves over the serial
@@ -336,8 +343,8 @@ fn bad_flags_are_clear_errors() {
         ),
         (vec!["--qps", "0", "--scenario", "server"], "--qps 0"),
         (
-            vec!["--env", "docker", "--transport", "tcp"],
-            "--transport tcp",
+            vec!["--env", "oci-runc", "--transport", "tcp"],
+            "--transport tcp: `oci-runc` has no network",
         ),
         (
             vec!["--env", "native", "--transport", "vsock"],

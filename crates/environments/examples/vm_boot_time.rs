@@ -107,6 +107,7 @@ fn main() {
                 run_id: format!("boot{boot}"),
                 interactive: false,
                 vsock: false,
+                network: false,
             };
             let mut instance = match env.launch(&spec) {
                 Ok(i) => i,

@@ -81,6 +81,10 @@ pub struct LaunchSpec {
     /// Give the guest a vsock device the host can reach
     /// ([`Instance::vsock`]); VM environments only.
     pub vsock: bool,
+    /// Give the instance a network the host can reach it on
+    /// ([`Instance::network_address`]): native shares the host's, docker
+    /// gets a bridge network of the run's own. False: no network.
+    pub network: bool,
 }
 
 /// What [`Environment::prepare`] built, for the results' metadata.
@@ -214,6 +218,14 @@ pub trait Instance: Send {
     /// cleanly). Default: nothing to close.
     fn close_input(&mut self) -> Result<(), EnvError> {
         Ok(())
+    }
+
+    /// The address the host reaches the instance's listening sockets at,
+    /// for instances launched with [`LaunchSpec::network`]: loopback for
+    /// native, the container's address on its bridge for docker. `None`:
+    /// no network the host can reach.
+    fn network_address(&self) -> Option<std::net::IpAddr> {
+        None
     }
 
     /// Where the host reaches the guest's vsock ports, for VM instances

@@ -174,6 +174,11 @@ impl Instance for NativeInstance {
         }
     }
 
+    fn network_address(&self) -> Option<std::net::IpAddr> {
+        // A host process shares the host's network.
+        Some(std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
     fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
         self.child.send(bytes)
     }

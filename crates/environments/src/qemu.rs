@@ -633,6 +633,7 @@ mod tests {
             run_id: "r1".into(),
             interactive: false,
             vsock: false,
+            network: false,
         }
     }
 

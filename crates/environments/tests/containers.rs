@@ -139,6 +139,7 @@ fn spec(env: &dyn Environment, run_id: &str, iterations: u32) -> LaunchSpec {
         run_id: run_id.to_string(),
         interactive: false,
         vsock: false,
+        network: false,
     }
 }
 

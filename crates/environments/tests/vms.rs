@@ -107,6 +107,7 @@ fn spec(run_id: &str, assets_inside: &Path, timeout: Duration) -> LaunchSpec {
         run_id: run_id.into(),
         interactive: false,
         vsock: false,
+        network: false,
     }
 }
 

@@ -318,6 +318,7 @@ pub fn run_repetition(
         ),
         interactive: false,
         vsock: false,
+        network: false,
     };
     let mut rep = Repetition {
         index: repetition,

@@ -115,6 +115,24 @@ pub fn leftovers() -> Vec<String> {
             }
         }
     }
+    // Docker networks a run created for its containers (the tcp transport).
+    if let Ok(out) = std::process::Command::new("docker")
+        .args([
+            "network",
+            "ls",
+            "--filter",
+            "label=org.isobench",
+            "--format",
+            "{{.Name}}",
+        ])
+        .output()
+    {
+        for name in String::from_utf8_lossy(&out.stdout).lines() {
+            if of_dead_run(name) {
+                found.push(format!("docker network {name}"));
+            }
+        }
+    }
     if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();

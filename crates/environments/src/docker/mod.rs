@@ -184,6 +184,15 @@ fn connect(kind: EnvKind, endpoint: &Endpoint) -> Result<Connection, EnvError> {
     })
 }
 
+/// Removes a network; one already gone is not an error.
+fn remove_network(rt: &Runtime, client: &bollard::Docker, name: &str) -> Result<(), EnvError> {
+    match rt.block_on(client.remove_network(name)) {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(docker_err(&format!("removing network {name}"), e)),
+    }
+}
+
 fn docker_err(what: &str, e: bollard::errors::Error) -> EnvError {
     EnvError::Docker(format!("{what}: {e}"))
 }
@@ -320,8 +329,9 @@ impl Docker {
             .collect())
     }
 
-    /// Force-removes the isobench containers whose name satisfies `remove`
-    /// (`isobench clean` passes "belongs to a dead run"); returns their names.
+    /// Force-removes the isobench containers and networks whose name
+    /// satisfies `remove` (`isobench clean` passes "belongs to a dead run");
+    /// returns their names.
     pub fn remove_containers(
         &self,
         remove: impl Fn(&str) -> bool,
@@ -341,7 +351,75 @@ impl Docker {
                 .map_err(|e| docker_err(&format!("removing container {name}"), e))?;
             removed.push(name);
         }
+        for name in self.leftover_networks()?.into_iter().filter(|n| remove(n)) {
+            remove_network(&self.conn.rt, &self.conn.client, &name)?;
+            removed.push(format!("network {name}"));
+        }
         Ok(removed)
+    }
+
+    /// Creates the bridge network `name` for one run (labelled, so
+    /// `isobench clean` finds it after a crash).
+    fn create_network(&self, name: &str, run_id: &str) -> Result<(), EnvError> {
+        let request = bollard::models::NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(HashMap::from([
+                (image::LABEL.to_string(), "1".to_string()),
+                (format!("{}.run", image::LABEL), run_id.to_string()),
+            ])),
+            ..Default::default()
+        };
+        self.conn
+            .rt
+            .block_on(self.conn.client.create_network(request))
+            .map(|_| ())
+            .map_err(|e| {
+                docker_err(
+                    &format!("creating network {name} (needs a daemon with bridge networking)"),
+                    e,
+                )
+            })
+    }
+
+    /// The container's IPv4 address on `network`.
+    fn container_address(
+        &self,
+        container: &str,
+        network: &str,
+    ) -> Result<std::net::IpAddr, EnvError> {
+        let info = self
+            .conn
+            .rt
+            .block_on(self.conn.client.inspect_container(
+                container,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            ))
+            .map_err(|e| docker_err(&format!("inspecting container {container}"), e))?;
+        let address = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(network))
+            .and_then(|endpoint| endpoint.ip_address)
+            .unwrap_or_default();
+        address.parse().map_err(|_| {
+            EnvError::Docker(format!(
+                "container {container} has no address on network {network} (got {address:?})"
+            ))
+        })
+    }
+
+    /// The isobench networks (label `org.isobench`) left on the daemon.
+    pub fn leftover_networks(&self) -> Result<Vec<String>, EnvError> {
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new()
+            .filters(&HashMap::from([("label", vec![image::LABEL])]))
+            .build();
+        let list = self
+            .conn
+            .rt
+            .block_on(self.conn.client.list_networks(Some(options)))
+            .map_err(|e| docker_err("listing networks", e))?;
+        Ok(list.into_iter().filter_map(|n| n.name).collect())
     }
 
     fn build_image(&self, files: &PayloadFiles, tag: &str) -> Result<(), EnvError> {
@@ -444,10 +522,26 @@ impl Environment for Docker {
             return Err(EnvError::Docker("launch called before prepare".into()));
         };
         let name = container_name(&spec.run_id);
-        let cgroup = RunCgroup::create(&spec.run_id)?;
+        // With LaunchSpec::network, a bridge network of the run's own (same
+        // name as the container), removed with the container.
+        let network = if spec.network {
+            self.create_network(&name, &spec.run_id)?;
+            Some(name.clone())
+        } else {
+            None
+        };
+        let cgroup = match RunCgroup::create(&spec.run_id) {
+            Ok(cgroup) => cgroup,
+            Err(e) => {
+                if let Some(network) = &network {
+                    let _ = remove_network(&self.conn.rt, &self.conn.client, network);
+                }
+                return Err(e);
+            }
+        };
         let limits = &spec.limits;
         let host_config = HostConfig {
-            network_mode: Some("none".into()),
+            network_mode: Some(network.clone().unwrap_or_else(|| "none".into())),
             nano_cpus: limits.vcpus.map(|v| i64::from(v) * 1_000_000_000),
             memory: limits.memory_mib.map(|m| (m << 20) as i64),
             // Same as the memory limit: no swap on top.
@@ -482,7 +576,7 @@ impl Environment for Docker {
             open_stdin: Some(spec.interactive),
             stdin_once: Some(spec.interactive),
             tty: Some(false),
-            network_disabled: Some(true),
+            network_disabled: Some(network.is_none()),
             host_config: Some(host_config),
             ..Default::default()
         };
@@ -505,6 +599,8 @@ impl Environment for Docker {
             input: None,
             result: None,
             killed: false,
+            network,
+            address: None,
         };
         let client = self.conn.client.clone();
         let started = self.conn.rt.block_on(async {
@@ -552,6 +648,15 @@ impl Environment for Docker {
         };
         if spec.interactive {
             instance.input = Some(attach.input);
+        }
+        if let Some(network) = instance.network.clone() {
+            match self.container_address(&name, &network) {
+                Ok(address) => instance.address = Some(address),
+                Err(e) => {
+                    let _ = instance.stop();
+                    return Err(e);
+                }
+            }
         }
         let mut output = attach.output;
         instance.forward = Some(self.conn.rt.spawn(async move {
@@ -605,6 +710,10 @@ struct DockerInstance {
     input: Option<std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>>,
     result: Option<ExitInfo>,
     killed: bool,
+    /// The run's own bridge network, when launched with one.
+    network: Option<String>,
+    /// The container's address on that network.
+    address: Option<std::net::IpAddr>,
 }
 
 impl DockerInstance {
@@ -696,6 +805,10 @@ impl Instance for DockerInstance {
         }
     }
 
+    fn network_address(&self) -> Option<std::net::IpAddr> {
+        self.address
+    }
+
     fn diagnostics(&self) -> Option<String> {
         // The log stream forwards stderr before it ends stdout, so the tail
         // is complete once the record stream has ended.
@@ -753,8 +866,13 @@ impl Instance for DockerInstance {
             None => Ok(()),
         };
         self.cgroup = None;
+        let network_removed = match self.network.take() {
+            Some(network) => remove_network(&self.rt, &self.client, &network),
+            None => Ok(()),
+        };
         let code = code?;
         removed?;
+        network_removed?;
         if code.is_some_and(|c| c != 0) {
             let line = self.stderr_line();
             if !line.is_empty() {

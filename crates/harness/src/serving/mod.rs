@@ -164,12 +164,12 @@ fn bench_environment(
             ),
         );
     }
-    if settings.transport == TransportKind::Tcp && kind != EnvKind::Native {
+    if settings.transport == TransportKind::Tcp && !tcp_capable(kind) {
         return failed(
             kind,
             settings,
             ctx,
-            "the tcp transport needs the host network, which only `native` shares; use --transport stdio".into(),
+            format!("{TCP_ENVIRONMENTS}; use --transport stdio"),
         );
     }
     if settings.transport == TransportKind::Vsock && !kind.is_vm() {
@@ -202,6 +202,18 @@ fn bench_environment(
         observer.message(&format!("{kind}: clean-up: {e}"));
     }
     results
+}
+
+/// What the tcp transport works with.
+pub const TCP_ENVIRONMENTS: &str =
+    "the tcp transport needs a network the host reaches: native (loopback) or docker/kata (a bridge network of the run's own)";
+
+/// The port the agent listens on inside a container with its own network.
+pub const CONTAINER_TCP_PORT: u16 = 7070;
+
+/// Whether `kind` can serve over TCP ([`TCP_ENVIRONMENTS`]).
+pub fn tcp_capable(kind: EnvKind) -> bool {
+    matches!(kind, EnvKind::Native | EnvKind::Docker | EnvKind::Kata)
 }
 
 /// A free TCP port on the loopback interface.
@@ -258,7 +270,10 @@ fn bench_instance(
 ) -> Result<Vec<ServingResult>, String> {
     let config = &ctx.config;
     let listen = match settings.transport {
-        TransportKind::Tcp => Listen::Tcp(format!("127.0.0.1:{}", free_port()?)),
+        TransportKind::Tcp if kind == EnvKind::Native => {
+            Listen::Tcp(format!("127.0.0.1:{}", free_port()?))
+        }
+        TransportKind::Tcp => Listen::Tcp(format!("0.0.0.0:{CONTAINER_TCP_PORT}")),
         TransportKind::Vsock => Listen::Vsock(VSOCK_PORT),
         TransportKind::Stdio => Listen::Stdio,
     };
@@ -273,6 +288,7 @@ fn bench_instance(
         run_id: format!("isobench-{}-{}-serve", std::process::id(), kind.name()),
         interactive: settings.transport == TransportKind::Stdio,
         vsock: settings.transport == TransportKind::Vsock,
+        network: settings.transport == TransportKind::Tcp,
     };
     let mut instance = env.launch(&spec).map_err(|e| format!("launch: {e}"))?;
     let target = instance.meter_target();
@@ -289,8 +305,13 @@ fn bench_instance(
         let mut socket;
         let mut stdio;
         let channel: &mut dyn Channel = match &listen {
-            Listen::Tcp(addr) => {
-                socket = StreamChannel::tcp(addr, Duration::from_secs(10))?;
+            Listen::Tcp(listen) => {
+                let ip = instance.network_address().ok_or_else(|| {
+                    format!("{kind} gave the instance no network the host can reach")
+                })?;
+                let port = listen.rsplit(':').next().unwrap_or_default();
+                let addr = std::net::SocketAddr::new(ip, port.parse().unwrap_or(0)).to_string();
+                socket = StreamChannel::tcp(&addr, Duration::from_secs(10))?;
                 &mut socket
             }
             Listen::Vsock(port) => {
