@@ -140,8 +140,27 @@ pub fn detect(kind: EnvKind, host: &HostFacts) -> Availability {
     };
     Availability::yes(
         kind,
-        format!("{version}, machine {}, {accel}; {kernel}", machine(kind)),
+        format!(
+            "{version}, machine {}, {accel}; {kernel}; {}",
+            machine(kind),
+            vsock_backend_note(&cache)
+        ),
     )
+}
+
+/// Which vsock device a serving guest would get (for `isobench doctor`).
+fn vsock_backend_note(cache: &Path) -> String {
+    if Path::new(VHOST_VSOCK_DEVICE).exists() {
+        return format!("vsock: kernel vhost-vsock ({VHOST_VSOCK_DEVICE})");
+    }
+    match vhost_user::find_daemon(cache) {
+        Some(daemon) => format!("vsock: vhost-user-vsock via {}", daemon.display()),
+        None => format!(
+            "vsock: unavailable (no {VHOST_VSOCK_DEVICE}, no {}; fix: {})",
+            vhost_user::DAEMON,
+            vhost_user::INSTALL_FIX
+        ),
+    }
 }
 
 /// A QEMU environment (one machine type).
