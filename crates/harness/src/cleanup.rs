@@ -1,6 +1,7 @@
 //! `isobench clean`: removes what a run killed with SIGKILL left behind —
 //! processes and work directories of dead isobench runs, OCI containers
-//! and cgroups named `isobench-*`.
+//! and cgroups named `isobench-*`, and crun's hugetlb mount when no live
+//! run uses it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -206,6 +207,8 @@ pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
             done.push(format!("removed cgroup {}", group.display()));
         }
     }
+    // 5. crun's hugetlb workaround, when no live isobench process uses it.
+    done.extend(isobench_environments::oci::hugetlb::release_orphaned());
     Ok(done)
 }
 

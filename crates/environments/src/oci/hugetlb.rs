@@ -9,9 +9,10 @@
 //!
 //! What isobench does: the `oci-crun` environment mounts that hierarchy in
 //! `prepare` when (and only when) it is needed, and unmounts it when the last
-//! crun environment of the process is torn down or dropped, which gives the
-//! controller back to cgroup2. A hierarchy that was already mounted is left
-//! alone. If crun left groups in it, it stays mounted (unmounting would keep
+//! crun environment of the last isobench process using it on the host is
+//! torn down or dropped ([`SharedUsers`] keeps count across processes),
+//! which gives the controller back to cgroup2. A hierarchy that was already
+//! mounted by someone else is left alone. If crun left groups in it, it stays mounted (unmounting would keep
 //! the controller away from cgroup2 anyway) and a warning says so.
 //!
 //! "Needed" is decided from where the kernel binds hugetlb
@@ -136,16 +137,160 @@ fn wait_for(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
-#[derive(Default)]
+/// This process's share of the workaround.
 struct State {
+    /// Live [`HugetlbGuard`]s of this process.
     users: usize,
-    mounted_by_us: Option<PathBuf>,
 }
 
-static STATE: Mutex<State> = Mutex::new(State {
-    users: 0,
-    mounted_by_us: None,
-});
+static STATE: Mutex<State> = Mutex::new(State { users: 0 });
+
+/// Where isobench processes coordinate the workaround (see [`SharedUsers`]).
+pub const SHARED_DIR: &str = "/run/isobench/hugetlb";
+
+/// The workaround's bookkeeping shared by every isobench process on the
+/// host, so that one process does not unmount the hierarchy under another
+/// one's crun containers.
+///
+/// In `dir`: `lock` (held with `flock` while a process changes the
+/// workaround), `users/<pid>-<starttime>` (one file per process holding a
+/// guard; a file whose process is gone is stale and pruned), and `mounted`
+/// (present while a hierarchy isobench mounted is in place; it holds the
+/// mount point). The last live user unmounts what any isobench process
+/// mounted, so a run killed with SIGKILL is made good by the next one, or by
+/// `isobench clean` ([`release_orphaned`]).
+#[derive(Debug, Clone)]
+pub struct SharedUsers {
+    dir: PathBuf,
+}
+
+/// A process, told apart from a later one with the same PID by its start
+/// time (clock ticks since boot, `/proc/<pid>/stat` field 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    /// The PID.
+    pub pid: u32,
+    /// Its start time.
+    pub start: u64,
+}
+
+impl ProcessId {
+    /// This process.
+    pub fn current() -> Option<ProcessId> {
+        Self::of(std::process::id())
+    }
+
+    /// The live process `pid`, if any.
+    pub fn of(pid: u32) -> Option<ProcessId> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ...`: comm may hold spaces and parentheses.
+        let after_comm = &stat[stat.rfind(')')? + 1..];
+        let start = after_comm.split_whitespace().nth(19)?.parse().ok()?;
+        Some(ProcessId { pid, start })
+    }
+
+    fn alive(&self) -> bool {
+        ProcessId::of(self.pid).is_some_and(|p| p == *self)
+    }
+
+    fn file_name(&self) -> String {
+        format!("{}-{}", self.pid, self.start)
+    }
+
+    fn parse(name: &str) -> Option<ProcessId> {
+        let (pid, start) = name.split_once('-')?;
+        Some(ProcessId {
+            pid: pid.parse().ok()?,
+            start: start.parse().ok()?,
+        })
+    }
+}
+
+/// An exclusive hold on [`SharedUsers`]' lock file; released on drop.
+pub struct SharedLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl SharedUsers {
+    /// The host's shared state ([`SHARED_DIR`]).
+    pub fn host() -> SharedUsers {
+        SharedUsers::at(Path::new(SHARED_DIR))
+    }
+
+    /// Shared state kept in `dir` (tests use a temporary one).
+    pub fn at(dir: &Path) -> SharedUsers {
+        SharedUsers {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn users_dir(&self) -> PathBuf {
+        self.dir.join("users")
+    }
+
+    fn marker(&self) -> PathBuf {
+        self.dir.join("mounted")
+    }
+
+    /// Waits for the lock file (creating the directory when absent).
+    pub fn lock(&self) -> std::io::Result<SharedLock> {
+        std::fs::create_dir_all(self.users_dir())?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join("lock"))?;
+        let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| std::io::Error::from(errno))?;
+        Ok(SharedLock { _lock: lock })
+    }
+
+    /// Records `user` as holding the workaround.
+    pub fn register(&self, _held: &SharedLock, user: ProcessId) -> std::io::Result<()> {
+        std::fs::write(self.users_dir().join(user.file_name()), b"")
+    }
+
+    /// Forgets `user`.
+    pub fn unregister(&self, _held: &SharedLock, user: ProcessId) {
+        let _ = std::fs::remove_file(self.users_dir().join(user.file_name()));
+    }
+
+    /// The users still alive; stale files are removed.
+    pub fn live_users(&self, _held: &SharedLock) -> Vec<ProcessId> {
+        let Ok(entries) = std::fs::read_dir(self.users_dir()) else {
+            return Vec::new();
+        };
+        let mut live = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match ProcessId::parse(&name) {
+                Some(user) if user.alive() => live.push(user),
+                _ => {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        live
+    }
+
+    /// Records that isobench mounted the hierarchy at `mount_point`.
+    pub fn mark_mounted(&self, _held: &SharedLock, mount_point: &Path) -> std::io::Result<()> {
+        std::fs::write(self.marker(), mount_point.display().to_string())
+    }
+
+    /// Where isobench mounted the hierarchy, if it did and it is still recorded.
+    pub fn mounted(&self) -> Option<PathBuf> {
+        std::fs::read_to_string(self.marker())
+            .ok()
+            .map(|s| PathBuf::from(s.trim()))
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// Forgets the mount record.
+    pub fn clear_mounted(&self, _held: &SharedLock) {
+        let _ = std::fs::remove_file(self.marker());
+    }
+}
 
 /// Keeps the hugetlb workaround in place while it lives (see the module docs).
 #[derive(Debug)]
@@ -157,19 +302,48 @@ impl HugetlbGuard {
     /// Applies the workaround if this host needs it.
     pub fn acquire() -> Result<Self, EnvError> {
         let mut state = STATE.lock().unwrap_or_else(|p| p.into_inner());
-        match hybrid_state() {
-            HybridState::Fine => {}
-            HybridState::Unfixable(controllers) => {
-                return Err(EnvError::Unavailable {
-                    env: "oci-crun".into(),
-                    reason: format!(
-                        "crun refuses hybrid cgroups and cgroup2 owns controllers isobench cannot move: {}",
-                        controllers.join(", ")
-                    ),
-                    fix: "boot with all controllers on cgroup v1 (or pure cgroup v2), or use oci-runc".into(),
-                });
+        let shared = SharedUsers::host();
+        // Without the shared directory (not root) nothing can be mounted
+        // anyway: a host that needs the workaround fails below.
+        let held = shared.lock().ok();
+        if let (Some(held), 0) = (&held, state.users) {
+            if let Some(me) = ProcessId::current() {
+                let _ = shared.register(held, me);
             }
+        }
+        let outcome = Self::apply(&shared, held.as_ref());
+        if outcome.is_err() && state.users == 0 {
+            if let (Some(held), Some(me)) = (&held, ProcessId::current()) {
+                shared.unregister(held, me);
+            }
+        }
+        outcome?;
+        state.users += 1;
+        Ok(HugetlbGuard { _private: () })
+    }
+
+    fn apply(shared: &SharedUsers, held: Option<&SharedLock>) -> Result<(), EnvError> {
+        match hybrid_state() {
+            HybridState::Fine => Ok(()),
+            HybridState::Unfixable(controllers) => Err(EnvError::Unavailable {
+                env: "oci-crun".into(),
+                reason: format!(
+                    "crun refuses hybrid cgroups and cgroup2 owns controllers isobench cannot move: {}",
+                    controllers.join(", ")
+                ),
+                fix: "boot with all controllers on cgroup v1 (or pure cgroup v2), or use oci-runc"
+                    .into(),
+            }),
             HybridState::NeedsHugetlbMount => {
+                let Some(held) = held else {
+                    return Err(EnvError::Unavailable {
+                        env: "oci-crun".into(),
+                        reason: format!(
+                            "crun's hybrid-cgroup workaround needs {SHARED_DIR} to coordinate with other isobench runs, and it cannot be created"
+                        ),
+                        fix: "run isobench as root".into(),
+                    });
+                };
                 let target = Path::new(HUGETLB_MOUNT);
                 std::fs::create_dir_all(target).map_err(|e| {
                     EnvError::io(
@@ -205,23 +379,22 @@ impl HugetlbGuard {
                         fix: "move hugetlb to a cgroup v1 hierarchy by hand, or use oci-runc".into(),
                     });
                 }
-                state.mounted_by_us = Some(target.to_path_buf());
+                shared.mark_mounted(held, target).map_err(|e| {
+                    EnvError::io(format!("recording the hugetlb mount in {SHARED_DIR}"), e)
+                })?;
                 tracing::info!(
                     "mounted the hugetlb cgroup v1 hierarchy at {HUGETLB_MOUNT} for crun"
                 );
+                Ok(())
             }
         }
-        state.users += 1;
-        Ok(HugetlbGuard { _private: () })
     }
 
-    /// True when this process mounted the hierarchy and still holds it.
+    /// True while a hierarchy isobench mounted is in place.
     pub fn mounted_by_isobench() -> bool {
-        STATE
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .mounted_by_us
-            .is_some()
+        SharedUsers::host()
+            .mounted()
+            .is_some_and(|p| hugetlb_v1_mounts().contains(&p))
     }
 }
 
@@ -232,48 +405,96 @@ impl Drop for HugetlbGuard {
         if state.users > 0 {
             return;
         }
-        let Some(target) = state.mounted_by_us.take() else {
+        let shared = SharedUsers::host();
+        let Ok(held) = shared.lock() else {
             return;
         };
-        // Runtimes leave the empty shared `isobench` parent behind.
-        let _ = std::fs::remove_dir(target.join(crate::cgroup::PARENT));
-        let has_groups = std::fs::read_dir(&target)
-            .map(|entries| entries.flatten().any(|e| e.path().is_dir()))
-            .unwrap_or(false);
-        if has_groups {
-            tracing::warn!(
-                "{} still holds cgroups; leaving the hugetlb hierarchy mounted",
-                target.display()
+        if let Some(me) = ProcessId::current() {
+            shared.unregister(&held, me);
+        }
+        let others = shared.live_users(&held);
+        if !others.is_empty() {
+            tracing::debug!(
+                "hugetlb workaround still used by isobench process(es) {:?}",
+                others.iter().map(|p| p.pid).collect::<Vec<_>>()
             );
             return;
         }
-        // Unmounting while removed groups are still being freed leaves the
-        // hierarchy alive, detached, and hugetlb off cgroup2 for an
-        // unpredictable while: wait until only the root group is left.
-        let freed = wait_for(SETTLE_TIMEOUT, || {
-            hugetlb_hierarchy().is_none_or(|(hierarchy, groups)| hierarchy == 0 || groups <= 1)
-        });
-        if !freed {
-            tracing::warn!(
-                "hugetlb groups under {} are still being freed; unmounting anyway (crun's next start mounts it again)",
-                target.display()
-            );
-        }
-        match nix::mount::umount(&target) {
-            Ok(()) => {
-                let _ = std::fs::remove_dir(&target);
-                let back = wait_for(SETTLE_TIMEOUT, || {
-                    hugetlb_hierarchy().is_none_or(|(hierarchy, _)| hierarchy == 0)
-                });
-                if !back {
-                    tracing::warn!(
-                        "hugetlb is not back on cgroup2 {} s after unmounting {}",
-                        SETTLE_TIMEOUT.as_secs(),
-                        target.display()
-                    );
-                }
+        undo(&shared, &held);
+    }
+}
+
+/// Undoes the workaround when no live isobench process uses it any more
+/// (after a run killed with SIGKILL); returns what was done.
+pub fn release_orphaned() -> Option<String> {
+    let shared = SharedUsers::host();
+    shared.mounted()?;
+    let held = shared.lock().ok()?;
+    if !shared.live_users(&held).is_empty() {
+        return None;
+    }
+    let target = shared.mounted()?;
+    undo(&shared, &held).then(|| {
+        format!(
+            "unmounted the hugetlb cgroup v1 hierarchy at {} (crun's workaround)",
+            target.display()
+        )
+    })
+}
+
+/// Unmounts the hierarchy isobench mounted (if any); true when it did.
+fn undo(shared: &SharedUsers, held: &SharedLock) -> bool {
+    let Some(target) = shared.mounted() else {
+        return false;
+    };
+    if !hugetlb_v1_mounts().contains(&target) {
+        // Unmounted by someone else: nothing of ours is left.
+        shared.clear_mounted(held);
+        return false;
+    }
+    // Runtimes leave the empty shared `isobench` parent behind.
+    let _ = std::fs::remove_dir(target.join(crate::cgroup::PARENT));
+    let has_groups = std::fs::read_dir(&target)
+        .map(|entries| entries.flatten().any(|e| e.path().is_dir()))
+        .unwrap_or(false);
+    if has_groups {
+        tracing::warn!(
+            "{} still holds cgroups; leaving the hugetlb hierarchy mounted",
+            target.display()
+        );
+        return false;
+    }
+    // Unmounting while removed groups are still being freed leaves the
+    // hierarchy alive, detached, and hugetlb off cgroup2 for an
+    // unpredictable while: wait until only the root group is left.
+    let freed = wait_for(SETTLE_TIMEOUT, || {
+        hugetlb_hierarchy().is_none_or(|(hierarchy, groups)| hierarchy == 0 || groups <= 1)
+    });
+    if !freed {
+        tracing::warn!(
+            "hugetlb groups under {} are still being freed; unmounting anyway (crun's next start mounts it again)",
+            target.display()
+        );
+    }
+    match nix::mount::umount(&target) {
+        Ok(()) => {
+            shared.clear_mounted(held);
+            let _ = std::fs::remove_dir(&target);
+            let back = wait_for(SETTLE_TIMEOUT, || {
+                hugetlb_hierarchy().is_none_or(|(hierarchy, _)| hierarchy == 0)
+            });
+            if !back {
+                tracing::warn!(
+                    "hugetlb is not back on cgroup2 {} s after unmounting {}",
+                    SETTLE_TIMEOUT.as_secs(),
+                    target.display()
+                );
             }
-            Err(e) => tracing::warn!("unmounting {}: {e}", target.display()),
+            true
+        }
+        Err(e) => {
+            tracing::warn!("unmounting {}: {e}", target.display());
+            false
         }
     }
 }
@@ -281,6 +502,77 @@ impl Drop for HugetlbGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn process_ids_tell_a_reused_pid_apart() {
+        let me = ProcessId::current().expect("/proc/self/stat");
+        assert_eq!(me.pid, std::process::id());
+        assert!(me.alive());
+        let earlier = ProcessId {
+            start: me.start.wrapping_sub(1),
+            ..me
+        };
+        assert!(
+            !earlier.alive(),
+            "same PID, other start time: not the same process"
+        );
+        assert_eq!(ProcessId::parse(&me.file_name()), Some(me));
+        assert_eq!(ProcessId::parse("12-x"), None);
+    }
+
+    #[test]
+    fn shared_users_count_live_processes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedUsers::at(dir.path());
+        let held = shared.lock().unwrap();
+        let me = ProcessId::current().unwrap();
+        let init = ProcessId::of(1).expect("pid 1 is alive");
+        let dead = ProcessId {
+            pid: me.pid,
+            start: me.start + 1,
+        };
+        for user in [me, init, dead] {
+            shared.register(&held, user).unwrap();
+        }
+        let mut live = shared.live_users(&held);
+        live.sort_by_key(|p| p.pid);
+        assert_eq!(live, [init, me]);
+        assert!(
+            !shared.users_dir().join(dead.file_name()).exists(),
+            "a stale user file is pruned"
+        );
+        shared.unregister(&held, me);
+        assert_eq!(shared.live_users(&held), [init]);
+
+        assert_eq!(shared.mounted(), None);
+        shared
+            .mark_mounted(&held, Path::new("/sys/fs/cgroup/hugetlb"))
+            .unwrap();
+        assert_eq!(
+            shared.mounted(),
+            Some(PathBuf::from("/sys/fs/cgroup/hugetlb"))
+        );
+        shared.clear_mounted(&held);
+        assert_eq!(shared.mounted(), None);
+    }
+
+    #[test]
+    fn the_shared_lock_excludes_other_processes() {
+        // flock locks belong to the open file: a second open of the same
+        // file (as another process would do) cannot take it while held.
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedUsers::at(dir.path());
+        let held = shared.lock().unwrap();
+        let other = std::fs::File::open(dir.path().join("lock")).unwrap();
+        let attempt = nix::fcntl::Flock::lock(other, nix::fcntl::FlockArg::LockExclusiveNonblock);
+        assert!(attempt.is_err(), "the lock is exclusive");
+        drop(held);
+        let other = std::fs::File::open(dir.path().join("lock")).unwrap();
+        assert!(
+            nix::fcntl::Flock::lock(other, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok(),
+            "released on drop"
+        );
+    }
 
     #[test]
     fn reads_hugetlb_binding_from_proc_cgroups() {

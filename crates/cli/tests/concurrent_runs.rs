@@ -1,0 +1,203 @@
+//! Two `isobench run`s using crun at the same time: on a hybrid-cgroup host
+//! crun needs hugetlb mounted as a cgroup v1 hierarchy, and the run that
+//! finishes first must not unmount it under the other's containers. The
+//! last one out unmounts it, and hugetlb is back on cgroup2.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assets_ready, isobench, leftovers, static_agent};
+use isobench_environments::oci::hugetlb::{self, HybridState};
+use isobench_results::{ResultsFile, Status};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The tests watch one host-wide mount: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn start_crun_run(out: &Path, iterations: &str, repetitions: &str) -> Child {
+    let agent = static_agent().expect("static agent (scripts/build.sh builds it)");
+    isobench()
+        .args(["run", "--offline", "--env", "oci-crun", "--workload", "knn"])
+        .args(["--iterations", iterations, "--warmup", "0"])
+        .args(["--repetitions", repetitions, "--output"])
+        .arg(out)
+        .arg("--agent")
+        .arg(agent)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting isobench")
+}
+
+/// Polls `done` every 20 ms for at most `limit`.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
+
+fn users() -> usize {
+    std::fs::read_dir(Path::new(hugetlb::SHARED_DIR).join("users"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+/// True when no process holds the workaround's shared lock.
+fn shared_lock_free() -> bool {
+    let Ok(file) = std::fs::File::open(Path::new(hugetlb::SHARED_DIR).join("lock")) else {
+        return true;
+    };
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
+}
+
+fn finish(child: Child, out: &Path, what: &str) -> ResultsFile {
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{what} failed: {stderr}");
+    let results = ResultsFile::load(&out.join("results.json")).unwrap();
+    let env = &results.environments[0];
+    assert_eq!(env.status, Status::Completed, "{what}: {:?}", env.status);
+    results
+}
+
+#[test]
+fn overlapping_crun_runs_share_the_hugetlb_workaround() {
+    let _one = exclusive();
+    assert!(
+        static_agent().is_some() && assets_ready(),
+        "run scripts/build.sh and `isobench setup` first"
+    );
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: crun needs root");
+        return;
+    }
+    if isobench_environments::registry::which("crun").is_none() {
+        eprintln!("skipping: crun is not installed (scripts/install-deps.sh installs it)");
+        return;
+    }
+    if hugetlb::hybrid_state() != HybridState::NeedsHugetlbMount {
+        eprintln!(
+            "skipping: this host's cgroup layout needs no hugetlb workaround for crun ({:?})",
+            hugetlb::hybrid_state()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (out_a, out_b) = (dir.path().join("a"), dir.path().join("b"));
+
+    // A mounts the hierarchy; it is then held still while B starts using it.
+    let a = start_crun_run(&out_a, "40", "1");
+    assert!(
+        wait_until(Duration::from_secs(120), || {
+            hugetlb::HugetlbGuard::mounted_by_isobench()
+        }),
+        "run A never mounted the hugetlb hierarchy"
+    );
+    let a_pid = Pid::from_raw(a.id() as i32);
+    // Stopped only outside the shared lock, or B would wait for it forever.
+    let stopped_unlocked = wait_until(Duration::from_secs(60), || {
+        kill(a_pid, Signal::SIGSTOP).unwrap();
+        if shared_lock_free() {
+            return true;
+        }
+        kill(a_pid, Signal::SIGCONT).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        false
+    });
+    assert!(stopped_unlocked, "run A kept the shared lock for a minute");
+    let b = start_crun_run(&out_b, "300", "3");
+    let b_joined = wait_until(Duration::from_secs(120), || users() >= 2);
+    kill(a_pid, Signal::SIGCONT).unwrap();
+    assert!(
+        b_joined,
+        "run B never registered as a user of the workaround"
+    );
+
+    // A ends while B still has repetitions to launch.
+    let results_a = finish(a, &out_a, "run A");
+    let b_pid = b.id();
+    let b_running = Path::new(&format!("/proc/{b_pid}")).exists();
+    if b_running {
+        assert!(
+            hugetlb::HugetlbGuard::mounted_by_isobench(),
+            "run A unmounted the hierarchy while run B uses it"
+        );
+    } else {
+        eprintln!("note: run B ended before run A; the overlap was shorter than planned");
+    }
+    let results_b = finish(b, &out_b, "run B");
+    assert_eq!(results_a.environments[0].repetitions.len(), 1);
+    assert_eq!(results_b.environments[0].repetitions.len(), 3);
+
+    // The last one out undid the workaround.
+    assert!(!hugetlb::HugetlbGuard::mounted_by_isobench());
+    assert_eq!(users(), 0, "user files left in {}", hugetlb::SHARED_DIR);
+    assert_eq!(
+        hugetlb::hybrid_state(),
+        HybridState::NeedsHugetlbMount,
+        "hugetlb is back on cgroup2"
+    );
+    assert!(hugetlb::hugetlb_hierarchy().is_some_and(|(hierarchy, _)| hierarchy == 0));
+    let left = leftovers();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+/// A crun run killed with SIGKILL leaves the hierarchy mounted; `isobench
+/// clean` sees that no live run uses it and unmounts it.
+#[test]
+fn clean_undoes_the_workaround_of_a_killed_run() {
+    let _one = exclusive();
+    assert!(
+        static_agent().is_some() && assets_ready(),
+        "run scripts/build.sh and `isobench setup` first"
+    );
+    if !nix::unistd::geteuid().is_root()
+        || isobench_environments::registry::which("crun").is_none()
+        || hugetlb::hybrid_state() != HybridState::NeedsHugetlbMount
+    {
+        eprintln!("skipping: needs root, crun and a host where crun needs the hugetlb workaround");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = start_crun_run(&dir.path().join("killed"), "2000", "1");
+    assert!(
+        wait_until(Duration::from_secs(120), || {
+            hugetlb::HugetlbGuard::mounted_by_isobench()
+        }),
+        "the run never mounted the hugetlb hierarchy"
+    );
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert!(
+        hugetlb::HugetlbGuard::mounted_by_isobench(),
+        "a SIGKILLed run cannot undo anything"
+    );
+    let output = common::run(&["clean"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("unmounted the hugetlb cgroup v1 hierarchy"),
+        "{stdout}"
+    );
+    assert!(!hugetlb::HugetlbGuard::mounted_by_isobench());
+    assert!(
+        wait_until(Duration::from_secs(5), || hugetlb::hugetlb_hierarchy()
+            .is_some_and(|(hierarchy, _)| hierarchy == 0)),
+        "hugetlb is back on cgroup2"
+    );
+    let left = leftovers();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
