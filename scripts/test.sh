@@ -12,6 +12,8 @@ trap cleanup EXIT
 scripts/install-deps.sh
 scripts/build.sh
 scripts/install-vhost-device-vsock.sh
+# The microVM kernel (Firecracker's device model, tested under QEMU here); ~6 min, cached.
+scripts/build-microvm-kernel.sh
 target/release/isobench setup
 if ! [ -S /var/run/docker.sock ] || ! curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
   scripts/start-dockerd.sh && started_dockerd=1

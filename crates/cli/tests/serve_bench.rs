@@ -300,6 +300,57 @@ fn qemu_tcg_guest_every_scenario_over_vsock() {
     assert!(leftovers().is_empty(), "{:?}", leftovers());
 }
 
+/// Firecracker's way to a vsock device, under QEMU: isobench's microVM
+/// kernel finds the device on its command line (`virtio_mmio.device=`,
+/// microvm with ACPI off), the agent listens on AF_VSOCK, the host connects
+/// through the hybrid socket with `CONNECT <port>`.
+#[test]
+fn qemu_tcg_microvm_kernel_serves_over_vsock_announced_on_the_command_line() {
+    let _one = exclusive();
+    if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
+        eprintln!(
+            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
+        );
+        return;
+    }
+    let cache = isobench_environments::vm::default_cache_dir();
+    let Some(kernel) = isobench_environments::vm::kernel::built_microvm_kernel(&cache) else {
+        eprintln!(
+            "skipping: no microVM kernel in the cache (scripts/build-microvm-kernel.sh builds it)"
+        );
+        return;
+    };
+    if !Path::new("/dev/vhost-vsock").exists()
+        && isobench_environments::vhost_user::find_daemon(&cache).is_none()
+    {
+        eprintln!(
+            "skipping: no vsock backend (scripts/install-vhost-device-vsock.sh installs one)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut flags = scenario_flags();
+    let kernel = kernel.to_str().unwrap().to_string();
+    flags.extend([
+        "--env",
+        "qemu-microvm",
+        "--timeout",
+        "300",
+        "--transport",
+        "vsock",
+        "--kernel",
+        &kernel,
+    ]);
+    let (ok, stderr, results) = serve_bench(dir.path(), &flags);
+    assert!(ok, "{stderr}");
+    check_all_scenarios("qemu-microvm", "vsock", &results);
+    let file = ResultsFile::load(&dir.path().join("results.json")).unwrap();
+    let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(report.contains("vsock"), "{report}");
+    assert!(file.serving.iter().all(|r| r.emulated));
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+}
+
 #[test]
 fn unknown_input_is_reported_and_fails_the_run() {
     let _one = exclusive();

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! cargo run --release -p isobench-environments --example vm_boot_time -- \
-//!     [--boots 10] [--agent PATH] [--assets DIR] [--env qemu-microvm,qemu-q35,firecracker] [--verbose]
+//!     [--boots 10] [--agent PATH] [--assets DIR] [--env qemu-microvm,qemu-q35,firecracker]
+//!     [--kernel FILE | --kernel microvm] [--verbose]
 //! ```
+//!
+//! `--kernel microvm` boots the kernel `scripts/build-microvm-kernel.sh` built.
 //!
 //! Defaults: agent `$ISOBENCH_AGENT_STATIC` or
 //! `target/x86_64-unknown-linux-gnu/release/isobench-agent`, assets
@@ -51,6 +54,14 @@ fn main() {
         .split_whitespace()
         .map(str::to_string)
         .collect();
+    let kernel = arg(&args, "--kernel").map(|k| {
+        if k == "microvm" {
+            isobench_environments::vm::kernel::built_microvm_kernel(&cache)
+                .expect("no microVM kernel in the cache: run scripts/build-microvm-kernel.sh")
+        } else {
+            PathBuf::from(k)
+        }
+    });
     let host = HostFacts::probe();
     let work = tempfile::tempdir().expect("temp dir");
     println!("host KVM: {:?} ({})", host.kvm, host.kvm.explain());
@@ -72,6 +83,7 @@ fn main() {
         let options = EnvOptions {
             cache_dir: cache.clone(),
             work_dir: work.path().to_path_buf(),
+            kernel: kernel.clone(),
             ..EnvOptions::default()
         };
         let mut env = match registry::build(kind, &options) {

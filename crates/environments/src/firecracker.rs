@@ -106,10 +106,17 @@ pub fn detect(host: &HostFacts) -> Availability {
     if let Some((reason, fix)) = kvm_refusal(host.kvm) {
         return Availability::no(kind, format!("{version} found, but {reason}"), fix);
     }
-    let kernel = match vm::kernel::cached_versions(&cache).pop() {
+    let mut kernel = match vm::kernel::cached_versions(&cache).pop() {
         Some(v) => format!("guest kernel {v} cached"),
         None => "guest kernel not cached yet (prepare fetches Debian's cloud kernel)".into(),
     };
+    kernel.push_str(&match vm::kernel::built_microvm_kernel(&cache) {
+        Some(vmlinux) => format!(
+            "; for vsock (serve-bench --transport vsock) pass --kernel {}",
+            vmlinux.display()
+        ),
+        None => "; vsock needs a microVM kernel (scripts/build-microvm-kernel.sh)".into(),
+    });
     Availability::yes(
         kind,
         format!("{version} ({}), hardware KVM; {kernel}", binary.display()),
@@ -1025,15 +1032,18 @@ impl Environment for Firecracker {
                 message: "launch called before prepare".into(),
             });
         };
-        if spec.vsock {
-            if let KernelSource::Debian(version) = &image.kernel.source {
-                return Err(EnvError::Unsupported {
-                    what: format!(
-                        "vsock with Debian's kernel {version} under Firecracker (it lacks VIRTIO_MMIO_CMDLINE_DEVICES, so Firecracker's virtio-mmio vsock device is invisible to it)"
-                    ),
-                    fix: "build a microVM kernel with `scripts/build-microvm-kernel.sh` and pass its vmlinux with --kernel, or serve over the serial console (--transport stdio)".into(),
-                });
-            }
+        if spec.vsock && image.kernel.sees_cmdline_mmio_devices() == Some(false) {
+            let kernel = match &image.kernel.source {
+                KernelSource::Debian(version) => format!("Debian's kernel {version}"),
+                KernelSource::User(path) => format!("the kernel {}", path.display()),
+            };
+            return Err(EnvError::Unsupported {
+                what: format!(
+                    "vsock with {kernel} under Firecracker (it lacks {}, so Firecracker's virtio-mmio vsock device is invisible to it)",
+                    vm::MMIO_CMDLINE_OPTION
+                ),
+                fix: "build a microVM kernel with `scripts/build-microvm-kernel.sh` and pass its vmlinux with --kernel, or serve over the serial console (--transport stdio)".into(),
+            });
         }
         let mut vm = match &self.jailer {
             None => FirecrackerVm::spawn_with_input(

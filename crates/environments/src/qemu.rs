@@ -163,6 +163,26 @@ fn vsock_backend_note(cache: &Path) -> String {
     }
 }
 
+/// Where QEMU's microvm places its virtio-mmio transports: transport `n`
+/// (bus `virtio-mmio-bus.<n>`) at `BASE + n * SLOT` with GSI `IRQ_BASE + n`
+/// when ACPI (and with it the second IOAPIC) is off.
+const MICROVM_MMIO_BASE: u64 = 0xfeb0_0000;
+const MICROVM_MMIO_SLOT: u64 = 512;
+const MICROVM_MMIO_IRQ_BASE: u64 = 5;
+
+/// The microvm transport isobench puts its vsock device on.
+const VSOCK_TRANSPORT: u64 = 0;
+
+/// The kernel parameter announcing microvm transport `n`, as Firecracker
+/// announces its devices (`virtio_mmio.device=<size>@<base>:<irq>`).
+pub fn microvm_mmio_device_param(n: u64) -> String {
+    format!(
+        "virtio_mmio.device={MICROVM_MMIO_SLOT}@{:#x}:{}",
+        MICROVM_MMIO_BASE + n * MICROVM_MMIO_SLOT,
+        MICROVM_MMIO_IRQ_BASE + n
+    )
+}
+
 /// A QEMU environment (one machine type).
 pub struct Qemu {
     kind: EnvKind,
@@ -205,6 +225,17 @@ impl Qemu {
         self.accel
     }
 
+    /// True when a microvm guest finds its virtio-mmio devices the way a
+    /// Firecracker guest does: on the kernel command line, with ACPI off
+    /// (QEMU then boots it with qboot instead of SeaBIOS). Only for a kernel
+    /// whose config says it sees such devices ([`vm::MMIO_CMDLINE_OPTION`]);
+    /// other kernels keep ACPI. isobench writes the parameters itself
+    /// (`auto-kernel-cmdline=off`): QEMU would append them after the `--`
+    /// that starts the agent's arguments, where the kernel no longer reads.
+    pub fn cmdline_mmio_devices(&self, image: &GuestImage) -> bool {
+        self.kind == EnvKind::QemuMicrovm && image.kernel.sees_cmdline_mmio_devices() == Some(true)
+    }
+
     /// The full QEMU command line for one launch (program first).
     pub fn command_line(
         &self,
@@ -228,11 +259,26 @@ impl Qemu {
                 base.push(format!("tsc_early_khz={khz}"));
             }
         }
-        let append = vm::kernel_cmdline(&base, image, &spec.agent_args, Halt::Poweroff)?;
+        let cmdline_devices = self.cmdline_mmio_devices(image);
+        let halt = if cmdline_devices {
+            // No ACPI, no power-off: the agent resets the machine (a triple
+            // fault with `reboot=t`), which `-no-reboot` turns into QEMU's exit.
+            base.push("reboot=t".into());
+            if vsock.is_some() {
+                base.push(microvm_mmio_device_param(VSOCK_TRANSPORT));
+            }
+            Halt::Reboot
+        } else {
+            Halt::Poweroff
+        };
+        let append = vm::kernel_cmdline(&base, image, &spec.agent_args, halt)?;
         let mut args: Vec<String> = vec![self.binary.display().to_string()];
         let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
         push(&["-name", &format!("isobench-{}", spec.run_id)]);
         let mut machine_arg = machine(self.kind).to_string();
+        if cmdline_devices {
+            machine_arg.push_str(",acpi=off,auto-kernel-cmdline=off");
+        }
         if let Some(QemuVsock::VhostUser { .. }) = vsock {
             // vhost-user devices map guest RAM: it must be shareable memory.
             machine_arg.push_str(",memory-backend=isobench-ram");
@@ -264,9 +310,12 @@ impl Qemu {
         ]);
         // microvm has virtio-mmio transports only; q35 has PCI.
         let bus = if self.kind == EnvKind::QemuQ35 {
-            "pci"
+            "pci".to_string()
+        } else if cmdline_devices {
+            // On the transport the command line announces.
+            format!("device,bus=virtio-mmio-bus.{VSOCK_TRANSPORT}")
         } else {
-            "device"
+            "device".to_string()
         };
         match vsock {
             None => {}
@@ -291,9 +340,18 @@ impl Environment for Qemu {
     }
 
     fn info(&self) -> EnvironmentInfo {
+        let cmdline_devices = self
+            .image
+            .as_ref()
+            .is_some_and(|image| self.cmdline_mmio_devices(image));
         let mut notes = vec![format!(
-            "machine {}, -accel {}",
+            "machine {}{}, -accel {}",
             machine(self.kind),
+            if cmdline_devices {
+                ",acpi=off: virtio-mmio devices announced on the kernel command line, as Firecracker does (qboot firmware)"
+            } else {
+                ""
+            },
             self.accel.name()
         )];
         if self.accel == Accel::Tcg {
@@ -628,6 +686,7 @@ mod tests {
                 image: "/k/vmlinuz".into(),
                 modules: vec![],
                 dir: None,
+                config: None,
             },
             initramfs: vm::Initramfs {
                 path: "/c/i.cpio".into(),
@@ -724,6 +783,60 @@ mod tests {
         let a = kernel_guest_cid();
         let b = kernel_guest_cid();
         assert!(a > 2 && b > 2 && a != b);
+    }
+
+    #[test]
+    fn a_kernel_that_reads_cmdline_devices_gets_firecrackers_device_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, "CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n").unwrap();
+        let mut image = image();
+        image.kernel.config = Some(config);
+        let sock = Path::new("/w/qmp.sock");
+        let user = QemuVsock::VhostUser {
+            socket: PathBuf::from("/w/vhu.sock"),
+        };
+        let microvm = qemu(EnvKind::QemuMicrovm, Accel::Tcg);
+        assert!(microvm.cmdline_mmio_devices(&image));
+        let args = microvm
+            .command_line(&spec(), &image, sock, Some(&user))
+            .unwrap();
+        let joined = args.join(" ");
+        assert!(
+            joined.contains(
+                "-M microvm,acpi=off,auto-kernel-cmdline=off,memory-backend=isobench-ram"
+            ),
+            "{joined}"
+        );
+        assert!(
+            joined.contains(
+                "-device vhost-user-vsock-device,bus=virtio-mmio-bus.0,id=isobench-vsock"
+            ),
+            "{joined}"
+        );
+        let append = &args[args.iter().position(|a| a == "-append").unwrap() + 1];
+        let (kernel_part, init_part) = append.split_once(" -- ").unwrap();
+        assert!(
+            kernel_part.ends_with("reboot=t virtio_mmio.device=512@0xfeb00000:5"),
+            "the device is announced before `--`, where the kernel reads: {append}"
+        );
+        assert!(init_part.ends_with("--halt reboot"), "{append}");
+        // Without vsock nothing is announced; q35 keeps ACPI and PCI.
+        let plain = microvm.command_line(&spec(), &image, sock, None).unwrap();
+        assert!(!plain.join(" ").contains("virtio_mmio.device"));
+        let q35 = qemu(EnvKind::QemuQ35, Accel::Tcg);
+        assert!(!q35.cmdline_mmio_devices(&image));
+        assert_eq!(
+            microvm_mmio_device_param(7),
+            "virtio_mmio.device=512@0xfeb00e00:12"
+        );
+        // The Debian-style kernel without the option keeps ACPI.
+        std::fs::write(
+            image.kernel.config.as_ref().unwrap(),
+            "# CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES is not set\n",
+        )
+        .unwrap();
+        assert!(!microvm.cmdline_mmio_devices(&image));
     }
 
     #[test]

@@ -245,11 +245,17 @@ fn assert_nothing_left(marker: &str, work: &Path) {
 }
 
 fn qemu_runs_knn_like_native(kind: EnvKind, run_id: &str) {
+    qemu_with_kernel_runs_knn_like_native(kind, run_id, None);
+}
+
+fn qemu_with_kernel_runs_knn_like_native(kind: EnvKind, run_id: &str, kernel: Option<&Path>) {
     let work = tempfile::tempdir().unwrap();
     let payload = payload();
     let native = native_records(&payload);
-    let mut env = Qemu::new(kind, &options(work.path()))
-        .expect("qemu-system-x86_64 (apt-get install qemu-system-x86)");
+    let mut options = options(work.path());
+    options.kernel = kernel.map(Path::to_path_buf);
+    let mut env =
+        Qemu::new(kind, &options).expect("qemu-system-x86_64 (apt-get install qemu-system-x86)");
     let prepared = env.prepare(&payload).unwrap();
     let info = env.info();
     assert_eq!(info.emulated, info.accel.as_deref() == Some("tcg"));
@@ -288,6 +294,50 @@ fn qemu_microvm_runs_knn_like_native() {
 #[test]
 fn qemu_q35_runs_knn_like_native() {
     qemu_runs_knn_like_native(EnvKind::QemuQ35, "t-q35-knn");
+}
+
+/// The kernel `scripts/build-microvm-kernel.sh` built (scripts/test.sh builds it).
+fn microvm_kernel() -> Option<PathBuf> {
+    let kernel = vm::kernel::built_microvm_kernel(&vm::default_cache_dir());
+    if kernel.is_none() {
+        eprintln!(
+            "skipping: no microVM kernel in the cache (scripts/build-microvm-kernel.sh builds it)"
+        );
+    }
+    kernel
+}
+
+/// isobench's microVM kernel (everything built in, no modules) under
+/// microvm: ACPI off and the devices on the kernel command line, as under
+/// Firecracker; the agent ends the machine with a reset.
+#[test]
+fn qemu_microvm_with_the_microvm_kernel_runs_knn_like_native() {
+    let Some(kernel) = microvm_kernel() else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let options = EnvOptions {
+        kernel: Some(kernel.clone()),
+        ..options(work.path())
+    };
+    let mut probe = Qemu::new(EnvKind::QemuMicrovm, &options).unwrap();
+    probe.prepare(&payload()).unwrap();
+    let notes = probe.info().notes.join("; ");
+    assert!(notes.contains("acpi=off"), "{notes}");
+    assert!(
+        notes.contains("seen (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y"),
+        "{notes}"
+    );
+    qemu_with_kernel_runs_knn_like_native(EnvKind::QemuMicrovm, "t-microvm-mk-knn", Some(&kernel));
+}
+
+/// The same kernel booted by q35 through its PVH entry (ACPI, PCI).
+#[test]
+fn qemu_q35_with_the_microvm_kernel_runs_knn_like_native() {
+    let Some(kernel) = microvm_kernel() else {
+        return;
+    };
+    qemu_with_kernel_runs_knn_like_native(EnvKind::QemuQ35, "t-q35-mk-knn", Some(&kernel));
 }
 
 #[test]

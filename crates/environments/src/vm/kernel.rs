@@ -59,6 +59,31 @@ pub struct GuestKernel {
     pub modules: Vec<PathBuf>,
     /// The directory holding the cached kernel (Debian kernels only).
     pub dir: Option<PathBuf>,
+    /// The kernel's build config, when known: Debian's `config`, or a
+    /// `config` / `.config` file next to a user's image (what
+    /// `scripts/build-microvm-kernel.sh` leaves there).
+    pub config: Option<PathBuf>,
+}
+
+/// The option that lets a kernel see virtio-mmio devices announced on its
+/// command line (`virtio_mmio.device=<size>@<base>:<irq>`), the way
+/// Firecracker announces its devices (and QEMU's microvm without ACPI).
+pub const MMIO_CMDLINE_OPTION: &str = "CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES";
+
+/// The value of `option` (`CONFIG_...`) in a kernel config: `Some("y")`,
+/// `Some("m")`, ...; `Some("n")` for `# CONFIG_X is not set`; `None` when
+/// the config does not mention it.
+pub fn config_value(config: &str, option: &str) -> Option<String> {
+    config.lines().find_map(|line| {
+        let line = line.trim();
+        if let Some(value) = line
+            .strip_prefix(option)
+            .and_then(|rest| rest.strip_prefix('='))
+        {
+            return Some(value.trim_matches('"').to_string());
+        }
+        (line == format!("# {option} is not set")).then(|| "n".to_string())
+    })
 }
 
 impl GuestKernel {
@@ -66,12 +91,33 @@ impl GuestKernel {
     pub fn describe(&self) -> String {
         match &self.source {
             KernelSource::Debian(version) => format!(
-                "guest kernel: Debian {CLOUD_METAPACKAGE} -> linux-image-{version} ({}), {} modules loaded by the agent (virtio, virtio-mmio, virtio-pci, vsock); VIRTIO_MMIO_CMDLINE_DEVICES is not set in this kernel, so command-line virtio-mmio devices (Firecracker's) are invisible to it",
+                "guest kernel: Debian {CLOUD_METAPACKAGE} -> linux-image-{version} ({}), {} modules loaded by the agent (virtio, virtio-mmio, virtio-pci, vsock); {}",
                 self.image.display(),
-                self.modules.len()
+                self.modules.len(),
+                if self.sees_cmdline_mmio_devices() == Some(true) {
+                    format!("{MMIO_CMDLINE_OPTION}=y: it sees command-line virtio-mmio devices (Firecracker's)")
+                } else {
+                    format!("{MMIO_CMDLINE_OPTION} is not built in, so command-line virtio-mmio devices (Firecracker's) are invisible to it")
+                }
             ),
-            KernelSource::User(path) => format!("guest kernel: user-supplied {} (no modules added)", path.display()),
+            KernelSource::User(path) => format!(
+                "guest kernel: user-supplied {} (no modules added); virtio-mmio devices on the command line (Firecracker's): {}",
+                path.display(),
+                match (self.sees_cmdline_mmio_devices(), &self.config) {
+                    (Some(true), Some(config)) => format!("seen ({MMIO_CMDLINE_OPTION}=y in {})", config.display()),
+                    (Some(false), Some(config)) => format!("not seen ({MMIO_CMDLINE_OPTION} is not built in, {})", config.display()),
+                    _ => "unknown (no config or .config next to the image)".to_string(),
+                }
+            ),
         }
+    }
+
+    /// Whether this kernel sees virtio-mmio devices announced on its
+    /// command line ([`MMIO_CMDLINE_OPTION`] built in); `None` when its
+    /// config is unknown.
+    pub fn sees_cmdline_mmio_devices(&self) -> Option<bool> {
+        let text = std::fs::read_to_string(self.config.as_ref()?).ok()?;
+        Some(config_value(&text, MMIO_CMDLINE_OPTION).is_some_and(|v| v == "y"))
     }
 
     /// An ELF `vmlinux` for VMMs that cannot boot a bzImage (Firecracker):
@@ -117,11 +163,18 @@ pub fn resolve(cache_dir: &Path, user_kernel: Option<&Path>) -> Result<GuestKern
                     .into(),
             });
         }
+        let config = path.parent().and_then(|dir| {
+            ["config", ".config"]
+                .iter()
+                .map(|name| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        });
         return Ok(GuestKernel {
             source: KernelSource::User(path.to_path_buf()),
             image: path.to_path_buf(),
             modules: Vec::new(),
             dir: None,
+            config,
         });
     }
     let kernels = cache_dir.join("kernels");
@@ -152,6 +205,27 @@ pub fn cached_versions(cache_dir: &Path) -> Vec<String> {
         .collect();
     found.sort();
     found
+}
+
+/// The ELF `vmlinux` of the newest microVM kernel `scripts/build-microvm-kernel.sh`
+/// built into the cache (`kernels/microvm-<version>/`), if any.
+pub fn built_microvm_kernel(cache_dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<(Vec<u64>, PathBuf)> = std::fs::read_dir(cache_dir.join("kernels"))
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let version = name.strip_prefix("microvm-")?;
+            let vmlinux = e.path().join("vmlinux");
+            let key = version
+                .split('.')
+                .map(|part| part.parse().unwrap_or(0))
+                .collect();
+            vmlinux.is_file().then_some((key, vmlinux))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, path)| path)
 }
 
 fn is_complete(dir: &Path) -> bool {
@@ -187,6 +261,7 @@ fn load_cached(dir: &Path, version: &str) -> Result<GuestKernel, EnvError> {
         image: dir.join("vmlinuz"),
         modules: module_load_order(&paths)?,
         dir: Some(dir.to_path_buf()),
+        config: Some(dir.join("config")).filter(|c| c.is_file()),
     })
 }
 
@@ -509,6 +584,82 @@ pub fn check_elf(elf: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_options_of_a_kernel_config() {
+        let config = "CONFIG_VIRTIO_MMIO=y\n\
+                      # CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES is not set\n\
+                      CONFIG_VSOCKETS=m\nCONFIG_LOCALVERSION=\"-isobench\"\n";
+        assert_eq!(
+            config_value(config, "CONFIG_VIRTIO_MMIO").as_deref(),
+            Some("y")
+        );
+        assert_eq!(
+            config_value(config, MMIO_CMDLINE_OPTION).as_deref(),
+            Some("n")
+        );
+        assert_eq!(
+            config_value(config, "CONFIG_VSOCKETS").as_deref(),
+            Some("m")
+        );
+        assert_eq!(
+            config_value(config, "CONFIG_LOCALVERSION").as_deref(),
+            Some("-isobench")
+        );
+        assert_eq!(
+            config_value(config, "CONFIG_VIRTIO"),
+            None,
+            "a prefix is not a match"
+        );
+    }
+
+    #[test]
+    fn finds_the_newest_built_microvm_kernel() {
+        let cache = tempfile::tempdir().unwrap();
+        assert_eq!(built_microvm_kernel(cache.path()), None);
+        for (version, complete) in [("6.1.9", true), ("6.1.192", true), ("6.1.200", false)] {
+            let dir = cache.path().join(format!("kernels/microvm-{version}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            if complete {
+                std::fs::write(dir.join("vmlinux"), b"\x7fELF").unwrap();
+            }
+        }
+        std::fs::create_dir_all(cache.path().join("kernels/6.1.0-57-cloud-amd64")).unwrap();
+        assert_eq!(
+            built_microvm_kernel(cache.path()),
+            Some(cache.path().join("kernels/microvm-6.1.192/vmlinux")),
+            "numeric order, complete builds only"
+        );
+    }
+
+    #[test]
+    fn a_config_next_to_a_user_kernel_tells_what_it_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("vmlinux");
+        std::fs::write(&image, b"\x7fELF").unwrap();
+        let kernel = resolve(dir.path(), Some(&image)).unwrap();
+        assert_eq!(kernel.config, None);
+        assert_eq!(
+            kernel.sees_cmdline_mmio_devices(),
+            None,
+            "no config: unknown"
+        );
+        std::fs::write(
+            dir.path().join("config"),
+            "CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n",
+        )
+        .unwrap();
+        let kernel = resolve(dir.path(), Some(&image)).unwrap();
+        assert_eq!(kernel.sees_cmdline_mmio_devices(), Some(true));
+        std::fs::write(dir.path().join("config"), "CONFIG_VIRTIO_MMIO=m\n").unwrap();
+        let kernel = resolve(dir.path(), Some(&image)).unwrap();
+        assert_eq!(kernel.sees_cmdline_mmio_devices(), Some(false));
+        assert!(
+            kernel.describe().contains("not seen"),
+            "{}",
+            kernel.describe()
+        );
+    }
 
     #[test]
     fn parses_the_metapackage_dependency() {

@@ -15,7 +15,7 @@ use crate::process::ChildProcess;
 use crate::{AgentPayload, EnvError, Prepared};
 
 pub use initramfs::{Compression, Initramfs, InitramfsSpec, GUEST_ASSETS, GUEST_MODULES_DIR};
-pub use kernel::{GuestKernel, KernelSource};
+pub use kernel::{GuestKernel, KernelSource, MMIO_CMDLINE_OPTION};
 
 /// Longest kernel command line x86 Linux accepts (`COMMAND_LINE_SIZE`), minus the terminating NUL.
 pub const MAX_CMDLINE: usize = 2047;
@@ -320,6 +320,7 @@ mod tests {
                 image: "/k".into(),
                 modules: vec![],
                 dir: None,
+                config: None,
             },
             initramfs: Initramfs {
                 path: "/i".into(),
