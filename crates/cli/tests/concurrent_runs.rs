@@ -22,6 +22,29 @@ fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// True when this host runs crun through the hugetlb workaround; says why
+/// the test is skipped otherwise.
+fn workaround_testable() -> bool {
+    assert!(
+        static_agent().is_some() && assets_ready(),
+        "run scripts/build.sh and `isobench setup` first"
+    );
+    let skip = if !nix::unistd::geteuid().is_root() {
+        "crun needs root".to_string()
+    } else if isobench_environments::registry::which("crun").is_none() {
+        "crun is not installed (scripts/install-deps.sh installs it)".to_string()
+    } else if hugetlb::hybrid_state() != HybridState::NeedsHugetlbMount {
+        format!(
+            "this host's cgroup layout needs no hugetlb workaround for crun ({:?})",
+            hugetlb::hybrid_state()
+        )
+    } else {
+        return true;
+    };
+    eprintln!("skipping: {skip}");
+    false
+}
+
 fn start_crun_run(out: &Path, iterations: &str, repetitions: &str) -> Child {
     let agent = static_agent().expect("static agent (scripts/build.sh builds it)");
     isobench()
@@ -76,23 +99,7 @@ fn finish(child: Child, out: &Path, what: &str) -> ResultsFile {
 #[test]
 fn overlapping_crun_runs_share_the_hugetlb_workaround() {
     let _one = exclusive();
-    assert!(
-        static_agent().is_some() && assets_ready(),
-        "run scripts/build.sh and `isobench setup` first"
-    );
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping: crun needs root");
-        return;
-    }
-    if isobench_environments::registry::which("crun").is_none() {
-        eprintln!("skipping: crun is not installed (scripts/install-deps.sh installs it)");
-        return;
-    }
-    if hugetlb::hybrid_state() != HybridState::NeedsHugetlbMount {
-        eprintln!(
-            "skipping: this host's cgroup layout needs no hugetlb workaround for crun ({:?})",
-            hugetlb::hybrid_state()
-        );
+    if !workaround_testable() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -160,15 +167,7 @@ fn overlapping_crun_runs_share_the_hugetlb_workaround() {
 #[test]
 fn clean_undoes_the_workaround_of_a_killed_run() {
     let _one = exclusive();
-    assert!(
-        static_agent().is_some() && assets_ready(),
-        "run scripts/build.sh and `isobench setup` first"
-    );
-    if !nix::unistd::geteuid().is_root()
-        || isobench_environments::registry::which("crun").is_none()
-        || hugetlb::hybrid_state() != HybridState::NeedsHugetlbMount
-    {
-        eprintln!("skipping: needs root, crun and a host where crun needs the hugetlb workaround");
+    if !workaround_testable() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

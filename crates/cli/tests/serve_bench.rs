@@ -58,6 +58,17 @@ fn exclusive() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// True when QEMU is there; says why the test is skipped otherwise.
+fn qemu_installed() -> bool {
+    let found = isobench_environments::registry::which("qemu-system-x86_64").is_some();
+    if !found {
+        eprintln!(
+            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
+        );
+    }
+    found
+}
+
 const ALL: &str = "single-stream,multi-stream,server,offline";
 
 /// Every scenario ran, every id came back exactly once, and figures are sane.
@@ -239,10 +250,7 @@ fn docker_every_scenario() {
 #[test]
 fn qemu_tcg_guest_every_scenario_over_serial() {
     let _one = exclusive();
-    if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
-        eprintln!(
-            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
-        );
+    if !qemu_installed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -265,10 +273,7 @@ fn qemu_tcg_guest_every_scenario_over_serial() {
 #[test]
 fn qemu_tcg_guest_every_scenario_over_vsock() {
     let _one = exclusive();
-    if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
-        eprintln!(
-            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
-        );
+    if !qemu_installed() {
         return;
     }
     let cache = isobench_environments::vm::default_cache_dir();
@@ -307,10 +312,7 @@ fn qemu_tcg_guest_every_scenario_over_vsock() {
 #[test]
 fn qemu_tcg_microvm_kernel_serves_over_vsock_announced_on_the_command_line() {
     let _one = exclusive();
-    if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
-        eprintln!(
-            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
-        );
+    if !qemu_installed() {
         return;
     }
     let cache = isobench_environments::vm::default_cache_dir();
