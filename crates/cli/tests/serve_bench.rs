@@ -277,8 +277,7 @@ fn qemu_tcg_guest_every_scenario_over_vsock() {
         return;
     }
     let cache = isobench_environments::vm::default_cache_dir();
-    let backend = Path::new("/dev/vhost-vsock").exists()
-        || isobench_environments::vhost_user::find_daemon(&cache).is_some();
+    let backend = isobench_environments::qemu::vsock_backend_available(&cache);
     let dir = tempfile::tempdir().unwrap();
     let mut flags = scenario_flags();
     flags.extend([
@@ -322,9 +321,7 @@ fn qemu_tcg_microvm_kernel_serves_over_vsock_announced_on_the_command_line() {
         );
         return;
     };
-    if !Path::new("/dev/vhost-vsock").exists()
-        && isobench_environments::vhost_user::find_daemon(&cache).is_none()
-    {
+    if !isobench_environments::qemu::vsock_backend_available(&cache) {
         eprintln!(
             "skipping: no vsock backend (scripts/install-vhost-device-vsock.sh installs one)"
         );

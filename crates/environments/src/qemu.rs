@@ -148,6 +148,12 @@ pub fn detect(kind: EnvKind, host: &HostFacts) -> Availability {
     )
 }
 
+/// True when a QEMU guest can get a vsock device here: the kernel's
+/// vhost-vsock, or vhost-device-vsock on PATH or in the cache.
+pub fn vsock_backend_available(cache: &Path) -> bool {
+    Path::new(VHOST_VSOCK_DEVICE).exists() || vhost_user::find_daemon(cache).is_some()
+}
+
 /// Which vsock device a serving guest would get (for `isobench doctor`).
 fn vsock_backend_note(cache: &Path) -> String {
     if Path::new(VHOST_VSOCK_DEVICE).exists() {

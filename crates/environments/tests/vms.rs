@@ -245,10 +245,15 @@ fn assert_nothing_left(marker: &str, work: &Path) {
 }
 
 fn qemu_runs_knn_like_native(kind: EnvKind, run_id: &str) {
-    qemu_with_kernel_runs_knn_like_native(kind, run_id, None);
+    let _notes = qemu_with_kernel_runs_knn_like_native(kind, run_id, None);
 }
 
-fn qemu_with_kernel_runs_knn_like_native(kind: EnvKind, run_id: &str, kernel: Option<&Path>) {
+/// Runs knn in a fresh guest like native does; returns the environment's notes.
+fn qemu_with_kernel_runs_knn_like_native(
+    kind: EnvKind,
+    run_id: &str,
+    kernel: Option<&Path>,
+) -> Vec<String> {
     let work = tempfile::tempdir().unwrap();
     let payload = payload();
     let native = native_records(&payload);
@@ -284,6 +289,7 @@ fn qemu_with_kernel_runs_knn_like_native(kind: EnvKind, run_id: &str, kernel: Op
     assert_same_as_native(&records, &native);
     drop(instance);
     assert_nothing_left(&format!("isobench-{run_id}"), work.path());
+    info.notes
 }
 
 #[test]
@@ -315,20 +321,17 @@ fn qemu_microvm_with_the_microvm_kernel_runs_knn_like_native() {
     let Some(kernel) = microvm_kernel() else {
         return;
     };
-    let work = tempfile::tempdir().unwrap();
-    let options = EnvOptions {
-        kernel: Some(kernel.clone()),
-        ..options(work.path())
-    };
-    let mut probe = Qemu::new(EnvKind::QemuMicrovm, &options).unwrap();
-    probe.prepare(&payload()).unwrap();
-    let notes = probe.info().notes.join("; ");
+    let notes = qemu_with_kernel_runs_knn_like_native(
+        EnvKind::QemuMicrovm,
+        "t-microvm-mk-knn",
+        Some(&kernel),
+    )
+    .join("; ");
     assert!(notes.contains("acpi=off"), "{notes}");
     assert!(
         notes.contains("seen (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y"),
         "{notes}"
     );
-    qemu_with_kernel_runs_knn_like_native(EnvKind::QemuMicrovm, "t-microvm-mk-knn", Some(&kernel));
 }
 
 /// The same kernel booted by q35 through its PVH entry (ACPI, PCI).
