@@ -45,9 +45,42 @@ fn workaround_testable() -> bool {
     false
 }
 
-fn start_crun_run(out: &Path, iterations: &str, repetitions: &str) -> Child {
+/// An `isobench run` child: if a test fails while it runs, it is
+/// interrupted (SIGINT, so it cleans up after itself) and waited for, so no
+/// run outlives its test and holds the workaround for the next one.
+struct RunningIsobench(Option<Child>);
+
+impl RunningIsobench {
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.0.as_ref().expect("running").id() as i32)
+    }
+
+    fn take(mut self) -> Child {
+        self.0.take().expect("running")
+    }
+}
+
+impl Drop for RunningIsobench {
+    fn drop(&mut self) {
+        let Some(mut child) = self.0.take() else {
+            return;
+        };
+        let pid = Pid::from_raw(child.id() as i32);
+        let _ = kill(pid, Signal::SIGCONT);
+        let _ = kill(pid, Signal::SIGINT);
+        let ended = wait_until(Duration::from_secs(30), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+        if !ended {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn start_crun_run(out: &Path, iterations: &str, repetitions: &str) -> RunningIsobench {
     let agent = static_agent().expect("static agent (scripts/build.sh builds it)");
-    isobench()
+    let child = isobench()
         .args(["run", "--offline", "--env", "oci-crun", "--workload", "knn"])
         .args(["--iterations", iterations, "--warmup", "0"])
         .args(["--repetitions", repetitions, "--output"])
@@ -57,7 +90,8 @@ fn start_crun_run(out: &Path, iterations: &str, repetitions: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting isobench")
+        .expect("starting isobench");
+    RunningIsobench(Some(child))
 }
 
 /// Polls `done` every 20 ms for at most `limit`.
@@ -86,8 +120,8 @@ fn shared_lock_free() -> bool {
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
 }
 
-fn finish(child: Child, out: &Path, what: &str) -> ResultsFile {
-    let output = child.wait_with_output().unwrap();
+fn finish(run: RunningIsobench, out: &Path, what: &str) -> ResultsFile {
+    let output = run.take().wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{what} failed: {stderr}");
     let results = ResultsFile::load(&out.join("results.json")).unwrap();
@@ -113,7 +147,7 @@ fn overlapping_crun_runs_share_the_hugetlb_workaround() {
         }),
         "run A never mounted the hugetlb hierarchy"
     );
-    let a_pid = Pid::from_raw(a.id() as i32);
+    let a_pid = a.pid();
     // Stopped only outside the shared lock, or B would wait for it forever.
     let stopped_unlocked = wait_until(Duration::from_secs(60), || {
         kill(a_pid, Signal::SIGSTOP).unwrap();
@@ -135,8 +169,7 @@ fn overlapping_crun_runs_share_the_hugetlb_workaround() {
 
     // A ends while B still has repetitions to launch.
     let results_a = finish(a, &out_a, "run A");
-    let b_pid = b.id();
-    let b_running = Path::new(&format!("/proc/{b_pid}")).exists();
+    let b_running = Path::new(&format!("/proc/{}", b.pid())).exists();
     if b_running {
         assert!(
             hugetlb::HugetlbGuard::mounted_by_isobench(),
@@ -171,13 +204,14 @@ fn clean_undoes_the_workaround_of_a_killed_run() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut run = start_crun_run(&dir.path().join("killed"), "2000", "1");
+    let run = start_crun_run(&dir.path().join("killed"), "2000", "1");
     assert!(
         wait_until(Duration::from_secs(120), || {
             hugetlb::HugetlbGuard::mounted_by_isobench()
         }),
         "the run never mounted the hugetlb hierarchy"
     );
+    let mut run = run.take();
     run.kill().unwrap();
     run.wait().unwrap();
     assert!(

@@ -1,7 +1,10 @@
 //! OCI bundles: a cached root filesystem holding exactly the payload, and a
 //! per-run `config.json` generated with the `oci-spec` crate.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
 
 use oci_spec::runtime::{
     LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
@@ -15,8 +18,13 @@ use crate::{EnvError, Limits};
 /// root itself is read-only, so they must exist beforehand).
 const MOUNT_POINTS: [&str; 4] = ["proc", "dev", "sys", "tmp"];
 
+/// How many root filesystems the cache keeps (most recently used first);
+/// each holds the agent and every asset (~90 MB), and every agent rebuild
+/// makes a new one. One in use by a live process is never removed.
+pub const KEEP_ROOTFS: usize = 4;
+
 /// A root filesystem in the cache.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Rootfs {
     /// Its directory (absolute).
     pub dir: PathBuf,
@@ -24,18 +32,37 @@ pub struct Rootfs {
     pub bytes: u64,
     /// True when it was already in the cache.
     pub cached: bool,
+    /// Keeps it from being pruned while it is used.
+    pub in_use: RootfsInUse,
+}
+
+/// A shared `flock` on a cached rootfs' lock file: while one is held (by
+/// any process), pruning leaves that rootfs alone. Released on drop.
+#[derive(Debug)]
+pub struct RootfsInUse {
+    _lock: Flock<File>,
 }
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> EnvError {
     move |e| EnvError::io(context, e)
 }
 
+fn errno_io(context: String) -> impl FnOnce((File, nix::errno::Errno)) -> EnvError {
+    move |(_, errno)| EnvError::io(context, std::io::Error::from(errno))
+}
+
 /// Returns the cached rootfs for `files` under `cache_dir/oci/`, building it
 /// first when missing: a copy (not hard links, so later edits of the assets
 /// cannot change a cached rootfs behind its digest) of the payload plus the
 /// mount points. Built in a temporary directory and renamed into place.
+///
+/// Several isobench processes may want the same rootfs at once (two runs
+/// started together). Each rootfs has a lock file: users hold it shared for
+/// as long as they use the rootfs, a builder holds it exclusive, so a second
+/// process waits for the first one's build and then uses it, and nobody
+/// removes a rootfs another process is using. A new build prunes the cache
+/// down to [`KEEP_ROOTFS`] root filesystems.
 pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, EnvError> {
-    use std::os::unix::fs::PermissionsExt;
     let base = cache_dir.join("oci");
     std::fs::create_dir_all(&base).map_err(io(format!(
         "creating the cache directory {}",
@@ -48,35 +75,33 @@ pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, E
     let name = format!("rootfs-{}", files.short_digest());
     let dir = base.join(&name);
     let marker = base.join(format!("{name}.complete"));
+    let lock_path = base.join(format!("{name}.lock"));
+    let lock = lock_file(&lock_path, FlockArg::LockShared)?;
+    let rootfs = |cached, lock| Rootfs {
+        dir: dir.clone(),
+        bytes: files.total_bytes(),
+        cached,
+        in_use: RootfsInUse { _lock: lock },
+    };
     if dir.is_dir() && marker.is_file() {
-        return Ok(Rootfs {
-            dir,
-            bytes: files.total_bytes(),
-            cached: true,
-        });
+        mark_used(&marker);
+        return Ok(rootfs(true, lock));
+    }
+    lock.relock(FlockArg::LockExclusive)
+        .map_err(|errno| EnvError::io(format!("locking {}", lock_path.display()), errno.into()))?;
+    // Another process may have built it while this one waited.
+    if dir.is_dir() && marker.is_file() {
+        mark_used(&marker);
+        lock.relock(FlockArg::LockShared).map_err(|errno| {
+            EnvError::io(format!("locking {}", lock_path.display()), errno.into())
+        })?;
+        return Ok(rootfs(true, lock));
     }
     let tmp = base.join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    let build = || -> Result<(), EnvError> {
-        for d in MOUNT_POINTS
-            .iter()
-            .map(PathBuf::from)
-            .chain(files.dirs.iter().cloned())
-        {
-            let path = tmp.join(d);
-            std::fs::create_dir_all(&path).map_err(io(format!("creating {}", path.display())))?;
-        }
-        for f in &files.files {
-            let dest = tmp.join(&f.inside);
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(io(format!("creating {}", parent.display())))?;
-            }
-            std::fs::copy(&f.host, &dest)
-                .map_err(io(format!("copying {} into the rootfs", f.host.display())))?;
-            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(f.mode))
-                .map_err(io(format!("setting the mode of {}", dest.display())))?;
-        }
+    let built = build_rootfs(&tmp, files).and_then(|()| {
+        // Under the exclusive lock, a rootfs without its marker is a
+        // crashed build's: no one can be using it.
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io(format!(
                 "removing the incomplete rootfs {}",
@@ -85,20 +110,141 @@ pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, E
         }
         std::fs::rename(&tmp, &dir)
             .map_err(io(format!("moving the rootfs into {}", dir.display())))?;
-        std::fs::write(&marker, &files.digest)
-            .map_err(io(format!("writing {}", marker.display())))?;
-        Ok(())
-    };
-    let built = build();
+        std::fs::write(&marker, &files.digest).map_err(io(format!("writing {}", marker.display())))
+    });
     if built.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     built?;
-    Ok(Rootfs {
-        dir,
-        bytes: files.total_bytes(),
-        cached: false,
-    })
+    lock.relock(FlockArg::LockShared)
+        .map_err(|errno| EnvError::io(format!("locking {}", lock_path.display()), errno.into()))?;
+    prune(&base, KEEP_ROOTFS, &name);
+    Ok(rootfs(false, lock))
+}
+
+/// Copies the payload into `root` and creates the mount points.
+fn build_rootfs(root: &Path, files: &PayloadFiles) -> Result<(), EnvError> {
+    use std::os::unix::fs::PermissionsExt;
+    for d in MOUNT_POINTS
+        .iter()
+        .map(PathBuf::from)
+        .chain(files.dirs.iter().cloned())
+    {
+        let path = root.join(d);
+        std::fs::create_dir_all(&path).map_err(io(format!("creating {}", path.display())))?;
+    }
+    for f in &files.files {
+        let dest = root.join(&f.inside);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(io(format!("creating {}", parent.display())))?;
+        }
+        std::fs::copy(&f.host, &dest)
+            .map_err(io(format!("copying {} into the rootfs", f.host.display())))?;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(f.mode))
+            .map_err(io(format!("setting the mode of {}", dest.display())))?;
+    }
+    Ok(())
+}
+
+/// Marks a rootfs as recently used (its marker's mtime), so pruning keeps it.
+fn mark_used(marker: &Path) {
+    if let Ok(file) = File::options().append(true).open(marker) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Takes a `flock` (`arg`) on `path`, created if missing. Pruning unlinks
+/// lock files it holds exclusively, so a lock taken on a file that is no
+/// longer the one at `path` is dropped and taken again.
+fn lock_file(path: &Path, arg: FlockArg) -> Result<Flock<File>, EnvError> {
+    use std::os::unix::fs::MetadataExt;
+    loop {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io(format!("opening the lock file {}", path.display())))?;
+        let lock =
+            Flock::lock(file, arg).map_err(errno_io(format!("locking {}", path.display())))?;
+        let held = lock
+            .metadata()
+            .map_err(io(format!("reading {}", path.display())))?;
+        match std::fs::metadata(path) {
+            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(lock),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(EnvError::io(format!("reading {}", path.display()), e)),
+        }
+    }
+}
+
+/// Removes all but the `keep` most recently used root filesystems in `base`
+/// (and never `current`), with their markers, lock files and the leftovers
+/// of crashed builds. One whose lock someone holds is in use: left alone.
+fn prune(base: &Path, keep: usize, current: &str) {
+    let mut names: std::collections::BTreeMap<String, Option<std::time::SystemTime>> =
+        Default::default();
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(name) = rootfs_name(&file) else {
+            continue;
+        };
+        let used = names.entry(name.to_string()).or_default();
+        if file.ends_with(".complete") {
+            *used = entry.metadata().ok().and_then(|m| m.modified().ok());
+        }
+    }
+    let mut by_use: Vec<(Option<std::time::SystemTime>, String)> =
+        names.into_iter().map(|(name, used)| (used, name)).collect();
+    // Complete ones, most recently used first; then incomplete ones.
+    by_use.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    let complete_kept = by_use
+        .iter()
+        .filter(|(used, name)| used.is_some() && name != current)
+        .take(keep.saturating_sub(1))
+        .map(|(_, name)| name.clone())
+        .collect::<Vec<_>>();
+    for (_, name) in by_use {
+        if name == current || complete_kept.contains(&name) {
+            continue;
+        }
+        remove_unused(base, &name);
+    }
+}
+
+/// `rootfs-<digest>` from any of the cache's file names for it.
+fn rootfs_name(file: &str) -> Option<&str> {
+    let name = file.strip_prefix('.').unwrap_or(file);
+    let name = name.split('.').next()?;
+    (name.starts_with("rootfs-") && name.len() > "rootfs-".len()).then_some(name)
+}
+
+/// Removes rootfs `name` from `base` unless someone holds its lock.
+fn remove_unused(base: &Path, name: &str) {
+    let lock_path = base.join(format!("{name}.lock"));
+    let Ok(file) = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+    else {
+        return;
+    };
+    let Ok(_held) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
+        return;
+    };
+    // The marker first: a half-removed rootfs is never taken as complete.
+    let _ = std::fs::remove_file(base.join(format!("{name}.complete")));
+    let _ = std::fs::remove_dir_all(base.join(name));
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&format!(".{name}.tmp-")) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let _ = std::fs::remove_file(&lock_path);
 }
 
 fn spec_err(e: oci_spec::OciSpecError) -> EnvError {
@@ -317,5 +463,144 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn concurrent_builders_all_get_a_complete_rootfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent = dir.path().join("agent");
+        std::fs::write(&agent, vec![7u8; 1 << 20]).unwrap();
+        let assets = dir.path().join("assets");
+        std::fs::create_dir_all(assets.join("models")).unwrap();
+        std::fs::write(assets.join("models/m.onnx"), vec![1u8; 1 << 20]).unwrap();
+        let files = PayloadFiles::collect(&AgentPayload {
+            agent_binary: agent,
+            assets_dir: assets,
+            extra_files: vec![],
+            env: vec![],
+        })
+        .unwrap();
+        for round in 0..5 {
+            let cache = dir.path().join(format!("cache-{round}"));
+            let barrier = std::sync::Barrier::new(6);
+            let built = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..6)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            let rootfs = ensure_rootfs(&cache, &files).unwrap();
+                            // Read while the other builders may still be at work.
+                            let agent = std::fs::read(rootfs.dir.join("isobench-agent"));
+                            (rootfs.cached, agent.map(|a| a.len()).ok())
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().unwrap())
+                    .collect::<Vec<_>>()
+            });
+            assert_eq!(
+                built.iter().filter(|(cached, _)| !cached).count(),
+                1,
+                "built exactly once: {built:?}"
+            );
+            assert!(
+                built.iter().all(|(_, agent)| *agent == Some(1 << 20)),
+                "every caller saw the whole agent: {built:?}"
+            );
+        }
+    }
+
+    fn payload_files(dir: &Path, agent_bytes: &[u8]) -> PayloadFiles {
+        let agent = dir.join("agent");
+        std::fs::write(&agent, agent_bytes).unwrap();
+        let assets = dir.join("assets");
+        std::fs::create_dir_all(&assets).unwrap();
+        PayloadFiles::collect(&AgentPayload {
+            agent_binary: agent,
+            assets_dir: assets,
+            extra_files: vec![],
+            env: vec![],
+        })
+        .unwrap()
+    }
+
+    fn cached_names(cache: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(cache.join("oci"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn builds_prune_unused_root_filesystems_but_not_one_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let stale_tmp = cache.join("oci/.rootfs-0123456789abcdef.tmp-4194304");
+        std::fs::create_dir_all(&stale_tmp).unwrap();
+        let in_use = ensure_rootfs(&cache, &payload_files(dir.path(), b"agent 0")).unwrap();
+        let mut dropped = Vec::new();
+        for n in 1..=6 {
+            let files = payload_files(dir.path(), format!("agent {n}").as_bytes());
+            let rootfs = ensure_rootfs(&cache, &files).unwrap();
+            assert!(!rootfs.cached);
+            dropped.push(format!("rootfs-{}", files.short_digest()));
+        }
+        let names = cached_names(&cache);
+        let has = |name: &str| names.iter().any(|n| n == name);
+        let name_of = |r: &Rootfs| r.dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(has(&name_of(&in_use)), "in use, so kept: {names:?}");
+        for kept in &dropped[2..] {
+            assert!(has(kept) && has(&format!("{kept}.complete")), "{names:?}");
+        }
+        for gone in &dropped[..2] {
+            assert!(
+                !names.iter().any(|n| n.contains(gone.as_str())),
+                "{gone} pruned with its marker and lock: {names:?}"
+            );
+        }
+        assert!(!stale_tmp.exists(), "a crashed build's leftovers go too");
+        assert_eq!(
+            names.iter().filter(|n| n.ends_with(".complete")).count(),
+            KEEP_ROOTFS + 1
+        );
+
+        let first = name_of(&in_use);
+        drop(in_use);
+        ensure_rootfs(&cache, &payload_files(dir.path(), b"agent 7")).unwrap();
+        let names = cached_names(&cache);
+        assert!(
+            !names.iter().any(|n| n.contains(first.as_str())),
+            "{names:?}"
+        );
+        assert_eq!(
+            names.iter().filter(|n| n.ends_with(".complete")).count(),
+            KEEP_ROOTFS
+        );
+    }
+
+    #[test]
+    fn a_used_rootfs_counts_as_recent() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let oldest = payload_files(dir.path(), b"agent 0");
+        let name = format!("rootfs-{}", oldest.short_digest());
+        drop(ensure_rootfs(&cache, &oldest).unwrap());
+        for n in 1..=KEEP_ROOTFS {
+            drop(
+                ensure_rootfs(
+                    &cache,
+                    &payload_files(dir.path(), format!("agent {n}").as_bytes()),
+                )
+                .unwrap(),
+            );
+            // Used again: the most recent of the cache.
+            assert!(ensure_rootfs(&cache, &oldest).unwrap().cached);
+        }
+        assert!(cached_names(&cache).contains(&name));
     }
 }

@@ -139,7 +139,8 @@ pub struct Oci {
     version: String,
     cache_dir: PathBuf,
     work_dir: PathBuf,
-    rootfs: Option<PathBuf>,
+    /// The prepared rootfs: its directory and the hold that keeps it cached.
+    rootfs: Option<bundle::Rootfs>,
     payload: Option<AgentPayload>,
     hugetlb: Option<HugetlbGuard>,
 }
@@ -232,14 +233,15 @@ impl Environment for Oci {
         }
         let files = PayloadFiles::collect(payload)?;
         let rootfs = bundle::ensure_rootfs(&self.cache_dir, &files)?;
-        self.payload = Some(payload.clone());
-        self.rootfs = Some(rootfs.dir.clone());
-        Ok(Prepared {
+        let prepared = Prepared {
             image_bytes: Some(rootfs.bytes),
             image_id: Some(rootfs.dir.display().to_string()),
             cached: rootfs.cached,
             prepare_seconds: started.elapsed().as_secs_f64(),
-        })
+        };
+        self.payload = Some(payload.clone());
+        self.rootfs = Some(rootfs);
+        Ok(prepared)
     }
 
     fn assets_path_inside(&self) -> PathBuf {
@@ -247,7 +249,10 @@ impl Environment for Oci {
     }
 
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError> {
-        let (Some(rootfs), Some(payload)) = (self.rootfs.clone(), self.payload.as_ref()) else {
+        let (Some(rootfs), Some(payload)) = (
+            self.rootfs.as_ref().map(|r| r.dir.clone()),
+            self.payload.as_ref(),
+        ) else {
             return Err(EnvError::Command {
                 program: self.program.into(),
                 message: "launch called before prepare".into(),
