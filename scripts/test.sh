@@ -21,10 +21,19 @@ fi
 export ISOBENCH_AGENT_STATIC="$PWD/target/x86_64-unknown-linux-gnu/release/isobench-agent"
 export ISOBENCH_AGENT_DYNAMIC="$PWD/target/release/isobench-agent"
 log=$(mktemp)
-cargo test --release --workspace --locked -- --test-threads=1 2>&1 | tee "$log"
+# --no-fail-fast: one failing test file does not hide the results of the others.
+status=0
+cargo test --release --workspace --locked --no-fail-fast -- --test-threads=1 2>&1 | tee "$log" || status=$?
 passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
+failures=$(grep -E '^test .* \.\.\. FAILED$' "$log" | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' || true)
 rm -f "$log"
+if [ "$status" != 0 ]; then
+  echo
+  echo "tests: ${passed} passed, ${failed} failed (cargo test exited with ${status})"
+  if [ -n "$failures" ]; then printf '  failed: %s\n' $failures; fi
+  exit "$status"
+fi
 # Fuzz the untrusted-input parsers for a bounded time (issue 7); FUZZ_SECONDS=0 skips.
 if [ "${FUZZ_SECONDS:-60}" != 0 ]; then
   scripts/fuzz.sh
