@@ -12,6 +12,7 @@
 //! Every backend runs the *same* agent binary and asset directory
 //! ([`AgentPayload`]); their sha256 go into the results.
 
+pub mod cache_lock;
 pub mod cgroup;
 pub mod containers;
 pub mod docker;

@@ -699,6 +699,7 @@ mod tests {
                 key: "k".into(),
                 bytes: 1,
                 cached: true,
+                in_use: None,
             },
             modules_inside: vec!["/lib/modules/virtio.ko".into()],
             env: vec![],

@@ -17,8 +17,10 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use isobench_environments::containers::{container_name, run_cgroup_leftovers, sanitize_id};
-use isobench_environments::docker::Docker;
+use isobench_environments::containers::{
+    container_name, run_cgroup_leftovers, sanitize_id, PayloadFiles,
+};
+use isobench_environments::docker::{self, Docker};
 use isobench_environments::oci::{hugetlb, Oci};
 use isobench_environments::registry::which;
 use isobench_environments::{
@@ -397,6 +399,62 @@ fn docker_runsc_runtime_runs_the_agent() {
         return;
     }
     docker_case(Some("runsc"), "docker-runsc");
+}
+
+/// A payload of `n` small files: builds a distinct (tiny) image per `n`.
+fn fake_payload(dir: &Path, n: usize) -> AgentPayload {
+    let root = dir.join(format!("payload-{n}"));
+    std::fs::create_dir_all(root.join("assets/data")).unwrap();
+    std::fs::write(root.join("agent"), format!("not an agent {n}")).unwrap();
+    AgentPayload {
+        agent_binary: root.join("agent"),
+        assets_dir: root.join("assets"),
+        extra_files: vec![],
+        env: vec![],
+    }
+}
+
+#[test]
+fn docker_prunes_old_images_but_not_one_in_use() {
+    let _serial = serial();
+    let Some(_dockerd) = ensure_dockerd() else {
+        return;
+    };
+    let dirs = dirs();
+    let tag_of = |payload: &AgentPayload| {
+        isobench_environments::docker::image::image_tag(&PayloadFiles::collect(payload).unwrap())
+    };
+    let mut in_use = Docker::new(EnvKind::Docker, &dirs.options).unwrap();
+    let oldest = fake_payload(&dirs.options.work_dir, 0);
+    in_use.prepare(&oldest).unwrap();
+    let mut built = Vec::new();
+    for n in 1..=6 {
+        let payload = fake_payload(&dirs.options.work_dir, n);
+        let mut env = Docker::new(EnvKind::Docker, &dirs.options).unwrap();
+        assert!(!env.prepare(&payload).unwrap().cached);
+        built.push(tag_of(&payload));
+    }
+    let images = in_use.isobench_images().unwrap();
+    let removal: Vec<String> = images
+        .iter()
+        .filter(|t| **t == tag_of(&oldest) || built.contains(t))
+        .cloned()
+        .collect();
+    let cleanup = Command::new("docker").arg("rmi").args(&removal).output();
+    assert!(
+        images.contains(&tag_of(&oldest)),
+        "in use, so kept: {images:?}"
+    );
+    for kept in &built[6 - (docker::KEEP_IMAGES - 1) - 1..] {
+        assert!(images.contains(kept), "{kept} is recent: {images:?}");
+    }
+    for gone in &built[..6 - docker::KEEP_IMAGES] {
+        assert!(!images.contains(gone), "{gone} pruned: {images:?}");
+    }
+    eprintln!(
+        "removing the test's images: {:?}",
+        cleanup.map(|out| out.status)
+    );
 }
 
 #[test]

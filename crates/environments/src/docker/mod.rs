@@ -18,18 +18,20 @@
 pub mod image;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, BuildImageOptionsBuilder, CreateContainerOptionsBuilder,
-    KillContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    KillContainerOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
+use crate::cache_lock::CacheLock;
 use crate::containers::{container_name, PayloadFiles, RunCgroup, ASSETS_INSIDE};
 use crate::lines::LineStream;
 use crate::registry::{which, EnvOptions};
@@ -250,8 +252,18 @@ pub struct Docker {
     runtime: Option<String>,
     conn: Connection,
     image: Option<String>,
+    /// Keeps [`Docker::image`] from being pruned by other isobench processes.
+    image_in_use: Option<CacheLock>,
     payload: Option<AgentPayload>,
+    /// Where the images' lock files live (`<cache>/docker-images/`).
+    image_locks: PathBuf,
 }
+
+/// How many isobench images the daemon keeps (most recently used first);
+/// each holds the agent and every asset (~90 MB), and every agent rebuild
+/// makes a new one. One in use by a live isobench process (its lock under
+/// `<cache>/docker-images/` held), or by any container, is never removed.
+pub const KEEP_IMAGES: usize = 4;
 
 impl Docker {
     /// Connects to dockerd (`options.docker_host`, else `DOCKER_HOST`, else
@@ -300,7 +312,9 @@ impl Docker {
             runtime,
             conn,
             image: None,
+            image_in_use: None,
             payload: None,
+            image_locks: options.cache_dir.join("docker-images"),
         })
     }
 
@@ -309,6 +323,27 @@ impl Docker {
         self.runtime
             .as_deref()
             .unwrap_or(&self.conn.default_runtime)
+    }
+
+    /// Tags of the isobench images in the daemon (tests, `isobench clean`).
+    pub fn isobench_images(&self) -> Result<Vec<String>, EnvError> {
+        let mut tags: Vec<String> = self
+            .list_isobench_images()?
+            .into_iter()
+            .flat_map(|i| i.repo_tags)
+            .collect();
+        tags.sort();
+        Ok(tags)
+    }
+
+    fn list_isobench_images(&self) -> Result<Vec<bollard::models::ImageSummary>, EnvError> {
+        let options = ListImagesOptionsBuilder::new()
+            .filters(&HashMap::from([("label", vec![image::LABEL])]))
+            .build();
+        self.conn
+            .rt
+            .block_on(self.conn.client.list_images(Some(options)))
+            .map_err(|e| docker_err("listing images", e))
     }
 
     /// Names of isobench containers that exist in the daemon (tests, `isobench clean`).
@@ -462,6 +497,59 @@ impl Docker {
     }
 }
 
+impl Docker {
+    /// Removes all but the [`KEEP_IMAGES`] most recently used isobench
+    /// images (never `current`), skipping those another isobench process
+    /// holds; dockerd itself refuses to remove an image a container uses.
+    /// Best effort: failures are logged, never fatal.
+    fn prune_images(&self, current: &str) {
+        let images = match self.list_isobench_images() {
+            Ok(images) => images,
+            Err(e) => {
+                tracing::warn!("{e} (to prune old images)");
+                return;
+            }
+        };
+        let prefix = format!("{}:", image::IMAGE_REPO);
+        let mut tags: Vec<((Option<std::time::SystemTime>, i64), String)> = images
+            .into_iter()
+            .flat_map(|image| {
+                let created = image.created;
+                image.repo_tags.into_iter().map(move |tag| (created, tag))
+            })
+            .filter(|(_, tag)| tag.starts_with(&prefix) && tag != current)
+            .map(|(created, tag)| {
+                let used = CacheLock::last_used(&image_lock(&self.image_locks, &tag));
+                ((used, created), tag)
+            })
+            .collect();
+        // Most recently used first (images without a lock file: by age, last).
+        tags.sort_by_key(|(order, _)| std::cmp::Reverse(*order));
+        for (_, tag) in tags.into_iter().skip(KEEP_IMAGES.saturating_sub(1)) {
+            let Some(held) = CacheLock::try_exclusive(&image_lock(&self.image_locks, &tag)) else {
+                tracing::debug!("keeping image {tag}: an isobench process uses it");
+                continue;
+            };
+            let options = RemoveImageOptionsBuilder::new().force(false).build();
+            match self
+                .conn
+                .rt
+                .block_on(self.conn.client.remove_image(&tag, Some(options), None))
+            {
+                Ok(_) => tracing::debug!("pruned image {tag}"),
+                Err(e) => tracing::debug!("keeping image {tag}: {e}"),
+            }
+            held.remove();
+        }
+    }
+}
+
+/// The lock file of image `tag` in `dir`.
+fn image_lock(dir: &Path, tag: &str) -> PathBuf {
+    let name = tag.rsplit(':').next().unwrap_or(tag);
+    dir.join(format!("{name}.lock"))
+}
+
 impl Environment for Docker {
     fn kind(&self) -> EnvKind {
         self.kind
@@ -488,6 +576,11 @@ impl Environment for Docker {
         let started = Instant::now();
         let files = PayloadFiles::collect(payload)?;
         let tag = image::image_tag(&files);
+        std::fs::create_dir_all(&self.image_locks)
+            .map_err(|e| EnvError::io(format!("creating {}", self.image_locks.display()), e))?;
+        // Held before looking: an image pruned before this is built again.
+        let in_use = CacheLock::shared(&image_lock(&self.image_locks, &tag))?;
+        in_use.mark_used();
         let client = &self.conn.client;
         let existing = self.conn.rt.block_on(client.inspect_image(&tag));
         let cached = match existing {
@@ -503,7 +596,11 @@ impl Environment for Docker {
             .rt
             .block_on(client.inspect_image(&tag))
             .map_err(|e| docker_err(&format!("inspecting image {tag} after the build"), e))?;
+        if !cached {
+            self.prune_images(&tag);
+        }
         self.image = Some(tag);
+        self.image_in_use = Some(in_use);
         self.payload = Some(payload.clone());
         Ok(Prepared {
             image_bytes: inspect.size.map(|s| s.max(0) as u64),

@@ -4,13 +4,12 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
-
 use oci_spec::runtime::{
     LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder,
     LinuxResourcesBuilder, MountBuilder, ProcessBuilder, RootBuilder, Spec,
 };
 
+use crate::cache_lock::CacheLock;
 use crate::containers::{PayloadFiles, AGENT_INSIDE};
 use crate::{EnvError, Limits};
 
@@ -36,19 +35,15 @@ pub struct Rootfs {
     pub in_use: RootfsInUse,
 }
 
-/// A shared `flock` on a cached rootfs' lock file: while one is held (by
-/// any process), pruning leaves that rootfs alone. Released on drop.
+/// A shared hold on a cached rootfs' lock: while one is held (by any
+/// process), pruning leaves that rootfs alone. Released on drop.
 #[derive(Debug)]
 pub struct RootfsInUse {
-    _lock: Flock<File>,
+    _lock: CacheLock,
 }
 
 fn io(context: String) -> impl FnOnce(std::io::Error) -> EnvError {
     move |e| EnvError::io(context, e)
-}
-
-fn errno_io(context: String) -> impl FnOnce((File, nix::errno::Errno)) -> EnvError {
-    move |(_, errno)| EnvError::io(context, std::io::Error::from(errno))
 }
 
 /// Returns the cached rootfs for `files` under `cache_dir/oci/`, building it
@@ -76,7 +71,7 @@ pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, E
     let dir = base.join(&name);
     let marker = base.join(format!("{name}.complete"));
     let lock_path = base.join(format!("{name}.lock"));
-    let lock = lock_file(&lock_path, FlockArg::LockShared)?;
+    let lock = CacheLock::shared(&lock_path)?;
     let rootfs = |cached, lock| Rootfs {
         dir: dir.clone(),
         bytes: files.total_bytes(),
@@ -87,14 +82,11 @@ pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, E
         mark_used(&marker);
         return Ok(rootfs(true, lock));
     }
-    lock.relock(FlockArg::LockExclusive)
-        .map_err(|errno| EnvError::io(format!("locking {}", lock_path.display()), errno.into()))?;
+    lock.make_exclusive()?;
     // Another process may have built it while this one waited.
     if dir.is_dir() && marker.is_file() {
         mark_used(&marker);
-        lock.relock(FlockArg::LockShared).map_err(|errno| {
-            EnvError::io(format!("locking {}", lock_path.display()), errno.into())
-        })?;
+        lock.make_shared()?;
         return Ok(rootfs(true, lock));
     }
     let tmp = base.join(format!(".{name}.tmp-{}", std::process::id()));
@@ -116,8 +108,7 @@ pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, E
         let _ = std::fs::remove_dir_all(&tmp);
     }
     built?;
-    lock.relock(FlockArg::LockShared)
-        .map_err(|errno| EnvError::io(format!("locking {}", lock_path.display()), errno.into()))?;
+    lock.make_shared()?;
     prune(&base, KEEP_ROOTFS, &name);
     Ok(rootfs(false, lock))
 }
@@ -151,32 +142,6 @@ fn build_rootfs(root: &Path, files: &PayloadFiles) -> Result<(), EnvError> {
 fn mark_used(marker: &Path) {
     if let Ok(file) = File::options().append(true).open(marker) {
         let _ = file.set_modified(std::time::SystemTime::now());
-    }
-}
-
-/// Takes a `flock` (`arg`) on `path`, created if missing. Pruning unlinks
-/// lock files it holds exclusively, so a lock taken on a file that is no
-/// longer the one at `path` is dropped and taken again.
-fn lock_file(path: &Path, arg: FlockArg) -> Result<Flock<File>, EnvError> {
-    use std::os::unix::fs::MetadataExt;
-    loop {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(io(format!("opening the lock file {}", path.display())))?;
-        let lock =
-            Flock::lock(file, arg).map_err(errno_io(format!("locking {}", path.display())))?;
-        let held = lock
-            .metadata()
-            .map_err(io(format!("reading {}", path.display())))?;
-        match std::fs::metadata(path) {
-            Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => return Ok(lock),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(EnvError::io(format!("reading {}", path.display()), e)),
-        }
     }
 }
 
@@ -223,16 +188,7 @@ fn rootfs_name(file: &str) -> Option<&str> {
 
 /// Removes rootfs `name` from `base` unless someone holds its lock.
 fn remove_unused(base: &Path, name: &str) {
-    let lock_path = base.join(format!("{name}.lock"));
-    let Ok(file) = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-    else {
-        return;
-    };
-    let Ok(_held) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
+    let Some(held) = CacheLock::try_exclusive(&base.join(format!("{name}.lock"))) else {
         return;
     };
     // The marker first: a half-removed rootfs is never taken as complete.
@@ -244,7 +200,7 @@ fn remove_unused(base: &Path, name: &str) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-    let _ = std::fs::remove_file(&lock_path);
+    held.remove();
 }
 
 fn spec_err(e: oci_spec::OciSpecError) -> EnvError {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::cache_lock::CacheLock;
 use crate::EnvError;
 
 /// Version of the archive layout; part of the cache key.
@@ -61,6 +62,9 @@ pub struct Initramfs {
     pub bytes: u64,
     /// True when it came from the cache.
     pub cached: bool,
+    /// Keeps the archive from being pruned by other isobench processes while
+    /// this one may still boot it (`None` for archives not from the cache).
+    pub in_use: Option<std::sync::Arc<CacheLock>>,
 }
 
 impl InitramfsSpec {
@@ -204,6 +208,10 @@ impl InitramfsSpec {
             Compression::Gzip => "cpio.gz",
         };
         let path = dir.join(format!("{key}.{ext}"));
+        // Held before looking: an archive pruned before this is built again.
+        let in_use = Some(std::sync::Arc::new(CacheLock::shared(
+            &dir.join(format!("{key}.lock")),
+        )?));
         if let Ok(meta) = std::fs::metadata(&path) {
             // Mark as recently used, so pruning keeps it.
             if let Ok(file) = std::fs::File::options().append(true).open(&path) {
@@ -214,6 +222,7 @@ impl InitramfsSpec {
                 key,
                 bytes: meta.len(),
                 cached: true,
+                in_use,
             });
         }
         let tmp = tempfile::NamedTempFile::new_in(&dir)
@@ -249,6 +258,7 @@ impl InitramfsSpec {
             key,
             bytes,
             cached: false,
+            in_use,
         })
     }
 
@@ -286,7 +296,8 @@ impl InitramfsSpec {
 /// holds the agent and every asset (~90 MB), and every agent rebuild makes a new one.
 pub const KEEP_ARCHIVES: usize = 4;
 
-/// Removes all but the `keep` most recently used archives in `dir`.
+/// Removes all but the `keep` most recently used archives in `dir`, except
+/// those a live isobench process holds (their lock taken shared).
 fn prune(dir: &Path, keep: usize) {
     let mut archives: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
@@ -297,7 +308,13 @@ fn prune(dir: &Path, keep: usize) {
         .collect();
     archives.sort_by_key(|a| std::cmp::Reverse(a.0));
     for (_, path) in archives.into_iter().skip(keep) {
-        let _ = std::fs::remove_file(path);
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        let key = file.split('.').next().unwrap_or_default();
+        let Some(held) = CacheLock::try_exclusive(&dir.join(format!("{key}.lock"))) else {
+            continue;
+        };
+        let _ = std::fs::remove_file(&path);
+        held.remove();
     }
 }
 
@@ -489,13 +506,19 @@ mod tests {
             file.set_modified(base + std::time::Duration::from_secs(i))
                 .unwrap();
         }
+        // The oldest is in use by another run: kept, though beyond `keep`.
+        let in_use = CacheLock::shared(&dir.path().join("0.lock")).unwrap();
         prune(dir.path(), 4);
+        drop(in_use);
         let mut left: Vec<String> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["2.cpio", "3.cpio", "4.cpio", "5.cpio"]);
+        assert_eq!(
+            left,
+            ["0.cpio", "0.lock", "2.cpio", "3.cpio", "4.cpio", "5.cpio"]
+        );
     }
 
     #[test]

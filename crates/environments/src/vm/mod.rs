@@ -327,6 +327,7 @@ mod tests {
                 key: "k".into(),
                 bytes: 0,
                 cached: true,
+                in_use: None,
             },
             modules_inside: vec![
                 "/lib/modules/virtio_ring.ko".into(),
