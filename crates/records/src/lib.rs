@@ -113,6 +113,29 @@ pub enum Digest {
     },
 }
 
+impl Digest {
+    /// Names the first number that is not finite, if any. JSON has no
+    /// infinity, but a number beyond `f32`'s range reads as one, and would
+    /// not serialise back (serde_json writes it as `null`).
+    pub fn non_finite_field(&self) -> Option<&'static str> {
+        match self {
+            Digest::Detections { detections, .. } => detections.iter().find_map(|d| {
+                if !d.score.is_finite() {
+                    Some("detections[].score")
+                } else if !d.bbox.iter().all(|v| v.is_finite()) {
+                    Some("detections[].bbox")
+                } else {
+                    None
+                }
+            }),
+            Digest::TextBoxes { boxes, .. } => {
+                (!boxes.iter().flatten().all(|v| v.is_finite())).then_some("boxes")
+            }
+            Digest::Labels { .. } => None,
+        }
+    }
+}
+
 /// One detected object, in original image pixel coordinates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
@@ -229,6 +252,11 @@ pub fn parse_line(line: &str) -> Result<LineKind, RecordError> {
         return Err(RecordError::Version { found: version });
     }
     let record: Record = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
+    if let Record::Iteration(Iteration { digest, .. }) = &record {
+        if let Some(field) = digest.non_finite_field() {
+            return Err(malformed(format!("`{field}` is out of range")));
+        }
+    }
     Ok(LineKind::Record(record))
 }
 
@@ -307,5 +335,31 @@ mod tests {
     fn fnv_is_stable() {
         assert_eq!(fnv1a64(b""), "cbf29ce484222325");
         assert_ne!(fnv1a64(&[1, 2, 3]), fnv1a64(&[3, 2, 1]));
+    }
+
+    #[test]
+    fn a_number_beyond_f32_range_is_malformed_not_infinity() {
+        // Found by the record_line fuzz target: the bbox read as infinity,
+        // which serialises as `null` and could not be read back.
+        let line = format!(
+            r#"{{"v":1,"type":"iteration","index":0,"warmup":false,"input":"bus.jpg","preprocess_us":5,"inference_us":100,"postprocess_us":3,"threads":1,"digest":{{"kind":"detections","count":1,"detections":[{{"class":"person","class_id":0,"score":{score},"bbox":[0,2,{x2},4]}}]}}}}"#,
+            score = "0.5",
+            x2 = "7".repeat(60)
+        );
+        let err = parse_line(&line).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`detections[].bbox` is out of range"),
+            "{err}"
+        );
+        let line = line.replace(&"7".repeat(60), "3").replace("0.5", "1e39");
+        let err = parse_line(&line).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`detections[].score` is out of range"),
+            "{err}"
+        );
+        let fine = line.replace("1e39", "0.5");
+        assert!(matches!(parse_line(&fine), Ok(LineKind::Record(_))));
     }
 }

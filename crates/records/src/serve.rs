@@ -226,9 +226,12 @@ pub fn decode_response(line: &[u8]) -> Result<Option<Response>, FrameError> {
     let Some(payload) = parse_frame(line)? else {
         return Ok(None);
     };
-    serde_json::from_slice(payload)
-        .map(Some)
-        .map_err(|e| FrameError::BadJson(e.to_string()))
+    let response: Response =
+        serde_json::from_slice(payload).map_err(|e| FrameError::BadJson(e.to_string()))?;
+    if let Some(field) = response.digest.as_ref().and_then(Digest::non_finite_field) {
+        return Err(FrameError::BadJson(format!("`{field}` is out of range")));
+    }
+    Ok(Some(response))
 }
 
 /// Best effort: the `id` of a request that failed to decode, so its error
@@ -346,6 +349,32 @@ mod tests {
         let failure = Response::failure(0, "unknown input");
         let line = encode_response(&failure);
         assert_eq!(decode_response(line.as_bytes()).unwrap(), Some(failure));
+    }
+
+    #[test]
+    fn a_box_beyond_f32_range_is_bad_json_not_infinity() {
+        let response = Response {
+            id: 7,
+            ok: true,
+            error: None,
+            input: "bus.jpg".into(),
+            preprocess_us: 1,
+            inference_us: 2,
+            postprocess_us: 3,
+            digest: Some(Digest::TextBoxes {
+                count: 1,
+                boxes: vec![[1.0, 2.0, 3.0, 12345.0]],
+            }),
+        };
+        let payload = serde_json::to_string(&response)
+            .unwrap()
+            .replace("12345.0", "1e300");
+        let line = format!("@ISB1 {} {payload}\n", payload.len());
+        let err = decode_response(line.as_bytes()).unwrap_err();
+        assert!(
+            matches!(&err, FrameError::BadJson(m) if m.contains("`boxes` is out of range")),
+            "{err}"
+        );
     }
 
     #[test]
