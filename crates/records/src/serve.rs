@@ -326,12 +326,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trips_requests_and_responses() {
-        let line = encode_request(&request());
-        assert!(line.starts_with("@ISB1 ") && line.ends_with('\n'), "{line}");
-        assert_eq!(decode_request(line.as_bytes()).unwrap(), Some(request()));
-        let response = Response {
+    /// A successful response carrying one text box.
+    fn text_boxes_response(bbox: [f32; 4]) -> Response {
+        Response {
             id: 7,
             ok: true,
             error: None,
@@ -341,9 +338,17 @@ mod tests {
             postprocess_us: 3,
             digest: Some(Digest::TextBoxes {
                 count: 1,
-                boxes: vec![[1.0, 2.0, 3.0, 4.0]],
+                boxes: vec![bbox],
             }),
-        };
+        }
+    }
+
+    #[test]
+    fn round_trips_requests_and_responses() {
+        let line = encode_request(&request());
+        assert!(line.starts_with("@ISB1 ") && line.ends_with('\n'), "{line}");
+        assert_eq!(decode_request(line.as_bytes()).unwrap(), Some(request()));
+        let response = text_boxes_response([1.0, 2.0, 3.0, 4.0]);
         let line = encode_response(&response);
         assert_eq!(decode_response(line.as_bytes()).unwrap(), Some(response));
         let failure = Response::failure(0, "unknown input");
@@ -353,19 +358,7 @@ mod tests {
 
     #[test]
     fn a_box_beyond_f32_range_is_bad_json_not_infinity() {
-        let response = Response {
-            id: 7,
-            ok: true,
-            error: None,
-            input: "bus.jpg".into(),
-            preprocess_us: 1,
-            inference_us: 2,
-            postprocess_us: 3,
-            digest: Some(Digest::TextBoxes {
-                count: 1,
-                boxes: vec![[1.0, 2.0, 3.0, 12345.0]],
-            }),
-        };
+        let response = text_boxes_response([1.0, 2.0, 3.0, 12345.0]);
         let payload = serde_json::to_string(&response)
             .unwrap()
             .replace("12345.0", "1e300");

@@ -1,7 +1,6 @@
 //! OCI bundles: a cached root filesystem holding exactly the payload, and a
 //! per-run `config.json` generated with the `oci-spec` crate.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
@@ -72,6 +71,7 @@ pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, E
     let marker = base.join(format!("{name}.complete"));
     let lock_path = base.join(format!("{name}.lock"));
     let lock = CacheLock::shared(&lock_path)?;
+    lock.mark_used();
     let rootfs = |cached, lock| Rootfs {
         dir: dir.clone(),
         bytes: files.total_bytes(),
@@ -79,13 +79,11 @@ pub fn ensure_rootfs(cache_dir: &Path, files: &PayloadFiles) -> Result<Rootfs, E
         in_use: RootfsInUse { _lock: lock },
     };
     if dir.is_dir() && marker.is_file() {
-        mark_used(&marker);
         return Ok(rootfs(true, lock));
     }
     lock.make_exclusive()?;
     // Another process may have built it while this one waited.
     if dir.is_dir() && marker.is_file() {
-        mark_used(&marker);
         lock.make_shared()?;
         return Ok(rootfs(true, lock));
     }
@@ -138,13 +136,6 @@ fn build_rootfs(root: &Path, files: &PayloadFiles) -> Result<(), EnvError> {
     Ok(())
 }
 
-/// Marks a rootfs as recently used (its marker's mtime), so pruning keeps it.
-fn mark_used(marker: &Path) {
-    if let Ok(file) = File::options().append(true).open(marker) {
-        let _ = file.set_modified(std::time::SystemTime::now());
-    }
-}
-
 /// Removes all but the `keep` most recently used root filesystems in `base`
 /// (and never `current`), with their markers, lock files and the leftovers
 /// of crashed builds. One whose lock someone holds is in use: left alone.
@@ -158,7 +149,7 @@ fn prune(base: &Path, keep: usize, current: &str) {
         };
         let used = names.entry(name.to_string()).or_default();
         if file.ends_with(".complete") {
-            *used = entry.metadata().ok().and_then(|m| m.modified().ok());
+            *used = CacheLock::last_used(&base.join(format!("{name}.lock")));
         }
     }
     let mut by_use: Vec<(Option<std::time::SystemTime>, String)> =
@@ -383,21 +374,25 @@ mod tests {
             .any(|m| m["destination"] == "/tmp"));
     }
 
-    #[test]
-    fn rootfs_is_built_once_and_holds_the_payload() {
-        let dir = tempfile::tempdir().unwrap();
-        let agent = dir.path().join("agent");
-        std::fs::write(&agent, b"ELF").unwrap();
-        let assets = dir.path().join("assets");
+    /// The payload of `dir/agent` and `dir/assets/models/m.onnx`, written first.
+    fn payload_files(dir: &Path, agent: &[u8], model: &[u8]) -> PayloadFiles {
+        std::fs::write(dir.join("agent"), agent).unwrap();
+        let assets = dir.join("assets");
         std::fs::create_dir_all(assets.join("models")).unwrap();
-        std::fs::write(assets.join("models/m.onnx"), b"model").unwrap();
-        let files = PayloadFiles::collect(&AgentPayload {
-            agent_binary: agent,
+        std::fs::write(assets.join("models/m.onnx"), model).unwrap();
+        PayloadFiles::collect(&AgentPayload {
+            agent_binary: dir.join("agent"),
             assets_dir: assets,
             extra_files: vec![],
             env: vec![],
         })
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn rootfs_is_built_once_and_holds_the_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = payload_files(dir.path(), b"ELF", b"model");
         let cache = dir.path().join("cache");
         let first = ensure_rootfs(&cache, &files).unwrap();
         assert!(!first.cached);
@@ -424,18 +419,7 @@ mod tests {
     #[test]
     fn concurrent_builders_all_get_a_complete_rootfs() {
         let dir = tempfile::tempdir().unwrap();
-        let agent = dir.path().join("agent");
-        std::fs::write(&agent, vec![7u8; 1 << 20]).unwrap();
-        let assets = dir.path().join("assets");
-        std::fs::create_dir_all(assets.join("models")).unwrap();
-        std::fs::write(assets.join("models/m.onnx"), vec![1u8; 1 << 20]).unwrap();
-        let files = PayloadFiles::collect(&AgentPayload {
-            agent_binary: agent,
-            assets_dir: assets,
-            extra_files: vec![],
-            env: vec![],
-        })
-        .unwrap();
+        let files = payload_files(dir.path(), &vec![7u8; 1 << 20], &vec![1u8; 1 << 20]);
         for round in 0..5 {
             let cache = dir.path().join(format!("cache-{round}"));
             let barrier = std::sync::Barrier::new(6);
@@ -468,20 +452,6 @@ mod tests {
         }
     }
 
-    fn payload_files(dir: &Path, agent_bytes: &[u8]) -> PayloadFiles {
-        let agent = dir.join("agent");
-        std::fs::write(&agent, agent_bytes).unwrap();
-        let assets = dir.join("assets");
-        std::fs::create_dir_all(&assets).unwrap();
-        PayloadFiles::collect(&AgentPayload {
-            agent_binary: agent,
-            assets_dir: assets,
-            extra_files: vec![],
-            env: vec![],
-        })
-        .unwrap()
-    }
-
     fn cached_names(cache: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(cache.join("oci"))
             .unwrap()
@@ -498,10 +468,11 @@ mod tests {
         let cache = dir.path().join("cache");
         let stale_tmp = cache.join("oci/.rootfs-0123456789abcdef.tmp-4194304");
         std::fs::create_dir_all(&stale_tmp).unwrap();
-        let in_use = ensure_rootfs(&cache, &payload_files(dir.path(), b"agent 0")).unwrap();
+        let in_use =
+            ensure_rootfs(&cache, &payload_files(dir.path(), b"agent 0", b"model")).unwrap();
         let mut dropped = Vec::new();
         for n in 1..=6 {
-            let files = payload_files(dir.path(), format!("agent {n}").as_bytes());
+            let files = payload_files(dir.path(), format!("agent {n}").as_bytes(), b"model");
             let rootfs = ensure_rootfs(&cache, &files).unwrap();
             assert!(!rootfs.cached);
             dropped.push(format!("rootfs-{}", files.short_digest()));
@@ -527,7 +498,7 @@ mod tests {
 
         let first = name_of(&in_use);
         drop(in_use);
-        ensure_rootfs(&cache, &payload_files(dir.path(), b"agent 7")).unwrap();
+        ensure_rootfs(&cache, &payload_files(dir.path(), b"agent 7", b"model")).unwrap();
         let names = cached_names(&cache);
         assert!(
             !names.iter().any(|n| n.contains(first.as_str())),
@@ -543,14 +514,14 @@ mod tests {
     fn a_used_rootfs_counts_as_recent() {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
-        let oldest = payload_files(dir.path(), b"agent 0");
+        let oldest = payload_files(dir.path(), b"agent 0", b"model");
         let name = format!("rootfs-{}", oldest.short_digest());
         drop(ensure_rootfs(&cache, &oldest).unwrap());
         for n in 1..=KEEP_ROOTFS {
             drop(
                 ensure_rootfs(
                     &cache,
-                    &payload_files(dir.path(), format!("agent {n}").as_bytes()),
+                    &payload_files(dir.path(), format!("agent {n}").as_bytes(), b"model"),
                 )
                 .unwrap(),
             );
