@@ -325,7 +325,7 @@ impl Docker {
             .unwrap_or(&self.conn.default_runtime)
     }
 
-    /// Tags of the isobench images in the daemon (tests, `isobench clean`).
+    /// Tags of the isobench images in the daemon, sorted.
     pub fn isobench_images(&self) -> Result<Vec<String>, EnvError> {
         let mut tags: Vec<String> = self
             .list_isobench_images()?
