@@ -41,7 +41,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// Workload: knn, mlp, yolov8, ocr-det.
+    /// Workload: knn, mlp, yolov8, ocr-det, busy (a calibration workload of known CPU and memory cost).
     #[arg(long)]
     workload: String,
     /// Engine: tract or ort (default tract); knn and mlp always run `native`.
@@ -71,6 +71,12 @@ struct RunArgs {
     /// libonnxruntime.so for the ort engine (default: $ORT_DYLIB_PATH).
     #[arg(long, value_name = "PATH")]
     ort_lib: Option<PathBuf>,
+    /// busy workload: CPU milliseconds per iteration.
+    #[arg(long, default_value_t = isobench_agent::workloads::busy::DEFAULT_BUSY_MS)]
+    busy_ms: u64,
+    /// busy workload: MiB of memory written once and held.
+    #[arg(long, default_value_t = isobench_agent::workloads::busy::DEFAULT_TOUCH_MIB)]
+    touch_mib: u64,
     /// VM init only: kernel modules to load first, in order (a.ko,b.ko).
     #[arg(long, value_name = "LIST")]
     modules: Option<String>,
@@ -81,7 +87,7 @@ struct RunArgs {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Workload: knn, mlp, yolov8, ocr-det.
+    /// Workload: knn, mlp, yolov8, ocr-det, busy (a calibration workload of known CPU and memory cost).
     #[arg(long)]
     workload: String,
     /// Engine: tract or ort (default tract); knn and mlp always run `native`.
@@ -105,6 +111,12 @@ struct ServeArgs {
     /// libonnxruntime.so for the ort engine (default: $ORT_DYLIB_PATH).
     #[arg(long, value_name = "PATH")]
     ort_lib: Option<PathBuf>,
+    /// busy workload: CPU milliseconds per iteration.
+    #[arg(long, default_value_t = isobench_agent::workloads::busy::DEFAULT_BUSY_MS)]
+    busy_ms: u64,
+    /// busy workload: MiB of memory written once and held.
+    #[arg(long, default_value_t = isobench_agent::workloads::busy::DEFAULT_TOUCH_MIB)]
+    touch_mib: u64,
     /// Serve TCP clients (one after another) on ADDR:PORT instead of stdin.
     #[arg(long, value_name = "ADDR:PORT", conflicts_with_all = ["device", "vsock_port"])]
     listen: Option<String>,
@@ -124,7 +136,7 @@ struct ServeArgs {
 }
 
 fn default_engine(workload: &str) -> String {
-    if matches!(workload, "knn" | "mlp") {
+    if matches!(workload, "knn" | "mlp" | "busy") {
         "native"
     } else {
         "tract"
@@ -256,6 +268,8 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
                     threads: args.threads,
                     k: args.k,
                     ort_lib: args.ort_lib,
+                    busy_ms: args.busy_ms,
+                    touch_mib: args.touch_mib,
                 },
                 pid1: vm_init,
                 started,
@@ -275,7 +289,7 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
                 .into());
             }
             let engine = args.engine.unwrap_or_else(|| {
-                if matches!(args.workload.as_str(), "knn" | "mlp") {
+                if matches!(args.workload.as_str(), "knn" | "mlp" | "busy") {
                     "native"
                 } else {
                     "tract"
@@ -292,6 +306,8 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
                     threads: args.threads,
                     k: args.k,
                     ort_lib: args.ort_lib,
+                    busy_ms: args.busy_ms,
+                    touch_mib: args.touch_mib,
                 },
                 iterations: args.iterations,
                 warmup: args.warmup,

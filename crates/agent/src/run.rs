@@ -10,11 +10,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::AgentError;
 use crate::workloads::{
-    knn::Knn, mlp::Mlp, ocr_det::OcrDet, yolov8::Yolov8, Workload, WorkloadOptions,
+    busy::Busy, knn::Knn, mlp::Mlp, ocr_det::OcrDet, yolov8::Yolov8, Workload, WorkloadOptions,
 };
 
 /// Names accepted by `--workload`.
-pub const WORKLOADS: &[&str] = &["knn", "mlp", "yolov8", "ocr-det"];
+pub const WORKLOADS: &[&str] = &["knn", "mlp", "yolov8", "ocr-det", "busy"];
 /// Names accepted by `--engine` (`native` only for knn and mlp, which
 /// ignore tract/ort and always report `native`).
 pub const ENGINES: &[&str] = &["tract", "ort", "native"];
@@ -77,6 +77,7 @@ pub fn build_workload(name: &str, opts: &WorkloadOptions) -> Result<Box<dyn Work
         "mlp" => Box::new(Mlp::load(opts)?),
         "yolov8" => Box::new(Yolov8::load(opts)?),
         "ocr-det" => Box::new(OcrDet::load(opts)?),
+        "busy" => Box::new(Busy::load(opts)?),
         other => {
             return Err(AgentError::Usage(format!(
                 "unknown workload `{other}`; known workloads: {}",
@@ -159,6 +160,7 @@ pub fn run(config: &RunConfig, out: &mut dyn Write) -> Result<(), AgentError> {
             model_sha256: workload.model_sha256(),
             inputs_sha256: workload.inputs_sha256(),
             agent_sha256: agent_sha256(),
+            peak_rss_bytes: peak_rss_bytes(),
         }),
     )
 }
@@ -190,6 +192,31 @@ pub fn agent_sha256() -> String {
         }
     }
     "unknown".into()
+}
+
+/// Peak resident memory of this process, bytes: `VmHWM` in
+/// `/proc/self/status`, else `getrusage`'s `ru_maxrss` (the same kernel
+/// counter; gVisor's /proc has no `VmHWM` line but implements getrusage);
+/// `None` when neither is available.
+pub fn peak_rss_bytes() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| parse_vm_hwm(&status))
+        .or_else(|| {
+            let usage =
+                nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
+            u64::try_from(usage.max_rss())
+                .ok()
+                .filter(|&kib| kib > 0)
+                .map(|kib| kib * 1024)
+        })
+}
+
+/// The `VmHWM:` line of a `/proc/<pid>/status` text, in bytes.
+pub fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn micros(d: std::time::Duration) -> u64 {

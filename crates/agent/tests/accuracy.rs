@@ -20,6 +20,8 @@ fn options(assets: &std::path::Path) -> WorkloadOptions {
         threads: 1,
         k: 3,
         ort_lib: None,
+        busy_ms: 0,
+        touch_mib: 0,
     }
 }
 

@@ -21,6 +21,8 @@ fn options(engine: &str) -> WorkloadOptions {
         threads: 1,
         k: 3,
         ort_lib: None,
+        busy_ms: 0,
+        touch_mib: 0,
     }
 }
 

@@ -38,6 +38,8 @@ fn ocr_finds_the_text_lines_of_page_png() {
         threads: 1,
         k: 3,
         ort_lib: None,
+        busy_ms: 0,
+        touch_mib: 0,
     };
     let mut w = OcrDet::load(&opts).unwrap();
     let out = w.run_once(0).unwrap();

@@ -30,8 +30,9 @@ pub enum Command {
     Doctor,
     /// Regenerate reports (HTML, Markdown, CSV, paper table) from a results file.
     Report(ReportArgs),
-    /// Compare two results files (or two environments of one) with a permutation test.
-    /// Exit code 0: no regression; 3: a significant regression (B slower than A); 1: error.
+    /// Compare two results files (or two environments of one) with a permutation test on repetition means.
+    /// Exit code 0: no regression; 3: a significant regression (B slower than A); 4: the
+    /// environments computed different outputs; 1: error.
     Compare(CompareArgs),
     /// Remove leftovers of interrupted runs (containers, cgroups, bundles, VMs).
     Clean,
@@ -49,7 +50,7 @@ pub struct RunArgs {
     /// Environments, comma separated (native, docker, oci-runc, oci-crun, gvisor, kata, firecracker, qemu-microvm, qemu-q35). Default: every available one.
     #[arg(long = "env", value_delimiter = ',')]
     pub env: Option<Vec<String>>,
-    /// Workload: knn, mlp, yolov8, ocr-det.
+    /// Workload: knn, mlp, yolov8, ocr-det, busy (a calibration workload of known CPU and memory cost).
     #[arg(long)]
     pub workload: Option<String>,
     /// Model file (an Ultralytics YOLOv8 detection ONNX export for yolov8).
@@ -67,9 +68,21 @@ pub struct RunArgs {
     /// Warm-up iterations per repetition.
     #[arg(long, allow_negative_numbers = true)]
     pub warmup: Option<u64>,
-    /// Repetitions: a fresh environment each.
+    /// Repetitions: a fresh environment each, the unit of replication of
+    /// every CI and verdict (default 6; 5 vs 5 is the smallest design that can reach p < 0.01).
     #[arg(long, allow_negative_numbers = true)]
     pub repetitions: Option<u32>,
+    /// How repetitions are scheduled: interleaved (rounds of one fresh
+    /// instance of every environment, in a seeded shuffled order; default)
+    /// or blocked (all repetitions of one environment, then the next).
+    #[arg(long, value_name = "ORDER")]
+    pub order: Option<String>,
+    /// busy workload: CPU milliseconds per iteration.
+    #[arg(long)]
+    pub busy_ms: Option<u64>,
+    /// busy workload: MiB of memory written once and held.
+    #[arg(long)]
+    pub touch_mib: Option<u64>,
     /// vCPUs (VMs) / CPU quota (containers, native with --native-cgroup).
     #[arg(long, allow_negative_numbers = true)]
     pub vcpus: Option<u32>,
@@ -141,8 +154,10 @@ pub struct SetupArgs {
 /// `isobench report` options.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// A results.json written by `isobench run`.
-    pub results: PathBuf,
+    /// A results.json written by `isobench run`; several (from different
+    /// hosts, say) are merged into one report with a column group per host.
+    #[arg(required = true, num_args = 1..)]
+    pub results: Vec<PathBuf>,
     /// What to produce: html (all files), markdown, csv, json, paper.
     #[arg(long, default_value = "html")]
     pub style: String,
@@ -176,9 +191,15 @@ pub struct CompareArgs {
     /// Permutation resamples.
     #[arg(long, default_value_t = 10_000)]
     pub resamples: usize,
-    /// Seed.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    /// Seed of the random permutations and bootstrap (default: A's experiment seed, so
+    /// the verdicts match the ones in A's reports).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Give a verdict even when the host's speed (its calibration probe) differs
+    /// between A and B by more than 5%; without it such a difference makes every
+    /// "slower"/"faster" verdict "inconclusive".
+    #[arg(long)]
+    pub allow_host_drift: bool,
     /// Print the comparison as JSON.
     #[arg(long)]
     pub json: bool,

@@ -48,6 +48,9 @@ fn overrides_of(args: &RunArgs) -> Overrides {
         kernel: args.kernel.clone(),
         firecracker: args.firecracker.clone(),
         sample_interval_ms: args.sample_interval_ms,
+        order: args.order.clone(),
+        busy_ms: args.busy_ms,
+        touch_mib: args.touch_mib,
     }
 }
 
@@ -140,10 +143,10 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
-    println!("{}", crate::table::render(&results));
+    print!("{}", isobench_report::terminal_table(&results));
     crate::reports::write_all(&results, &config.output)?;
     eprintln!(
-        "results: {} (and results.csv, results.md, report.html)",
+        "results: {} (and results.csv, samples.csv, report.md, report.html)",
         path.display()
     );
     let failed: Vec<&str> = results

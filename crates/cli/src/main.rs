@@ -6,7 +6,6 @@ mod progress;
 mod reports;
 mod serve;
 mod setup;
-mod table;
 
 use clap::Parser;
 

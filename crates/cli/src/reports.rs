@@ -5,11 +5,11 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use isobench_report::{
-    compare_environments, compare_files, render_paper_table, write_reports, ExportFormat,
+    compare_environments, compare_files, merged_html, merged_markdown, render_paper_table,
+    write_reports, ExportFormat,
 };
 use isobench_results::ResultsFile;
-use isobench_stats::permutation::CompareOptions;
-use isobench_stats::Statistic;
+use isobench_stats::{CompareOptions, Statistic};
 
 use crate::cli::{CompareArgs, ReportArgs};
 
@@ -19,21 +19,29 @@ pub fn write_all(results: &ResultsFile, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `isobench report RESULTS [--style ...] [-o FILE]`.
+/// `isobench report RESULTS... [--style ...] [-o FILE]`: one results file
+/// gives its reports; several are merged (a column group per host).
 pub fn report(args: ReportArgs) -> Result<i32> {
-    let results = ResultsFile::load(&args.results)?;
+    let files: Vec<(String, ResultsFile)> = args
+        .results
+        .iter()
+        .map(|path| Ok((path.display().to_string(), ResultsFile::load(path)?)))
+        .collect::<Result<_>>()?;
+    if files.len() > 1 {
+        return report_merged(&files, &args);
+    }
+    let results = &files[0].1;
     let format = match args.style.as_str() {
         "paper" => {
-            let table = render_paper_table(std::slice::from_ref(&results));
+            let table = render_paper_table(std::slice::from_ref(results));
             return emit(table.as_bytes(), args.output.as_deref()).map(|_| 0);
         }
         "html" if args.output.is_none() => {
-            let dir = args
-                .results
+            let dir = args.results[0]
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            for path in write_reports(&results, dir)? {
+            for path in write_reports(results, dir)? {
                 println!("wrote {}", path.display());
             }
             return Ok(0);
@@ -46,8 +54,35 @@ pub fn report(args: ReportArgs) -> Result<i32> {
             bail!("unknown report style `{other}`; use one of html, markdown, csv, json, paper")
         }
     };
-    let bytes = format.exporter().serialize(&results)?;
+    let bytes = format.exporter().serialize(results)?;
     emit(&bytes, args.output.as_deref())?;
+    Ok(0)
+}
+
+/// Several results files (from different hosts, say) in one report.
+fn report_merged(files: &[(String, ResultsFile)], args: &ReportArgs) -> Result<i32> {
+    match args.style.as_str() {
+        "paper" => {
+            let all: Vec<ResultsFile> = files.iter().map(|(_, r)| r.clone()).collect();
+            emit(render_paper_table(&all).as_bytes(), args.output.as_deref())?;
+        }
+        "markdown" | "md" => emit(merged_markdown(files).as_bytes(), args.output.as_deref())?,
+        "html" => match &args.output {
+            Some(path) => emit(merged_html(files).as_bytes(), Some(path))?,
+            None => {
+                for (name, text) in [
+                    ("merged-report.html", merged_html(files)),
+                    ("merged-report.md", merged_markdown(files)),
+                ] {
+                    std::fs::write(name, text).with_context(|| format!("writing {name}"))?;
+                    println!("wrote {name}");
+                }
+            }
+        },
+        other => bail!(
+            "style `{other}` takes one results file; with several, use html, markdown or paper"
+        ),
+    }
     Ok(0)
 }
 
@@ -67,6 +102,9 @@ fn emit(bytes: &[u8], output: Option<&Path>) -> Result<()> {
 /// Exit code of `isobench compare` when a significant regression is found
 /// (errors exit 1, usage errors 2).
 pub const REGRESSION_EXIT: i32 = 3;
+/// Exit code of `isobench compare` when the two sides computed different
+/// outputs for the same inputs (the comparison does not compare like with like).
+pub const OUTPUTS_DIFFER_EXIT: i32 = 4;
 
 /// `isobench compare A.json [B.json]`: exit 0 when no regression,
 /// [`REGRESSION_EXIT`] when B (or the candidate environment) is significantly slower.
@@ -88,14 +126,14 @@ pub fn compare(args: CompareArgs) -> Result<i32> {
             args.resamples
         );
     }
+    let a = ResultsFile::load(&args.a)?;
     let options = CompareOptions {
         statistic,
         resamples: args.resamples,
-        seed: args.seed,
+        seed: args.seed.unwrap_or(a.experiment.seed),
         alpha: args.alpha,
         threshold: args.threshold / 100.0,
     };
-    let a = ResultsFile::load(&args.a)?;
     let report = match &args.b {
         Some(b_path) => {
             let b = ResultsFile::load(b_path)?;
@@ -105,6 +143,7 @@ pub fn compare(args: CompareArgs) -> Result<i32> {
                 &args.a.display().to_string(),
                 &b_path.display().to_string(),
                 &options,
+                args.allow_host_drift,
             )
         }
         None => {
@@ -117,7 +156,9 @@ pub fn compare(args: CompareArgs) -> Result<i32> {
     } else {
         print!("{}", report.to_text());
     }
-    Ok(if report.has_regression() {
+    Ok(if report.outputs_differ() {
+        OUTPUTS_DIFFER_EXIT
+    } else if report.has_regression() {
         REGRESSION_EXIT
     } else {
         0

@@ -74,13 +74,46 @@ fn knn_in_native_and_containers_gives_real_metrics_and_leaves_nothing() {
             assert_eq!(rep.iterations.len(), 5, "{}", env.name);
             assert!(rep.ready_seconds.unwrap() > 0.0, "{}: start time", env.name);
             assert!(
-                rep.usage.cpu_seconds > 0.0,
-                "{}: CPU seconds {}",
+                rep.usage.cpu_seconds.unwrap_or(0.0) > 0.0,
+                "{}: CPU seconds {:?}",
                 env.name,
                 rep.usage.cpu_seconds
             );
-            assert!(rep.usage.peak_memory_bytes > 0, "{}: memory", env.name);
+            assert!(
+                rep.usage.startup_cpu_seconds.unwrap_or(0.0) > 0.0,
+                "{}: start-up CPU {:?}",
+                env.name,
+                rep.usage
+            );
+            assert!(
+                rep.usage.host_peak_rss_bytes.unwrap_or(0) > 0,
+                "{}: host memory {:?}",
+                env.name,
+                rep.usage
+            );
+            // knn's 5 iterations last far less than the CPU counters need:
+            // the figure is absent with its reason, never a whole-life stand-in.
+            assert_eq!(rep.usage.cpu_percent, None, "{}", env.name);
+            assert!(
+                rep.usage.absent.iter().any(|a| a.contains("shorter than")),
+                "{}: {:?}",
+                env.name,
+                rep.usage.absent
+            );
+            let calibration = rep.calibration.expect("host-speed probe");
+            assert!(calibration.before > 0.0 && calibration.after > 0.0);
+            assert!(rep.sequence.is_some());
+            assert!(
+                rep.iterations.iter().all(|i| i.digest.is_some()),
+                "{}: outputs recorded",
+                env.name
+            );
             let summary = rep.agent_summary.as_ref().expect("agent summary");
+            assert!(
+                summary.peak_rss_bytes.unwrap_or(0) > 0,
+                "{}: the agent's own peak RSS",
+                env.name
+            );
             assert!(
                 summary.accuracy.unwrap() >= 0.97,
                 "{}: accuracy {:?}",
@@ -102,9 +135,39 @@ fn knn_in_native_and_containers_gives_real_metrics_and_leaves_nothing() {
                 "{}: ratio to native",
                 env.name
             );
-            assert!(summary.memory_overhead_bytes.is_some());
+            assert!(summary.isolation_overhead_bytes.is_some(), "{}", env.name);
+            let comparison = summary.comparison.as_ref().expect("a verdict");
+            // 2 vs 2 repetitions can never reach p < 0.01.
+            assert_eq!(comparison.verdict, isobench_stats::Verdict::Inconclusive);
         }
     }
+    // Interleaved rounds: each round ran every environment once, in the
+    // order results.json records, and the journal shows the same order.
+    assert_eq!(results.experiment.order, "interleaved");
+    assert_eq!(results.rounds.len(), 2);
+    let planned: Vec<String> = results
+        .rounds
+        .iter()
+        .flat_map(|r| r.order.iter().cloned())
+        .collect();
+    assert_eq!(planned.len(), 2 * envs.len());
+    let journal = std::fs::read_to_string(out.join("journal.jsonl")).unwrap();
+    let journalled: Vec<String> = journal
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            (v["entry"] == "repetition").then(|| v["env"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(journalled, planned, "journal order vs planned rounds");
+    let check = results.outputs.as_ref().expect("outputs checked");
+    assert!(
+        check.consistent(),
+        "every environment computes the same predictions: {:?}",
+        check.mismatches
+    );
+    assert_eq!(check.compared, (2 * 5 * envs.len()) as u64);
+    assert!(results.host_speed.is_some());
     for file in [
         "results.csv",
         "samples.csv",

@@ -9,9 +9,54 @@ use serde::{Deserialize, Serialize};
 use crate::HarnessError;
 
 /// Workloads the agent knows.
-pub const WORKLOADS: [&str; 4] = ["knn", "mlp", "yolov8", "ocr-det"];
+pub const WORKLOADS: [&str; 5] = ["knn", "mlp", "yolov8", "ocr-det", "busy"];
 /// Engines the agent knows.
 pub const ENGINES: [&str; 2] = ["tract", "ort"];
+
+/// Default measured iterations per repetition.
+pub const DEFAULT_ITERATIONS: u64 = 20;
+/// Default repetitions (fresh instances) per environment: the smallest
+/// n-vs-n design whose exact permutation test reaches p < 0.01 is 5 vs 5,
+/// and only with complete separation; 6 vs 6 leaves room for overlap.
+pub const DEFAULT_REPETITIONS: u32 = 6;
+
+/// How repetitions are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// Rounds: each launches one fresh instance of every environment, in an
+    /// order shuffled per round with the experiment's seed, so the host's
+    /// drift spreads over every environment alike.
+    #[default]
+    Interleaved,
+    /// Every repetition of one environment, then the next (drift is
+    /// attributed to whichever environment ran at that moment).
+    Blocked,
+}
+
+impl Order {
+    /// `interleaved` or `blocked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Interleaved => "interleaved",
+            Order::Blocked => "blocked",
+        }
+    }
+}
+
+impl std::str::FromStr for Order {
+    type Err = HarnessError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "interleaved" => Ok(Order::Interleaved),
+            "blocked" => Ok(Order::Blocked),
+            other => Err(HarnessError::Invalid(format!(
+                "unknown order `{other}`; use interleaved or blocked"
+            ))),
+        }
+    }
+}
 
 /// Default limit for boot and for each iteration, seconds.
 pub const DEFAULT_STEP_TIMEOUT: u64 = 300;
@@ -65,6 +110,12 @@ pub struct Overrides {
     pub firecracker: Option<PathBuf>,
     /// Host-side metering interval in milliseconds.
     pub sample_interval_ms: Option<u64>,
+    /// Repetition schedule: `interleaved` (default) or `blocked`.
+    pub order: Option<String>,
+    /// CPU milliseconds per iteration of the `busy` calibration workload.
+    pub busy_ms: Option<u64>,
+    /// MiB of memory the `busy` calibration workload holds.
+    pub touch_mib: Option<u64>,
 }
 
 impl Overrides {
@@ -110,7 +161,10 @@ impl Overrides {
             native_cgroup,
             kernel,
             firecracker,
-            sample_interval_ms
+            sample_interval_ms,
+            order,
+            busy_ms,
+            touch_mib
         )
     }
 }
@@ -162,10 +216,34 @@ pub struct ExperimentConfig {
     pub firecracker: Option<PathBuf>,
     /// Metering interval, ms.
     pub sample_interval_ms: u64,
+    /// Repetition schedule.
+    #[serde(default = "blocked")]
+    pub order: Order,
+    /// CPU milliseconds per iteration of the `busy` workload.
+    #[serde(default = "default_busy_ms")]
+    pub busy_ms: u64,
+    /// MiB the `busy` workload holds.
+    #[serde(default = "default_touch_mib")]
+    pub touch_mib: u64,
+}
+
+/// A journal written before rounds existed ran its environments in blocks.
+fn blocked() -> Order {
+    Order::Blocked
+}
+
+fn default_busy_ms() -> u64 {
+    100
+}
+
+fn default_touch_mib() -> u64 {
+    64
 }
 
 impl ExperimentConfig {
-    /// Defaults: the YOLOv8 fall detector with tract, 1 thread, 30 iterations after 3 warm-ups, 3 repetitions.
+    /// Defaults: the YOLOv8 fall detector with tract, 1 thread,
+    /// [`DEFAULT_ITERATIONS`] iterations after 3 warm-ups,
+    /// [`DEFAULT_REPETITIONS`] repetitions in interleaved rounds.
     pub fn resolve(o: Overrides) -> Result<Self, HarnessError> {
         let environments = o
             .env
@@ -198,13 +276,13 @@ impl ExperimentConfig {
                 ENGINES.join(", ")
             )));
         }
-        let iterations = o.iterations.unwrap_or(30);
+        let iterations = o.iterations.unwrap_or(DEFAULT_ITERATIONS);
         if iterations == 0 {
             return Err(HarnessError::Invalid(
                 "--iterations must be at least 1".into(),
             ));
         }
-        let repetitions = o.repetitions.unwrap_or(3);
+        let repetitions = o.repetitions.unwrap_or(DEFAULT_REPETITIONS);
         if repetitions == 0 {
             return Err(HarnessError::Invalid(
                 "--repetitions must be at least 1".into(),
@@ -238,6 +316,14 @@ impl ExperimentConfig {
                 }
             }
         }
+        let order = match &o.order {
+            Some(text) => text.parse()?,
+            None => Order::default(),
+        };
+        let busy_ms = o.busy_ms.unwrap_or_else(default_busy_ms);
+        if busy_ms == 0 {
+            return Err(HarnessError::Invalid("--busy-ms must be at least 1".into()));
+        }
         Ok(ExperimentConfig {
             environments: unique,
             workload,
@@ -261,6 +347,9 @@ impl ExperimentConfig {
             kernel: o.kernel,
             firecracker: o.firecracker,
             sample_interval_ms: o.sample_interval_ms.unwrap_or(50).clamp(5, 10_000),
+            order,
+            busy_ms,
+            touch_mib: o.touch_mib.unwrap_or_else(default_touch_mib),
         })
     }
 
@@ -294,7 +383,29 @@ impl ExperimentConfig {
                 assets.join("user/images").display().to_string(),
             ]);
         }
+        if self.workload == "busy" {
+            args.extend([
+                "--busy-ms".into(),
+                self.busy_ms.to_string(),
+                "--touch-mib".into(),
+                self.touch_mib.to_string(),
+            ]);
+        }
         args
+    }
+
+    /// A warning when this design cannot reach significance at `alpha`
+    /// whatever the data: with n vs n repetitions, the exact permutation
+    /// test's smallest p-value is `2 / C(2n, n)`.
+    pub fn design_warning(&self, alpha: f64) -> Option<String> {
+        let n = self.repetitions as usize;
+        let floor = isobench_stats::min_attainable_p(n, n, isobench_stats::DEFAULT_PERMUTATIONS);
+        (floor >= alpha).then(|| {
+            format!(
+                "with {n} repetitions per environment no difference can reach p < {alpha} (the smallest p-value of {n} vs {n} repetitions is {floor:.3}): every verdict will be inconclusive; ask for --repetitions {} or more",
+                isobench_stats::repetitions_needed(alpha)
+            )
+        })
     }
 }
 
@@ -317,6 +428,14 @@ mod tests {
         assert_eq!(config.iterations, 7);
         assert_eq!(config.warmup, 3);
         assert_eq!(config.engine, "tract");
+        assert_eq!(config.order, Order::Interleaved);
+        assert_eq!(config.design_warning(0.01), None);
+        let few = ExperimentConfig {
+            repetitions: 3,
+            ..config
+        };
+        let warning = few.design_warning(0.01).unwrap();
+        assert!(warning.contains("--repetitions 5"), "{warning}");
     }
 
     #[test]

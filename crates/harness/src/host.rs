@@ -42,6 +42,11 @@ pub fn host_info(facts: &HostFacts) -> HostInfo {
             .unwrap_or_default(),
         load_average,
         tool_versions: tool_versions(),
+        cgroup_version: if facts.cgroup_v1 {
+            "v1 (hybrid)".into()
+        } else {
+            "v2".into()
+        },
     }
 }
 

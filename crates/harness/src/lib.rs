@@ -6,12 +6,14 @@
 //! The path of an experiment: config → environment (prepare, launch) →
 //! agent records → metrics → statistics → results file → reports.
 
+pub mod calibration;
 pub mod cleanup;
 pub mod config;
 pub mod error;
 pub mod host;
 pub mod journal;
 pub mod metrics;
+pub mod outputs;
 pub mod payload;
 pub mod runner;
 pub mod serving;

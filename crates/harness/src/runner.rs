@@ -14,11 +14,13 @@ use isobench_environments::{
 use isobench_records::{parse_line, LineKind, Record};
 use isobench_results::{
     EnvironmentResult, Experiment, HostInfo, IterationSample, PayloadIdentity, Repetition,
-    ResultsFile, Status, Usage, RESULTS_VERSION,
+    ResultsFile, Round, Status, Usage,
 };
 
+use crate::calibration;
+use crate::config::Order;
 use crate::journal::{self, Entry, Journal};
-use crate::metrics::sampler::{cpu_percent_between, Sampler};
+use crate::metrics::sampler::{Meter, Reading, Sampler, MIN_CPU_WINDOW_SECONDS};
 use crate::summarize::summarize_all;
 use crate::{ExperimentConfig, HarnessError};
 
@@ -63,9 +65,47 @@ pub fn results_path(output: &Path) -> PathBuf {
     output.join("results.json")
 }
 
-/// Runs every environment of the experiment in order. An environment that
-/// fails is recorded as failed and the rest go on; results are saved after
-/// every repetition.
+/// One environment of the experiment while it runs.
+struct Slot {
+    kind: EnvKind,
+    /// Index into `results.environments`.
+    index: usize,
+    /// The prepared environment; `None` when it is finished (from the
+    /// journal), skipped or failed to prepare.
+    env: Option<Box<dyn Environment>>,
+    /// Repetition indices already measured (from the journal).
+    done: Vec<u32>,
+}
+
+/// The launch schedule: `(round, environment)` in launch order. Interleaved:
+/// each round holds every environment once, shuffled with a generator
+/// seeded by the experiment's seed and the round; blocked: every round of
+/// the first environment, then the next.
+pub fn schedule(order: Order, kinds: &[EnvKind], rounds: u32, seed: u64) -> Vec<(u32, EnvKind)> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    match order {
+        Order::Blocked => kinds
+            .iter()
+            .flat_map(|&kind| (0..rounds).map(move |round| (round, kind)))
+            .collect(),
+        Order::Interleaved => (0..rounds)
+            .flat_map(|round| {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                    seed ^ 0x0DE5_1A7E_0000_0000 ^ u64::from(round),
+                );
+                let mut order = kinds.to_vec();
+                order.shuffle(&mut rng);
+                order.into_iter().map(move |kind| (round, kind))
+            })
+            .collect(),
+    }
+}
+
+/// Runs the experiment: prepares every environment, then launches one
+/// fresh instance per environment and round in the order of [`schedule`].
+/// An environment that fails is recorded as failed and the rest go on;
+/// results are saved after every repetition.
 pub fn run_experiment(
     ctx: &RunContext,
     observer: &dyn RunObserver,
@@ -92,37 +132,41 @@ pub fn run_experiment(
             true,
         )?;
     }
+    if let Some(warning) = config.design_warning(isobench_stats::DEFAULT_ALPHA) {
+        observer.message(&format!("warning: {warning}"));
+    }
     // Serving results (`serve-bench`) already in this directory are a
     // separate measurement: a batch run keeps them.
     let earlier_serving = ResultsFile::load(&path)
         .map(|earlier| earlier.serving)
         .unwrap_or_default();
-    let mut results = ResultsFile {
-        results_version: RESULTS_VERSION,
-        isobench_version: env!("CARGO_PKG_VERSION").to_string(),
-        git_revision: crate::host::git_revision(),
-        started_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        experiment: experiment_of(config),
-        host: ctx.host.clone(),
-        payload: ctx.identity.clone(),
-        environments: Vec::new(),
-        warnings: Vec::new(),
-        serving: earlier_serving,
-    };
+    let mut results = ResultsFile::new(
+        experiment_of(config),
+        ctx.host.clone(),
+        ctx.identity.clone(),
+        crate::host::git_revision(),
+    );
+    results.serving = earlier_serving;
     save(&mut results, &path)?;
+
+    // 1. Prepare every environment (or take it whole from the journal).
+    let mut slots: Vec<Slot> = Vec::new();
     for &kind in &config.environments {
         if ctx.interrupted.load(Ordering::Relaxed) {
             break;
         }
+        let index = results.environments.len();
         if let Some(done) = recovered.environments.remove(kind.name()) {
             observer.message(&format!(
                 "{kind}: already complete in the journal, not run again"
             ));
             results.environments.push(done);
-            save(&mut results, &path)?;
+            slots.push(Slot {
+                kind,
+                index,
+                env: None,
+                done: Vec::new(),
+            });
             continue;
         }
         observer.environment_started(
@@ -130,7 +174,6 @@ pub fn run_experiment(
             config.repetitions,
             config.iterations + config.warmup,
         );
-        let index = results.environments.len();
         results.environments.push(EnvironmentResult {
             name: kind.name().to_string(),
             runtime_version: None,
@@ -143,38 +186,131 @@ pub fn run_experiment(
             repetitions: vec![],
             summary: None,
         });
-        let done = recovered
+        let mut done = Vec::new();
+        for rep in recovered
             .repetitions
             .remove(kind.name())
-            .unwrap_or_default();
-        run_environment(
-            ctx,
+            .unwrap_or_default()
+        {
+            if let Some(error) = &rep.error {
+                fail(
+                    &mut results,
+                    index,
+                    format!("repetition {}: {error}", rep.index),
+                );
+            }
+            done.push(rep.index);
+            results.environments[index].repetitions.push(rep);
+        }
+        let env = if done.len() as u32 >= config.repetitions {
+            None
+        } else {
+            prepare_environment(ctx, kind, &mut results.environments[index])
+        };
+        slots.push(Slot {
             kind,
-            &mut results,
             index,
-            &path,
-            &mut journal,
+            env,
             done,
-            observer,
-        )?;
-        observer.environment_finished(kind.name(), &results.environments[index].status);
+        });
         save(&mut results, &path)?;
-        if !ctx.interrupted.load(Ordering::Relaxed) {
+    }
+
+    // 2. The rounds.
+    let runnable: Vec<EnvKind> = slots
+        .iter()
+        .filter(|s| s.env.is_some())
+        .map(|s| s.kind)
+        .collect();
+    let plan = schedule(config.order, &runnable, config.repetitions, config.seed);
+    results.rounds = rounds_of(&plan);
+    for (sequence, &(round, kind)) in plan.iter().enumerate() {
+        if ctx.interrupted.load(Ordering::Relaxed) {
+            break;
+        }
+        let slot = slots
+            .iter_mut()
+            .find(|s| s.kind == kind)
+            .expect("every scheduled environment has a slot");
+        if slot.done.contains(&round) {
+            continue;
+        }
+        let Some(env) = slot.env.as_mut() else {
+            continue;
+        };
+        let before = calibration::probe();
+        let mut rep = run_repetition(ctx, env.as_mut(), kind, round, &mut journal, observer);
+        let after = calibration::probe();
+        if ctx.interrupted.load(Ordering::Relaxed) {
+            // An interrupted repetition is measured again on --resume.
+            break;
+        }
+        rep.sequence = Some(sequence as u32);
+        rep.calibration = Some(calibration::calibration(before, after));
+        if let Some(error) = &rep.error {
+            fail(
+                &mut results,
+                slot.index,
+                format!("repetition {round}: {error}"),
+            );
+        }
+        journal.append(
+            &Entry::Repetition {
+                env: kind.name().to_string(),
+                repetition: Box::new(rep.clone()),
+            },
+            true,
+        )?;
+        let reps = &mut results.environments[slot.index].repetitions;
+        reps.push(rep);
+        reps.sort_by_key(|r| r.index);
+        save(&mut results, &path)?;
+    }
+
+    // 3. Tear down, journal finished environments.
+    let interrupted = ctx.interrupted.load(Ordering::Relaxed);
+    for slot in &mut slots {
+        if let Some(mut env) = slot.env.take() {
+            if let Err(e) = env.teardown() {
+                observer.message(&format!("{}: clean-up: {e}", slot.kind));
+            }
+            observer
+                .environment_finished(slot.kind.name(), &results.environments[slot.index].status);
+        }
+        if !interrupted {
             journal.append(
                 &Entry::Environment {
-                    result: Box::new(results.environments[index].clone()),
+                    result: Box::new(results.environments[slot.index].clone()),
                 },
                 true,
             )?;
         }
     }
-    if ctx.interrupted.load(Ordering::Relaxed) {
+    save(&mut results, &path)?;
+    if interrupted {
         return Err(HarnessError::Interrupted(path));
     }
     Ok(results)
 }
 
-fn experiment_of(config: &ExperimentConfig) -> Experiment {
+/// The rounds of a schedule, for the results.
+fn rounds_of(plan: &[(u32, EnvKind)]) -> Vec<Round> {
+    let mut rounds: Vec<Round> = Vec::new();
+    for &(round, kind) in plan {
+        match rounds.iter_mut().find(|r| r.index == round) {
+            Some(r) => r.order.push(kind.name().to_string()),
+            None => rounds.push(Round {
+                index: round,
+                order: vec![kind.name().to_string()],
+            }),
+        }
+    }
+    rounds.sort_by_key(|r| r.index);
+    rounds
+}
+
+/// The experiment as recorded in the results.
+pub(crate) fn experiment_of(config: &ExperimentConfig) -> Experiment {
     Experiment {
         environments: config
             .environments
@@ -192,6 +328,7 @@ fn experiment_of(config: &ExperimentConfig) -> Experiment {
         memory_mib: config.memory_mib,
         threads: config.threads,
         seed: config.seed,
+        order: config.order.as_str().to_string(),
     }
 }
 
@@ -210,86 +347,90 @@ fn fail(results: &mut ResultsFile, index: usize, reason: String) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_environment(
+/// Detects, builds and prepares one environment, recording its metadata
+/// and any failure in `entry`; `None` when it cannot run.
+fn prepare_environment(
     ctx: &RunContext,
     kind: EnvKind,
-    results: &mut ResultsFile,
-    index: usize,
-    path: &Path,
-    journal: &mut Journal,
-    done: Vec<Repetition>,
-    observer: &dyn RunObserver,
-) -> Result<(), HarnessError> {
-    let first_new = done.len() as u32;
-    for rep in done {
-        if let Some(error) = &rep.error {
-            fail(results, index, format!("repetition {}: {error}", rep.index));
-        }
-        results.environments[index].repetitions.push(rep);
-    }
-    if first_new >= ctx.config.repetitions {
-        return Ok(());
-    }
+    entry: &mut EnvironmentResult,
+) -> Option<Box<dyn Environment>> {
     let availability = registry::detect(kind, &ctx.host_facts);
     if !availability.available {
-        results.environments[index].status = Status::Skipped {
+        entry.status = Status::Skipped {
             reason: format!("{} (fix: {})", availability.reason, availability.fix),
         };
-        return Ok(());
+        return None;
     }
     let mut env: Box<dyn Environment> = match registry::build(kind, &ctx.env_options) {
         Ok(env) => env,
         Err(e) => {
-            fail(results, index, e.to_string());
-            return Ok(());
+            entry.status = Status::Failed {
+                reason: e.to_string(),
+            };
+            return None;
         }
     };
     let started = Instant::now();
     let prepared = env.prepare(&ctx.payload);
     let info = env.info();
-    {
-        let entry = &mut results.environments[index];
-        entry.runtime_version = info.runtime_version;
-        entry.accel = info.accel;
-        entry.emulated = info.emulated;
-        entry.notes = info.notes;
-        entry.prepare_seconds = started.elapsed().as_secs_f64();
-    }
+    entry.runtime_version = info.runtime_version;
+    entry.accel = info.accel;
+    entry.emulated = info.emulated;
+    entry.notes = info.notes;
+    entry.prepare_seconds = started.elapsed().as_secs_f64();
     match prepared {
-        Ok(prepared) => results.environments[index].image_bytes = prepared.image_bytes,
+        Ok(prepared) => {
+            entry.image_bytes = prepared.image_bytes;
+            Some(env)
+        }
         Err(e) => {
-            fail(results, index, format!("prepare: {e}"));
+            entry.status = Status::Failed {
+                reason: format!("prepare: {e}"),
+            };
             let _ = env.teardown();
-            return Ok(());
+            None
         }
     }
-    for repetition in first_new..ctx.config.repetitions {
-        if ctx.interrupted.load(Ordering::Relaxed) {
-            break;
-        }
-        let rep = run_repetition(ctx, env.as_mut(), kind, repetition, journal, observer);
-        if ctx.interrupted.load(Ordering::Relaxed) {
-            // An interrupted repetition is measured again on --resume.
-            break;
-        }
-        if let Some(error) = &rep.error {
-            fail(results, index, format!("repetition {repetition}: {error}"));
-        }
-        journal.append(
-            &Entry::Repetition {
-                env: kind.name().to_string(),
-                repetition: Box::new(rep.clone()),
-            },
-            true,
-        )?;
-        results.environments[index].repetitions.push(rep);
-        save(results, path)?;
-    }
-    if let Err(e) = env.teardown() {
-        observer.message(&format!("{kind}: clean-up: {e}"));
-    }
-    Ok(())
+}
+
+/// A meter reading taken at a moment that matters, with its time.
+#[derive(Debug, Clone, Copy)]
+struct Marked {
+    /// Seconds since launch (the middle of the read).
+    t: f64,
+    reading: Reading,
+}
+
+/// Readings the record loop takes itself: at `ready`, and at both ends of
+/// the measured window.
+#[derive(Debug, Default)]
+struct Marks {
+    ready: Option<Marked>,
+    window_start: Option<Marked>,
+    window_end: Option<Marked>,
+    /// Readings that returned nothing, by moment.
+    missed: Vec<&'static str>,
+}
+
+/// Reads `meter` now; records the moment in `missed` when it reads nothing.
+fn mark(
+    meter: &Meter,
+    sampler: &Sampler,
+    origin: Instant,
+    missed: &mut Vec<&'static str>,
+    what: &'static str,
+) -> Option<Marked> {
+    let before = origin.elapsed().as_secs_f64();
+    let Some(reading) = meter.read() else {
+        missed.push(what);
+        return None;
+    };
+    let after = origin.elapsed().as_secs_f64();
+    sampler.add(&reading, origin);
+    Some(Marked {
+        t: (before + after) / 2.0,
+        reading,
+    })
 }
 
 /// Runs one fresh instance and collects its records and usage.
@@ -341,6 +482,8 @@ pub fn run_repetition(
         Duration::from_millis(config.sample_interval_ms),
         origin,
     );
+    let meter = Meter::new(target.clone());
+    let mut marks = Marks::default();
     let outcome = collect_records(
         ctx,
         instance.as_mut(),
@@ -350,8 +493,23 @@ pub fn run_repetition(
         &mut rep,
         journal,
         observer,
+        &mut |moment| {
+            let what = match moment {
+                Moment::Ready => "ready",
+                Moment::WindowStart => "start of the measured iterations",
+                Moment::WindowEnd => "end of the measured iterations",
+            };
+            let marked = mark(&meter, &sampler, origin, &mut marks.missed, what);
+            match moment {
+                Moment::Ready => marks.ready = marked,
+                Moment::WindowStart => marks.window_start = marked,
+                Moment::WindowEnd => marks.window_end = marked,
+            }
+        },
     );
-    sampler.sample_now(&target, origin);
+    if let Some(reading) = meter.read() {
+        sampler.add(&reading, origin);
+    }
     let vmm_overhead = if kind.is_vm() {
         target
             .root_pids()
@@ -366,50 +524,106 @@ pub fn run_repetition(
         rep.guest_start_to_ready_seconds = Some(ready - offset);
     }
     let exit = instance.stop();
-    let (samples, sampled_peak, interval, source) = sampler.finish();
+    let sampled = sampler.finish();
     let wall_seconds = origin.elapsed().as_secs_f64();
-    let mut cpu_seconds = samples.last().map(|s| s.cpu).unwrap_or(0.0);
-    let mut peak = sampled_peak;
+    let mut cpu_seconds = sampled.samples.last().map(|s| s.cpu);
+    let mut cgroup_peak = sampled.cgroup_peak_bytes;
     match exit {
         Ok(exit) => {
             rep.exit_code = exit.code;
-            cpu_seconds = cpu_seconds.max(exit.final_cpu_seconds.unwrap_or(0.0));
-            peak = peak.max(exit.final_peak_memory_bytes.unwrap_or(0));
+            if let Some(last) = exit.final_cpu_seconds {
+                cpu_seconds = Some(cpu_seconds.unwrap_or(0.0).max(last));
+            }
+            if let Some(peak) = exit.final_peak_memory_bytes {
+                cgroup_peak = Some(cgroup_peak.unwrap_or(0).max(peak));
+            }
         }
-        Err(e) => observer.message(&format!("{kind}: stopping repetition {repetition}: {e}")),
+        Err(e) => {
+            observer.message(&format!("{kind}: stopping repetition {repetition}: {e}"));
+            rep.stop_error = Some(e.to_string());
+        }
     }
     if let Err(error) = outcome {
         rep.error = Some(error);
     }
-    let measured = rep.iterations.len().max(1) as f64;
-    let window = measured_window(&rep);
+    let window = measured_cpu(&marks, rep.iterations.len() as u64);
+    let mut absent = window.absent;
+    if !marks.missed.is_empty() {
+        absent.push(format!(
+            "the meter ({}) read nothing at {}",
+            sampled.source,
+            marks.missed.join(", ")
+        ));
+    }
     rep.usage = Usage {
-        source,
+        source: sampled.source,
         cpu_seconds,
         wall_seconds,
-        cpu_seconds_per_inference: cpu_seconds / measured,
-        // The measured window when it spans at least two samples, else the whole life.
-        cpu_percent: window
-            .filter(|(a, b)| b - a >= 2.0 * interval.as_secs_f64())
-            .and_then(|(a, b)| cpu_percent_between(&samples, a, b))
-            .unwrap_or(if wall_seconds > 0.0 {
-                100.0 * cpu_seconds / wall_seconds
-            } else {
-                0.0
-            }),
-        peak_memory_bytes: peak,
+        startup_cpu_seconds: marks.ready.map(|m| m.reading.cpu_seconds),
+        measured_cpu_seconds: window.cpu_seconds,
+        measured_wall_seconds: window.wall_seconds,
+        cpu_seconds_per_inference: window.per_inference,
+        cpu_percent: window.percent,
+        absent,
+        host_peak_rss_bytes: sampled.peak_rss_bytes,
+        cgroup_peak_bytes: cgroup_peak,
         vmm_overhead_bytes: vmm_overhead,
-        interval_ms: interval.as_millis() as u64,
-        samples,
+        interval_ms: sampled.interval.as_millis() as u64,
+        samples: sampled.samples,
     };
     rep
 }
 
-/// Seconds since launch when measured iterations started and ended.
-fn measured_window(rep: &Repetition) -> Option<(f64, f64)> {
-    let start = rep.measured_start_seconds?;
-    let end = rep.measured_end_seconds?;
-    (end > start).then_some((start, end))
+/// The CPU figures of the measured window.
+#[derive(Debug, Default, PartialEq)]
+struct Window {
+    cpu_seconds: Option<f64>,
+    wall_seconds: Option<f64>,
+    per_inference: Option<f64>,
+    percent: Option<f64>,
+    absent: Vec<String>,
+}
+
+/// CPU over the measured iterations only, from the readings at both ends
+/// of the window; absent (with the reason) when a reading is missing or the
+/// window is shorter than [`MIN_CPU_WINDOW_SECONDS`].
+fn measured_cpu(marks: &Marks, iterations: u64) -> Window {
+    let (Some(start), Some(end)) = (marks.window_start, marks.window_end) else {
+        return Window {
+            absent: vec!["no meter reading at both ends of the measured iterations".into()],
+            ..Window::default()
+        };
+    };
+    let wall = end.t - start.t;
+    let cpu = (end.reading.cpu_seconds - start.reading.cpu_seconds).max(0.0);
+    if wall < MIN_CPU_WINDOW_SECONDS {
+        return Window {
+            wall_seconds: Some(wall),
+            absent: vec![format!(
+                "the measured iterations lasted {wall:.3} s, shorter than the {MIN_CPU_WINDOW_SECONDS:.1} s the CPU counters need for ±5% (ask for more --iterations)"
+            )],
+            ..Window::default()
+        };
+    }
+    Window {
+        cpu_seconds: Some(cpu),
+        wall_seconds: Some(wall),
+        per_inference: (iterations > 0).then(|| cpu / iterations as f64),
+        percent: Some(100.0 * cpu / wall),
+        absent: Vec::new(),
+    }
+}
+
+/// Moments of a repetition at which the record loop asks for a meter reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    /// The agent's `ready` record arrived (start-up is over).
+    Ready,
+    /// The last warm-up record (or `ready`, without warm-ups) arrived: the
+    /// first measured iteration starts.
+    WindowStart,
+    /// The last measured iteration's record arrived.
+    WindowEnd,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -422,7 +636,9 @@ fn collect_records(
     rep: &mut Repetition,
     journal: &mut Journal,
     observer: &dyn RunObserver,
+    on_moment: &mut dyn FnMut(Moment),
 ) -> Result<(), String> {
+    let config = &ctx.config;
     let deadline = origin + Duration::from_secs(ctx.config.timeout_seconds);
     let mut last_arrival: Option<Instant> = None;
     let mut noise: Vec<String> = Vec::new();
@@ -490,6 +706,10 @@ fn collect_records(
                 rep.ready_seconds = Some(since_launch);
                 rep.agent_ready_us = Some(ready.ready_us);
                 last_arrival = Some(now);
+                on_moment(Moment::Ready);
+                if config.warmup == 0 {
+                    on_moment(Moment::WindowStart);
+                }
             }
             Ok(LineKind::Record(Record::Iteration(it))) => {
                 if rep.first_inference_seconds.is_none() {
@@ -509,6 +729,7 @@ fn collect_records(
                         inference_us: it.inference_us,
                         postprocess_us: it.postprocess_us,
                         end_to_end_us: (now - previous).as_micros() as u64,
+                        digest: Some(it.digest),
                     };
                     journal
                         .append(
@@ -521,6 +742,11 @@ fn collect_records(
                         )
                         .map_err(|e| e.to_string())?;
                     rep.iterations.push(sample);
+                    if it.index + 1 == config.iterations {
+                        on_moment(Moment::WindowEnd);
+                    }
+                } else if it.index + 1 == config.warmup {
+                    on_moment(Moment::WindowStart);
                 }
                 last_arrival = Some(now);
             }
@@ -532,5 +758,106 @@ fn collect_records(
                 return Err(format!("agent error ({}): {}", error.kind, error.message));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KINDS: [EnvKind; 3] = [EnvKind::Native, EnvKind::Docker, EnvKind::Gvisor];
+
+    #[test]
+    fn interleaved_rounds_hold_every_environment_once_in_a_seeded_order() {
+        let plan = schedule(Order::Interleaved, &KINDS, 6, 7);
+        assert_eq!(plan.len(), 18);
+        for round in 0..6 {
+            let mut in_round: Vec<EnvKind> = plan
+                .iter()
+                .filter(|(r, _)| *r == round)
+                .map(|(_, k)| *k)
+                .collect();
+            in_round.sort();
+            assert_eq!(in_round, KINDS.to_vec(), "round {round}");
+        }
+        // The rounds are contiguous and in order.
+        let rounds: Vec<u32> = plan.iter().map(|(r, _)| *r).collect();
+        assert!(rounds.windows(2).all(|w| w[0] <= w[1]));
+        // Same seed, same plan; the order differs between rounds for some seed.
+        assert_eq!(plan, schedule(Order::Interleaved, &KINDS, 6, 7));
+        let orders: std::collections::BTreeSet<Vec<EnvKind>> = (0..6)
+            .map(|round| {
+                plan.iter()
+                    .filter(|(r, _)| *r == round)
+                    .map(|(_, k)| *k)
+                    .collect()
+            })
+            .collect();
+        assert!(
+            orders.len() > 1,
+            "every round in the same order: {orders:?}"
+        );
+        let rounds = rounds_of(&plan);
+        assert_eq!(rounds.len(), 6);
+        assert_eq!(rounds[0].order.len(), 3);
+    }
+
+    #[test]
+    fn blocked_runs_every_repetition_of_one_environment_first() {
+        let plan = schedule(Order::Blocked, &KINDS, 2, 7);
+        assert_eq!(
+            plan,
+            vec![
+                (0, EnvKind::Native),
+                (1, EnvKind::Native),
+                (0, EnvKind::Docker),
+                (1, EnvKind::Docker),
+                (0, EnvKind::Gvisor),
+                (1, EnvKind::Gvisor),
+            ]
+        );
+    }
+
+    fn marked(t: f64, cpu: f64) -> Option<Marked> {
+        Some(Marked {
+            t,
+            reading: Reading {
+                cpu_seconds: cpu,
+                memory_bytes: 0,
+                peak_bytes: None,
+                peak_rss_bytes: None,
+                resident_charge_bytes: None,
+            },
+        })
+    }
+
+    #[test]
+    fn cpu_comes_from_the_measured_window_only() {
+        // Start-up burnt 3 s of CPU before the window; the window is 2 s at one core.
+        let marks = Marks {
+            ready: marked(0.5, 3.0),
+            window_start: marked(1.0, 3.2),
+            window_end: marked(3.0, 5.2),
+            missed: vec![],
+        };
+        let w = measured_cpu(&marks, 10);
+        assert!((w.cpu_seconds.unwrap() - 2.0).abs() < 1e-12, "{w:?}");
+        assert!((w.percent.unwrap() - 100.0).abs() < 1e-9);
+        assert!((w.per_inference.unwrap() - 0.2).abs() < 1e-12);
+        assert!(w.absent.is_empty());
+        // Too short a window: absent with a reason, never a silent whole-life figure.
+        let short = Marks {
+            window_end: marked(1.1, 3.3),
+            ..marks
+        };
+        let w = measured_cpu(&short, 10);
+        assert_eq!((w.cpu_seconds, w.percent), (None, None));
+        assert!(w.absent[0].contains("shorter than"), "{:?}", w.absent);
+        // No reading at the end: absent.
+        let missing = Marks {
+            window_end: None,
+            ..Marks::default()
+        };
+        assert_eq!(measured_cpu(&missing, 10).percent, None);
     }
 }

@@ -1,64 +1,190 @@
-//! From raw repetitions to per-environment statistics and warnings.
+//! From raw repetitions to per-environment statistics, the verdict against
+//! the baseline, and warnings.
+//!
+//! A repetition (one fresh instance) is the unit of replication: the CIs
+//! are two-level bootstrap intervals (repetitions, then iterations within
+//! each), the verdict is a permutation test on repetition means
+//! ([`isobench_stats::Comparison`]: p < alpha and |change| > threshold), and
+//! a design too small to reach p < alpha is `inconclusive`. The same
+//! [`verdict_options`] are used by every report and by `isobench compare`,
+//! so all of them show the same verdict.
 
 use isobench_results::{EnvironmentResult, EnvironmentSummary, ResultsFile};
-use isobench_stats::{ratio_of_means_ci, Summary};
+use isobench_stats::{
+    hierarchical_ci, hierarchical_ratio, repetition_outliers, variance_components, CompareOptions,
+    Comparison, Repeated, Statistic, Summary, DEFAULT_LEVEL, DEFAULT_RESAMPLES,
+};
+
+use crate::calibration::{host_speed, DRIFT_THRESHOLD};
+use crate::outputs::{check_outputs, mismatch_warning};
 
 /// Coefficient of variation above which a warning is printed.
 pub const HIGH_CV: f64 = 0.10;
 
-/// Statistics of one environment; `baseline` is the baseline's inference samples (µs).
+/// Relative distance from the median of an environment's repetition means
+/// below which a repetition is never called an outlier (however tight the others are).
+pub const OUTLIER_MIN_RELATIVE: f64 = 0.05;
+
+/// The verdict settings shared by the terminal table, every report and
+/// `isobench compare`'s defaults: a permutation test on repetition means,
+/// alpha 0.01, a 5% threshold, seeded with the experiment's seed.
+pub fn verdict_options(seed: u64) -> CompareOptions {
+    CompareOptions {
+        seed,
+        ..CompareOptions::default()
+    }
+}
+
+/// Inference samples of `env` grouped by repetition, with the repetition
+/// indices (repetitions without samples left out).
+fn grouped(env: &EnvironmentResult) -> (Vec<u32>, Option<Repeated>) {
+    let mut indices = Vec::new();
+    let mut groups = Vec::new();
+    for rep in &env.repetitions {
+        let values: Vec<f64> = rep.inference_us().collect();
+        if !values.is_empty() {
+            indices.push(rep.index);
+            groups.push(values);
+        }
+    }
+    (indices, Repeated::new(groups).ok())
+}
+
+/// Mean of the present values.
+fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let present: Vec<f64> = values.flatten().collect();
+    (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64)
+}
+
+/// Pooled descriptive statistics with two-level bootstrap intervals.
+fn summary_of(groups: &Repeated, seed: u64) -> Option<Summary> {
+    let mut summary = Summary::from_samples(&groups.pooled(), seed).ok()?;
+    summary.mean_ci = hierarchical_ci(
+        groups,
+        Statistic::Mean,
+        DEFAULT_RESAMPLES,
+        DEFAULT_LEVEL,
+        seed,
+    );
+    summary.median_ci = hierarchical_ci(
+        groups,
+        Statistic::Median,
+        DEFAULT_RESAMPLES,
+        DEFAULT_LEVEL,
+        seed ^ 0x9E37_79B9_7F4A_7C15,
+    );
+    Some(summary)
+}
+
+/// The baseline an environment is compared with.
+pub struct Baseline<'a> {
+    /// The baseline environment.
+    pub env: &'a EnvironmentResult,
+    /// Its inference samples by repetition.
+    pub groups: Repeated,
+    /// Its mean host peak RSS, bytes.
+    pub host_peak_rss_bytes: Option<u64>,
+}
+
+/// Mean over measured repetitions of the host peak RSS.
+fn mean_host_peak(env: &EnvironmentResult) -> Option<u64> {
+    mean_of(
+        env.repetitions
+            .iter()
+            .filter(|r| !r.iterations.is_empty())
+            .map(|r| r.usage.host_peak_rss_bytes.map(|b| b as f64)),
+    )
+    .map(|b| b as u64)
+}
+
+/// Statistics of one environment against `baseline` (None for the baseline itself).
 pub fn summarize(
     env: &EnvironmentResult,
-    baseline: Option<(&[f64], u64)>,
+    baseline: Option<&Baseline<'_>>,
     seed: u64,
 ) -> Option<EnvironmentSummary> {
-    let inference = env.all_inference_us();
-    let inference_us = Summary::from_samples(&inference, seed).ok()?;
-    let end_to_end_us = Summary::from_samples(&env.all_end_to_end_us(), seed).ok()?;
+    let (indices, groups) = grouped(env);
+    let groups = groups?;
+    let inference_us = summary_of(&groups, seed)?;
+    let end_to_end = Repeated::new(env.end_to_end_by_repetition()).ok()?;
+    let end_to_end_us = summary_of(&end_to_end, seed)?;
     let collect = |f: fn(&isobench_results::Repetition) -> Option<f64>| -> Option<Summary> {
         let values: Vec<f64> = env.repetitions.iter().filter_map(f).collect();
         Summary::from_samples(&values, seed).ok()
     };
+    let means = groups.repetition_stats(Statistic::Mean);
+    let outlier_repetitions = repetition_outliers(&means, OUTLIER_MIN_RELATIVE)
+        .into_iter()
+        .map(|i| indices[i])
+        .collect();
     let measured: Vec<_> = env
         .repetitions
         .iter()
         .filter(|r| !r.iterations.is_empty())
         .collect();
-    let n = measured.len().max(1) as f64;
     let accuracies: Vec<f64> = measured
         .iter()
         .filter_map(|r| r.agent_summary.as_ref()?.accuracy)
         .collect();
-    let peak_memory_bytes = (measured
-        .iter()
-        .map(|r| r.usage.peak_memory_bytes as f64)
-        .sum::<f64>()
-        / n) as u64;
+    let workload_rss = |r: &&isobench_results::Repetition| {
+        r.agent_summary.as_ref()?.peak_rss_bytes.map(|b| b as f64)
+    };
+    let host_peak = mean_host_peak(env);
+    let (ratio_to_baseline, comparison, not_compared) = match baseline {
+        None => (None, None, None),
+        Some(base) if base.env.emulated != env.emulated => (
+            None,
+            None,
+            Some("one side is emulated (TCG), the other hardware-accelerated".to_string()),
+        ),
+        Some(base) => (
+            hierarchical_ratio(&base.groups, &groups, Statistic::Mean, seed).ok(),
+            Comparison::compute(&base.groups, &groups, &verdict_options(seed)).ok(),
+            None,
+        ),
+    };
     Some(EnvironmentSummary {
+        variance: variance_components(&groups),
+        outlier_repetitions,
+        failed_repetitions: env
+            .repetitions
+            .iter()
+            .filter(|r| r.error.is_some())
+            .map(|r| r.index)
+            .collect(),
         ready_seconds: collect(|r| r.ready_seconds),
         first_inference_seconds: collect(|r| r.first_inference_seconds),
-        cpu_percent: measured.iter().map(|r| r.usage.cpu_percent).sum::<f64>() / n,
-        cpu_seconds_per_inference: measured
-            .iter()
-            .map(|r| r.usage.cpu_seconds_per_inference)
-            .sum::<f64>()
-            / n,
-        peak_memory_bytes,
-        memory_overhead_bytes: baseline
-            .map(|(_, base_peak)| peak_memory_bytes as i64 - base_peak as i64),
+        cpu_percent: mean_of(measured.iter().map(|r| r.usage.cpu_percent)),
+        cpu_seconds_per_inference: mean_of(
+            measured.iter().map(|r| r.usage.cpu_seconds_per_inference),
+        ),
+        startup_cpu_seconds: mean_of(measured.iter().map(|r| r.usage.startup_cpu_seconds)),
+        workload_peak_rss_bytes: mean_of(measured.iter().map(workload_rss)).map(|b| b as u64),
+        host_peak_rss_bytes: host_peak,
+        isolation_overhead_bytes: baseline.and(host_peak).and_then(|host| {
+            let base = baseline?.host_peak_rss_bytes?;
+            Some(host as i64 - base as i64)
+        }),
+        vmm_overhead_bytes: mean_of(
+            measured
+                .iter()
+                .map(|r| r.usage.vmm_overhead_bytes.map(|b| b as f64)),
+        )
+        .map(|b| b as u64),
         accuracy: (!accuracies.is_empty())
             .then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64),
-        ratio_to_baseline: baseline
-            .and_then(|(base, _)| ratio_of_means_ci(base, &inference, seed).ok()),
+        ratio_to_baseline,
+        comparison,
+        not_compared,
         inference_us,
         end_to_end_us,
     })
 }
 
-/// Recomputes every environment's summary (the baseline first) and the warnings.
-pub fn summarize_all(results: &mut ResultsFile) {
-    let seed = results.experiment.seed;
-    let baseline_name = results
+/// The environment results are compared with: `native` when it has
+/// samples, else the first environment that has.
+pub fn baseline_of(results: &ResultsFile) -> Option<&EnvironmentResult> {
+    results
         .environments
         .iter()
         .find(|e| e.name == "native" && !e.all_inference_us().is_empty())
@@ -68,21 +194,35 @@ pub fn summarize_all(results: &mut ResultsFile) {
                 .iter()
                 .find(|e| !e.all_inference_us().is_empty())
         })
-        .map(|e| e.name.clone());
-    let baseline = baseline_name.as_ref().and_then(|name| {
-        let env = results.environments.iter().find(|e| &e.name == name)?;
-        let summary = summarize(env, None, seed)?;
-        Some((env.all_inference_us(), summary.peak_memory_bytes))
-    });
-    for env in &mut results.environments {
-        let is_baseline = Some(&env.name) == baseline_name.as_ref();
-        let base = if is_baseline {
-            None
-        } else {
-            baseline.as_ref().map(|(s, p)| (s.as_slice(), *p))
-        };
-        env.summary = summarize(env, base, seed);
+}
+
+/// Recomputes every environment's summary (against the baseline), the
+/// host-speed figure, the same-answer check and the warnings.
+pub fn summarize_all(results: &mut ResultsFile) {
+    let seed = results.experiment.seed;
+    let summaries: Vec<Option<EnvironmentSummary>> = {
+        let baseline = baseline_of(results).and_then(|env| {
+            let (_, groups) = grouped(env);
+            Some(Baseline {
+                env,
+                groups: groups?,
+                host_peak_rss_bytes: mean_host_peak(env),
+            })
+        });
+        results
+            .environments
+            .iter()
+            .map(|env| {
+                let is_baseline = baseline.as_ref().is_some_and(|b| b.env.name == env.name);
+                summarize(env, baseline.as_ref().filter(|_| !is_baseline), seed)
+            })
+            .collect()
+    };
+    for (env, summary) in results.environments.iter_mut().zip(summaries) {
+        env.summary = summary;
     }
+    results.host_speed = host_speed(results);
+    results.outputs = check_outputs(results);
     results.warnings = warnings(results);
 }
 
@@ -95,12 +235,95 @@ pub fn warnings(results: &ResultsFile) -> Vec<String> {
             results.host.load_average, results.host.cpus
         ));
     }
+    let n = results.experiment.repetitions as usize;
+    let floor = isobench_stats::min_attainable_p(n, n, isobench_stats::DEFAULT_PERMUTATIONS);
+    if n > 0 && floor >= isobench_stats::DEFAULT_ALPHA {
+        out.push(format!(
+            "{n} repetitions per environment cannot reach p < {} (the smallest p-value of {n} vs {n} repetitions is {floor:.3}): verdicts are inconclusive; ask for --repetitions {} or more",
+            isobench_stats::DEFAULT_ALPHA,
+            isobench_stats::repetitions_needed(isobench_stats::DEFAULT_ALPHA)
+        ));
+    }
+    if results.experiment.order == "blocked" {
+        out.push(
+            "repetitions ran in blocks (--order blocked): any drift of the host over the run is attributed to whichever environment ran at that moment".into(),
+        );
+    }
+    if let Some(speed) = &results.host_speed {
+        if speed.drift > DRIFT_THRESHOLD && !speed.affected.is_empty() {
+            out.push(format!(
+                "the host's speed drifted by {:.1}% during the experiment (reference computation {:.1}–{:.1} ms, median {:.1} ms); repetitions run while it was more than {:.0}% off its median: {}",
+                speed.drift * 100.0,
+                speed.min_seconds * 1e3,
+                speed.max_seconds * 1e3,
+                speed.median_seconds * 1e3,
+                DRIFT_THRESHOLD * 100.0,
+                speed.affected.join(", ")
+            ));
+        }
+    }
+    if let Some(check) = &results.outputs {
+        if let Some(warning) = mismatch_warning(check) {
+            out.push(warning);
+        }
+    }
+    let baseline = baseline_of(results).map(|b| b.name.clone());
     for env in &results.environments {
         if env.emulated {
             out.push(format!(
                 "{}: figures come from software emulation ({}); they say nothing about hardware-virtualised performance",
                 env.name,
                 env.accel.as_deref().unwrap_or("tcg")
+            ));
+        }
+        let failed: Vec<String> = env
+            .repetitions
+            .iter()
+            .filter_map(|r| Some(format!("#{}: {}", r.index, r.error.as_ref()?)))
+            .collect();
+        if !failed.is_empty() {
+            out.push(format!(
+                "{}: {} of {} repetitions failed ({})",
+                env.name,
+                failed.len(),
+                env.repetitions.len(),
+                failed.join("; ")
+            ));
+            if baseline.as_deref() == Some(env.name.as_str()) {
+                out.push(format!(
+                    "the baseline {} is partly failed: every ratio and verdict against it rests on its {} successful repetitions",
+                    env.name,
+                    env.repetitions.len() - failed.len()
+                ));
+            }
+        }
+        for rep in &env.repetitions {
+            if let Some(e) = &rep.stop_error {
+                out.push(format!(
+                    "{} repetition {}: stopping the instance failed ({e}); its exit code and final counters are unknown",
+                    env.name, rep.index
+                ));
+            }
+            for reason in &rep.usage.absent {
+                if reason.contains("read nothing") {
+                    out.push(format!(
+                        "{} repetition {}: {reason}: its CPU figures are absent",
+                        env.name, rep.index
+                    ));
+                }
+            }
+        }
+        let short: Vec<&String> = env
+            .repetitions
+            .iter()
+            .flat_map(|r| r.usage.absent.iter())
+            .filter(|a| !a.contains("read nothing"))
+            .collect();
+        if let Some(first) = short.first() {
+            out.push(format!(
+                "{}: CPU figures absent for {} repetition(s): {first}",
+                env.name,
+                short.len()
             ));
         }
         if let Some(summary) = &env.summary {
@@ -111,10 +334,33 @@ pub fn warnings(results: &ResultsFile) -> Vec<String> {
                     summary.inference_us.cv * 100.0
                 ));
             }
+            if !summary.outlier_repetitions.is_empty() {
+                let means: Vec<String> = summary
+                    .variance
+                    .as_ref()
+                    .map(|v| {
+                        v.repetition_means
+                            .iter()
+                            .map(|m| format!("{:.1}", m / 1e3))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(format!(
+                    "{}: repetition(s) {} had a mean inference time far from the environment's other repetitions (repetition means {} ms): the instance, or the host at that moment, behaved differently; see their calibration",
+                    env.name,
+                    summary
+                        .outlier_repetitions
+                        .iter()
+                        .map(|i| format!("#{i}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    means.join(", ")
+                ));
+            }
             let outliers = summary.inference_us.outliers.len();
             if outliers > 0 {
                 out.push(format!(
-                    "{}: {outliers} statistical outlier(s) detected in inference time (modified z-score > 3.5)",
+                    "{}: {outliers} iteration(s) are statistical outliers in inference time (modified z-score > 3.5)",
                     env.name
                 ));
             }

@@ -111,6 +111,11 @@ pub enum Digest {
         /// Boxes (x1, y1, x2, y2) in original image pixels, at most 20 kept.
         boxes: Vec<[f32; 4]>,
     },
+    /// An opaque checksum of the output (compared exactly between environments).
+    Checksum {
+        /// The checksum, as text.
+        checksum: String,
+    },
 }
 
 impl Digest {
@@ -131,9 +136,146 @@ impl Digest {
             Digest::TextBoxes { boxes, .. } => {
                 (!boxes.iter().flatten().all(|v| v.is_finite())).then_some("boxes")
             }
-            Digest::Labels { .. } => None,
+            Digest::Labels { .. } | Digest::Checksum { .. } => None,
         }
     }
+}
+
+/// Largest difference in a detection's score still counted as the same output.
+pub const DETECTION_SCORE_TOLERANCE: f32 = 1e-3;
+/// Largest difference in a box coordinate (pixels) still counted as the same output.
+pub const BOX_TOLERANCE_PX: f32 = 1.0;
+
+impl Digest {
+    /// How two outputs of the same input are compared, in words.
+    pub const TOLERANCE: &'static str = "labels and checksums exactly; detections: same count and classes in the same order, scores within 0.001, box corners within 1 px; text boxes: same count, corners within 1 px";
+
+    /// `None` when `other` is the same output as `self` (within the
+    /// tolerances above), else what differs.
+    pub fn differs_from(&self, other: &Digest) -> Option<String> {
+        match (self, other) {
+            (
+                Digest::Labels {
+                    samples: sa,
+                    correct: ca,
+                    predictions_hash: ha,
+                },
+                Digest::Labels {
+                    samples: sb,
+                    correct: cb,
+                    predictions_hash: hb,
+                },
+            ) => (sa != sb || ca != cb || ha != hb).then(|| {
+                format!(
+                    "predictions differ: {ca}/{sa} correct (hash {ha}) vs {cb}/{sb} (hash {hb})"
+                )
+            }),
+            (Digest::Checksum { checksum: a }, Digest::Checksum { checksum: b }) => {
+                (a != b).then(|| format!("checksum {a} vs {b}"))
+            }
+            (
+                Digest::Detections {
+                    detections: da,
+                    count: na,
+                },
+                Digest::Detections {
+                    detections: db,
+                    count: nb,
+                },
+            ) => {
+                if na != nb || da.len() != db.len() {
+                    return Some(format!("{na} detections vs {nb}"));
+                }
+                da.iter().zip(db).enumerate().find_map(|(i, (a, b))| {
+                    if a.class_id != b.class_id {
+                        Some(format!("detection {i}: class {} vs {}", a.class, b.class))
+                    } else if (a.score - b.score).abs() > DETECTION_SCORE_TOLERANCE {
+                        Some(format!(
+                            "detection {i} ({}): score {:.4} vs {:.4}",
+                            a.class, a.score, b.score
+                        ))
+                    } else if !boxes_close(&a.bbox, &b.bbox) {
+                        Some(format!(
+                            "detection {i} ({}): box {:?} vs {:?}",
+                            a.class, a.bbox, b.bbox
+                        ))
+                    } else {
+                        None
+                    }
+                })
+            }
+            (
+                Digest::TextBoxes {
+                    count: na,
+                    boxes: ba,
+                },
+                Digest::TextBoxes {
+                    count: nb,
+                    boxes: bb,
+                },
+            ) => {
+                if na != nb || ba.len() != bb.len() {
+                    return Some(format!("{na} text boxes vs {nb}"));
+                }
+                ba.iter()
+                    .zip(bb)
+                    .position(|(a, b)| !boxes_close(a, b))
+                    .map(|i| format!("text box {i}: {:?} vs {:?}", ba[i], bb[i]))
+            }
+            (a, b) => Some(format!("{} output vs {} output", a.kind(), b.kind())),
+        }
+    }
+
+    /// The digest's kind (`labels`, `detections`, `text_boxes`, `checksum`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Digest::Labels { .. } => "labels",
+            Digest::Detections { .. } => "detections",
+            Digest::TextBoxes { .. } => "text_boxes",
+            Digest::Checksum { .. } => "checksum",
+        }
+    }
+
+    /// The output described for a reader, on one line: what was detected
+    /// (class, score, box), classified or computed.
+    pub fn describe(&self) -> String {
+        match self {
+            Digest::Labels {
+                samples,
+                correct,
+                predictions_hash,
+            } => format!("{correct}/{samples} correct (predictions {predictions_hash})"),
+            Digest::Detections { detections, count } => {
+                if detections.is_empty() {
+                    return "no detections".into();
+                }
+                let shown: Vec<String> = detections
+                    .iter()
+                    .take(5)
+                    .map(|d| {
+                        format!(
+                            "{} {:.2} [{:.0}, {:.0}, {:.0}, {:.0}]",
+                            d.class, d.score, d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3]
+                        )
+                    })
+                    .collect();
+                let more = if *count as usize > shown.len() {
+                    format!(" (+{} more)", *count as usize - shown.len())
+                } else {
+                    String::new()
+                };
+                format!("{count} detections: {}{more}", shown.join("; "))
+            }
+            Digest::TextBoxes { count, .. } => format!("{count} text boxes"),
+            Digest::Checksum { checksum } => format!("checksum {checksum}"),
+        }
+    }
+}
+
+fn boxes_close(a: &[f32; 4], b: &[f32; 4]) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| (x - y).abs() <= BOX_TOLERANCE_PX)
 }
 
 /// One detected object, in original image pixel coordinates.
@@ -174,6 +316,11 @@ pub struct Summary {
     pub inputs_sha256: String,
     /// sha256 of the agent executable itself (`/proc/self/exe`).
     pub agent_sha256: String,
+    /// Peak resident memory of the agent process (`VmHWM` of
+    /// `/proc/self/status`, as the kernel it runs on counts it), bytes;
+    /// absent where that file is not readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// Failure report: the last record of a failed agent.
@@ -329,6 +476,37 @@ mod tests {
             .to_line()
             .replacen("\"pid1\"", "\"extra\":5,\"pid1\"", 1);
         assert_eq!(parse_line(&line).unwrap(), LineKind::Record(ready()));
+    }
+
+    #[test]
+    fn outputs_compare_within_the_stated_tolerance() {
+        let det = |score: f32, x: f32| Digest::Detections {
+            count: 1,
+            detections: vec![Detection {
+                class: "Normal".into(),
+                class_id: 0,
+                score,
+                bbox: [x, 2.0, 30.0, 40.0],
+            }],
+        };
+        assert_eq!(det(0.5, 1.0).differs_from(&det(0.5005, 1.9)), None);
+        assert!(det(0.5, 1.0)
+            .differs_from(&det(0.51, 1.0))
+            .unwrap()
+            .contains("score"));
+        assert!(det(0.5, 1.0)
+            .differs_from(&det(0.5, 3.0))
+            .unwrap()
+            .contains("box"));
+        let labels = |h: &str| Digest::Labels {
+            samples: 450,
+            correct: 440,
+            predictions_hash: h.into(),
+        };
+        assert_eq!(labels("ab").differs_from(&labels("ab")), None);
+        assert!(labels("ab").differs_from(&labels("ac")).is_some());
+        assert!(labels("ab").differs_from(&det(0.5, 1.0)).is_some());
+        assert!(det(0.66, 1.0).describe().contains("Normal 0.66"));
     }
 
     #[test]

@@ -318,7 +318,7 @@ pub fn latency_boxplot(
 }
 
 /// Mean in-agent inference time per environment: bar = mean, thin whisker = ±1σ,
-/// thick mark = bootstrap 95% CI of the mean.
+/// thick mark = two-level bootstrap 95% CI of the mean.
 pub fn mean_sd_bars(results: &ResultsFile) -> Result<Option<Chart>, ReportError> {
     let id = "mean-sd";
     let rows: Vec<(usize, &EnvironmentResult, &isobench_stats::Summary)> = results
@@ -380,7 +380,7 @@ pub fn mean_sd_bars(results: &ResultsFile) -> Result<Option<Chart>, ReportError>
     Ok(Some(Chart {
         id: id.into(),
         title: "Mean inference time ± σ, with 95% CI of the mean".into(),
-        caption: "Bar: mean; thin whisker: ±1 standard deviation; thick mark: bootstrap 95% confidence interval of the mean.".into(),
+        caption: "Bar: mean over every measured iteration; thin whisker: ±1 standard deviation; thick mark: two-level bootstrap 95% confidence interval of the mean (repetitions, then iterations within them).".into(),
         svg,
     }))
 }
@@ -474,30 +474,112 @@ pub fn start_time(results: &ResultsFile) -> Result<Option<Chart>, ReportError> {
     )
 }
 
-/// Host CPU seconds per inference, in CPU-ms.
+/// Host CPU seconds per inference over the measured iterations, in CPU-ms
+/// (repetitions whose figure is absent are left out, never drawn as 0).
 pub fn cpu_per_inference(results: &ResultsFile) -> Result<Option<Chart>, ReportError> {
     per_repetition_chart(
         results,
         "cpu-per-inference",
-        "Host CPU time per inference",
-        "Everything the environment costs the host (whole life / measured inferences). Bar: mean; circles: repetitions.",
+        "Host CPU time per inference (measured iterations)",
+        "Host CPU seconds charged to the instance while the measured iterations ran, divided by their number; start-up excluded. Bar: mean; circles: repetitions (absent figures left out).",
         "host CPU per inference (CPU-ms)",
-        |r| (r.usage.cpu_seconds_per_inference > 0.0).then_some(r.usage.cpu_seconds_per_inference * 1e3),
+        |r| r.usage.cpu_seconds_per_inference.map(|c| c * 1e3),
         true,
     )
 }
 
-/// Peak memory per environment, MiB.
+/// (palette index, label, workload MiB per repetition, host MiB per repetition).
+type MemoryRow = (usize, String, Vec<f64>, Vec<f64>);
+
+/// Peak resident memory per environment: the workload's own (agent VmHWM)
+/// next to the host's view (sum of the instance's host processes' VmHWM), MiB.
 pub fn memory(results: &ResultsFile) -> Result<Option<Chart>, ReportError> {
-    per_repetition_chart(
-        results,
-        "memory",
-        "Peak host memory",
-        "Peak memory charged to the environment (cgroup max usage or summed RSS). Bar: mean; circles: repetitions.",
-        "peak memory (MiB)",
-        |r| (r.usage.peak_memory_bytes > 0).then_some(r.usage.peak_memory_bytes as f64 / 1048576.0),
-        true,
-    )
+    let id = "memory";
+    const MIB: f64 = 1024.0 * 1024.0;
+    let rows: Vec<MemoryRow> = results
+        .environments
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let measured = e.repetitions.iter().filter(|r| !r.iterations.is_empty());
+            let workload: Vec<f64> = measured
+                .clone()
+                .filter_map(|r| r.agent_summary.as_ref()?.peak_rss_bytes)
+                .map(|b| b as f64 / MIB)
+                .collect();
+            let host: Vec<f64> = measured
+                .filter_map(|r| r.usage.host_peak_rss_bytes)
+                .map(|b| b as f64 / MIB)
+                .collect();
+            (i, axis_name(e), workload, host)
+        })
+        .filter(|(_, _, w, h)| !w.is_empty() || !h.is_empty())
+        .collect();
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let top = rows
+        .iter()
+        .flat_map(|r| r.2.iter().chain(&r.3).copied())
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let y = YAxis {
+        log: false,
+        lo: 0.0,
+        hi: top * 1.15,
+    };
+    let names: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let svg = render(id, |root| {
+        let mut chart = category_chart(id, root, &names, y, "peak RSS (MiB)", "environment")?;
+        for (x, (ci, _, workload, host)) in rows.iter().enumerate() {
+            let xf = x as f64;
+            let c = colour(*ci);
+            for (values, left, right, fill) in [
+                (workload, xf - 0.34, xf - 0.02, c.mix(0.4).filled()),
+                (host, xf + 0.02, xf + 0.34, c.mix(0.9).filled()),
+            ] {
+                let Some(m) = mean(values) else { continue };
+                chart
+                    .draw_series([Rectangle::new([(left, 0.0), (right, m)], fill)])
+                    .map_err(|e| chart_err(id, e))?;
+                let centre = (left + right) / 2.0;
+                let n = values.len().max(2) as f64;
+                chart
+                    .draw_series(values.iter().enumerate().map(|(k, v)| {
+                        let dx = (k as f64 / (n - 1.0) - 0.5) * 0.16;
+                        Circle::new((centre + dx, *v), 3, ShapeStyle::from(&FG).stroke_width(1))
+                    }))
+                    .map_err(|e| chart_err(id, e))?;
+            }
+        }
+        // Legend: light = workload, dark = host (in the first environment's colour).
+        let c = colour(rows[0].0);
+        for (label, alpha) in [("workload peak RSS", 0.4), ("host peak RSS", 0.9)] {
+            chart
+                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                .map_err(|e| chart_err(id, e))?
+                .label(label)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.mix(alpha).filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(TRANSPARENT)
+            .border_style(GRID)
+            .label_font(("sans-serif", 14).into_font().color(&FG))
+            .draw()
+            .map_err(|e| chart_err(id, e))?;
+        Ok(())
+    })?;
+    Ok(Some(Chart {
+        id: id.into(),
+        title: "Peak resident memory: workload and host".into(),
+        caption: "Left (light) bar: the workload's own peak RSS (the agent's VmHWM, the same quantity in every environment); right (dark) bar: host peak RSS (the host memory the instance held: its processes' VmHWM or its cgroup's resident charge, a VM's guest memory included). The isolation overhead is an environment's host bar minus the baseline's. Bars: means; circles: repetitions.".into(),
+        svg,
+    }))
 }
 
 /// (palette index, label, points) of one CPU-over-time line.
@@ -580,7 +662,7 @@ pub fn cpu_over_time(results: &ResultsFile) -> Result<Option<Chart>, ReportError
     Ok(Some(Chart {
         id: id.into(),
         title: "Host CPU usage over time".into(),
-        caption: "CPU seconds charged to each environment per sampling interval, as % of one core (first repetition of each).".into(),
+        caption: "CPU seconds charged to each environment per sampling interval, as % of one core, over the instance's whole life (start-up included; first repetition of each).".into(),
         svg,
     }))
 }

@@ -60,6 +60,24 @@ pub(crate) fn num(v: f64) -> String {
     format!("{v:.decimals$}")
 }
 
+/// A number with 3 significant digits, without exponent (`9.99`, `0.219`, `10.6`, `316`).
+pub(crate) fn sig3(v: f64) -> String {
+    if !v.is_finite() {
+        return DASH.into();
+    }
+    let a = v.abs();
+    let decimals = if a >= 100.0 {
+        0
+    } else if a >= 10.0 {
+        1
+    } else if a >= 1.0 {
+        2
+    } else {
+        3
+    };
+    format!("{v:.decimals$}")
+}
+
 /// An axis tick label: like [`num`] without trailing zeros (`0`, `2.5`, `316`).
 pub(crate) fn tick(v: f64) -> String {
     if v == 0.0 {
@@ -78,6 +96,25 @@ pub(crate) fn mib(bytes: f64) -> String {
     format!("{:.1}", bytes / (1024.0 * 1024.0))
 }
 
+/// Signed bytes as MiB with one decimal and an explicit sign (`+12.3`, `-0.4`).
+pub(crate) fn mib_signed(bytes: i64) -> String {
+    format!("{:+.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// A time in µs with a unit chosen for its magnitude, 3 significant digits (`850 µs`, `12.3 ms`, `1.20 s`).
+pub(crate) fn time_us(us: f64) -> String {
+    let unit = TimeUnit::for_us(us);
+    format!("{} {}", sig3(unit.conv(us)), unit.label())
+}
+
+/// `v` formatted by `f`, or `—` when absent.
+pub(crate) fn or_dash<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
+    v.map(f).unwrap_or_else(|| DASH.to_string())
+}
+
+/// What an absent figure shows (never 0).
+pub(crate) const DASH: &str = "—";
+
 /// Environment name as shown to readers: emulated ones are labelled.
 pub(crate) fn env_label(env: &EnvironmentResult) -> String {
     if env.emulated {
@@ -86,6 +123,43 @@ pub(crate) fn env_label(env: &EnvironmentResult) -> String {
     } else {
         env.name.clone()
     }
+}
+
+/// Failed and total repetitions of `env` (a repetition failed when its error is set).
+pub(crate) fn failed_count(env: &EnvironmentResult) -> (usize, usize) {
+    let failed = env.repetitions.iter().filter(|r| r.error.is_some()).count();
+    (failed, env.repetitions.len())
+}
+
+/// `(partly failed: k of n repetitions)` for an environment that measured
+/// something but had a repetition fail; `None` otherwise.
+pub(crate) fn partly_failed_mark(env: &EnvironmentResult) -> Option<String> {
+    if env.summary.is_none() || !env.partly_failed() {
+        return None;
+    }
+    let (failed, total) = failed_count(env);
+    Some(if failed > 0 {
+        format!("(partly failed: {failed} of {total} repetitions)")
+    } else {
+        "(partly failed)".to_string()
+    })
+}
+
+/// [`env_label`] plus the partly-failed mark: the Environment cell of every table.
+pub(crate) fn env_label_marked(env: &EnvironmentResult) -> String {
+    match partly_failed_mark(env) {
+        Some(mark) => format!("{} {mark}", env_label(env)),
+        None => env_label(env),
+    }
+}
+
+/// `n` as superscript digits (footnote marks).
+pub(crate) fn superscript(n: usize) -> String {
+    const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    n.to_string()
+        .chars()
+        .map(|c| DIGITS[c.to_digit(10).unwrap_or(0) as usize])
+        .collect()
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
@@ -159,5 +233,13 @@ mod tests {
         assert_eq!(esc("<a href=\"x\">"), "&lt;a href=&quot;x&quot;&gt;");
         assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
         assert_eq!(md_cell("a|b"), "a\\|b");
+        assert_eq!(superscript(12), "¹²");
+        assert_eq!(time_us(12_345.0), "12.3 ms");
+        assert_eq!(
+            (sig3(0.2193), sig3(9.992), sig3(316.2)),
+            ("0.219".into(), "9.99".into(), "316".into())
+        );
+        assert_eq!(mib_signed(-(1 << 20)), "-1.0");
+        assert_eq!(or_dash(None::<f64>, num), "—");
     }
 }

@@ -1,10 +1,20 @@
 //! Reports of isobench results: exports (JSON, CSV, Markdown, a self-contained
-//! HTML page with SVG charts), the studies' table (`--style paper`), and A/B
-//! comparisons with a permutation test.
+//! HTML page with SVG charts), the terminal table, the studies' table
+//! (`--style paper`), reports across hosts, and A/B comparisons.
 //!
-//! Typical use after a run: [`write_reports`] next to `results.json`; for
-//! `isobench compare`: [`compare::compare_files`] then
-//! [`compare::CompareReport::has_regression`].
+//! There is one verdict: every table reads the file's
+//! [`isobench_results::EnvironmentSummary::comparison`] (a permutation test
+//! on repetition means, significant when p < alpha and |change| >
+//! threshold), and [`compare_environments`] computes the same one with the
+//! same options. Every figure is defined once, in the results' doc comments,
+//! and the reports' "Definitions" repeat it; an absent figure reads `—`
+//! with its reason, never 0.
+//!
+//! Typical use after a run: [`terminal_table`], then [`write_reports`] next to
+//! `results.json`; for `isobench compare`: [`compare::compare_files`] then
+//! [`compare::CompareReport::has_regression`] and
+//! [`compare::CompareReport::outputs_differ`]; for several hosts:
+//! [`merged_markdown`] / [`merged_html`].
 
 #![deny(missing_docs)]
 
@@ -12,13 +22,17 @@ pub mod charts;
 pub mod compare;
 pub mod export;
 mod format;
+pub mod merged;
 pub mod paper;
 
-pub use compare::{compare_environments, compare_files, CompareReport, CompareRow};
-pub use export::{
-    raw_csv, write_reports, CsvExporter, ExportFormat, Exporter, HtmlExporter, JsonExporter,
-    MarkdownExporter,
+pub use compare::{
+    compare_environments, compare_files, CompareReport, CompareRow, HOST_DRIFT_THRESHOLD,
 };
+pub use export::{
+    raw_csv, terminal_table, write_reports, CsvExporter, ExportFormat, Exporter, HtmlExporter,
+    JsonExporter, MarkdownExporter,
+};
+pub use merged::{merged_html, merged_markdown};
 pub use paper::render_paper_table;
 
 /// Errors producing a report.

@@ -7,16 +7,18 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod outputs;
 pub mod serving;
 
+pub use outputs::{EnvOutput, InputOutputs, OutputCheck, OutputMismatch};
 pub use serving::{LatencySummary, PeakStep, RequestCounts, ServingResult};
 
-use isobench_records::Summary as AgentSummary;
-use isobench_stats::{Ratio, Summary};
+use isobench_records::{Digest, Summary as AgentSummary};
+use isobench_stats::{Comparison, Interval, Ratio, Summary, VarianceComponents};
 use serde::{Deserialize, Serialize};
 
 /// Version of the results.json schema.
-pub const RESULTS_VERSION: u32 = 1;
+pub const RESULTS_VERSION: u32 = 2;
 
 /// The whole results file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,8 +37,18 @@ pub struct ResultsFile {
     pub host: HostInfo,
     /// Identity of the agent and assets (byte-identical in every environment).
     pub payload: PayloadIdentity,
-    /// Results per environment, in the order run.
+    /// Results per environment, in the order requested.
     pub environments: Vec<EnvironmentResult>,
+    /// The order instances were launched in: one entry per round, each
+    /// listing the environments launched in it, in launch order.
+    #[serde(default)]
+    pub rounds: Vec<Round>,
+    /// The host-speed probe over the whole experiment (see [`Calibration`]).
+    #[serde(default)]
+    pub host_speed: Option<HostSpeed>,
+    /// Whether every environment computed the same outputs for the same inputs.
+    #[serde(default)]
+    pub outputs: Option<OutputCheck>,
     /// Warnings for the reader (high CV, emulated figures, noisy host).
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -70,8 +82,26 @@ pub struct Experiment {
     pub memory_mib: Option<u64>,
     /// Engine threads.
     pub threads: u32,
-    /// Seed of every random procedure (bootstrap).
+    /// Seed of every random procedure (bootstrap, permutations, round order).
     pub seed: u64,
+    /// How repetitions were scheduled: `interleaved` (rounds of one fresh
+    /// instance of every environment, in a seeded shuffled order) or
+    /// `blocked` (all repetitions of one environment, then the next).
+    #[serde(default = "default_order")]
+    pub order: String,
+}
+
+fn default_order() -> String {
+    "blocked".into()
+}
+
+/// One round of an interleaved experiment: the environments launched in it, in order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Round {
+    /// 0-based round index (the repetition index of every instance in it).
+    pub index: u32,
+    /// Environment names in launch order.
+    pub order: Vec<String>,
 }
 
 /// Facts about the host.
@@ -93,6 +123,62 @@ pub struct HostInfo {
     pub load_average: f64,
     /// Versions of the tools involved (dockerd, runc, crun, runsc, qemu, firecracker).
     pub tool_versions: BTreeMap<String, String>,
+    /// cgroup layout (`v1 (hybrid)`, `v2`).
+    #[serde(default)]
+    pub cgroup_version: String,
+}
+
+impl HostInfo {
+    /// The facts that identify a host for cross-host comparisons: CPU
+    /// model, CPU count, kernel and cgroup layout (not the host name).
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{} × {} CPUs, kernel {}, cgroups {}",
+            self.cpu_model,
+            self.cpus,
+            self.kernel,
+            if self.cgroup_version.is_empty() {
+                "unknown"
+            } else {
+                &self.cgroup_version
+            }
+        )
+    }
+}
+
+/// The host-speed probe: a short, fixed, CPU-bound reference computation
+/// timed on the host (not inside the environment) before and after every
+/// repetition. Its duration tracks the host's speed: if it takes 10% longer,
+/// everything measured at that moment ran on a host about 10% slower.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Calibration {
+    /// Seconds the reference computation took just before the launch.
+    pub before: f64,
+    /// Seconds it took just after the instance stopped.
+    pub after: f64,
+}
+
+impl Calibration {
+    /// The repetition's host speed figure: the mean of `before` and `after`, seconds.
+    pub fn seconds(&self) -> f64 {
+        (self.before + self.after) / 2.0
+    }
+}
+
+/// The host-speed probe over a whole experiment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostSpeed {
+    /// Median of every repetition's [`Calibration::seconds`].
+    pub median_seconds: f64,
+    /// Fastest repetition's probe, seconds.
+    pub min_seconds: f64,
+    /// Slowest repetition's probe, seconds.
+    pub max_seconds: f64,
+    /// `max / min - 1`: how much the host's speed drifted over the experiment.
+    pub drift: f64,
+    /// Repetitions whose probe differs from the median by more than the
+    /// drift threshold, as `env #index (+x.x%)`.
+    pub affected: Vec<String>,
 }
 
 /// sha256 of what runs inside every environment.
@@ -153,8 +239,14 @@ pub struct EnvironmentResult {
 /// One fresh instance of an environment.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Repetition {
-    /// 0-based repetition index.
+    /// 0-based repetition index (the round it ran in).
     pub index: u32,
+    /// Position of this launch in the whole experiment (0 = first instance launched).
+    #[serde(default)]
+    pub sequence: Option<u32>,
+    /// The host-speed probe around this repetition.
+    #[serde(default)]
+    pub calibration: Option<Calibration>,
     /// Seconds from launch to the agent's `ready` record (start / boot time).
     pub ready_seconds: Option<f64>,
     /// Seconds from launch to the first iteration record (first inference done).
@@ -180,6 +272,9 @@ pub struct Repetition {
     pub exit_code: Option<i64>,
     /// Error that ended this repetition early.
     pub error: Option<String>,
+    /// Error stopping the instance (its exit code and final counters are then unknown).
+    #[serde(default)]
+    pub stop_error: Option<String>,
 }
 
 /// One measured iteration.
@@ -197,23 +292,50 @@ pub struct IterationSample {
     pub postprocess_us: u64,
     /// End to end as seen by the host: time between this record's arrival and the previous one's, µs.
     pub end_to_end_us: u64,
+    /// What the iteration computed (compared across environments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
 }
 
-/// Host resources charged to one instance.
+/// Host resources charged to one instance. Every figure is `None` when
+/// it could not be measured; `absent` then says why.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Usage {
     /// What was metered (`cgroup-v1 <path>`, `process-tree <pid>`, or why nothing).
     pub source: String,
-    /// Host CPU seconds (user + system) over the instance's life.
-    pub cpu_seconds: f64,
+    /// Host CPU seconds (user + system) over the instance's whole life, launch to stop.
+    pub cpu_seconds: Option<f64>,
     /// Wall seconds the instance lived.
     pub wall_seconds: f64,
-    /// Host CPU seconds per measured inference (whole life / iterations).
-    pub cpu_seconds_per_inference: f64,
-    /// Mean host CPU usage while measured iterations ran, % of one core.
-    pub cpu_percent: f64,
-    /// Peak memory (cgroup max usage or summed RSS), bytes.
-    pub peak_memory_bytes: u64,
+    /// Host CPU seconds from launch to the agent's `ready` record (boot, runtime
+    /// start, model load): the start-up cost, kept apart from inference.
+    pub startup_cpu_seconds: Option<f64>,
+    /// Host CPU seconds over the measured iterations only: the counters read
+    /// when the first measured iteration started (the previous record's
+    /// arrival) and when the last one's record arrived.
+    pub measured_cpu_seconds: Option<f64>,
+    /// Wall seconds between those two readings.
+    pub measured_wall_seconds: Option<f64>,
+    /// `measured_cpu_seconds / measured iterations`.
+    pub cpu_seconds_per_inference: Option<f64>,
+    /// `100 * measured_cpu_seconds / measured_wall_seconds`: % of one core while
+    /// the measured iterations ran (2 busy cores = 200%).
+    pub cpu_percent: Option<f64>,
+    /// Why a CPU figure is absent (meter read nothing, window too short).
+    #[serde(default)]
+    pub absent: Vec<String>,
+    /// Host peak resident memory of the instance, the same formula in every
+    /// environment: the larger of (a) the sum of each of its host processes'
+    /// peak RSS (`VmHWM`: the agent and runtime processes of a container's
+    /// cgroup, the agent's process tree, a VMM and its device daemons; a VM's
+    /// guest memory as the host holds it) and (b) for cgroup-metered
+    /// instances, the peak of the cgroup's resident charge (anonymous +
+    /// shared memory + mapped files), which also counts memory a sandbox
+    /// keeps in a shared-memory file that no process maps at every moment (gVisor).
+    pub host_peak_rss_bytes: Option<u64>,
+    /// Peak of the cgroup's memory usage (`memory.max_usage_in_bytes`,
+    /// page cache included), for cgroup-metered instances.
+    pub cgroup_peak_bytes: Option<u64>,
     /// For VMs: the VMM's resident memory outside guest RAM, bytes (Firecracker's memory-overhead method).
     #[serde(default)]
     pub vmm_overhead_bytes: Option<u64>,
@@ -234,29 +356,69 @@ pub struct UsageSample {
     pub mem: u64,
 }
 
-/// Statistics over all repetitions of one environment.
+/// Statistics over all repetitions of one environment. A repetition (one
+/// fresh instance) is the unit of replication: confidence intervals come
+/// from a two-level bootstrap (repetitions, then iterations within them) and
+/// the verdict from a permutation test on repetition means.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnvironmentSummary {
-    /// In-agent inference time, µs.
+    /// In-agent inference time, µs: descriptive statistics of every measured
+    /// iteration; `mean_ci` and `median_ci` are two-level bootstrap intervals.
     pub inference_us: Summary,
-    /// Host-observed end-to-end time per iteration, µs.
+    /// Host-observed end-to-end time per iteration, µs (intervals as above).
     pub end_to_end_us: Summary,
+    /// Between- and within-repetition variance of the inference time (µs²)
+    /// and the intra-class correlation; absent with one repetition.
+    pub variance: Option<VarianceComponents>,
+    /// Repetitions whose mean inference time is an outlier among this
+    /// environment's repetitions (their indices).
+    #[serde(default)]
+    pub outlier_repetitions: Vec<u32>,
+    /// Repetitions that failed (their indices).
+    #[serde(default)]
+    pub failed_repetitions: Vec<u32>,
     /// Launch to `ready`, seconds (one sample per repetition).
     pub ready_seconds: Option<Summary>,
     /// Launch to first inference done, seconds.
     pub first_inference_seconds: Option<Summary>,
-    /// Mean host CPU %, over repetitions.
-    pub cpu_percent: f64,
-    /// Mean host CPU seconds per inference.
-    pub cpu_seconds_per_inference: f64,
-    /// Mean peak memory, bytes.
-    pub peak_memory_bytes: u64,
-    /// Peak memory above the baseline's, bytes (absent for the baseline).
-    pub memory_overhead_bytes: Option<i64>,
+    /// Mean over repetitions of [`Usage::cpu_percent`].
+    pub cpu_percent: Option<f64>,
+    /// Mean over repetitions of [`Usage::cpu_seconds_per_inference`].
+    pub cpu_seconds_per_inference: Option<f64>,
+    /// Mean over repetitions of [`Usage::startup_cpu_seconds`].
+    pub startup_cpu_seconds: Option<f64>,
+    /// Mean over repetitions of the agent's own peak resident memory, as
+    /// the kernel it runs on counts it (`VmHWM`, or `getrusage`'s maxrss
+    /// where /proc lacks it, as in gVisor, whose kernel counts whole faulted
+    /// ranges), bytes.
+    pub workload_peak_rss_bytes: Option<u64>,
+    /// Mean over repetitions of [`Usage::host_peak_rss_bytes`].
+    pub host_peak_rss_bytes: Option<u64>,
+    /// Host memory the isolation itself costs: this environment's
+    /// `host_peak_rss_bytes` minus the baseline's, both from the same
+    /// host-side meter (runtime processes, a sandbox's kernel, a VM's guest
+    /// kernel, page cache and VMM); absent for the baseline.
+    pub isolation_overhead_bytes: Option<i64>,
+    /// Mean over repetitions of [`Usage::vmm_overhead_bytes`].
+    pub vmm_overhead_bytes: Option<u64>,
     /// Accuracy reported by the agent (mean over repetitions).
     pub accuracy: Option<f64>,
-    /// Mean inference time relative to the baseline, with CI (absent for the baseline).
+    /// Mean inference time relative to the baseline, with a two-level
+    /// bootstrap CI (absent for the baseline).
     pub ratio_to_baseline: Option<Ratio>,
+    /// The verdict against the baseline: a permutation test on repetition
+    /// means, significant when p < alpha and |change| > threshold (absent for the baseline).
+    pub comparison: Option<Comparison>,
+    /// Why this environment was not compared with the baseline.
+    #[serde(default)]
+    pub not_compared: Option<String>,
+}
+
+impl EnvironmentSummary {
+    /// The two-level bootstrap CI of the mean inference time.
+    pub fn mean_ci(&self) -> Interval {
+        self.inference_us.mean_ci
+    }
 }
 
 /// Errors loading a results file.
@@ -290,6 +452,33 @@ pub enum ResultsError {
 }
 
 impl ResultsFile {
+    /// A results file with no environments yet, started now.
+    pub fn new(
+        experiment: Experiment,
+        host: HostInfo,
+        payload: PayloadIdentity,
+        git_revision: Option<String>,
+    ) -> Self {
+        ResultsFile {
+            results_version: RESULTS_VERSION,
+            isobench_version: env!("CARGO_PKG_VERSION").to_string(),
+            git_revision,
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            experiment,
+            host,
+            payload,
+            environments: Vec::new(),
+            rounds: Vec::new(),
+            host_speed: None,
+            outputs: None,
+            warnings: Vec::new(),
+            serving: Vec::new(),
+        }
+    }
+
     /// Reads and validates a results file.
     pub fn load(path: &Path) -> Result<Self, ResultsError> {
         let shown = path.display().to_string();
@@ -344,6 +533,11 @@ impl ResultsFile {
             .find(|e| e.name == "native" && e.summary.is_some())
             .or_else(|| self.environments.iter().find(|e| e.summary.is_some()))
     }
+
+    /// The host-speed figure of the experiment: the median probe, seconds.
+    pub fn calibration_seconds(&self) -> Option<f64> {
+        self.host_speed.as_ref().map(|h| h.median_seconds)
+    }
 }
 
 impl Repetition {
@@ -354,6 +548,36 @@ impl Repetition {
 }
 
 impl EnvironmentResult {
+    /// In-agent inference samples grouped by repetition (repetitions without
+    /// samples left out), µs.
+    pub fn inference_by_repetition(&self) -> Vec<Vec<f64>> {
+        self.repetitions
+            .iter()
+            .map(|r| r.inference_us().collect::<Vec<_>>())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// End-to-end samples grouped by repetition (as [`Self::inference_by_repetition`]), µs.
+    pub fn end_to_end_by_repetition(&self) -> Vec<Vec<f64>> {
+        self.repetitions
+            .iter()
+            .map(|r| {
+                r.iterations
+                    .iter()
+                    .map(|i| i.end_to_end_us as f64)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
+    /// True when some repetition failed (its error is set).
+    pub fn partly_failed(&self) -> bool {
+        self.repetitions.iter().any(|r| r.error.is_some())
+            || matches!(self.status, Status::Failed { .. })
+    }
+
     /// All in-agent inference samples across repetitions, µs.
     pub fn all_inference_us(&self) -> Vec<f64> {
         self.repetitions
@@ -385,6 +609,9 @@ mod tests {
             host: HostInfo::default(),
             payload: PayloadIdentity::default(),
             environments: vec![],
+            rounds: vec![],
+            host_speed: None,
+            outputs: None,
             warnings: vec![],
             serving: vec![],
         }
@@ -411,7 +638,7 @@ mod tests {
                 .contains("not a valid isobench results file"),
             "{err}"
         );
-        let other = text.replace("\"results_version\":1", "\"results_version\":7");
+        let other = text.replace("\"results_version\":2", "\"results_version\":7");
         let err = ResultsFile::from_json(&other, "r.json").unwrap_err();
         assert!(
             matches!(err, ResultsError::Version { found: 7, .. }),

@@ -1,16 +1,22 @@
-//! Bootstrap confidence intervals (percentile method).
+//! Bootstrap confidence intervals (percentile method) of one set of
+//! independent samples, e.g. the iterations of one repetition. Samples grouped
+//! by repetition need the two-level bootstrap of [`crate::hierarchical`].
 //!
 //! Resamples are drawn with replacement from a `ChaCha8Rng` seeded with the
 //! caller's seed; the interval's bounds are the `(1 - level) / 2` and
-//! `(1 + level) / 2` percentiles (linear interpolation) of the resampled statistic.
+//! `(1 + level) / 2` percentiles of the resampled statistic, interpolated
+//! linearly between the two closest resampled values (numpy's default
+//! `method="linear"`). Interpolating is right here, unlike for reported
+//! percentiles: the bounds estimate quantiles of a continuous distribution
+//! from a few thousand draws, not a measured value.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::summary::{check, mean, percentile_sorted};
-use crate::{Interval, Ratio, StatsError};
+use crate::summary::{check, linear_percentile_sorted};
+use crate::{Interval, StatsError};
 
-/// Resamples used by [`crate::Summary`] and [`ratio_of_means_ci`].
+/// Resamples used by [`crate::Summary`] and [`crate::hierarchical_ratio`].
 pub const DEFAULT_RESAMPLES: usize = 2000;
 /// Confidence level used by default.
 pub const DEFAULT_LEVEL: f64 = 0.95;
@@ -50,67 +56,22 @@ where
     Ok(interval_of(stats, level))
 }
 
-/// Percentile interval of a bootstrap distribution.
+/// Percentile interval of a non-empty bootstrap distribution (bounds by linear
+/// interpolation, see the module documentation).
 pub(crate) fn interval_of(mut stats: Vec<f64>, level: f64) -> Interval {
     stats.sort_by(f64::total_cmp);
     let tail = (1.0 - level) / 2.0 * 100.0;
     Interval {
-        low: percentile_sorted(&stats, tail),
-        high: percentile_sorted(&stats, 100.0 - tail),
+        low: linear_percentile_sorted(&stats, tail),
+        high: linear_percentile_sorted(&stats, 100.0 - tail),
         level,
     }
-}
-
-/// Ratio `mean(other) / mean(baseline)` with a 95% bootstrap CI: each resample
-/// draws both groups independently with replacement ([`DEFAULT_RESAMPLES`] times).
-/// `significant` is true when the interval excludes 1.0.
-///
-/// Errors when either set is empty or not finite, or when the baseline's mean is 0.
-pub fn ratio_of_means_ci(baseline: &[f64], other: &[f64], seed: u64) -> Result<Ratio, StatsError> {
-    check(baseline)?;
-    check(other)?;
-    let base_mean = mean(baseline);
-    if base_mean == 0.0 {
-        return Err(StatsError::ZeroBaseline);
-    }
-    let ratio = mean(other) / base_mean;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut stats = Vec::with_capacity(DEFAULT_RESAMPLES);
-    for _ in 0..DEFAULT_RESAMPLES {
-        let b = resampled_mean(baseline, &mut rng);
-        let o = resampled_mean(other, &mut rng);
-        // A resampled baseline mean of 0 needs all-zero draws from a set whose mean is not 0:
-        // skip such a draw rather than produce an infinity.
-        if b != 0.0 {
-            stats.push(o / b);
-        }
-    }
-    let ci = if stats.is_empty() {
-        Interval {
-            low: ratio,
-            high: ratio,
-            level: DEFAULT_LEVEL,
-        }
-    } else {
-        interval_of(stats, DEFAULT_LEVEL)
-    };
-    Ok(Ratio {
-        ratio,
-        ci,
-        significant: ci.low > 1.0 || ci.high < 1.0,
-    })
-}
-
-/// Mean of one with-replacement resample of `samples`.
-pub(crate) fn resampled_mean(samples: &[f64], rng: &mut ChaCha8Rng) -> f64 {
-    let n = samples.len();
-    (0..n).map(|_| samples[rng.gen_range(0..n)]).sum::<f64>() / n as f64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::{mean_of, median_in_place};
+    use crate::summary::{mean, mean_of, median_in_place};
     use crate::testdata::normal;
 
     // scipy.stats.bootstrap((x,), np.mean, method='percentile', n_resamples=200000) on the
@@ -144,26 +105,6 @@ mod tests {
             "width {width}, theory {expected}"
         );
         assert!(ci.low < m && m < ci.high);
-    }
-
-    #[test]
-    fn ratio_detects_a_shift_and_not_its_absence() {
-        let base = normal(200, 100.0, 5.0, 1);
-        let slower = normal(200, 110.0, 5.0, 2);
-        let same = normal(200, 100.0, 5.0, 3);
-        let r = ratio_of_means_ci(&base, &slower, 9).unwrap();
-        assert!(
-            r.significant && r.ci.low > 1.05 && r.ci.high < 1.15,
-            "{r:?}"
-        );
-        assert!(r.ci.low <= r.ratio && r.ratio <= r.ci.high);
-        let r = ratio_of_means_ci(&base, &same, 9).unwrap();
-        assert!(!r.significant, "{r:?}");
-        assert_eq!(
-            ratio_of_means_ci(&[0.0, 0.0], &same, 1),
-            Err(StatsError::ZeroBaseline)
-        );
-        assert_eq!(ratio_of_means_ci(&[], &same, 1), Err(StatsError::Empty));
     }
 
     #[test]

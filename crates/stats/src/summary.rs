@@ -1,9 +1,22 @@
 //! Descriptive statistics of one sample set.
 //!
-//! Percentiles use linear interpolation between the closest ranks, the
-//! default of numpy's `percentile` (`method="linear"`, Hyndman & Fan type 7):
-//! for sorted samples `x[0..n]` and `p` in `[0, 100]`, `h = (n - 1) * p / 100`
-//! and the result is `x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)])`.
+//! # Percentiles
+//!
+//! Batch and serving percentiles share one definition, the **nearest rank**:
+//! for sorted samples `x[0..n]` and `p` in `(0, 100]`, the `p`-th percentile is
+//! `x[ceil(p / 100 * n) - 1]`, the smallest sample such that at least `p`% of
+//! the samples are at or below it (`p = 0` gives `x[0]`). It is always one of
+//! the measured values, never an interpolation between two. This is numpy's
+//! `np.percentile(x, p, method="inverted_cdf")` (Hyndman & Fan type 1), and what
+//! an HDR histogram's `value_at_quantile(p / 100)` returns for serving latencies
+//! (there at the histogram's 3 significant digits). `p / 100 * n` is computed
+//! in that order, as numpy and HDR histograms do, so ranks that land on an
+//! integer agree with both.
+//!
+//! The median is the ordinary one (the mean of the two middle values for an
+//! even count), not the nearest-rank 50th percentile. Bootstrap interval bounds
+//! are a different matter: they interpolate linearly between the resampled
+//! statistics (see [`crate::bootstrap`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +25,11 @@ use crate::outliers::mad_outliers;
 use crate::{Interval, StatsError};
 
 /// Summary of a sample set: moments, order statistics, bootstrap CIs and outliers.
+///
+/// The CIs come from the one-level bootstrap, which treats the samples as
+/// independent: right for the iterations of one repetition, too narrow for all
+/// of an environment's iterations pooled across repetitions (use
+/// [`crate::hierarchical_ci`] on a [`crate::Repeated`] sample for those).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Number of samples.
@@ -26,13 +44,13 @@ pub struct Summary {
     pub min: f64,
     /// Largest sample.
     pub max: f64,
-    /// Median (50th percentile).
+    /// Median (the mean of the two middle samples for an even count).
     pub median: f64,
-    /// 90th percentile (linear interpolation).
+    /// 90th percentile (nearest rank, see the module documentation).
     pub p90: f64,
-    /// 95th percentile (linear interpolation).
+    /// 95th percentile (nearest rank).
     pub p95: f64,
-    /// 99th percentile (linear interpolation).
+    /// 99th percentile (nearest rank); see [`Summary::p99_is_reliable`].
     pub p99: f64,
     /// Bootstrap (percentile method) 95% confidence interval of the mean.
     pub mean_ci: Interval,
@@ -69,7 +87,7 @@ impl Summary {
             cv,
             min: sorted[0],
             max: sorted[n - 1],
-            median: percentile_sorted(&sorted, 50.0),
+            median: median_sorted(&sorted),
             p90: percentile_sorted(&sorted, 90.0),
             p95: percentile_sorted(&sorted, 95.0),
             p99: percentile_sorted(&sorted, 99.0),
@@ -77,6 +95,12 @@ impl Summary {
             median_ci,
             outliers: mad_outliers(samples),
         })
+    }
+
+    /// True with at least 100 samples. Below that the nearest-rank p99 is the
+    /// largest sample or next to it: one slow iteration, not a tail estimate.
+    pub fn p99_is_reliable(&self) -> bool {
+        self.n >= 100
     }
 }
 
@@ -91,8 +115,10 @@ pub(crate) fn check(samples: &[f64]) -> Result<(), StatsError> {
     }
 }
 
-/// The `p`-th percentile (`p` in `[0, 100]`, clamped) of `samples`, by linear
-/// interpolation (numpy's default, see the module documentation).
+/// The `p`-th percentile (`p` in `[0, 100]`, clamped) of `samples` by nearest
+/// rank: `x[ceil(p / 100 * n) - 1]` of the sorted samples, `x[0]` for `p = 0`
+/// (numpy's `method="inverted_cdf"`, HDR histograms' `value_at_quantile`; see
+/// the module documentation).
 pub fn percentile(samples: &[f64], p: f64) -> Result<f64, StatsError> {
     check(samples)?;
     let mut sorted = samples.to_vec();
@@ -100,8 +126,31 @@ pub fn percentile(samples: &[f64], p: f64) -> Result<f64, StatsError> {
     Ok(percentile_sorted(&sorted, p))
 }
 
-/// [`percentile`] of already sorted, non-empty, finite samples.
+/// [`percentile`] (nearest rank) of already sorted, non-empty, finite samples.
 pub(crate) fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    debug_assert!(n > 0);
+    // Same arithmetic as numpy (`q = p / 100`, then `n * q`) and HDR histograms.
+    let rank = (p.clamp(0.0, 100.0) / 100.0 * n as f64).ceil() as usize;
+    sorted[rank.clamp(1, n) - 1]
+}
+
+/// Median of already sorted, non-empty samples.
+fn median_sorted(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// The `p`-th percentile by linear interpolation between the closest ranks
+/// (numpy's default `method="linear"`, Hyndman & Fan type 7) of already sorted,
+/// non-empty samples: `h = (n - 1) * p / 100`, then
+/// `x[floor(h)] + (h - floor(h)) * (x[floor(h) + 1] - x[floor(h)])`.
+/// Used only for the bounds of bootstrap intervals.
+pub(crate) fn linear_percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     let n = sorted.len();
     debug_assert!(n > 0);
     let h = (n - 1) as f64 * (p.clamp(0.0, 100.0) / 100.0);
@@ -155,7 +204,8 @@ mod tests {
 
     // Known answers computed independently with numpy 2.4.6 / scipy 1.17.1:
     //   python3 -m venv /tmp/v && /tmp/v/bin/pip install numpy scipy
-    //   x = np.array(DATA); x.mean(); x.std(ddof=1); np.median(x); np.percentile(x, [90, 95, 99, 25])
+    //   x = np.array(DATA); x.mean(); x.std(ddof=1); np.median(x)
+    //   np.percentile(x, [90, 95, 99, 25], method='inverted_cdf') -> [12.4, 12.6, 30.5, 11.9]
     //   scipy.stats.bootstrap((x,), np.mean, method='percentile', n_resamples=200000)
     //     -> mean CI (11.66, 14.87); with np.median -> (11.975, 12.225)
     fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -170,11 +220,10 @@ mod tests {
         assert!(close(s.std, 4.214654883792228, 1e-12), "{}", s.std);
         assert!(close(s.cv, 0.3277336612591156, 1e-12), "{}", s.cv);
         assert!(close(s.median, 12.075, 1e-12), "{}", s.median);
-        assert!(close(s.p90, 12.42, 1e-12), "{}", s.p90);
-        assert!(close(s.p95, 13.495000000000012, 1e-12), "{}", s.p95);
-        assert!(close(s.p99, 27.09899999999998, 1e-12), "{}", s.p99);
+        assert_eq!((s.p90, s.p95, s.p99), (12.4, 12.6, 30.5));
         assert_eq!((s.min, s.max), (9.0, 30.5));
-        assert!(close(percentile(&DATA, 25.0).unwrap(), 11.9375, 1e-12));
+        assert_eq!(percentile(&DATA, 25.0).unwrap(), 11.9);
+        assert!(!s.p99_is_reliable());
         assert_eq!(s.outliers, vec![7, 15]);
         // 2000 resamples: the bounds wobble around scipy's 200000-resample answer.
         assert!(close(s.mean_ci.low, 11.66, 0.25), "{:?}", s.mean_ci);
@@ -218,6 +267,36 @@ mod tests {
             Err(StatsError::NotFinite { index: 1 })
         );
         assert_eq!(percentile(&[], 50.0), Err(StatsError::Empty));
+    }
+
+    #[test]
+    fn nearest_rank_percentiles_match_numpy_inverted_cdf() {
+        // x = np.array([3, 1, 4, 1, 5, 9, 2, 6.5])
+        // np.percentile(x, [0, 1, 12.5, 25, 37.5, 50, 62.5, 90, 99, 100], method='inverted_cdf')
+        //   -> [1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 9.0, 9.0, 9.0]; np.median(x) -> 3.5
+        let x = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.5];
+        let ps = [0.0, 1.0, 12.5, 25.0, 37.5, 50.0, 62.5, 90.0, 99.0, 100.0];
+        let expected = [1.0, 1.0, 1.0, 1.0, 2.0, 3.0, 4.0, 9.0, 9.0, 9.0];
+        for (p, e) in ps.iter().zip(expected) {
+            assert_eq!(percentile(&x, *p).unwrap(), e, "p{p}");
+        }
+        // The median stays the ordinary one, not the nearest-rank 50th percentile.
+        assert_eq!(Summary::from_samples(&x, 0).unwrap().median, 3.5);
+        // np.percentile(np.arange(1, 101.), [99, 99.5, 95, 50, 1], method='inverted_cdf')
+        //   -> [99.0, 100.0, 95.0, 50.0, 1.0]: ranks landing on an integer are not rounded up.
+        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+        for (p, e) in [
+            (99.0, 99.0),
+            (99.5, 100.0),
+            (95.0, 95.0),
+            (50.0, 50.0),
+            (1.0, 1.0),
+        ] {
+            assert_eq!(percentile(&hundred, p).unwrap(), e, "p{p}");
+        }
+        let s = Summary::from_samples(&hundred, 0).unwrap();
+        assert!(s.p99_is_reliable());
+        assert_eq!((s.p90, s.p95, s.p99, s.median), (90.0, 95.0, 99.0, 50.5));
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct WorkloadOptions {
     pub k: usize,
     /// Path of libonnxruntime.so for the `ort` engine (else env `ORT_DYLIB_PATH`).
     pub ort_lib: Option<PathBuf>,
+    /// CPU milliseconds per iteration of the `busy` calibration workload.
+    pub busy_ms: u64,
+    /// MiB of memory the `busy` calibration workload holds.
+    pub touch_mib: u64,
 }
 
 /// The outcome of one iteration: stage timings (µs) and what was computed.
@@ -111,6 +115,7 @@ pub(crate) fn image_index<'a>(
     )))
 }
 
+pub mod busy;
 pub mod knn;
 pub mod mlp;
 pub mod ocr_det;

@@ -2,9 +2,20 @@
 
 use std::collections::{HashMap, HashSet};
 
+/// What a process tree uses at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeUsage {
+    /// CPU seconds (user + system, including reaped children) of the tree.
+    pub cpu_seconds: f64,
+    /// Resident memory of the live processes, bytes.
+    pub rss_bytes: u64,
+    /// The live processes: the root first, then its descendants.
+    pub pids: Vec<i32>,
+}
+
 /// CPU seconds (user + system, including reaped children) and resident
 /// memory of `root` and its live descendants.
-pub fn tree_usage(root: i32) -> Option<(f64, u64)> {
+pub fn tree_usage(root: i32) -> Option<TreeUsage> {
     let ticks = procfs::ticks_per_second() as f64;
     let page = procfs::page_size();
     let all = procfs::process::all_processes().ok()?;
@@ -19,6 +30,7 @@ pub fn tree_usage(root: i32) -> Option<(f64, u64)> {
     stats.get(&root)?;
     let mut seen = HashSet::new();
     let mut stack = vec![root];
+    let mut pids = Vec::new();
     let (mut cpu_ticks, mut rss_pages) = (0u64, 0u64);
     while let Some(pid) = stack.pop() {
         if !seen.insert(pid) {
@@ -30,12 +42,31 @@ pub fn tree_usage(root: i32) -> Option<(f64, u64)> {
             cpu_ticks +=
                 stat.utime + stat.stime + stat.cutime.max(0) as u64 + stat.cstime.max(0) as u64;
             rss_pages += stat.rss;
+            pids.push(pid);
         }
         if let Some(kids) = children.get(&pid) {
             stack.extend(kids);
         }
     }
-    Some((cpu_ticks as f64 / ticks, rss_pages * page))
+    Some(TreeUsage {
+        cpu_seconds: cpu_ticks as f64 / ticks,
+        rss_bytes: rss_pages * page,
+        pids,
+    })
+}
+
+/// Peak resident memory of one process (`VmHWM`), bytes; `None` once it
+/// has exited (a zombie has no memory lines) or for kernel threads.
+pub fn peak_rss(pid: i32) -> Option<u64> {
+    let status = procfs::process::Process::new(pid).ok()?.status().ok()?;
+    status.vmhwm.map(|kib| kib * 1024)
+}
+
+/// Sum of [`peak_rss`] over `pids` (processes that are gone count 0);
+/// `None` when none of them could be read.
+pub fn summed_peak_rss(pids: &[i32]) -> Option<u64> {
+    let peaks: Vec<u64> = pids.iter().filter_map(|&pid| peak_rss(pid)).collect();
+    (!peaks.is_empty()).then(|| peaks.iter().sum())
 }
 
 #[cfg(test)]
@@ -51,8 +82,19 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
         assert_ne!(x, 0);
-        let (cpu, rss) = tree_usage(std::process::id() as i32).unwrap();
-        assert!(cpu > 0.0 && rss > 0, "cpu {cpu} rss {rss}");
+        let me = std::process::id() as i32;
+        let usage = tree_usage(me).unwrap();
+        assert!(usage.cpu_seconds > 0.0 && usage.rss_bytes > 0, "{usage:?}");
+        assert_eq!(usage.pids[0], me);
         assert!(tree_usage(i32::MAX).is_none());
+        let hwm = peak_rss(me).unwrap();
+        assert!(
+            hwm >= usage.rss_bytes / 2,
+            "VmHWM {hwm} vs RSS {}",
+            usage.rss_bytes
+        );
+        // VmHWM only grows: read again, it is at least the first reading.
+        assert!(summed_peak_rss(&[me, i32::MAX]).unwrap() >= hwm);
+        assert_eq!(summed_peak_rss(&[i32::MAX]), None);
     }
 }

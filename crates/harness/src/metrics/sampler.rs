@@ -9,7 +9,7 @@ use isobench_environments::cgroup::read_u64;
 use isobench_environments::MeterTarget;
 use isobench_results::UsageSample;
 
-use super::process_tree::tree_usage;
+use super::process_tree::{summed_peak_rss, tree_usage};
 
 /// One reading: cumulative CPU seconds and memory in use.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,14 +18,30 @@ pub struct Reading {
     pub cpu_seconds: f64,
     /// Memory in use, bytes.
     pub memory_bytes: u64,
-    /// Peak memory as the source reports it (cgroup max usage), if any.
+    /// Peak memory as a cgroup reports it (`memory.max_usage_in_bytes`, page cache included), if any.
     pub peak_bytes: Option<u64>,
+    /// Sum of the peak resident memory (`VmHWM`) of the instance's live host processes.
+    pub peak_rss_bytes: Option<u64>,
+    /// A cgroup's resident charge: anonymous + shared memory + mapped files
+    /// (`total_rss + total_shmem + total_mapped_file` of `memory.stat`), which
+    /// also counts shared-memory files no process maps at that moment (gVisor keeps a
+    /// sandbox's memory in one).
+    pub resident_charge_bytes: Option<u64>,
 }
 
 /// Reads a meter target once.
 pub struct Meter {
     target: MeterTarget,
 }
+
+/// Counter resolution assumed for both meters: cgroup v1's `cpuacct.usage`
+/// lags a running task by up to one scheduler tick, and /proc's
+/// utime/stime count 10 ms clock ticks.
+pub const CPU_RESOLUTION_SECONDS: f64 = 0.010;
+
+/// Shortest measured window whose CPU figure is reported: two readings, each
+/// off by up to [`CPU_RESOLUTION_SECONDS`], stay within ±5% of it.
+pub const MIN_CPU_WINDOW_SECONDS: f64 = 2.0 * CPU_RESOLUTION_SECONDS / 0.05;
 
 impl Meter {
     /// A meter for `target`.
@@ -55,31 +71,40 @@ impl Meter {
             MeterTarget::CgroupV1 { cpuacct, memory } => {
                 let cpu = read_u64(&cpuacct.join("cpuacct.usage"))? as f64 / 1e9;
                 let mem = read_u64(&memory.join("memory.usage_in_bytes")).unwrap_or(0);
+                let pids = cgroup_pids(memory).or_else(|| cgroup_pids(cpuacct));
                 Some(Reading {
                     cpu_seconds: cpu,
                     memory_bytes: mem,
                     peak_bytes: read_u64(&memory.join("memory.max_usage_in_bytes")),
+                    peak_rss_bytes: pids.as_deref().and_then(summed_peak_rss),
+                    resident_charge_bytes: resident_charge(memory),
                 })
             }
-            MeterTarget::ProcessTree(pid) => tree_usage(*pid).map(|(cpu, mem)| Reading {
-                cpu_seconds: cpu,
-                memory_bytes: mem,
+            MeterTarget::ProcessTree(pid) => tree_usage(*pid).map(|tree| Reading {
+                cpu_seconds: tree.cpu_seconds,
+                memory_bytes: tree.rss_bytes,
                 peak_bytes: None,
+                peak_rss_bytes: summed_peak_rss(&tree.pids),
+                resident_charge_bytes: None,
             }),
             MeterTarget::ProcessTrees(pids) => {
                 // The first tree is the instance; the others (device
                 // daemons) add to it while they live.
-                let (mut cpu, mut mem) = tree_usage(*pids.first()?)?;
+                let first = tree_usage(*pids.first()?)?;
+                let (mut cpu, mut mem, mut all) = (first.cpu_seconds, first.rss_bytes, first.pids);
                 for &pid in &pids[1..] {
-                    if let Some((c, m)) = tree_usage(pid) {
-                        cpu += c;
-                        mem += m;
+                    if let Some(tree) = tree_usage(pid) {
+                        cpu += tree.cpu_seconds;
+                        mem += tree.rss_bytes;
+                        all.extend(tree.pids);
                     }
                 }
                 Some(Reading {
                     cpu_seconds: cpu,
                     memory_bytes: mem,
                     peak_bytes: None,
+                    peak_rss_bytes: summed_peak_rss(&all),
+                    resident_charge_bytes: None,
                 })
             }
             MeterTarget::Unavailable(_) => None,
@@ -87,11 +112,90 @@ impl Meter {
     }
 }
 
+/// `total_rss + total_shmem + total_mapped_file` of a cgroup v1 memory
+/// directory's `memory.stat` (the whole subtree).
+fn resident_charge(memory: &std::path::Path) -> Option<u64> {
+    let text = std::fs::read_to_string(memory.join("memory.stat")).ok()?;
+    let mut sum = 0;
+    let mut found = false;
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        if let (Some(key), Some(value)) = (parts.next(), parts.next()) {
+            if matches!(key, "total_rss" | "total_shmem" | "total_mapped_file") {
+                sum += value.parse::<u64>().ok()?;
+                found = true;
+            }
+        }
+    }
+    found.then_some(sum)
+}
+
+/// The processes of a cgroup v1 directory and of every cgroup below it
+/// (`cgroup.procs`; runtimes put the container in a child such as `ctr`).
+fn cgroup_pids(dir: &std::path::Path) -> Option<Vec<i32>> {
+    let text = std::fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+    let mut pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                pids.extend(cgroup_pids(&entry.path()).unwrap_or_default());
+            }
+        }
+    }
+    Some(pids)
+}
+
+/// Peaks seen over all readings.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Peaks {
+    /// Largest memory in use.
+    memory: u64,
+    /// Largest cgroup max usage.
+    cgroup: Option<u64>,
+    /// Largest sum of VmHWM.
+    rss: Option<u64>,
+    /// Largest cgroup resident charge.
+    charge: Option<u64>,
+}
+
+impl Peaks {
+    fn update(&mut self, reading: &Reading) {
+        self.memory = self.memory.max(reading.memory_bytes);
+        self.cgroup = max_opt(self.cgroup, reading.peak_bytes);
+        self.rss = max_opt(self.rss, reading.peak_rss_bytes);
+        self.charge = max_opt(self.charge, reading.resident_charge_bytes);
+    }
+}
+
+fn max_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What a [`Sampler`] collected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampled {
+    /// Every reading (seconds since launch, cumulative CPU, memory in use).
+    pub samples: Vec<UsageSample>,
+    /// Host peak resident memory of the instance: the larger of the
+    /// largest sum of its processes' `VmHWM` and the largest cgroup resident
+    /// charge over all readings.
+    pub peak_rss_bytes: Option<u64>,
+    /// Largest cgroup `memory.max_usage_in_bytes` read.
+    pub cgroup_peak_bytes: Option<u64>,
+    /// The sampling interval.
+    pub interval: Duration,
+    /// The meter's description.
+    pub source: String,
+}
+
 /// Samples a meter on a thread until stopped.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     samples: Arc<Mutex<Vec<UsageSample>>>,
-    peak: Arc<Mutex<u64>>,
+    peaks: Arc<Mutex<Peaks>>,
     handle: Option<JoinHandle<()>>,
     interval: Duration,
     describe: String,
@@ -104,28 +208,16 @@ impl Sampler {
         let describe = meter.describe();
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
-        let peak = Arc::new(Mutex::new(0u64));
+        let peaks = Arc::new(Mutex::new(Peaks::default()));
         let handle = {
-            let (stop, samples, peak) = (stop.clone(), samples.clone(), peak.clone());
+            let (stop, samples, peaks) = (stop.clone(), samples.clone(), peaks.clone());
             std::thread::Builder::new()
                 .name("isobench-sampler".into())
                 .spawn(move || {
                     let mut next = Instant::now();
                     while !stop.load(Ordering::Relaxed) {
                         if let Some(reading) = meter.read() {
-                            let sample = UsageSample {
-                                t: origin.elapsed().as_secs_f64(),
-                                cpu: reading.cpu_seconds,
-                                mem: reading.memory_bytes,
-                            };
-                            samples
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .push(sample);
-                            let mut peak = peak.lock().unwrap_or_else(|p| p.into_inner());
-                            *peak = (*peak)
-                                .max(reading.peak_bytes.unwrap_or(0))
-                                .max(reading.memory_bytes);
+                            record(&samples, &peaks, &reading, origin);
                         }
                         next += interval;
                         let now = Instant::now();
@@ -141,41 +233,57 @@ impl Sampler {
         Sampler {
             stop,
             samples,
-            peak,
+            peaks,
             handle: Some(handle),
             interval,
             describe,
         }
     }
 
-    /// Takes one last sample now (before the instance is stopped).
-    pub fn sample_now(&self, target: &MeterTarget, origin: Instant) {
-        if let Some(reading) = Meter::new(target.clone()).read() {
-            self.samples
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(UsageSample {
-                    t: origin.elapsed().as_secs_f64(),
-                    cpu: reading.cpu_seconds,
-                    mem: reading.memory_bytes,
-                });
-            let mut peak = self.peak.lock().unwrap_or_else(|p| p.into_inner());
-            *peak = (*peak)
-                .max(reading.peak_bytes.unwrap_or(0))
-                .max(reading.memory_bytes);
-        }
+    /// Adds a reading taken by the caller (at a moment that matters, such as
+    /// the start of the measured window) to the samples and peaks.
+    pub fn add(&self, reading: &Reading, origin: Instant) {
+        record(&self.samples, &self.peaks, reading, origin);
     }
 
-    /// Stops sampling; returns the samples, the peak memory seen, the interval and the source.
-    pub fn finish(mut self) -> (Vec<UsageSample>, u64, Duration, String) {
+    /// Stops sampling and returns what was collected.
+    pub fn finish(mut self) -> Sampled {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(handle) = self.handle.take() {
             let _ = handle.join();
         }
-        let samples = std::mem::take(&mut *self.samples.lock().unwrap_or_else(|p| p.into_inner()));
-        let peak = *self.peak.lock().unwrap_or_else(|p| p.into_inner());
-        (samples, peak, self.interval, self.describe.clone())
+        let mut samples =
+            std::mem::take(&mut *self.samples.lock().unwrap_or_else(|p| p.into_inner()));
+        samples.sort_by(|a, b| a.t.total_cmp(&b.t));
+        let peaks = *self.peaks.lock().unwrap_or_else(|p| p.into_inner());
+        Sampled {
+            samples,
+            peak_rss_bytes: max_opt(peaks.rss, peaks.charge),
+            cgroup_peak_bytes: peaks.cgroup,
+            interval: self.interval,
+            source: self.describe.clone(),
+        }
     }
+}
+
+fn record(
+    samples: &Mutex<Vec<UsageSample>>,
+    peaks: &Mutex<Peaks>,
+    reading: &Reading,
+    origin: Instant,
+) {
+    samples
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(UsageSample {
+            t: origin.elapsed().as_secs_f64(),
+            cpu: reading.cpu_seconds,
+            mem: reading.memory_bytes,
+        });
+    peaks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .update(reading);
 }
 
 impl Drop for Sampler {
@@ -230,10 +338,12 @@ mod tests {
             x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
         }
         assert_ne!(x, 0);
-        let (samples, peak, _, source) = sampler.finish();
+        let sampled = sampler.finish();
+        let samples = &sampled.samples;
         assert!(samples.len() >= 2, "{} samples", samples.len());
         assert!(samples.last().unwrap().cpu > samples.first().unwrap().cpu);
-        assert!(peak > 0);
-        assert!(source.starts_with("process-tree"));
+        assert!(sampled.peak_rss_bytes.unwrap() > 0, "{sampled:?}");
+        assert_eq!(sampled.cgroup_peak_bytes, None);
+        assert!(sampled.source.starts_with("process-tree"));
     }
 }

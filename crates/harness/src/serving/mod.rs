@@ -21,7 +21,7 @@ use isobench_environments::{
     registry, EnvError, EnvKind, Environment, Instance, LaunchSpec, Limits,
 };
 use isobench_records::{parse_line, LineKind, Record};
-use isobench_results::{Experiment, PeakStep, ResultsFile, ServingResult, RESULTS_VERSION};
+use isobench_results::{Experiment, PeakStep, ResultsFile, ServingResult};
 
 use crate::metrics::Meter;
 use crate::runner::{results_path, RunContext, RunObserver};
@@ -632,39 +632,17 @@ fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError>
     let path = results_path(output);
     let mut file = match ResultsFile::load(&path) {
         Ok(file) => file,
-        Err(_) if !path.exists() => ResultsFile {
-            results_version: RESULTS_VERSION,
-            isobench_version: env!("CARGO_PKG_VERSION").to_string(),
-            git_revision: crate::host::git_revision(),
-            started_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-            experiment: Experiment {
-                environments: ctx
-                    .config
-                    .environments
-                    .iter()
-                    .map(|k| k.name().to_string())
-                    .collect(),
-                workload: ctx.config.workload.clone(),
-                engine: ctx.config.engine.clone(),
-                model: ctx.config.model.as_ref().map(|p| p.display().to_string()),
-                images: ctx.config.images.as_ref().map(|p| p.display().to_string()),
+        Err(_) if !path.exists() => ResultsFile::new(
+            Experiment {
                 iterations: 0,
                 warmup: 0,
                 repetitions: 1,
-                vcpus: ctx.config.vcpus,
-                memory_mib: ctx.config.memory_mib,
-                threads: ctx.config.threads,
-                seed: ctx.config.seed,
+                ..crate::runner::experiment_of(&ctx.config)
             },
-            host: ctx.host.clone(),
-            payload: ctx.identity.clone(),
-            environments: Vec::new(),
-            warnings: Vec::new(),
-            serving: Vec::new(),
-        },
+            ctx.host.clone(),
+            ctx.identity.clone(),
+            crate::host::git_revision(),
+        ),
         Err(e) => {
             return Err(HarnessError::Output {
                 path: path.clone(),

@@ -1,11 +1,11 @@
 //! CSV: one row per environment with the summary columns ([`CsvExporter`]),
 //! and one row per measured iteration ([`raw_csv`]). Times in µs unless the
-//! column name says otherwise.
+//! column name says otherwise; an absent figure is an empty cell (never 0).
 
 use isobench_results::{ResultsFile, Status};
 use isobench_stats::Summary;
 
-use super::Exporter;
+use super::{verdict_text, Exporter};
 use crate::format::csv_field;
 use crate::ReportError;
 
@@ -14,6 +14,11 @@ use crate::ReportError;
 pub struct CsvExporter;
 
 /// Header of [`CsvExporter`]'s output.
+///
+/// `failed_repetitions` and `outlier_repetitions` list repetition indices
+/// separated by spaces; `repetitions_compared` reads `baseline vs this`;
+/// `verdict` is the same text as every report's (`slower`, `faster`, `no
+/// significant difference`, `inconclusive (reason)`, `baseline`, `not compared (reason)`).
 pub const SUMMARY_HEADER: &[&str] = &[
     "environment",
     "status",
@@ -21,6 +26,7 @@ pub const SUMMARY_HEADER: &[&str] = &[
     "accel",
     "runtime_version",
     "repetitions",
+    "failed_repetitions",
     "n",
     "inference_mean_us",
     "inference_std_us",
@@ -36,6 +42,10 @@ pub const SUMMARY_HEADER: &[&str] = &[
     "inference_median_ci_low_us",
     "inference_median_ci_high_us",
     "inference_outliers",
+    "icc",
+    "between_sd_us",
+    "within_sd_us",
+    "outlier_repetitions",
     "end_to_end_mean_us",
     "end_to_end_std_us",
     "end_to_end_median_us",
@@ -44,18 +54,49 @@ pub const SUMMARY_HEADER: &[&str] = &[
     "first_inference_mean_s",
     "cpu_percent",
     "cpu_seconds_per_inference",
-    "peak_memory_bytes",
-    "memory_overhead_bytes",
+    "startup_cpu_seconds",
+    "workload_peak_rss_bytes",
+    "host_peak_rss_bytes",
+    "isolation_overhead_bytes",
+    "vmm_overhead_bytes",
     "accuracy",
     "ratio_to_baseline",
     "ratio_ci_low",
     "ratio_ci_high",
-    "ratio_significant",
+    "verdict",
+    "p_value",
+    "repetitions_compared",
+    "min_p_value",
+    "calibration_median_s",
     "image_bytes",
 ];
 
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// Space-separated repetition indices.
+fn indices(v: &[u32]) -> String {
+    v.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// Median of the repetitions' host-speed probes, seconds.
+fn calibration_median(env: &isobench_results::EnvironmentResult) -> Option<f64> {
+    let mut probes: Vec<f64> = env
+        .repetitions
+        .iter()
+        .filter_map(|r| r.calibration.map(|c| c.seconds()))
+        .collect();
+    if probes.is_empty() {
+        return None;
+    }
+    probes.sort_by(f64::total_cmp);
+    let n = probes.len();
+    Some(if n % 2 == 1 {
+        probes[n / 2]
+    } else {
+        (probes[n / 2 - 1] + probes[n / 2]) / 2.0
+    })
 }
 
 impl Exporter for CsvExporter {
@@ -68,6 +109,12 @@ impl Exporter for CsvExporter {
                 Status::Failed { reason } => format!("failed: {reason}"),
                 Status::Skipped { reason } => format!("skipped: {reason}"),
             };
+            let failed: Vec<u32> = env
+                .repetitions
+                .iter()
+                .filter(|r| r.error.is_some())
+                .map(|r| r.index)
+                .collect();
             let mut cells = vec![
                 env.name.clone(),
                 status,
@@ -75,12 +122,13 @@ impl Exporter for CsvExporter {
                 opt(env.accel.as_ref()),
                 opt(env.runtime_version.as_ref()),
                 env.repetitions.len().to_string(),
+                indices(&failed),
             ];
-            match &env.summary {
+            let s = env.summary.as_ref();
+            match s {
                 Some(s) => {
                     let i: &Summary = &s.inference_us;
                     let e = &s.end_to_end_us;
-                    let outliers = i.outliers.len().to_string();
                     cells.extend(
                         [
                             i.n as f64,
@@ -101,23 +149,45 @@ impl Exporter for CsvExporter {
                         .iter()
                         .map(f64::to_string),
                     );
-                    cells.push(outliers);
+                    cells.push(i.outliers.len().to_string());
+                    let v = s.variance.as_ref();
+                    cells.push(opt(v.map(|v| v.icc)));
+                    cells.push(opt(v.map(|v| v.between.sqrt())));
+                    cells.push(opt(v.map(|v| v.within.sqrt())));
+                    cells.push(indices(&s.outlier_repetitions));
                     cells.extend([e.mean, e.std, e.median, e.p99].iter().map(f64::to_string));
                     cells.push(opt(s.ready_seconds.as_ref().map(|r| r.mean)));
                     cells.push(opt(s.first_inference_seconds.as_ref().map(|r| r.mean)));
-                    cells.push(s.cpu_percent.to_string());
-                    cells.push(s.cpu_seconds_per_inference.to_string());
-                    cells.push(s.peak_memory_bytes.to_string());
-                    cells.push(opt(s.memory_overhead_bytes));
+                    cells.push(opt(s.cpu_percent));
+                    cells.push(opt(s.cpu_seconds_per_inference));
+                    cells.push(opt(s.startup_cpu_seconds));
+                    cells.push(opt(s.workload_peak_rss_bytes));
+                    cells.push(opt(s.host_peak_rss_bytes));
+                    cells.push(opt(s.isolation_overhead_bytes));
+                    cells.push(opt(s.vmm_overhead_bytes));
                     cells.push(opt(s.accuracy));
                     let r = s.ratio_to_baseline.as_ref();
                     cells.push(opt(r.map(|r| r.ratio)));
                     cells.push(opt(r.map(|r| r.ci.low)));
                     cells.push(opt(r.map(|r| r.ci.high)));
-                    cells.push(opt(r.map(|r| r.significant)));
                 }
-                None => cells.extend((0..SUMMARY_HEADER.len() - 7).map(|_| String::new())),
+                None => {
+                    let filled = cells.len();
+                    let verdict_at = SUMMARY_HEADER
+                        .iter()
+                        .position(|h| *h == "verdict")
+                        .unwrap_or(filled);
+                    cells.extend((filled..verdict_at).map(|_| String::new()));
+                }
             }
+            let c = s.and_then(|s| s.comparison.as_ref());
+            cells.push(verdict_text(results, env));
+            cells.push(opt(c.map(|c| c.test.p_value)));
+            cells.push(opt(c.map(|c| {
+                format!("{} vs {}", c.test.a_repetitions, c.test.b_repetitions)
+            })));
+            cells.push(opt(c.map(|c| c.test.min_p_value)));
+            cells.push(opt(calibration_median(env)));
             cells.push(opt(env.image_bytes));
             debug_assert_eq!(cells.len(), SUMMARY_HEADER.len());
             out.push_str(
@@ -133,9 +203,16 @@ impl Exporter for CsvExporter {
     }
 }
 
-/// Header of [`raw_csv`].
-pub const RAW_HEADER: &str =
-    "environment,repetition,iteration,input,preprocess_us,inference_us,postprocess_us,end_to_end_us";
+/// Always quotes a CSV field (RFC 4180).
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Header of [`raw_csv`]. `round` is the repetition index (the round it ran
+/// in when interleaved); `sequence` its position in the experiment's launch
+/// order; `calibration_*_s` the host-speed probe around the repetition;
+/// `output` what the iteration computed, described.
+pub const RAW_HEADER: &str = "environment,repetition,round,sequence,iteration,input,preprocess_us,inference_us,postprocess_us,end_to_end_us,calibration_before_s,calibration_after_s,output";
 
 /// Every measured iteration, one row each (for re-analysis).
 pub fn raw_csv(results: &ResultsFile) -> Vec<u8> {
@@ -143,17 +220,25 @@ pub fn raw_csv(results: &ResultsFile) -> Vec<u8> {
     out.push('\n');
     for env in &results.environments {
         for rep in &env.repetitions {
+            let sequence = opt(rep.sequence);
+            let before = opt(rep.calibration.map(|c| c.before));
+            let after = opt(rep.calibration.map(|c| c.after));
             for it in &rep.iterations {
                 out.push_str(&format!(
-                    "{},{},{},{},{},{},{},{}\n",
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                     csv_field(&env.name),
                     rep.index,
+                    rep.index,
+                    sequence,
                     it.index,
                     csv_field(&it.input),
                     it.preprocess_us,
                     it.inference_us,
                     it.postprocess_us,
-                    it.end_to_end_us
+                    it.end_to_end_us,
+                    before,
+                    after,
+                    opt(it.digest.as_ref().map(|d| quoted(&d.describe())))
                 ));
             }
         }

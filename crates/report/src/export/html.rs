@@ -6,22 +6,29 @@
 
 use isobench_results::{ResultsFile, Status};
 
-use super::{inference_unit, summary_headers, summary_rows, Exporter};
+use super::{
+    definitions, host_speed_lines, inference_unit, input_views, order_sentence, outputs_sentence,
+    repetition_rows, summary_headers, summary_rows, table_notes, variance_rows, Exporter,
+    InputView,
+};
 use crate::charts::{all_charts, FOREGROUND_HEX};
-use crate::format::{env_label, esc, mib, num, utc, TimeUnit};
+use crate::format::{env_label_marked, esc, mib, num, utc, TimeUnit};
 use crate::ReportError;
 
 /// Exports the HTML report.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HtmlExporter;
 
-fn css() -> String {
+pub(crate) fn css() -> String {
     format!(
         r#":root {{ --bg: #ffffff; --fg: #1d1d1f; --muted: #5f6368; --rule: #d0d4d9; --warn-bg: #fff4d6; --warn-fg: #5c4400; --head: #f3f5f7; color-scheme: light dark; }}
 @media (prefers-color-scheme: dark) {{
   :root {{ --bg: #15171a; --fg: #e6e8eb; --muted: #a4abb3; --rule: #3a3f45; --warn-bg: #3d3216; --warn-fg: #f6dc9c; --head: #1f2226; }}
 }}
-body {{ background: var(--bg); color: var(--fg); font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto; max-width: 1000px; padding: 1.5rem; }}
+body {{ background: var(--bg); color: var(--fg); font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto; max-width: 1240px; padding: 1.5rem; }}
+.scroll {{ overflow-x: auto; }}
+table#summary td:last-child, table#summary th:last-child, table#variance td:nth-child(n+5), table#variance th:nth-child(n+5), table#repetitions td:last-child, table#repetitions th:last-child {{ text-align: left; }}
+table#summary, table#environments, table#repetitions, table#variance {{ font-size: .88em; }}
 h1 {{ font-size: 1.6rem; margin-bottom: .2rem; }}
 h2 {{ font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 1px solid var(--rule); padding-bottom: .2rem; }}
 .sub, .note, figcaption + svg + p {{ color: var(--muted); }}
@@ -31,7 +38,11 @@ th:first-child, td:first-child, table.kv td, table.kv th {{ text-align: left; }}
 th {{ background: var(--head); }}
 code {{ font-size: .85em; word-break: break-all; }}
 .warnings {{ background: var(--warn-bg); color: var(--warn-fg); border-radius: 6px; padding: .6rem 1rem; }}
-.slower {{ color: #d9534f; font-weight: 600; }} .faster {{ color: #3c9a5f; font-weight: 600; }}
+.slower {{ color: #d9534f; font-weight: 600; }} .faster {{ color: #3c9a5f; font-weight: 600; }} .inconclusive {{ font-style: italic; }}
+.notes {{ color: var(--muted); font-size: .9em; margin: .2rem 0 .8rem 1.2rem; padding: 0; }}
+dl.definitions dt {{ font-weight: 600; float: left; clear: left; margin-right: .5rem; }}
+dl.definitions dd {{ margin: 0 0 .3rem 0; color: var(--muted); }}
+.mismatch {{ color: #d9534f; font-weight: 600; }}
 figure.chart {{ margin: 1.4rem 0; }}
 figure.chart figcaption {{ font-weight: 600; margin-bottom: .3rem; }}
 figure.chart svg {{ width: 100%; height: auto; max-width: 900px; display: block; }}
@@ -55,6 +66,30 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| esc(&v.to_string())).unwrap_or_else(|| "—".into())
 }
 
+/// A table whose cells are plain text (escaped here).
+fn html_table(id: &str, headers: &[String], rows: &[Vec<String>]) -> String {
+    let mut out = format!("<div class=\"scroll\"><table id=\"{}\">\n<tr>", esc(id));
+    for head in headers {
+        out.push_str(&format!("<th>{}</th>", esc(head)));
+    }
+    out.push_str("</tr>\n");
+    for row in rows {
+        out.push_str("<tr>");
+        for cell in row {
+            out.push_str(&format!("<td>{}</td>", esc(cell)));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table></div>\n");
+    out
+}
+
+/// Mean of the present values.
+fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let present: Vec<f64> = values.flatten().collect();
+    (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64)
+}
+
 impl Exporter for HtmlExporter {
     fn serialize(&self, results: &ResultsFile) -> Result<Vec<u8>, ReportError> {
         let x = &results.experiment;
@@ -67,12 +102,13 @@ impl Exporter for HtmlExporter {
             css()
         );
         h.push_str(&format!(
-            "<h1>{}</h1>\n<p class=\"sub\">{} · {} iterations × {} repetitions ({} warm-up) · host {} · isobench {}</p>\n",
+            "<h1>{}</h1>\n<p class=\"sub\">{} · {} iterations × {} repetitions ({} warm-up, {} order) · host {} · isobench {}</p>\n",
             esc(&title),
             esc(&utc(results.started_unix)),
             x.iterations,
             x.repetitions,
             x.warmup,
+            esc(&x.order),
             esc(&results.host.hostname),
             esc(&results.isobench_version)
         ));
@@ -84,31 +120,42 @@ impl Exporter for HtmlExporter {
             h.push_str("</ul></div>\n");
         }
 
-        // Summary table.
+        // Summary table, the notes under it, and the definitions.
         let unit = inference_unit(results);
-        h.push_str("<h2>Summary</h2>\n<table id=\"summary\">\n<tr>");
-        for head in summary_headers(unit) {
+        h.push_str("<h2>Summary</h2>\n<div class=\"scroll\"><table id=\"summary\">\n<tr>");
+        for head in summary_headers(results, unit) {
             h.push_str(&format!("<th>{}</th>", esc(&head)));
         }
         h.push_str("</tr>\n");
         for r in summary_rows(results, unit) {
-            let class = match r.verdict.as_str() {
-                "slower" => " class=\"slower\"",
-                "faster" => " class=\"faster\"",
-                _ => "",
-            };
+            h.push_str("<tr>");
+            let last = r.cells.len() - 1;
+            for (i, cell) in r.cells.iter().enumerate() {
+                match r.verdict_class.filter(|_| i == last) {
+                    Some(class) => h.push_str(&format!("<td class=\"{class}\">{}</td>", esc(cell))),
+                    None => h.push_str(&format!("<td>{}</td>", esc(cell))),
+                }
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table></div>\n");
+        let notes = table_notes(results);
+        if !notes.is_empty() {
+            h.push_str("<ul class=\"notes\" id=\"summary-notes\">\n");
+            for note in notes {
+                h.push_str(&format!("<li>{}</li>\n", esc(&note)));
+            }
+            h.push_str("</ul>\n");
+        }
+        h.push_str("<h3>Definitions</h3>\n<dl class=\"definitions\" id=\"definitions\">\n");
+        for (term, definition) in definitions(results) {
             h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{}</td></tr>\n",
-                esc(&r.label), esc(&r.start), esc(&r.mean_std), esc(&r.median), esc(&r.p99),
-                esc(&r.cpu), esc(&r.memory), esc(&r.ratio), esc(&r.verdict)
+                "<dt>{}</dt><dd>{}.</dd>\n",
+                esc(term),
+                esc(&definition.replace('`', ""))
             ));
         }
-        h.push_str(
-            "</table>\n<p class=\"note\">Inference: in-agent time per iteration. Start: launch to agent ready. \
-             Ratio: mean / baseline mean with bootstrap 95% CI. Verdict: permutation test on the mean against \
-             the baseline; significant only when p &lt; 0.01 and the change exceeds 5%. \
-             Emulated (TCG) figures are not compared with hardware ones.</p>\n",
-        );
+        h.push_str("</dl>\n");
 
         // Charts.
         h.push_str("<h2>Charts</h2>\n");
@@ -126,25 +173,158 @@ impl Exporter for HtmlExporter {
             ));
         }
 
+        // Repetitions.
+        let u = unit.label();
+        h.push_str("<h2>Repetitions</h2>\n");
+        h.push_str(&format!(
+            "<p class=\"note\">{}</p>\n",
+            esc(&order_sentence(results))
+        ));
+        if !results.rounds.is_empty() {
+            h.push_str("<ul class=\"notes\" id=\"rounds\">\n");
+            for round in &results.rounds {
+                h.push_str(&format!(
+                    "<li>round {}: {}</li>\n",
+                    round.index,
+                    esc(&round.order.join(", "))
+                ));
+            }
+            h.push_str("</ul>\n");
+        }
+        let variance: Vec<Vec<String>> = variance_rows(results, unit)
+            .into_iter()
+            .map(|v| vec![v.env, v.between_sd, v.within_sd, v.icc, v.means, v.failed])
+            .collect();
+        if !variance.is_empty() {
+            h.push_str(&html_table(
+                "variance",
+                &[
+                    "Environment".into(),
+                    format!("σ between repetitions ({u})"),
+                    format!("σ within repetitions ({u})"),
+                    "ICC".into(),
+                    format!("Repetition means ({u})"),
+                    "Failed repetitions".into(),
+                ],
+                &variance,
+            ));
+            h.push_str("<p class=\"note\">σ between: the spread of the repetitions' true means; σ within: the spread of iterations inside one repetition; ICC: the share of the variance that lies between repetitions (near 1: more repetitions, not more iterations, narrow the comparison).</p>\n");
+            let reps: Vec<Vec<String>> = repetition_rows(results, unit)
+                .into_iter()
+                .map(|r| {
+                    vec![
+                        r.env,
+                        r.index,
+                        r.sequence,
+                        r.iterations,
+                        r.mean,
+                        r.calibration,
+                        r.note,
+                    ]
+                })
+                .collect();
+            h.push_str(&html_table(
+                "repetitions",
+                &[
+                    "Environment".into(),
+                    "Round".into(),
+                    "Launch #".into(),
+                    "Iterations".into(),
+                    format!("Mean inference ({u})"),
+                    "Calibration before / after (ms)".into(),
+                    "Note".into(),
+                ],
+                &reps,
+            ));
+        }
+
+        // Host speed.
+        h.push_str("<h2>Host speed</h2>\n<div id=\"host-speed\">\n");
+        for line in host_speed_lines(results) {
+            h.push_str(&format!("<p>{}</p>\n", esc(&line)));
+        }
+        h.push_str("</div>\n");
+
+        // Outputs.
+        h.push_str("<h2>Outputs</h2>\n<div id=\"outputs\">\n");
+        match &results.outputs {
+            None => h.push_str("<p>No output digests in this file: whether the environments computed the same thing was not checked.</p>\n"),
+            Some(check) => {
+                let class = if check.consistent() { "" } else { " class=\"mismatch\"" };
+                h.push_str(&format!("<p{class}>{}</p>\n", esc(&outputs_sentence(check))));
+                h.push_str(&format!(
+                    "<p class=\"note\">Reference: {}. Compared with: {}.</p>\n",
+                    esc(&check.reference),
+                    esc(&check.tolerance)
+                ));
+                if !check.mismatches.is_empty() {
+                    let rows: Vec<Vec<String>> = check
+                        .mismatches
+                        .iter()
+                        .map(|m| {
+                            vec![
+                                m.env.clone(),
+                                m.repetition.to_string(),
+                                m.index.to_string(),
+                                m.input.clone(),
+                                m.reason.clone(),
+                            ]
+                        })
+                        .collect();
+                    h.push_str(&html_table(
+                        "output-mismatches",
+                        &[
+                            "Environment".into(),
+                            "Repetition".into(),
+                            "Iteration".into(),
+                            "Input".into(),
+                            "What differs".into(),
+                        ],
+                        &rows,
+                    ));
+                }
+                h.push_str("<table id=\"outputs-by-input\" class=\"kv\">\n<tr><th>Input</th><th>Environment</th><th>Output</th></tr>\n");
+                for view in input_views(check) {
+                    match view {
+                        InputView::Identical {
+                            input,
+                            environments,
+                            output,
+                        } => h.push_str(&format!(
+                            "<tr><td>{}</td><td>identical in {environments} environments</td><td>{}</td></tr>\n",
+                            esc(input),
+                            esc(output)
+                        )),
+                        InputView::Differ { input, outputs } => {
+                            for (i, (env, output)) in outputs.iter().enumerate() {
+                                h.push_str(&format!(
+                                    "<tr><td>{}</td><td class=\"mismatch\">{}</td><td>{}</td></tr>\n",
+                                    if i == 0 { esc(input) } else { String::new() },
+                                    esc(env),
+                                    esc(output)
+                                ));
+                            }
+                        }
+                    }
+                }
+                h.push_str("</table>\n");
+            }
+        }
+        h.push_str("</div>\n");
+
         let serving = super::serving_rows(results);
         if !serving.is_empty() {
-            h.push_str("<h2>Model serving</h2>\n<table id=\"serving\">\n<tr>");
-            for header in super::SERVING_HEADERS {
-                h.push_str(&format!("<th>{}</th>", esc(header)));
-            }
-            h.push_str("</tr>\n");
-            for row in serving {
-                h.push_str("<tr>");
-                for cell in row {
-                    h.push_str(&format!("<td>{}</td>", esc(&cell)));
-                }
-                h.push_str("</tr>\n");
-            }
-            h.push_str("</table>\n");
+            let headers: Vec<String> = super::SERVING_HEADERS
+                .iter()
+                .map(|h| h.to_string())
+                .collect();
+            let rows: Vec<Vec<String>> = serving.into_iter().map(|r| r.to_vec()).collect();
+            h.push_str("<h2>Model serving</h2>\n");
+            h.push_str(&html_table("serving", &headers, &rows));
         }
 
         // Per-environment details.
-        h.push_str("<h2>Environments</h2>\n<table id=\"environments\">\n<tr><th>Environment</th><th>Status</th><th>Runtime</th><th>Image (MiB)</th><th>Prepare (s)</th><th>Samples</th><th>Outliers</th><th>End-to-end mean / p99</th><th>First inference (ms)</th><th>CPU per inference (ms)</th><th>Memory over baseline (MiB)</th><th>Accuracy</th></tr>\n");
+        h.push_str("<h2>Environments</h2>\n<div class=\"scroll\"><table id=\"environments\">\n<tr><th>Environment</th><th>Status</th><th>Runtime</th><th>Image (MiB)</th><th>Prepare (s)</th><th>Samples</th><th>Outliers</th><th>End-to-end mean / p99</th><th>First inference (ms)</th><th>cgroup peak (MiB)</th><th>VMM overhead (MiB)</th><th>Accuracy</th></tr>\n");
         for env in &results.environments {
             let status = match &env.status {
                 Status::Completed => "completed".to_string(),
@@ -159,16 +339,26 @@ impl Exporter for HtmlExporter {
             let s = env.summary.as_ref();
             let e2e = s.map(|s| {
                 let u = TimeUnit::for_us(s.end_to_end_us.mean);
+                let mark = if s.end_to_end_us.p99_is_reliable() {
+                    ""
+                } else {
+                    "*"
+                };
                 format!(
-                    "{} / {} {}",
+                    "{} / {}{mark} {}",
                     num(u.conv(s.end_to_end_us.mean)),
                     num(u.conv(s.end_to_end_us.p99)),
                     u.label()
                 )
             });
+            let cgroup = mean_of(
+                env.repetitions
+                    .iter()
+                    .map(|r| r.usage.cgroup_peak_bytes.map(|b| b as f64)),
+            );
             h.push_str(&format!(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                esc(&env_label(env)),
+                esc(&env_label_marked(env)),
                 esc(&status),
                 if runtime.is_empty() { "—".into() } else { esc(&runtime) },
                 opt(env.image_bytes.map(|b| mib(b as f64))),
@@ -177,12 +367,12 @@ impl Exporter for HtmlExporter {
                 opt(s.map(|s| s.inference_us.outliers.len())),
                 opt(e2e),
                 opt(s.and_then(|s| s.first_inference_seconds.as_ref()).map(|f| num(f.mean * 1e3))),
-                opt(s.map(|s| num(s.cpu_seconds_per_inference * 1e3))),
-                opt(s.and_then(|s| s.memory_overhead_bytes).map(|b| mib(b as f64))),
+                opt(cgroup.map(mib)),
+                opt(s.and_then(|s| s.vmm_overhead_bytes).map(|b| mib(b as f64))),
                 opt(s.and_then(|s| s.accuracy).map(|a| format!("{:.1}%", a * 100.0))),
             ));
         }
-        h.push_str("</table>\n");
+        h.push_str("</table></div>\n<p class=\"note\">cgroup peak: the cgroup's peak memory usage, page cache included (cgroup-metered instances only). VMM overhead: the VMM's resident memory outside guest RAM (VMs that report it).</p>\n");
         for env in results.environments.iter().filter(|e| !e.notes.is_empty()) {
             h.push_str(&format!(
                 "<p class=\"note\"><strong>{}</strong>: {}</p>\n",
@@ -204,6 +394,7 @@ impl Exporter for HtmlExporter {
                 format!("{} / {}", x.iterations, x.warmup),
             ),
             ("Repetitions", x.repetitions.to_string()),
+            ("Order", esc(&x.order)),
             ("vCPUs", opt(x.vcpus)),
             ("Memory (MiB)", opt(x.memory_mib)),
             ("Engine threads", x.threads.to_string()),
@@ -213,6 +404,7 @@ impl Exporter for HtmlExporter {
         h.push_str("<h2>Host</h2>\n");
         let mut host_rows = vec![
             ("Hostname", esc(&host.hostname)),
+            ("Fingerprint", esc(&host.fingerprint())),
             ("Kernel", esc(&host.kernel)),
             (
                 "CPU",
@@ -220,6 +412,10 @@ impl Exporter for HtmlExporter {
             ),
             ("Memory", format!("{} MiB", mib(host.memory_bytes as f64))),
             ("KVM", esc(&host.kvm)),
+            (
+                "cgroups",
+                opt(Some(&host.cgroup_version).filter(|v| !v.is_empty())),
+            ),
             ("Load average at start", format!("{:.2}", host.load_average)),
         ];
         for (tool, version) in &host.tool_versions {

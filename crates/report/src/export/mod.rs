@@ -1,21 +1,29 @@
-//! One exporter per format behind [`Exporter`], as hyperfine does.
+//! One exporter per format behind [`Exporter`], as hyperfine does, and the
+//! terminal table ([`terminal_table`]).
+//!
+//! Markdown, HTML and the terminal table are built from the same cells
+//! (this module): one definition per figure, one verdict (the file's
+//! [`isobench_results::EnvironmentSummary::comparison`]), the same words.
 
 pub(crate) mod csv;
-mod html;
+pub(crate) mod html;
 mod json;
 mod markdown;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 
-use isobench_results::{ResultsFile, Status};
-use isobench_stats::Verdict;
+use isobench_results::{EnvironmentResult, ResultsFile, Status};
+use isobench_stats::{Verdict, DEFAULT_ALPHA, DEFAULT_THRESHOLD};
 
 pub use self::csv::{raw_csv, CsvExporter};
 pub use self::html::HtmlExporter;
 pub use self::json::JsonExporter;
 pub use self::markdown::MarkdownExporter;
-use crate::compare::verdicts_against_baseline;
-use crate::format::{env_label, mib, num, TimeUnit};
+pub use self::terminal::terminal_table;
+use crate::format::{
+    env_label, env_label_marked, failed_count, mib, mib_signed, num, or_dash, tick, TimeUnit, DASH,
+};
 use crate::ReportError;
 
 /// Turns a results file into the bytes of one format.
@@ -31,7 +39,7 @@ pub enum ExportFormat {
     Json,
     /// One row per environment with the summary columns.
     Csv,
-    /// A table ready to paste.
+    /// The summary table with its definitions and details, ready to paste.
     Markdown,
     /// Self-contained HTML page with charts.
     Html,
@@ -84,32 +92,271 @@ pub fn write_reports(results: &ResultsFile, dir: &Path) -> Result<Vec<PathBuf>, 
     Ok(written)
 }
 
-/// One row of the summary table shared by Markdown and HTML (cells already formatted).
-pub(crate) struct SummaryRow {
-    pub label: String,
-    pub start: String,
-    pub mean_std: String,
-    pub median: String,
-    pub p99: String,
-    pub cpu: String,
-    pub memory: String,
-    pub ratio: String,
-    pub verdict: String,
+// ---------------------------------------------------------------------------
+// Verdicts, marks and notes shared by every table.
+
+/// The environment ratios and verdicts are computed against (see [`ResultsFile::baseline`]).
+pub(crate) fn baseline_name(results: &ResultsFile) -> Option<&str> {
+    results.baseline().map(|b| b.name.as_str())
 }
 
-/// Column headers matching [`SummaryRow`], with units.
-pub(crate) fn summary_headers(unit: TimeUnit) -> [String; 9] {
+/// True when `env` is the file's baseline.
+pub(crate) fn is_baseline(results: &ResultsFile, env: &EnvironmentResult) -> bool {
+    baseline_name(results) == Some(env.name.as_str())
+}
+
+/// The verdict of `env` as every report words it: `baseline`, the
+/// comparison's label (`slower`, `faster`, `no significant difference`,
+/// `inconclusive (reason)`), `not compared (reason)`, or why nothing was measured.
+pub(crate) fn verdict_text(results: &ResultsFile, env: &EnvironmentResult) -> String {
+    let Some(s) = &env.summary else {
+        return match &env.status {
+            Status::Completed => "no samples".into(),
+            Status::Failed { .. } => "failed".into(),
+            Status::Skipped { .. } => "skipped".into(),
+        };
+    };
+    if is_baseline(results, env) {
+        return "baseline".into();
+    }
+    match (&s.comparison, &s.not_compared) {
+        (Some(c), _) => c.label(),
+        (None, Some(why)) => format!("not compared ({why})"),
+        (None, None) => "not compared".into(),
+    }
+}
+
+/// CSS class / emphasis of a verdict.
+pub(crate) fn verdict_class(env: &EnvironmentResult) -> Option<&'static str> {
+    match env.summary.as_ref()?.comparison.as_ref()?.verdict {
+        Verdict::Slower => Some("slower"),
+        Verdict::Faster => Some("faster"),
+        Verdict::Inconclusive => Some("inconclusive"),
+        Verdict::NoDifference => None,
+    }
+}
+
+/// The note of a partly failed baseline (what the † mark on ratios refers to).
+pub(crate) fn partly_failed_baseline(results: &ResultsFile) -> Option<String> {
+    let base = results.baseline()?;
+    if !base.partly_failed() {
+        return None;
+    }
+    let (failed, total) = failed_count(base);
+    Some(format!(
+        "the baseline {} is partly failed ({failed} of {total} repetitions failed): every ratio and verdict against it rests on its {} successful repetitions",
+        base.name,
+        total - failed
+    ))
+}
+
+/// The ratio cell: `1.123× [1.050, 1.190]` (with † against a partly failed baseline).
+pub(crate) fn ratio_text(results: &ResultsFile, env: &EnvironmentResult) -> String {
+    let Some(s) = &env.summary else {
+        return DASH.into();
+    };
+    if is_baseline(results, env) {
+        return "1 (baseline)".into();
+    }
+    let dagger = if partly_failed_baseline(results).is_some() {
+        "†"
+    } else {
+        ""
+    };
+    or_dash(s.ratio_to_baseline.as_ref(), |r| {
+        format!(
+            "{:.3}× [{:.3}, {:.3}]{dagger}",
+            r.ratio, r.ci.low, r.ci.high
+        )
+    })
+}
+
+/// p99 in `unit`, marked `*` when it comes from fewer than 100 samples.
+pub(crate) fn p99_text(summary: &isobench_stats::Summary, unit: TimeUnit) -> String {
+    let mark = if summary.p99_is_reliable() { "" } else { "*" };
+    format!("{}{mark}", num(unit.conv(summary.p99)))
+}
+
+/// The footnote of `*` p99 cells, when some row has one.
+pub(crate) fn p99_note(results: &ResultsFile) -> Option<String> {
+    let small: Vec<String> = results
+        .environments
+        .iter()
+        .filter_map(|e| {
+            let s = &e.summary.as_ref()?.inference_us;
+            (!s.p99_is_reliable()).then(|| format!("{} n = {}", e.name, s.n))
+        })
+        .collect();
+    (!small.is_empty()).then(|| {
+        format!(
+            "* p99 from fewer than 100 iterations ({}): the nearest-rank p99 is then the largest sample or next to it, close to the maximum, not a tail estimate",
+            small.join(", ")
+        )
+    })
+}
+
+/// Distinct reasons why CPU figures are absent in `env`'s measured repetitions.
+fn absent_reasons(env: &EnvironmentResult) -> Vec<String> {
+    let mut reasons: Vec<String> = Vec::new();
+    for rep in env.repetitions.iter().filter(|r| !r.iterations.is_empty()) {
+        for reason in &rep.usage.absent {
+            let line = format!("#{}: {reason}", rep.index);
+            if !reasons.iter().any(|r| r.ends_with(reason.as_str())) {
+                reasons.push(line);
+            }
+        }
+    }
+    reasons
+}
+
+/// Lines under the summary table: why an environment has no figures, which
+/// repetitions failed, why figures are absent (`—`), and the footnotes of
+/// `*` and `†`.
+pub(crate) fn table_notes(results: &ResultsFile) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(note) = p99_note(results) {
+        notes.push(note);
+    }
+    if let Some(note) = partly_failed_baseline(results) {
+        notes.push(format!("† {note}"));
+    }
+    notes.extend(status_lines(results));
+    for env in &results.environments {
+        let Some(s) = &env.summary else { continue };
+        let mut cpu_missing = Vec::new();
+        if s.cpu_percent.is_none() {
+            cpu_missing.push("CPU %");
+        }
+        if s.cpu_seconds_per_inference.is_none() {
+            cpu_missing.push("CPU s/inference");
+        }
+        if s.startup_cpu_seconds.is_none() {
+            cpu_missing.push("start-up CPU");
+        }
+        if !cpu_missing.is_empty() {
+            let reasons = absent_reasons(env);
+            notes.push(format!(
+                "{}: {} absent (—): {}",
+                env.name,
+                cpu_missing.join(", "),
+                if reasons.is_empty() {
+                    "not measured".to_string()
+                } else {
+                    reasons.join("; ")
+                }
+            ));
+        }
+        if s.workload_peak_rss_bytes.is_none() {
+            notes.push(format!(
+                "{}: workload peak RSS absent (—): the agent did not report its VmHWM",
+                env.name
+            ));
+        }
+        if s.host_peak_rss_bytes.is_none() {
+            let sources: Vec<&str> = env
+                .repetitions
+                .iter()
+                .map(|r| r.usage.source.as_str())
+                .filter(|s| !s.is_empty())
+                .collect();
+            notes.push(format!(
+                "{}: host peak RSS absent (—): the instance's host processes could not be read{}",
+                env.name,
+                sources
+                    .first()
+                    .map(|s| format!(" (meter: {s})"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    notes
+}
+
+/// `oci-crun: FAILED: reason`, `gvisor: skipped: reason`, and for a partly
+/// failed environment the failed repetitions with their errors.
+pub(crate) fn status_lines(results: &ResultsFile) -> Vec<String> {
+    let mut lines = Vec::new();
+    for env in &results.environments {
+        let errors: Vec<String> = env
+            .repetitions
+            .iter()
+            .filter_map(|r| Some(format!("#{}: {}", r.index, r.error.as_ref()?)))
+            .collect();
+        match (&env.summary, &env.status) {
+            (None, Status::Failed { reason }) => {
+                lines.push(format!("{}: FAILED: {reason}", env.name))
+            }
+            (None, Status::Skipped { reason }) => {
+                lines.push(format!("{}: skipped: {reason}", env.name))
+            }
+            (None, Status::Completed) => {
+                lines.push(format!("{}: no measured iterations", env.name))
+            }
+            (Some(_), status) if env.partly_failed() => {
+                let (failed, total) = failed_count(env);
+                let detail = if errors.is_empty() {
+                    match status {
+                        Status::Failed { reason } => reason.clone(),
+                        _ => "no reason recorded".into(),
+                    }
+                } else {
+                    errors.join("; ")
+                };
+                lines.push(format!(
+                    "{}: partly failed: {failed} of {total} repetitions failed ({detail}); its figures come from the {} that completed",
+                    env.name,
+                    total - failed
+                ));
+            }
+            _ => {}
+        }
+    }
+    lines
+}
+
+/// Significance level and threshold of the file's verdicts (the defaults when none was computed).
+pub(crate) fn verdict_rule(results: &ResultsFile) -> (f64, f64) {
+    results
+        .environments
+        .iter()
+        .filter_map(|e| e.summary.as_ref()?.comparison.as_ref())
+        .map(|c| (c.alpha, c.threshold))
+        .next()
+        .unwrap_or((DEFAULT_ALPHA, DEFAULT_THRESHOLD))
+}
+
+// ---------------------------------------------------------------------------
+// The summary table of Markdown and HTML.
+
+/// One row of the summary table shared by Markdown and HTML (cells already formatted).
+pub(crate) struct SummaryRow {
+    /// Cells, in [`summary_headers`] order.
+    pub cells: Vec<String>,
+    /// Emphasis of the verdict cell.
+    pub verdict_class: Option<&'static str>,
+}
+
+/// Column headers matching [`SummaryRow::cells`], with units.
+pub(crate) fn summary_headers(results: &ResultsFile, unit: TimeUnit) -> Vec<String> {
     let u = unit.label();
-    [
+    let (alpha, threshold) = verdict_rule(results);
+    vec![
         "Environment".into(),
         "Start (ms)".into(),
         format!("Inference mean ± σ ({u})"),
         format!("Median ({u})"),
         format!("p99 ({u})"),
-        "Host CPU (% of a core)".into(),
-        "Peak memory (MiB)".into(),
-        "Ratio to baseline (95% CI)".into(),
-        "Verdict (p<0.01, >5%)".into(),
+        "CPU (% of a core, measured iterations)".into(),
+        "CPU (s/inference)".into(),
+        "Start-up CPU (s)".into(),
+        "Workload peak RSS (MiB)".into(),
+        "Host peak RSS (MiB)".into(),
+        "Isolation overhead (MiB)".into(),
+        "Ratio to baseline (two-level bootstrap 95% CI)".into(),
+        format!(
+            "Verdict (p < {alpha}, |change| > {}%)",
+            tick(threshold * 100.0)
+        ),
     ]
 }
 
@@ -123,75 +370,335 @@ pub(crate) fn inference_unit(results: &ResultsFile) -> TimeUnit {
     TimeUnit::for_us(typical)
 }
 
+/// Isolation overhead cell, with the VMM's share for VMs: `+128.4 (VMM 12.3)`.
+pub(crate) fn isolation_text(s: &isobench_results::EnvironmentSummary) -> String {
+    let over = or_dash(s.isolation_overhead_bytes, mib_signed);
+    match s.vmm_overhead_bytes {
+        Some(vmm) => format!("{over} (VMM {})", mib(vmm as f64)),
+        None => over,
+    }
+}
+
 /// Rows of the summary table, in run order.
 pub(crate) fn summary_rows(results: &ResultsFile, unit: TimeUnit) -> Vec<SummaryRow> {
-    let baseline = results.baseline().map(|b| b.name.clone());
-    let verdicts = verdicts_against_baseline(results);
-    let dash = || "—".to_string();
     results
         .environments
         .iter()
         .map(|env| {
-            let label = env_label(env);
+            let label = env_label_marked(env);
+            let verdict = verdict_text(results, env);
             let Some(s) = &env.summary else {
-                let why = match &env.status {
-                    Status::Completed => "no samples".to_string(),
-                    Status::Failed { reason } => format!("failed: {reason}"),
-                    Status::Skipped { reason } => format!("skipped: {reason}"),
-                };
+                let mut cells = vec![env_label(env)];
+                cells.extend((0..11).map(|_| DASH.to_string()));
+                cells.push(verdict);
                 return SummaryRow {
-                    label,
-                    start: dash(),
-                    mean_std: dash(),
-                    median: dash(),
-                    p99: dash(),
-                    cpu: dash(),
-                    memory: dash(),
-                    ratio: dash(),
-                    verdict: why,
+                    cells,
+                    verdict_class: None,
                 };
             };
             let inf = &s.inference_us;
-            let is_baseline = baseline.as_deref() == Some(env.name.as_str());
-            let ratio = match (&s.ratio_to_baseline, is_baseline) {
-                (_, true) => "1 (baseline)".into(),
-                (Some(r), false) => format!("{:.3}× [{:.3}, {:.3}]", r.ratio, r.ci.low, r.ci.high),
-                (None, false) => dash(),
-            };
-            let verdict = if is_baseline {
-                "baseline".to_string()
-            } else {
-                match verdicts.iter().find(|(name, _, _)| *name == env.name) {
-                    Some((_, Some(v), _)) => verdict_text(*v).to_string(),
-                    Some((_, None, Some(why))) => format!("not compared ({why})"),
-                    _ => dash(),
-                }
-            };
             SummaryRow {
-                label,
-                start: s
-                    .ready_seconds
-                    .as_ref()
-                    .map(|r| num(r.mean * 1e3))
-                    .unwrap_or_else(dash),
-                mean_std: format!("{} ± {}", num(unit.conv(inf.mean)), num(unit.conv(inf.std))),
-                median: num(unit.conv(inf.median)),
-                p99: num(unit.conv(inf.p99)),
-                cpu: num(s.cpu_percent),
-                memory: mib(s.peak_memory_bytes as f64),
-                ratio,
-                verdict,
+                cells: vec![
+                    label,
+                    or_dash(s.ready_seconds.as_ref(), |r| num(r.mean * 1e3)),
+                    format!("{} ± {}", num(unit.conv(inf.mean)), num(unit.conv(inf.std))),
+                    num(unit.conv(inf.median)),
+                    p99_text(inf, unit),
+                    or_dash(s.cpu_percent, num),
+                    or_dash(s.cpu_seconds_per_inference, num),
+                    or_dash(s.startup_cpu_seconds, num),
+                    or_dash(s.workload_peak_rss_bytes, |b| mib(b as f64)),
+                    or_dash(s.host_peak_rss_bytes, |b| mib(b as f64)),
+                    isolation_text(s),
+                    ratio_text(results, env),
+                    verdict,
+                ],
+                verdict_class: verdict_class(env),
             }
         })
         .collect()
 }
 
-/// Reader-facing verdict word.
-pub(crate) fn verdict_text(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Faster => "faster",
-        Verdict::Slower => "slower",
-        Verdict::NoDifference => "no significant difference",
+/// The "Definitions" list: (figure, its definition in one sentence).
+pub(crate) fn definitions(results: &ResultsFile) -> Vec<(&'static str, String)> {
+    let (alpha, threshold) = verdict_rule(results);
+    let x = &results.experiment;
+    vec![
+        (
+            "Repetition",
+            format!(
+                "one fresh instance (process, container or VM) running {} warm-up and {} measured iterations; the repetition, not the iteration, is the unit of replication of every interval and test",
+                x.warmup, x.iterations
+            ),
+        ),
+        (
+            "Start",
+            "launch to the agent's `ready` record (runtime start or boot, plus model load), mean over repetitions, ms".into(),
+        ),
+        (
+            "Inference",
+            "in-agent model execution time of one measured iteration; mean ± sample standard deviation and median over every measured iteration of every repetition".into(),
+        ),
+        (
+            "Percentiles",
+            "nearest rank (the smallest sample with at least p% of the samples at or below it), the same definition as the serving histograms; p99 marked * comes from fewer than 100 samples and is close to the maximum".into(),
+        ),
+        (
+            "CPU %",
+            "host CPU seconds (user + system) charged to the instance over the measured iterations only, divided by their wall time, in % of one core (2 busy cores = 200%); mean over repetitions".into(),
+        ),
+        (
+            "CPU s/inference",
+            "the same measured-window host CPU seconds divided by the number of measured iterations; mean over repetitions".into(),
+        ),
+        (
+            "Start-up CPU",
+            "host CPU seconds from launch to `ready` (boot, runtime start, model load), kept apart from inference; mean over repetitions".into(),
+        ),
+        (
+            "Workload peak RSS",
+            "the agent's own peak resident memory as the kernel it runs on counts it (VmHWM; getrusage maxrss in gVisor, whose kernel counts whole faulted ranges); mean over repetitions".into(),
+        ),
+        (
+            "Host peak RSS",
+            "host memory held by the instance, one formula everywhere: the larger of the sum of its host processes' peak RSS (VmHWM of agent, runtime, VMM and device daemons; a VM's guest memory as the host holds it) and its cgroup's peak resident charge (anonymous + shared memory + mapped files); mean over repetitions".into(),
+        ),
+        (
+            "Isolation overhead",
+            "this environment's host peak RSS minus the baseline's, both from the same host-side meter: the host memory the isolation itself costs (runtime, sandbox kernel, guest kernel and page cache, VMM); for VMs the VMM's own resident memory outside guest RAM is shown as (VMM …)".into(),
+        ),
+        (
+            "Ratio to baseline",
+            "mean inference time over the baseline's, with a 95% two-level bootstrap interval (repetitions, then iterations within them); it describes, it decides nothing".into(),
+        ),
+        (
+            "Verdict",
+            format!(
+                "a permutation test on repetition means against the baseline (exact when every split can be enumerated): slower or faster when p < {alpha} and |change| > {}%, no significant difference otherwise, inconclusive when the design cannot reach p < {alpha} (too few repetitions) or the comparison is confounded; `isobench compare` gives the same verdict",
+                tick(threshold * 100.0)
+            ),
+        ),
+        (
+            "—",
+            "the figure could not be measured; the reason is given under the table (never shown as 0)".into(),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// Repetitions, host speed and outputs sections.
+
+/// How repetitions were scheduled, in one sentence.
+pub(crate) fn order_sentence(results: &ResultsFile) -> String {
+    if results.experiment.order == "interleaved" {
+        format!(
+            "Interleaved: {} round(s), each launching one fresh instance of every environment in a seeded shuffled order.",
+            results.rounds.len()
+        )
+    } else {
+        "Blocked: all repetitions of one environment, then the next; drift of the host over the run is attributed to whichever environment ran at that moment.".into()
+    }
+}
+
+/// One environment's spread between and within repetitions.
+pub(crate) struct VarianceRow {
+    pub env: String,
+    pub between_sd: String,
+    pub within_sd: String,
+    pub icc: String,
+    pub means: String,
+    pub failed: String,
+}
+
+/// Per-environment variance components (in `unit`), repetition means with
+/// outliers marked `(outlier)`, and failed repetitions with their errors.
+pub(crate) fn variance_rows(results: &ResultsFile, unit: TimeUnit) -> Vec<VarianceRow> {
+    results
+        .environments
+        .iter()
+        .filter(|e| !e.repetitions.is_empty())
+        .map(|env| {
+            let s = env.summary.as_ref();
+            let v = s.and_then(|s| s.variance.as_ref());
+            let outliers = s.map(|s| s.outlier_repetitions.clone()).unwrap_or_default();
+            let means: Vec<String> = env
+                .repetitions
+                .iter()
+                .filter(|r| !r.iterations.is_empty())
+                .map(|r| {
+                    let mean = r.inference_us().sum::<f64>() / r.iterations.len() as f64;
+                    let mark = if outliers.contains(&r.index) {
+                        " (outlier)"
+                    } else {
+                        ""
+                    };
+                    format!("#{} {}{mark}", r.index, num(unit.conv(mean)))
+                })
+                .collect();
+            let failed: Vec<String> = env
+                .repetitions
+                .iter()
+                .filter_map(|r| Some(format!("#{}: {}", r.index, r.error.as_ref()?)))
+                .collect();
+            VarianceRow {
+                env: env_label(env),
+                between_sd: or_dash(v, |v| num(unit.conv(v.between.sqrt()))),
+                within_sd: or_dash(v, |v| num(unit.conv(v.within.sqrt()))),
+                icc: or_dash(v, |v| format!("{:.2}", v.icc)),
+                means: if means.is_empty() {
+                    DASH.into()
+                } else {
+                    means.join(", ")
+                },
+                failed: if failed.is_empty() {
+                    "none".into()
+                } else {
+                    failed.join("; ")
+                },
+            }
+        })
+        .collect()
+}
+
+/// One repetition in the per-repetition table.
+pub(crate) struct RepetitionRow {
+    pub env: String,
+    pub index: String,
+    pub sequence: String,
+    pub iterations: String,
+    pub mean: String,
+    pub calibration: String,
+    pub note: String,
+}
+
+/// Every repetition: round (its index), launch sequence, mean inference
+/// time, host-speed probe before / after (ms) and what happened to it.
+pub(crate) fn repetition_rows(results: &ResultsFile, unit: TimeUnit) -> Vec<RepetitionRow> {
+    let mut rows = Vec::new();
+    for env in &results.environments {
+        let outliers = env
+            .summary
+            .as_ref()
+            .map(|s| s.outlier_repetitions.clone())
+            .unwrap_or_default();
+        for r in &env.repetitions {
+            let mut note = Vec::new();
+            if outliers.contains(&r.index) {
+                note.push("outlier".to_string());
+            }
+            if let Some(e) = &r.error {
+                note.push(format!("failed: {e}"));
+            }
+            if let Some(e) = &r.stop_error {
+                note.push(format!("stop failed: {e}"));
+            }
+            rows.push(RepetitionRow {
+                env: env.name.clone(),
+                index: r.index.to_string(),
+                sequence: or_dash(r.sequence, |s| s.to_string()),
+                iterations: r.iterations.len().to_string(),
+                mean: if r.iterations.is_empty() {
+                    DASH.into()
+                } else {
+                    num(unit.conv(r.inference_us().sum::<f64>() / r.iterations.len() as f64))
+                },
+                calibration: or_dash(r.calibration, |c| {
+                    format!("{} / {}", num(c.before * 1e3), num(c.after * 1e3))
+                }),
+                note: note.join("; "),
+            });
+        }
+    }
+    rows
+}
+
+/// The host-speed section's sentences (empty when the file has no probe).
+pub(crate) fn host_speed_lines(results: &ResultsFile) -> Vec<String> {
+    let Some(h) = &results.host_speed else {
+        return vec!["No host-speed probe in this file: drift of the host over the experiment cannot be checked.".into()];
+    };
+    let mut lines = vec![
+        format!(
+            "Reference computation timed on the host before and after every repetition: median {} ms (fastest {} ms, slowest {} ms).",
+            num(h.median_seconds * 1e3),
+            num(h.min_seconds * 1e3),
+            num(h.max_seconds * 1e3)
+        ),
+        format!(
+            "Drift over the experiment (slowest / fastest − 1): {:.1}%.",
+            h.drift * 100.0
+        ),
+    ];
+    lines.push(if h.affected.is_empty() {
+        format!(
+            "No repetition ran while the host was more than {:.0}% off its median speed.",
+            crate::compare::HOST_DRIFT_THRESHOLD * 100.0
+        )
+    } else {
+        format!(
+            "Repetitions run while the host was more than {:.0}% off its median speed: {}.",
+            crate::compare::HOST_DRIFT_THRESHOLD * 100.0,
+            h.affected.join(", ")
+        )
+    });
+    lines
+}
+
+/// What the outputs section says about one input.
+pub(crate) enum InputView<'a> {
+    /// Every environment computed the same (described) output.
+    Identical {
+        input: &'a str,
+        environments: usize,
+        output: &'a str,
+    },
+    /// Outputs differ (as described): one per environment.
+    Differ {
+        input: &'a str,
+        outputs: Vec<(&'a str, &'a str)>,
+    },
+}
+
+/// The same-answer check per input.
+pub(crate) fn input_views(check: &isobench_results::OutputCheck) -> Vec<InputView<'_>> {
+    check
+        .by_input
+        .iter()
+        .map(|i| {
+            let first = i.outputs.first().map(|o| o.output.as_str());
+            match first {
+                Some(output) if i.outputs.iter().all(|o| o.output == output) => {
+                    InputView::Identical {
+                        input: &i.input,
+                        environments: i.outputs.len(),
+                        output,
+                    }
+                }
+                _ => InputView::Differ {
+                    input: &i.input,
+                    outputs: i
+                        .outputs
+                        .iter()
+                        .map(|o| (o.env.as_str(), o.output.as_str()))
+                        .collect(),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The verdict of the same-answer check, in one sentence.
+pub(crate) fn outputs_sentence(check: &isobench_results::OutputCheck) -> String {
+    if check.consistent() {
+        format!(
+            "Consistent: all {} measured iterations computed the same output as {} for the same input.",
+            check.compared, check.reference
+        )
+    } else {
+        format!(
+            "OUTPUTS DIFFER: {} of {} measured iterations computed something else than {} for the same input.",
+            check.mismatch_count, check.compared, check.reference
+        )
     }
 }
 
@@ -231,20 +738,13 @@ pub(crate) fn serving_rows(results: &ResultsFile) -> Vec<[String; 10]> {
                     s.reported_percentile,
                     s.reported_latency_us / 1000.0
                 ),
-                s.round_trip
-                    .as_ref()
-                    .map(|r| format!("{:.0}", r.p50_us))
-                    .unwrap_or_else(|| "-".into()),
-                s.peak_qps
-                    .map(|q| format!("{q:.1}"))
-                    .unwrap_or_else(|| "-".into()),
-                s.cpu_seconds_per_request
-                    .map(|c| format!("{:.3}", c * 1000.0))
-                    .unwrap_or_else(|| "-".into()),
+                or_dash(s.round_trip.as_ref(), |r| format!("{:.0}", r.p50_us)),
+                or_dash(s.peak_qps, |q| format!("{q:.1}")),
+                or_dash(s.cpu_seconds_per_request, |c| format!("{:.3}", c * 1000.0)),
                 match (&s.failure, s.latency_ratio_to_native) {
                     (Some(f), _) => format!("failed: {f}"),
                     (None, Some(r)) => format!("{r:.3}×"),
-                    (None, None) => "-".into(),
+                    (None, None) => DASH.into(),
                 },
             ]
         })

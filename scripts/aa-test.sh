@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The A/A test: three identical runs back to back, then `isobench compare`
+# on each pair. Nothing changes between the runs but time, so no pair may be
+# called "slower" or "faster": a verdict there would be the host's drift (or
+# the statistics) speaking, not the configuration.
+#
+# Usage: scripts/aa-test.sh [OUTPUT_DIR] [extra `isobench run` flags...]
+# Default: native, knn, 30 iterations, the default repetitions.
+# Exit status: 0 when no pair got a significant verdict, 1 otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-aa-test}
+shift || true
+isobench=${ISOBENCH:-target/release/isobench}
+mkdir -p "$out"
+for run in a b c; do
+  echo "== run $run" >&2
+  "$isobench" run --offline --env native --workload knn --iterations 30 --output "$out/aa-$run" "$@" >"$out/aa-$run.txt"
+done
+status=0
+for pair in "a b" "b c" "a c"; do
+  set -- $pair
+  echo "== compare aa-$1 aa-$2"
+  code=0
+  "$isobench" compare "$out/aa-$1/results.json" "$out/aa-$2/results.json" | tee "$out/compare-$1-$2.txt" || code=$?
+  if grep -Eq ' (SLOWER|FASTER)( |$)' "$out/compare-$1-$2.txt"; then
+    echo "A/A FAILED: aa-$1 vs aa-$2 was called significantly different" >&2
+    status=1
+  elif [ "$code" != 0 ]; then
+    echo "A/A FAILED: isobench compare exited $code" >&2
+    status=1
+  fi
+done
+[ "$status" = 0 ] && echo "A/A passed: no pair of identical runs was called different"
+exit "$status"
