@@ -41,16 +41,16 @@ pub enum Command {
     ServeBench(crate::serve::ServeArgs),
 }
 
-/// `isobench run` options; each overrides the experiment file.
+/// Options `isobench run` and `isobench serve-bench` share; each overrides
+/// the experiment file.
 #[derive(Debug, Args, Default)]
-pub struct RunArgs {
-    /// Experiment file (TOML); flags override its values.
-    #[arg(short = 'c', long = "config")]
-    pub config: Option<PathBuf>,
-    /// Environments, comma separated (native, docker, oci-runc, oci-crun, gvisor, kata, firecracker, qemu-microvm, qemu-q35). Default: every available one.
+pub struct CommonArgs {
+    /// Environments, comma separated (native, docker, oci-runc, oci-crun, gvisor, kata, firecracker, qemu-microvm, qemu-q35).
+    /// Default for run: every available one; for serve-bench: native.
     #[arg(long = "env", value_delimiter = ',')]
     pub env: Option<Vec<String>>,
     /// Workload: knn, mlp, yolov8, ocr-det, busy (a calibration workload of known CPU and memory cost).
+    /// Default for run: yolov8; for serve-bench: knn.
     #[arg(long)]
     pub workload: Option<String>,
     /// Model file (an Ultralytics YOLOv8 detection ONNX export for yolov8).
@@ -62,6 +62,79 @@ pub struct RunArgs {
     /// Inference engine: tract or ort.
     #[arg(long)]
     pub engine: Option<String>,
+    /// Engine threads.
+    #[arg(long, allow_negative_numbers = true)]
+    pub threads: Option<u32>,
+    /// vCPUs (VMs) / CPU quota (containers, native in its cgroup).
+    #[arg(long, allow_negative_numbers = true)]
+    pub vcpus: Option<u32>,
+    /// Memory in MiB (VM RAM / container limit).
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory: Option<u64>,
+    /// Output directory for results.json, the CSV files and the reports.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Seconds allowed per instance (run: boot and every iteration; serve-bench: boot and model load).
+    #[arg(long, allow_negative_numbers = true)]
+    pub timeout: Option<u64>,
+    /// Seed of every random procedure (statistics, round order, Poisson arrivals).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run `native` as a plain process (metered through its process tree)
+    /// instead of in a cgroup with the containers' limits and metering.
+    #[arg(long)]
+    pub no_native_cgroup: bool,
+    /// Guest kernel for the VM environments: a bzImage or an ELF vmlinux (both
+    /// VMMs take either; Firecracker gets the ELF extracted from a bzImage).
+    /// `scripts/build-microvm-kernel.sh` builds one Firecracker's vsock needs.
+    #[arg(long)]
+    pub kernel: Option<PathBuf>,
+    /// Firecracker binary.
+    #[arg(long)]
+    pub firecracker: Option<PathBuf>,
+    /// Start Firecracker through its jailer (chroot, uid/gid 0, a cgroup v1 CPU quota of --vcpus; needs root).
+    #[arg(long)]
+    pub jailer: bool,
+    /// Agent binary (default: the build next to isobench).
+    #[arg(long)]
+    pub agent: Option<PathBuf>,
+    /// Never download: fail if the cache is incomplete.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl CommonArgs {
+    /// The settings these flags give.
+    pub fn overrides(&self) -> isobench_harness::config::Overrides {
+        isobench_harness::config::Overrides {
+            env: self.env.clone(),
+            workload: self.workload.clone(),
+            model: self.model.clone(),
+            images: self.images.clone(),
+            engine: self.engine.clone(),
+            vcpus: self.vcpus,
+            memory: self.memory,
+            threads: self.threads,
+            output: self.output.clone(),
+            timeout: self.timeout,
+            seed: self.seed,
+            native_cgroup: self.no_native_cgroup.then_some(false),
+            kernel: self.kernel.clone(),
+            firecracker: self.firecracker.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// `isobench run` options; each overrides the experiment file.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Options shared with serve-bench.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Experiment file (TOML); flags override its values.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
     /// Measured iterations per repetition.
     #[arg(long, allow_negative_numbers = true)]
     pub iterations: Option<u64>,
@@ -83,58 +156,37 @@ pub struct RunArgs {
     /// busy workload: MiB of memory written once and held.
     #[arg(long)]
     pub touch_mib: Option<u64>,
-    /// vCPUs (VMs) / CPU quota (containers, native with --native-cgroup).
-    #[arg(long, allow_negative_numbers = true)]
-    pub vcpus: Option<u32>,
-    /// Memory in MiB (VM RAM / container limit).
-    #[arg(long, allow_negative_numbers = true)]
-    pub memory: Option<u64>,
-    /// Engine threads.
-    #[arg(long, allow_negative_numbers = true)]
-    pub threads: Option<u32>,
-    /// Output directory for results.json, results.csv and reports.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
-    /// Seconds allowed per repetition (boot and all iterations).
-    #[arg(long, allow_negative_numbers = true)]
-    pub timeout: Option<u64>,
     /// Seconds allowed from launch to the agent's ready record (boot / start).
     #[arg(long, allow_negative_numbers = true)]
     pub boot_timeout: Option<u64>,
     /// Seconds allowed between two agent records (one iteration).
     #[arg(long, allow_negative_numbers = true)]
     pub iteration_timeout: Option<u64>,
-    /// Seed of the statistics' random procedures.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Run `native` as a plain process (metered through its process tree)
-    /// instead of in a cgroup with the containers' limits and metering.
-    #[arg(long)]
-    pub no_native_cgroup: bool,
-    /// Guest kernel for the VM environments: a bzImage or an ELF vmlinux (both
-    /// VMMs take either; Firecracker gets the ELF extracted from a bzImage).
-    /// `scripts/build-microvm-kernel.sh` builds one Firecracker's vsock needs.
-    #[arg(long)]
-    pub kernel: Option<PathBuf>,
-    /// Firecracker binary.
-    #[arg(long)]
-    pub firecracker: Option<PathBuf>,
-    /// Start Firecracker through its jailer (chroot, uid/gid 0, a cgroup v1 CPU quota of --vcpus; needs root).
-    #[arg(long)]
-    pub jailer: bool,
-    /// Agent binary (default: the build next to isobench).
-    #[arg(long)]
-    pub agent: Option<PathBuf>,
     /// Host metering interval in milliseconds.
     #[arg(long)]
     pub sample_interval_ms: Option<u64>,
-    /// Never download: fail if the cache is incomplete.
-    #[arg(long)]
-    pub offline: bool,
     /// Continue the interrupted experiment in this output directory (its journal
     /// holds the configuration; other experiment flags are ignored).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The settings these flags give.
+    pub fn overrides(&self) -> isobench_harness::config::Overrides {
+        isobench_harness::config::Overrides {
+            iterations: self.iterations,
+            warmup: self.warmup,
+            repetitions: self.repetitions,
+            boot_timeout: self.boot_timeout,
+            iteration_timeout: self.iteration_timeout,
+            sample_interval_ms: self.sample_interval_ms,
+            order: self.order.clone(),
+            busy_ms: self.busy_ms,
+            touch_mib: self.touch_mib,
+            ..self.common.overrides()
+        }
+    }
 }
 
 /// `isobench setup` options.

@@ -1,14 +1,13 @@
 //! One function per subcommand.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use isobench_environments::{registry, EnvKind, EnvOptions, HostFacts};
+use isobench_environments::{EnvKind, HostFacts};
 use isobench_harness::config::Overrides;
-use isobench_harness::runner::{results_path, RunContext};
-use isobench_harness::{payload, ExperimentConfig, HarnessError};
+use isobench_harness::runner::{results_path, Registry};
+use isobench_harness::session::{self, Session, SessionOptions};
+use isobench_harness::{ExperimentConfig, HarnessError};
 
 use crate::cli::{Cli, Command, RunArgs};
 
@@ -26,64 +25,14 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn overrides_of(args: &RunArgs) -> Overrides {
-    Overrides {
-        env: args.env.clone(),
-        workload: args.workload.clone(),
-        model: args.model.clone(),
-        images: args.images.clone(),
-        engine: args.engine.clone(),
-        iterations: args.iterations,
-        warmup: args.warmup,
-        repetitions: args.repetitions,
-        vcpus: args.vcpus,
-        memory: args.memory,
-        threads: args.threads,
-        output: args.output.clone(),
-        timeout: args.timeout,
-        boot_timeout: args.boot_timeout,
-        iteration_timeout: args.iteration_timeout,
-        seed: args.seed,
-        native_cgroup: args.no_native_cgroup.then_some(false),
-        kernel: args.kernel.clone(),
-        firecracker: args.firecracker.clone(),
-        sample_interval_ms: args.sample_interval_ms,
-        order: args.order.clone(),
-        busy_ms: args.busy_ms,
-        touch_mib: args.touch_mib,
-    }
-}
-
-/// Environments to run: the requested ones (each must be available), or
-/// every available one that is not emulated.
-fn choose_environments(config: &ExperimentConfig, facts: &HostFacts) -> Result<Vec<EnvKind>> {
-    if !config.environments.is_empty() {
-        for &kind in &config.environments {
-            let availability = registry::detect(kind, facts);
-            if !availability.available {
-                return Err(HarnessError::Unavailable {
-                    env: kind.name().into(),
-                    reason: availability.reason,
-                    fix: availability.fix,
-                }
-                .into());
-            }
-        }
-        return Ok(config.environments.clone());
-    }
-    let chosen: Vec<EnvKind> = EnvKind::ALL
-        .into_iter()
-        .filter(|&kind| {
-            let availability = registry::detect(kind, facts);
-            // Emulated VMs (TCG) take minutes per YOLO inference: only on request.
-            availability.available && (!kind.is_vm() || facts.kvm.can_boot_linux())
-        })
-        .collect();
-    Ok(chosen)
-}
-
 fn run(args: RunArgs, cache: &Path) -> Result<i32> {
     let facts = HostFacts::probe();
+    let options = SessionOptions {
+        cache: cache.to_path_buf(),
+        agent: args.common.agent.clone(),
+        jailer: args.common.jailer,
+        resume: args.resume.is_some(),
+    };
     let mut config = match &args.resume {
         Some(dir) => {
             let mut config = isobench_harness::journal::recover(dir)?
@@ -97,36 +46,34 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
                 Some(path) => Overrides::from_file(path)?,
                 None => Overrides::default(),
             };
-            let mut config = ExperimentConfig::resolve(file.merge(overrides_of(&args)))?;
-            config.environments = choose_environments(&config, &facts)?;
-            config
+            ExperimentConfig::resolve(file.merge(args.overrides()))?
         }
     };
-    if config.environments.is_empty() {
-        config.environments = choose_environments(&config, &facts)?;
+    config.environments = session::choose_environments(
+        &config.environments,
+        &facts,
+        &session::env_options(&config, &facts, &options),
+        &Registry,
+    )?;
+    if !args.common.offline {
+        crate::setup::ensure_for_run(cache, &config, options.agent.as_deref())?;
     }
-    let setup = ContextSetup {
-        agent: args.agent.as_deref(),
-        offline: args.offline,
-        jailer: args.jailer,
-        resume: args.resume.is_some(),
-    };
-    let (ctx, work_dir, staging) = build_context(cache, &config, facts, &setup)?;
     eprintln!(
-        "isobench: {} on {} ({} iterations after {} warm-ups, {} repetitions, engine {}, {} thread(s)); results in {}",
+        "isobench: {} on {} ({} iterations after {} warm-ups, {} repetitions in {} order, engine {}, {} thread(s)); results in {}",
         config.workload,
         config.environments.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
         config.iterations,
         config.warmup,
         config.repetitions,
+        config.order.as_str(),
         config.engine,
         config.threads,
         config.output.display()
     );
+    let session = Session::open(config, facts, &options)?;
+    let config = &session.ctx.config;
     let bars = crate::progress::Bars::new();
-    let outcome = isobench_harness::run_experiment(&ctx, &bars);
-    let _ = std::fs::remove_dir_all(&work_dir);
-    let _ = std::fs::remove_dir_all(&staging);
+    let outcome = isobench_harness::run_experiment(&session.ctx, &bars);
     let path = results_path(&config.output);
     let results = match outcome {
         Ok(results) => results,
@@ -157,74 +104,12 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
         .collect();
     if !failed.is_empty() {
         eprintln!(
-            "error: environment(s) failed: {} (reasons in the table above and in results.json)",
+            "error: environment(s) failed: {} (reasons under the table above and in results.json)",
             failed.join(", ")
         );
         return Ok(1);
     }
     Ok(0)
-}
-
-/// How to build a [`RunContext`] beyond the experiment itself.
-pub struct ContextSetup<'a> {
-    /// An explicit agent binary (`--agent`).
-    pub agent: Option<&'a Path>,
-    /// Never download (`--offline`).
-    pub offline: bool,
-    /// Start Firecracker through its jailer.
-    pub jailer: bool,
-    /// Continue the journalled experiment.
-    pub resume: bool,
-}
-
-/// Everything `run` and `serve-bench` share before measuring: assets (fetched
-/// unless offline), the agent payload, signal handling, the per-run work
-/// directory and environment options. Returns the context, the work
-/// directory and the staging directory (both removed by the caller).
-pub fn build_context(
-    cache: &Path,
-    config: &ExperimentConfig,
-    facts: HostFacts,
-    setup: &ContextSetup<'_>,
-) -> Result<(RunContext, std::path::PathBuf, std::path::PathBuf)> {
-    if !setup.offline {
-        crate::setup::ensure_for_run(cache, config, setup.agent)?;
-    }
-    let agent = payload::find_agent(setup.agent, &config.engine)?;
-    let staging = config.output.join(".staging");
-    let assets = payload::stage_assets(config, &isobench_assets::assets_dir(cache), &staging)?;
-    let onnxruntime = (config.engine == "ort").then(|| isobench_assets::onnxruntime_lib(cache));
-    let (payload, identity) = payload::build_payload(agent, assets, onnxruntime.as_deref())?;
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, interrupted.clone())
-            .context("installing the signal handler")?;
-    }
-    let work_dir = std::env::temp_dir().join(format!("isobench-{}", std::process::id()));
-    std::fs::create_dir_all(&work_dir)
-        .with_context(|| format!("creating {}", work_dir.display()))?;
-    let ctx = RunContext {
-        host: isobench_harness::host::host_info(&facts),
-        env_options: EnvOptions {
-            cache_dir: cache.to_path_buf(),
-            work_dir: work_dir.clone(),
-            native_cgroup: config.native_cgroup && facts.root && facts.cgroup_v1,
-            kernel: config.kernel.clone(),
-            firecracker: config.firecracker.clone().or_else(|| {
-                let bundled = isobench_assets::firecracker_bin(cache);
-                bundled.is_file().then_some(bundled)
-            }),
-            jailer: setup.jailer,
-            docker_host: std::env::var("DOCKER_HOST").ok(),
-        },
-        host_facts: facts,
-        config: config.clone(),
-        payload,
-        identity,
-        interrupted,
-        resume: setup.resume,
-    };
-    Ok((ctx, work_dir, staging))
 }
 
 fn doctor(cache: &Path) -> Result<i32> {
@@ -238,11 +123,19 @@ fn doctor(cache: &Path) -> Result<i32> {
     println!("cache: {}", cache.display());
     println!();
     let mut width = 0;
+    let options = session::env_options(
+        &ExperimentConfig::resolve(Overrides::default())?,
+        &facts,
+        &SessionOptions {
+            cache: cache.to_path_buf(),
+            ..SessionOptions::default()
+        },
+    );
     let rows: Vec<_> = EnvKind::ALL
         .into_iter()
         .map(|kind| {
             width = width.max(kind.name().len());
-            (kind, registry::detect(kind, &facts))
+            (kind, isobench_environments::detect(kind, &facts, &options))
         })
         .collect();
     for (kind, availability) in rows {

@@ -1,48 +1,25 @@
 //! `isobench serve-bench`: model serving across the isolation boundary
 //! with the MLPerf LoadGen scenarios (see `isobench_harness::serving`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
-use isobench_environments::{registry, HostFacts};
+use isobench_environments::HostFacts;
 use isobench_harness::config::Overrides;
-use isobench_harness::runner::{results_path, RunObserver};
+use isobench_harness::runner::{results_path, Registry, RunObserver};
 use isobench_harness::serving::{self, Scenario, ServeSettings, TransportKind};
+use isobench_harness::session::{self, Session, SessionOptions};
 use isobench_harness::{ExperimentConfig, HarnessError};
 use isobench_results::ServingResult;
 
 /// `isobench serve-bench` options.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Environments, comma separated (as for `isobench run`). Default: native.
-    #[arg(long = "env", value_delimiter = ',')]
-    pub env: Option<Vec<String>>,
-    /// Workload: knn, mlp, yolov8, ocr-det.
-    #[arg(long, default_value = "knn")]
-    pub workload: String,
-    /// Model file (an Ultralytics YOLOv8 detection ONNX export for yolov8).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Directory of images.
-    #[arg(long)]
-    pub images: Option<PathBuf>,
-    /// Inference engine: tract or ort.
-    #[arg(long)]
-    pub engine: Option<String>,
-    /// Engine threads.
-    #[arg(long)]
-    pub threads: Option<u32>,
-    /// vCPUs (VMs) / CPU quota (containers).
-    #[arg(long)]
-    pub vcpus: Option<u32>,
-    /// Memory in MiB (VM RAM / container limit).
-    #[arg(long)]
-    pub memory: Option<u64>,
-    /// Output directory; the results are added to its results.json (`serving`).
-    #[arg(long)]
-    pub output: Option<PathBuf>,
+    /// Options shared with run.
+    #[command(flatten)]
+    pub common: crate::cli::CommonArgs,
     /// Scenarios, comma separated: single-stream, multi-stream, server, offline.
     #[arg(long, value_delimiter = ',', default_value = "single-stream")]
     pub scenario: Vec<String>,
@@ -90,21 +67,6 @@ pub struct ServeArgs {
     /// Seconds without any answer after which pending requests count as lost.
     #[arg(long, default_value_t = 60)]
     pub response_timeout: u64,
-    /// Seconds allowed for the instance to become ready (boot and model load).
-    #[arg(long)]
-    pub timeout: Option<u64>,
-    /// Run `native` as a plain process instead of in a cgroup.
-    #[arg(long)]
-    pub no_native_cgroup: bool,
-    /// Guest kernel for the VM environments.
-    #[arg(long)]
-    pub kernel: Option<PathBuf>,
-    /// Agent binary (default: the build next to isobench).
-    #[arg(long)]
-    pub agent: Option<PathBuf>,
-    /// Never download: fail if the cache is incomplete.
-    #[arg(long)]
-    pub offline: bool,
 }
 
 impl ServeArgs {
@@ -167,62 +129,40 @@ impl RunObserver for Messages {
 /// failed, lost requests or got error answers).
 pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
     let facts = HostFacts::probe();
-    let overrides = Overrides {
-        env: Some(args.env.clone().unwrap_or_else(|| vec!["native".into()])),
-        workload: Some(args.workload.clone()),
-        model: args.model.clone(),
-        images: args.images.clone(),
-        engine: args.engine.clone(),
+    let mut overrides = Overrides {
         iterations: Some(1),
         warmup: Some(0),
         repetitions: Some(1),
-        vcpus: args.vcpus,
-        memory: args.memory,
-        threads: args.threads,
-        output: Some(
-            args.output
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("isobench-results")),
-        ),
-        timeout: args.timeout,
-        seed: args.seed,
-        native_cgroup: args.no_native_cgroup.then_some(false),
-        kernel: args.kernel.clone(),
-        ..Overrides::default()
+        ..args.common.overrides()
     };
-    let config = ExperimentConfig::resolve(overrides)?;
+    overrides.env = Some(overrides.env.unwrap_or_else(|| vec!["native".into()]));
+    overrides.workload = Some(overrides.workload.unwrap_or_else(|| "knn".into()));
+    let options = SessionOptions {
+        cache: cache.to_path_buf(),
+        agent: args.common.agent.clone(),
+        jailer: args.common.jailer,
+        resume: false,
+    };
+    let mut config = ExperimentConfig::resolve(overrides)?;
     let settings = args.settings(config.seed)?;
+    config.environments = session::choose_environments(
+        &config.environments,
+        &facts,
+        &session::env_options(&config, &facts, &options),
+        &Registry,
+    )?;
     for &kind in &config.environments {
-        let availability = registry::detect(kind, &facts);
-        if !availability.available {
-            return Err(HarnessError::Unavailable {
-                env: kind.name().into(),
-                reason: availability.reason,
-                fix: availability.fix,
-            }
-            .into());
-        }
-        if settings.transport == TransportKind::Tcp && !serving::tcp_capable(kind) {
+        if let Some(reason) = serving::transport_refusal(kind, settings.transport) {
             return Err(HarnessError::Invalid(format!(
-                "--transport tcp: `{kind}` has no network the host reaches ({}); use --transport stdio for it",
-                serving::TCP_ENVIRONMENTS
-            ))
-            .into());
-        }
-        if settings.transport == TransportKind::Vsock && !kind.is_vm() {
-            return Err(HarnessError::Invalid(format!(
-                "--transport vsock: `{kind}` is not a VM (vsock works with firecracker, qemu-microvm, qemu-q35); use --transport stdio for it"
+                "--transport {}: `{kind}`: {reason}",
+                settings.transport.name()
             ))
             .into());
         }
     }
-    let setup = crate::commands::ContextSetup {
-        agent: args.agent.as_deref(),
-        offline: args.offline,
-        jailer: false,
-        resume: false,
-    };
-    let (ctx, work_dir, staging) = crate::commands::build_context(cache, &config, facts, &setup)?;
+    if !args.common.offline {
+        crate::setup::ensure_for_run(cache, &config, options.agent.as_deref())?;
+    }
     eprintln!(
         "isobench serve-bench: {} on {} over {}, scenarios {}; results in {}",
         config.workload,
@@ -241,9 +181,9 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
             .join(", "),
         config.output.display()
     );
-    let outcome = isobench_harness::serving::serve_bench(&ctx, &settings, &Messages);
-    let _ = std::fs::remove_dir_all(&work_dir);
-    let _ = std::fs::remove_dir_all(&staging);
+    let session = Session::open(config, facts, &options)?;
+    let config = &session.ctx.config;
+    let outcome = isobench_harness::serving::serve_bench(&session.ctx, &settings, &Messages);
     let results = match outcome {
         Ok(results) => results,
         Err(HarnessError::Interrupted(path)) => {

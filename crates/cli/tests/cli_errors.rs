@@ -34,7 +34,11 @@ fn unavailable_environment_requested_explicitly() {
     // Kata is in no registry reachable from these machines; where it is
     // installed this test has nothing to check.
     let facts = isobench_environments::HostFacts::probe();
-    let kata = isobench_environments::detect(isobench_environments::EnvKind::Kata, &facts);
+    let kata = isobench_environments::detect(
+        isobench_environments::EnvKind::Kata,
+        &facts,
+        &isobench_environments::EnvOptions::default(),
+    );
     if kata.available {
         eprintln!("skipping: Kata is installed here");
         return;

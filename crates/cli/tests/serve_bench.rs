@@ -193,7 +193,11 @@ fn oci_runtimes_every_scenario_with_ratio_to_native() {
     let facts = isobench_environments::HostFacts::probe();
     let mut envs = vec!["native"];
     for kind in [EnvKind::OciRunc, EnvKind::OciCrun, EnvKind::Gvisor] {
-        let availability = isobench_environments::detect(kind, &facts);
+        let availability = isobench_environments::detect(
+            kind,
+            &facts,
+            &isobench_environments::EnvOptions::default(),
+        );
         if availability.available {
             envs.push(kind.name());
         } else {

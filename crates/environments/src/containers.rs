@@ -212,9 +212,10 @@ pub fn sanitize_id(run_id: &str) -> String {
     out
 }
 
-/// The container name isobench uses for a run.
-pub fn container_name(run_id: &str) -> String {
-    format!("isobench-{}", sanitize_id(run_id))
+/// The container name isobench uses for a launch: its run id
+/// (`isobench-<pid>-<env>-<label>`), made safe for runtimes and cgroups.
+pub fn container_name(run_id: &crate::RunId) -> String {
+    sanitize_id(&run_id.to_string())
 }
 
 /// Every mounted cgroup v1 hierarchy (and the hybrid cgroup2 one) under `root`.
@@ -356,7 +357,12 @@ mod tests {
     fn sanitizes_ids() {
         assert_eq!(sanitize_id("knn/rep 1"), "knn-rep-1");
         assert_eq!(sanitize_id("-x"), "r-x");
-        assert_eq!(container_name("a.b_c"), "isobench-a.b_c");
+        let id = crate::RunId {
+            pid: 42,
+            env: crate::EnvKind::OciRunc,
+            label: crate::RunLabel::Repetition(1),
+        };
+        assert_eq!(container_name(&id), "isobench-42-oci-runc-1");
         assert!(sanitize_id(&"y".repeat(100)).len() <= 60);
     }
 

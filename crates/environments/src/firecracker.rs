@@ -89,7 +89,7 @@ pub fn kvm_refusal(kvm: KvmKind) -> Option<(String, String)> {
 }
 
 /// Whether Firecracker can run a Linux guest here.
-pub fn detect(host: &HostFacts) -> Availability {
+pub fn detect(host: &HostFacts, _options: &crate::EnvOptions) -> Availability {
     let kind = EnvKind::Firecracker;
     let cache = vm::default_cache_dir();
     let Some(binary) = find_binary(None, &cache) else {
@@ -535,7 +535,7 @@ impl FirecrackerVm {
     ) -> Result<Self, EnvError> {
         let launched_at = Instant::now();
         let workdir = WorkDir::create(work_dir, &format!("fc-{run_id}"))?;
-        let id: String = format!("isobench-{run_id}")
+        let id: String = run_id
             .chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || c == '-' {
@@ -1049,7 +1049,7 @@ impl Environment for Firecracker {
             None => FirecrackerVm::spawn_with_input(
                 &self.binary,
                 &self.options.work_dir,
-                &spec.run_id,
+                &spec.run_id.to_string(),
                 spec.timeout,
                 Duration::from_secs(5),
                 spec.interactive,
@@ -1058,7 +1058,7 @@ impl Environment for Firecracker {
                 &self.binary,
                 &JailerConfig::new(jailer).with_limits(&spec.limits),
                 &self.options.work_dir,
-                &spec.run_id,
+                &spec.run_id.to_string(),
                 spec.timeout,
                 Duration::from_secs(5),
                 spec.interactive,

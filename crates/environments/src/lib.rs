@@ -13,6 +13,7 @@
 //! ([`AgentPayload`]); their sha256 go into the results.
 
 pub mod cache_lock;
+pub mod capabilities;
 pub mod cgroup;
 pub mod containers;
 pub mod docker;
@@ -25,13 +26,16 @@ pub mod oci;
 pub mod process;
 pub mod qemu;
 pub mod registry;
+pub mod run_id;
 pub mod vhost_user;
 pub mod vm;
 pub mod vsock;
 
+pub use capabilities::{Capabilities, InputChannel, Metering};
 pub use error::EnvError;
 pub use kind::EnvKind;
-pub use registry::{build, detect, Availability, EnvOptions, HostFacts, KvmKind};
+pub use registry::{build, capabilities, detect, Availability, EnvOptions, HostFacts, KvmKind};
+pub use run_id::{RunId, RunLabel};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -73,8 +77,8 @@ pub struct LaunchSpec {
     pub limits: Limits,
     /// Time allowed from launch to the end of the instance before it is killed.
     pub timeout: Duration,
-    /// A unique label for this launch (used to name containers, cgroups, sockets).
-    pub run_id: String,
+    /// This launch's id; every container, cgroup and socket it creates is named after it.
+    pub run_id: RunId,
     /// Keep a pipe to the agent's stdin open so the host can write to it
     /// with [`Instance::send`] (the `serve` command's stdio transport).
     /// False: the agent's stdin is empty (`/dev/null`).
@@ -163,6 +167,11 @@ pub struct ExitInfo {
 pub trait Environment: Send {
     /// Which environment this is.
     fn kind(&self) -> EnvKind;
+
+    /// What it can do (its registry entry's answers).
+    fn capabilities(&self) -> Capabilities {
+        registry::capabilities(self.kind())
+    }
 
     /// Facts recorded with the results (versions, acceleration, emulation).
     fn info(&self) -> EnvironmentInfo;

@@ -77,7 +77,7 @@ impl Environment for Native {
             message: "launch called before prepare".into(),
         })?;
         let cgroup = if self.use_cgroup {
-            Some(CgroupV1::create(&spec.run_id, &spec.limits)?)
+            Some(CgroupV1::create(&spec.run_id.to_string(), &spec.limits)?)
         } else {
             None
         };

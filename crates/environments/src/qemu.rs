@@ -114,7 +114,7 @@ fn qemu_version(binary: &Path) -> Result<String, EnvError> {
 }
 
 /// Whether `kind` (qemu-microvm / qemu-q35) can run here, and with which accelerator.
-pub fn detect(kind: EnvKind, host: &HostFacts) -> Availability {
+pub fn detect(kind: EnvKind, host: &HostFacts, _options: &crate::EnvOptions) -> Availability {
     let Some(binary) = which(QEMU_BINARY) else {
         return Availability::no(
             kind,
@@ -280,7 +280,7 @@ impl Qemu {
         let append = vm::kernel_cmdline(&base, image, &spec.agent_args, halt)?;
         let mut args: Vec<String> = vec![self.binary.display().to_string()];
         let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
-        push(&["-name", &format!("isobench-{}", spec.run_id)]);
+        push(&["-name", &spec.run_id.to_string()]);
         let mut machine_arg = machine(self.kind).to_string();
         if cmdline_devices {
             machine_arg.push_str(",acpi=off,auto-kernel-cmdline=off");
@@ -409,10 +409,7 @@ impl Environment for Qemu {
             message: "launch called before prepare".into(),
         })?;
         let launched_at = Instant::now();
-        let workdir = WorkDir::create(
-            &self.options.work_dir,
-            &format!("{}-{}", self.kind.name(), spec.run_id),
-        )?;
+        let workdir = WorkDir::create(&self.options.work_dir, &spec.run_id.to_string())?;
         let qmp_socket = workdir.path().join("qmp.sock");
         let mut daemon = None;
         let (vsock, endpoint) = if spec.vsock {
@@ -715,7 +712,7 @@ mod tests {
                 cpuset: None,
             },
             timeout: Duration::from_secs(5),
-            run_id: "r1".into(),
+            run_id: crate::RunId::new(EnvKind::QemuMicrovm, crate::RunLabel::Repetition(1)),
             interactive: false,
             vsock: false,
             network: false,

@@ -147,14 +147,37 @@ pub struct EnvOptions {
     pub docker_host: Option<String>,
 }
 
-/// Probes whether `kind` can run on this host.
-pub fn detect(kind: EnvKind, host: &HostFacts) -> Availability {
+/// Probes whether `kind` can run on this host with these options (the
+/// binaries, kernel and cache directory `build` would use).
+pub fn detect(kind: EnvKind, host: &HostFacts, options: &EnvOptions) -> Availability {
     match kind {
         EnvKind::Native => Availability::yes(kind, "always available"),
-        EnvKind::Docker | EnvKind::Kata => crate::docker::detect(kind, host),
-        EnvKind::OciRunc | EnvKind::OciCrun | EnvKind::Gvisor => crate::oci::detect(kind, host),
-        EnvKind::Firecracker => crate::firecracker::detect(host),
-        EnvKind::QemuMicrovm | EnvKind::QemuQ35 => crate::qemu::detect(kind, host),
+        EnvKind::Docker | EnvKind::Kata => crate::docker::detect(kind, host, options),
+        EnvKind::OciRunc | EnvKind::OciCrun | EnvKind::Gvisor => {
+            crate::oci::detect(kind, host, options)
+        }
+        EnvKind::Firecracker => crate::firecracker::detect(host, options),
+        EnvKind::QemuMicrovm | EnvKind::QemuQ35 => crate::qemu::detect(kind, host, options),
+    }
+}
+
+/// What `kind` can do.
+pub fn capabilities(kind: EnvKind) -> crate::Capabilities {
+    use crate::Capabilities;
+    match kind {
+        EnvKind::Native => Capabilities {
+            tcp: true,
+            host_network: true,
+            ..Capabilities::process()
+        },
+        EnvKind::Docker | EnvKind::Kata => Capabilities {
+            tcp: true,
+            ..Capabilities::process()
+        },
+        EnvKind::OciRunc | EnvKind::OciCrun | EnvKind::Gvisor => Capabilities::process(),
+        EnvKind::Firecracker | EnvKind::QemuMicrovm | EnvKind::QemuQ35 => {
+            Capabilities::virtual_machine()
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use isobench_results::{Calibration, HostSpeed, ResultsFile};
 /// Matrix side of the reference computation.
 const SIZE: usize = 64;
 /// Matrix products per timed run.
-pub const PRODUCTS: usize = 40;
+pub const PRODUCTS: usize = 200;
 /// Timed runs per probe (the median is kept).
 pub const RUNS: usize = 3;
 /// Relative difference of a repetition's probe from the experiment's median

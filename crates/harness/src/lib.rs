@@ -17,6 +17,7 @@ pub mod outputs;
 pub mod payload;
 pub mod runner;
 pub mod serving;
+pub mod session;
 pub mod summarize;
 
 pub use config::ExperimentConfig;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use isobench_environments::{
-    registry, AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance,
-    LaunchSpec, Limits,
+    AgentPayload, Availability, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance,
+    LaunchSpec, Limits, RunId, RunLabel,
 };
 use isobench_records::{parse_line, LineKind, Record};
 use isobench_results::{
@@ -40,8 +40,32 @@ pub trait RunObserver: Sync {
 pub struct SilentObserver;
 impl RunObserver for SilentObserver {}
 
+/// Where the runner gets its environments: the registry, or a fake in tests.
+pub trait EnvironmentSource: Send + Sync {
+    /// Whether `kind` can run here with these options.
+    fn detect(&self, kind: EnvKind, facts: &HostFacts, options: &EnvOptions) -> Availability;
+    /// Builds the environment for `kind`.
+    fn build(&self, kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError>;
+}
+
+/// The environments of [`isobench_environments::registry`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Registry;
+
+impl EnvironmentSource for Registry {
+    fn detect(&self, kind: EnvKind, facts: &HostFacts, options: &EnvOptions) -> Availability {
+        isobench_environments::detect(kind, facts, options)
+    }
+
+    fn build(&self, kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError> {
+        isobench_environments::build(kind, options)
+    }
+}
+
 /// Everything an experiment needs besides its configuration.
 pub struct RunContext {
+    /// Where environments come from (the registry outside tests).
+    pub source: Arc<dyn EnvironmentSource>,
     /// The resolved configuration.
     pub config: ExperimentConfig,
     /// The agent and assets.
@@ -354,14 +378,14 @@ fn prepare_environment(
     kind: EnvKind,
     entry: &mut EnvironmentResult,
 ) -> Option<Box<dyn Environment>> {
-    let availability = registry::detect(kind, &ctx.host_facts);
+    let availability = ctx.source.detect(kind, &ctx.host_facts, &ctx.env_options);
     if !availability.available {
         entry.status = Status::Skipped {
             reason: format!("{} (fix: {})", availability.reason, availability.fix),
         };
         return None;
     }
-    let mut env: Box<dyn Environment> = match registry::build(kind, &ctx.env_options) {
+    let mut env: Box<dyn Environment> = match ctx.source.build(kind, &ctx.env_options) {
         Ok(env) => env,
         Err(e) => {
             entry.status = Status::Failed {
@@ -451,12 +475,7 @@ pub fn run_repetition(
             cpuset: None,
         },
         timeout: Duration::from_secs(config.timeout_seconds),
-        run_id: format!(
-            "isobench-{}-{}-{}",
-            std::process::id(),
-            kind.name(),
-            repetition
-        ),
+        run_id: RunId::new(kind, RunLabel::Repetition(repetition)),
         interactive: false,
         vsock: false,
         network: false,
@@ -510,7 +529,7 @@ pub fn run_repetition(
     if let Some(reading) = meter.read() {
         sampler.add(&reading, origin);
     }
-    let vmm_overhead = if kind.is_vm() {
+    let vmm_overhead = if env.capabilities().vmm_overhead {
         target
             .root_pids()
             .first()
@@ -639,6 +658,7 @@ fn collect_records(
     on_moment: &mut dyn FnMut(Moment),
 ) -> Result<(), String> {
     let config = &ctx.config;
+    let guest_kernel = isobench_environments::capabilities(kind).guest_kernel;
     let deadline = origin + Duration::from_secs(ctx.config.timeout_seconds);
     let mut last_arrival: Option<Instant> = None;
     let mut noise: Vec<String> = Vec::new();
@@ -691,14 +711,15 @@ fn collect_records(
         let since_launch = (now - origin).as_secs_f64();
         match parse_line(&line) {
             Ok(LineKind::Noise) => {
-                if !kind.is_vm() && noise.len() < 20 {
-                    noise.push(line.chars().take(200).collect());
-                }
-                if kind.is_vm() {
+                // A guest kernel's console keeps talking: keep its latest
+                // lines; elsewhere the first stray lines say what went wrong.
+                if guest_kernel {
                     noise.push(line.chars().take(200).collect());
                     if noise.len() > 20 {
                         noise.remove(0);
                     }
+                } else if noise.len() < 20 {
+                    noise.push(line.chars().take(200).collect());
                 }
             }
             Err(e) => return Err(format!("agent printed an invalid record: {e}")),

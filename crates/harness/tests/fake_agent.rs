@@ -80,6 +80,7 @@ fn run_with(
     })
     .unwrap();
     let ctx = RunContext {
+        source: std::sync::Arc::new(isobench_harness::runner::Registry),
         config,
         payload: AgentPayload {
             agent_binary: agent,
@@ -216,7 +217,9 @@ fn an_agent_that_exits_early_or_prints_garbage_is_reported() {
 #[test]
 fn native_is_always_detected() {
     let facts = HostFacts::probe();
-    assert!(isobench_environments::detect(EnvKind::Native, &facts).available);
+    assert!(
+        isobench_environments::detect(EnvKind::Native, &facts, &EnvOptions::default()).available
+    );
 }
 
 #[test]

@@ -220,7 +220,7 @@ fn kata_runtime(runtimes: &[String]) -> Option<String> {
 /// Probes whether `kind` (`docker` or `kata`) can run: dockerd must answer
 /// (on `DOCKER_HOST` or [`DEFAULT_SOCKET`]); `kata` also needs a Kata runtime
 /// registered in the daemon.
-pub fn detect(kind: EnvKind, _host: &HostFacts) -> Availability {
+pub fn detect(kind: EnvKind, _host: &HostFacts, _options: &crate::EnvOptions) -> Availability {
     let endpoint = Endpoint::from_options(None);
     let conn = match connect(kind, &endpoint) {
         Ok(c) => c,
@@ -622,12 +622,12 @@ impl Environment for Docker {
         // With LaunchSpec::network, a bridge network of the run's own (same
         // name as the container), removed with the container.
         let network = if spec.network {
-            self.create_network(&name, &spec.run_id)?;
+            self.create_network(&name, &spec.run_id.to_string())?;
             Some(name.clone())
         } else {
             None
         };
-        let cgroup = match RunCgroup::create(&spec.run_id) {
+        let cgroup = match RunCgroup::create(&spec.run_id.to_string()) {
             Ok(cgroup) => cgroup,
             Err(e) => {
                 if let Some(network) = &network {
@@ -665,7 +665,7 @@ impl Environment for Docker {
             ),
             labels: Some(HashMap::from([
                 (image::LABEL.to_string(), "1".to_string()),
-                (format!("{}.run", image::LABEL), spec.run_id.clone()),
+                (format!("{}.run", image::LABEL), spec.run_id.to_string()),
             ])),
             attach_stdout: Some(true),
             attach_stderr: Some(true),

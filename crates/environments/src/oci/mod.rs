@@ -69,7 +69,7 @@ fn runtime_version(binary: &Path) -> Option<String> {
 
 /// Probes whether `kind` can run: the runtime on `PATH` and its version,
 /// root, cgroup v1, and for crun the hybrid-cgroup situation.
-pub fn detect(kind: EnvKind, host: &HostFacts) -> Availability {
+pub fn detect(kind: EnvKind, host: &HostFacts, _options: &crate::EnvOptions) -> Availability {
     let Some((program, _)) = runtime_of(kind) else {
         return Availability::no(
             kind,
@@ -259,7 +259,7 @@ impl Environment for Oci {
             });
         };
         let id = container_name(&spec.run_id);
-        let cgroup = RunCgroup::create(&spec.run_id)?;
+        let cgroup = RunCgroup::create(&spec.run_id.to_string())?;
         let cgroups_path = format!("{}/ctr", cgroup.path());
         let ctr_cgroup = cgroup.dir_in("cpuacct").join("ctr");
         let bundle_dir = self.work_dir.join(format!("oci-{id}"));

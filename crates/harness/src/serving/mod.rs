@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use isobench_environments::{
-    registry, EnvError, EnvKind, Environment, Instance, LaunchSpec, Limits,
+    EnvError, EnvKind, Environment, Instance, LaunchSpec, Limits, RunId, RunLabel,
 };
 use isobench_records::{parse_line, LineKind, Record};
 use isobench_results::{Experiment, PeakStep, ResultsFile, ServingResult};
@@ -141,8 +141,24 @@ fn transport_name(kind: EnvKind, transport: TransportKind) -> &'static str {
     match transport {
         TransportKind::Tcp => "tcp",
         TransportKind::Vsock => "vsock",
-        TransportKind::Stdio if kind.is_vm() => "serial",
-        TransportKind::Stdio => "stdio",
+        TransportKind::Stdio => isobench_environments::capabilities(kind)
+            .input
+            .transport_name(),
+    }
+}
+
+/// Why `kind` cannot serve over `transport`, if it cannot.
+pub fn transport_refusal(kind: EnvKind, transport: TransportKind) -> Option<String> {
+    let can = isobench_environments::capabilities(kind);
+    match transport {
+        TransportKind::Tcp if !can.tcp => Some(format!("{TCP_ENVIRONMENTS}; use --transport stdio")),
+        TransportKind::Vsock if !can.vsock => Some(
+            "the vsock transport needs a VM (firecracker, qemu-microvm, qemu-q35); use --transport stdio or tcp".into(),
+        ),
+        TransportKind::Stdio if can.input == isobench_environments::InputChannel::None => {
+            Some(format!("{kind} gives the host no input channel to the agent; use --transport tcp"))
+        }
+        _ => None,
     }
 }
 
@@ -152,7 +168,7 @@ fn bench_environment(
     settings: &ServeSettings,
     observer: &dyn RunObserver,
 ) -> Vec<ServingResult> {
-    let availability = registry::detect(kind, &ctx.host_facts);
+    let availability = ctx.source.detect(kind, &ctx.host_facts, &ctx.env_options);
     if !availability.available {
         return failed(
             kind,
@@ -164,23 +180,10 @@ fn bench_environment(
             ),
         );
     }
-    if settings.transport == TransportKind::Tcp && !tcp_capable(kind) {
-        return failed(
-            kind,
-            settings,
-            ctx,
-            format!("{TCP_ENVIRONMENTS}; use --transport stdio"),
-        );
+    if let Some(reason) = transport_refusal(kind, settings.transport) {
+        return failed(kind, settings, ctx, reason);
     }
-    if settings.transport == TransportKind::Vsock && !kind.is_vm() {
-        return failed(
-            kind,
-            settings,
-            ctx,
-            "the vsock transport needs a VM (firecracker, qemu-microvm, qemu-q35); use --transport stdio or tcp".into(),
-        );
-    }
-    let mut env: Box<dyn Environment> = match registry::build(kind, &ctx.env_options) {
+    let mut env: Box<dyn Environment> = match ctx.source.build(kind, &ctx.env_options) {
         Ok(env) => env,
         Err(e) => return failed(kind, settings, ctx, e.to_string()),
     };
@@ -210,11 +213,6 @@ pub const TCP_ENVIRONMENTS: &str =
 
 /// The port the agent listens on inside a container with its own network.
 pub const CONTAINER_TCP_PORT: u16 = 7070;
-
-/// Whether `kind` can serve over TCP ([`TCP_ENVIRONMENTS`]).
-pub fn tcp_capable(kind: EnvKind) -> bool {
-    matches!(kind, EnvKind::Native | EnvKind::Docker | EnvKind::Kata)
-}
 
 /// A free TCP port on the loopback interface.
 fn free_port() -> Result<u16, String> {
@@ -270,7 +268,7 @@ fn bench_instance(
 ) -> Result<Vec<ServingResult>, String> {
     let config = &ctx.config;
     let listen = match settings.transport {
-        TransportKind::Tcp if kind == EnvKind::Native => {
+        TransportKind::Tcp if env.capabilities().host_network => {
             Listen::Tcp(format!("127.0.0.1:{}", free_port()?))
         }
         TransportKind::Tcp => Listen::Tcp(format!("0.0.0.0:{CONTAINER_TCP_PORT}")),
@@ -285,7 +283,7 @@ fn bench_instance(
             cpuset: None,
         },
         timeout: Duration::from_secs(config.timeout_seconds),
-        run_id: format!("isobench-{}-{}-serve", std::process::id(), kind.name()),
+        run_id: RunId::new(kind, RunLabel::Serve),
         interactive: settings.transport == TransportKind::Stdio,
         vsock: settings.transport == TransportKind::Vsock,
         network: settings.transport == TransportKind::Tcp,

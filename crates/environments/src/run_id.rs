@@ -1,0 +1,147 @@
+//! The name of one launch, and of every resource it creates (container,
+//! cgroup, socket, VM): `isobench-<pid>-<environment>-<label>`, where
+//! `<pid>` is the isobench process that launched it. `isobench clean`
+//! reads the PID back to tell a dead run's leftovers from a live run's.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::EnvKind;
+
+/// Prefix of every run-scoped resource name (and of a run's work directory,
+/// `isobench-<pid>`).
+pub const PREFIX: &str = "isobench-";
+
+/// What a launch is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunLabel {
+    /// Repetition `n` of a batch experiment.
+    Repetition(u32),
+    /// A serving benchmark's instance.
+    Serve,
+}
+
+/// One launch: the isobench process, the environment and what it is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RunId {
+    /// PID of the isobench process that launched it.
+    pub pid: u32,
+    /// The environment.
+    pub env: EnvKind,
+    /// What the launch is for.
+    pub label: RunLabel,
+}
+
+impl RunId {
+    /// A launch of this process.
+    pub fn new(env: EnvKind, label: RunLabel) -> Self {
+        RunId {
+            pid: std::process::id(),
+            env,
+            label,
+        }
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{PREFIX}{}-{}-", self.pid, self.env.name())?;
+        match self.label {
+            RunLabel::Repetition(n) => write!(f, "{n}"),
+            RunLabel::Serve => f.write_str("serve"),
+        }
+    }
+}
+
+/// A name that is not a run id.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("`{0}` is not an isobench run id (isobench-<pid>-<environment>-<repetition|serve>)")]
+pub struct NotARunId(pub String);
+
+impl FromStr for RunId {
+    type Err = NotARunId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || NotARunId(s.to_string());
+        let rest = s.strip_prefix(PREFIX).ok_or_else(bad)?;
+        let (pid, rest) = rest.split_once('-').ok_or_else(bad)?;
+        let pid: u32 = pid.parse().map_err(|_| bad())?;
+        // Environment names contain dashes (`oci-runc`): the label is after the last one.
+        let (env, label) = rest.rsplit_once('-').ok_or_else(bad)?;
+        let env: EnvKind = env.parse().map_err(|_| bad())?;
+        let label = match label {
+            "serve" => RunLabel::Serve,
+            n => RunLabel::Repetition(n.parse().map_err(|_| bad())?),
+        };
+        Ok(RunId { pid, env, label })
+    }
+}
+
+/// The isobench PID a resource name carries (`isobench-<pid>` or
+/// `isobench-<pid>-...`, anywhere in the name, e.g. behind a path or another prefix).
+pub fn run_pid_of(name: &str) -> Option<u32> {
+    name.match_indices(PREFIX).find_map(|(at, prefix)| {
+        let rest = &name[at + prefix.len()..];
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let after = &rest[digits.len()..];
+        let ends = after.is_empty() || after.starts_with('-') || after.starts_with('/');
+        (!digits.is_empty() && ends)
+            .then(|| digits.parse().ok())
+            .flatten()
+    })
+}
+
+/// True when `name` carries the PID of an isobench process that is gone.
+pub fn belongs_to_dead_run(name: &str) -> bool {
+    run_pid_of(name).is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_is_prefixed_once() {
+        for id in [
+            RunId {
+                pid: 1234,
+                env: EnvKind::OciRunc,
+                label: RunLabel::Repetition(3),
+            },
+            RunId {
+                pid: 7,
+                env: EnvKind::QemuMicrovm,
+                label: RunLabel::Serve,
+            },
+        ] {
+            let text = id.to_string();
+            assert_eq!(text.matches(PREFIX).count(), 1, "{text}");
+            assert_eq!(text.parse::<RunId>().unwrap(), id);
+            assert_eq!(run_pid_of(&text), Some(id.pid));
+        }
+        assert_eq!(
+            RunId {
+                pid: 1234,
+                env: EnvKind::OciRunc,
+                label: RunLabel::Repetition(3)
+            }
+            .to_string(),
+            "isobench-1234-oci-runc-3"
+        );
+        assert!("isobench-12-podman-0".parse::<RunId>().is_err());
+        assert!("docker-0".parse::<RunId>().is_err());
+    }
+
+    #[test]
+    fn run_pids_are_found_behind_prefixes() {
+        assert_eq!(run_pid_of("isobench-1234-docker-0"), Some(1234));
+        assert_eq!(run_pid_of("/tmp/isobench-99/fc.sock"), Some(99));
+        assert_eq!(run_pid_of("k8s-isobench-5-native-1"), Some(5));
+        assert_eq!(run_pid_of("isobench-agent:abcd"), None);
+        assert_eq!(run_pid_of("isobench-12x"), None);
+        assert!(!belongs_to_dead_run(&format!(
+            "isobench-{}-native-0",
+            std::process::id()
+        )));
+    }
+}

@@ -1,0 +1,180 @@
+//! Session assembly, shared by `isobench run` and `isobench serve-bench`:
+//! which environments run, the options every backend gets, the agent
+//! payload, the signal handlers and the per-run directories. A [`Session`]
+//! owns its work and staging directories and removes them when dropped,
+//! whatever way the run ends.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use isobench_environments::{EnvKind, EnvOptions, HostFacts};
+
+use crate::runner::{EnvironmentSource, Registry, RunContext};
+use crate::{payload, ExperimentConfig, HarnessError};
+
+/// What a session needs beyond the experiment itself.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// The cache directory (`--cache`, else [`isobench_assets::cache_dir`]).
+    pub cache: PathBuf,
+    /// An explicit agent binary (`--agent`).
+    pub agent: Option<PathBuf>,
+    /// Start Firecracker through its jailer.
+    pub jailer: bool,
+    /// Continue the experiment journalled in the output directory.
+    pub resume: bool,
+}
+
+/// The options every backend is detected and built with.
+pub fn env_options(
+    config: &ExperimentConfig,
+    facts: &HostFacts,
+    options: &SessionOptions,
+) -> EnvOptions {
+    EnvOptions {
+        cache_dir: options.cache.clone(),
+        work_dir: work_dir(),
+        native_cgroup: config.native_cgroup && facts.root && facts.cgroup_v1,
+        kernel: config.kernel.clone(),
+        firecracker: config.firecracker.clone().or_else(|| {
+            let bundled = isobench_assets::firecracker_bin(&options.cache);
+            bundled.is_file().then_some(bundled)
+        }),
+        jailer: options.jailer,
+        docker_host: std::env::var("DOCKER_HOST").ok(),
+    }
+}
+
+/// This process's work directory: `<tmp>/isobench-<pid>` (its name lets
+/// `isobench clean` tell a dead run's from a live one's).
+pub fn work_dir() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "{}{}",
+        isobench_environments::run_id::PREFIX,
+        std::process::id()
+    ))
+}
+
+/// The environments to run: the requested ones, each of which must be
+/// available, or else every available one except those that would run
+/// under software emulation (slow; they must be asked for).
+pub fn choose_environments(
+    requested: &[EnvKind],
+    facts: &HostFacts,
+    options: &EnvOptions,
+    source: &dyn EnvironmentSource,
+) -> Result<Vec<EnvKind>, HarnessError> {
+    if !requested.is_empty() {
+        for &kind in requested {
+            let availability = source.detect(kind, facts, options);
+            if !availability.available {
+                return Err(HarnessError::Unavailable {
+                    env: kind.name().into(),
+                    reason: availability.reason,
+                    fix: availability.fix,
+                });
+            }
+        }
+        return Ok(requested.to_vec());
+    }
+    Ok(EnvKind::ALL
+        .into_iter()
+        .filter(|&kind| {
+            let emulated = isobench_environments::capabilities(kind).may_be_emulated
+                && !facts.kvm.can_boot_linux();
+            !emulated && source.detect(kind, facts, options).available
+        })
+        .collect())
+}
+
+/// A directory removed when its guard is dropped.
+#[derive(Debug)]
+pub struct DirGuard(PathBuf);
+
+impl DirGuard {
+    /// Creates `path` (and its parents) and guards it.
+    pub fn create(path: PathBuf) -> Result<Self, HarnessError> {
+        std::fs::create_dir_all(&path).map_err(|e| HarnessError::Output {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(DirGuard(path))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One run's context and the directories it owns.
+pub struct Session {
+    /// What the runner and the serving benchmark take.
+    pub ctx: RunContext,
+    _work_dir: DirGuard,
+    _staging: DirGuard,
+}
+
+impl Session {
+    /// Assembles a session for `config` (whose environments are already
+    /// chosen): stages the assets, identifies the payload, installs the
+    /// SIGINT / SIGTERM handlers (they set [`RunContext::interrupted`]) and
+    /// creates the work directory.
+    pub fn open(
+        config: ExperimentConfig,
+        facts: HostFacts,
+        options: &SessionOptions,
+    ) -> Result<Session, HarnessError> {
+        Self::open_with(config, facts, options, Arc::new(Registry))
+    }
+
+    /// [`Session::open`] with another source of environments (tests).
+    pub fn open_with(
+        config: ExperimentConfig,
+        facts: HostFacts,
+        options: &SessionOptions,
+        source: Arc<dyn EnvironmentSource>,
+    ) -> Result<Session, HarnessError> {
+        let agent = payload::find_agent(options.agent.as_deref(), &config.engine)?;
+        let staging = DirGuard::create(config.output.join(".staging"))?;
+        let assets = payload::stage_assets(
+            &config,
+            &isobench_assets::assets_dir(&options.cache),
+            staging.path(),
+        )?;
+        let onnxruntime =
+            (config.engine == "ort").then(|| isobench_assets::onnxruntime_lib(&options.cache));
+        let (payload, identity) = payload::build_payload(agent, assets, onnxruntime.as_deref())?;
+        let interrupted = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, interrupted.clone()).map_err(|e| {
+                HarnessError::Invalid(format!("installing the signal handler: {e}"))
+            })?;
+        }
+        let env_options = env_options(&config, &facts, options);
+        let work_dir = DirGuard::create(env_options.work_dir.clone())?;
+        let ctx = RunContext {
+            source,
+            host: crate::host::host_info(&facts),
+            env_options,
+            host_facts: facts,
+            config,
+            payload,
+            identity,
+            interrupted,
+            resume: options.resume,
+        };
+        Ok(Session {
+            ctx,
+            _work_dir: work_dir,
+            _staging: staging,
+        })
+    }
+}
