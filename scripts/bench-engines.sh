@@ -45,6 +45,7 @@ fi
 
 (cd "$root" && cargo build --release -q -p isobench-agent --features ort)
 agent=$root/target/release/isobench-agent
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$cache/runtime/onnxruntime/libonnxruntime.so}
 samples=$(mktemp)
 trap 'rm -f "$samples"' EXIT
 

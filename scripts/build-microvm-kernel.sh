@@ -10,8 +10,11 @@
 # Why: Debian's cloud kernel (isobench's default guest kernel) has virtio and vsock
 # only as modules and lacks CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so it cannot see
 # Firecracker's virtio-mmio devices (vsock, block, net), which Firecracker announces
-# on the kernel command line. Takes ~4 minutes on 2 cores; does nothing when the
-# kernel is already built.
+# on the kernel command line. ext4 and virtio-blk are built in for the read-only
+# root drive of `--workload command` (the user's tree as an ext4 image).
+# Takes ~4 minutes on 2 cores; does nothing when the kernel is already built with
+# every option below (a kernel cached by an older version of this script that
+# lacks one is rebuilt).
 #
 # Usage: scripts/build-microvm-kernel.sh [--force]
 #   --force   rebuild even when the kernel is already in the cache
@@ -43,6 +46,8 @@ required=(
   BLK_DEV_INITRD RD_GZIP BINFMT_ELF PROC_FS SYSFS DEVTMPFS DEVTMPFS_MOUNT
   PVH HYPERVISOR_GUEST PARAVIRT KVM_GUEST
   VIRTIO_MENU VIRTIO VIRTIO_MMIO VIRTIO_MMIO_CMDLINE_DEVICES VIRTIO_PCI VIRTIO_BLK BLOCK
+  # the root drive of --workload command: an ext4 image the agent mounts read-only
+  EXT4_FS
   NET UNIX INET VSOCKETS VIRTIO_VSOCKETS VIRTIO_VSOCKETS_COMMON
   ACPI PCI FUTEX EPOLL EVENTFD SHMEM MULTIUSER POSIX_TIMERS HIGH_RES_TIMERS SMP X86_TSC
   # what a static Rust/glibc binary as /init and its threads use
@@ -71,6 +76,16 @@ package_version() {
   echo "${v%%-*}"   # 6.1.192-2 -> 6.1.192 (the kernel's own version)
 }
 
+# True when $1 holds a complete build whose config has every required option:
+# a build by an older version of this script (fewer options) is stale.
+is_current() {
+  local dir="$1" opt
+  [ -f "$dir/vmlinux" ] && [ -f "$dir/bzImage" ] && [ -f "$dir/config" ] || return 1
+  for opt in "${required[@]}"; do
+    grep -q "^CONFIG_$opt=y\$" "$dir/config" || return 1
+  done
+}
+
 print_result() {
   local dir="$1"
   cat <<EOF
@@ -85,19 +100,30 @@ Use it with:
 EOF
 }
 
+stale_note() {
+  local opt missing=()
+  if [ -f "$1/vmlinux" ] && ! is_current "$1"; then
+    for opt in "${required[@]}"; do
+      grep -q "^CONFIG_$opt=y\$" "$1/config" 2>/dev/null || missing+=("$opt")
+    done
+    log "$1 was built without ${missing[*]:-its config}, which this version needs: rebuilding"
+  fi
+}
+
 version=$(package_version)
 if [ -z "$version" ]; then
   # No apt metadata (offline): fall back to a kernel built earlier.
   newest=$(ls -d "$kernels"/microvm-*/ 2>/dev/null | sort -V | tail -n1 || true)
-  if [ "$force" = 0 ] && [ -n "$newest" ] && [ -f "$newest/vmlinux" ] && [ -f "$newest/bzImage" ]; then
+  if [ "$force" = 0 ] && [ -n "$newest" ] && is_current "${newest%/}"; then
     print_result "${newest%/}"
     exit 0
   fi
   die "cannot tell the version of $source_package (run 'apt-get update')"
 fi
 out="$kernels/microvm-$version"
+stale_note "$out"
 
-if [ "$force" = 0 ] && [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
+if [ "$force" = 0 ] && is_current "$out"; then
   log "already built"
   print_result "$out"
   exit 0
@@ -127,7 +153,7 @@ mkdir -p "$kernels"
 # One build at a time per cache (a second run waits, then finds the result).
 exec 9>"$kernels/.microvm-build.lock"
 flock 9
-if [ "$force" = 0 ] && [ -f "$out/vmlinux" ] && [ -f "$out/bzImage" ]; then
+if [ "$force" = 0 ] && is_current "$out"; then
   log "built by a concurrent run"
   print_result "$out"
   exit 0

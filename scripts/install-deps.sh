@@ -8,6 +8,8 @@ packages=(
   lz4 cpio file iptables            # kernel extraction, checks, dockerd networking
   python3-pip                       # setup fetches pinned wheels with pip
   chromium                          # HTML report screenshot test (headless)
+  e2fsprogs                         # mkfs.ext4 -d: a user's root filesystem as a VM drive
+  debootstrap                       # the user-program tests build a Debian tree with Python + NumPy
 )
 missing=()
 for p in "${packages[@]}"; do

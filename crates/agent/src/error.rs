@@ -36,6 +36,9 @@ pub enum AgentError {
     /// PID-1 duties failed (mounting, loading modules).
     #[error("init: {0}")]
     Init(String),
+    /// The user's program (`exec`) could not start, failed, or printed bad records.
+    #[error("program: {0}")]
+    Program(String),
     /// Other I/O failure on a named path.
     #[error("{path}: {source}")]
     Io {
@@ -56,6 +59,7 @@ impl AgentError {
             AgentError::Input { .. } => "input",
             AgentError::Engine { .. } => "engine",
             AgentError::Init(_) => "init",
+            AgentError::Program(_) => "program",
             AgentError::Io { .. } => "io",
         }
     }

@@ -11,6 +11,7 @@
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod exec;
 pub mod image_ops;
 pub mod pid1;
 pub mod run;

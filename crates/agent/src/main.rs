@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use isobench_agent::exec;
 use isobench_agent::pid1::{self, Halt};
 use isobench_agent::run::{self, RunConfig};
 use isobench_agent::serve;
 use isobench_agent::workloads::{mlp, WorkloadOptions};
 use isobench_agent::AgentError;
-use isobench_records::Record;
+use isobench_records::{Engine, Record, Workload};
 
 /// Runs one inference workload and writes JSON-lines records to stdout.
 #[derive(Debug, Parser)]
@@ -29,6 +30,9 @@ enum Command {
     /// Serve inference requests (`@ISB1` frames) on stdin/stdout, a TCP
     /// listener or a serial device, with the model loaded once.
     Serve(ServeArgs),
+    /// Run the user's own program (`--workload command`) and report its
+    /// iterations as records: in the current root, a chroot or a VM's root drive.
+    Exec(ExecArgs),
     /// Train the digits MLP and write ASSETS/models/mlp-digits.json.
     TrainMlp {
         /// Assets directory (default: $ISOBENCH_ASSETS, else /assets).
@@ -43,10 +47,10 @@ enum Command {
 struct RunArgs {
     /// Workload: knn, mlp, yolov8, ocr-det, busy (a calibration workload of known CPU and memory cost).
     #[arg(long)]
-    workload: String,
-    /// Engine: tract or ort (default tract); knn and mlp always run `native`.
+    workload: Workload,
+    /// Engine: tract or ort (default tract); knn, mlp and busy always run `native`.
     #[arg(long)]
-    engine: Option<String>,
+    engine: Option<Engine>,
     /// Intra-op threads.
     #[arg(long, default_value_t = 1)]
     threads: u32,
@@ -86,13 +90,32 @@ struct RunArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct ExecArgs {
+    /// The program and how to measure it (hex-encoded JSON written by isobench).
+    #[arg(long)]
+    spec: String,
+    /// Enter this directory first (chroot, read-only, private /proc, /dev, /tmp).
+    #[arg(long, value_name = "DIR", conflicts_with = "root_device")]
+    chroot: Option<PathBuf>,
+    /// VM init only: mount this ext4 block device and enter it first.
+    #[arg(long, value_name = "DEVICE")]
+    root_device: Option<PathBuf>,
+    /// VM init only: kernel modules to load first, in order (a.ko,b.ko).
+    #[arg(long, value_name = "LIST")]
+    modules: Option<String>,
+    /// VM init only: how to end the machine (default poweroff).
+    #[arg(long, value_enum)]
+    halt: Option<Halt>,
+}
+
+#[derive(Debug, clap::Args)]
 struct ServeArgs {
     /// Workload: knn, mlp, yolov8, ocr-det, busy (a calibration workload of known CPU and memory cost).
     #[arg(long)]
-    workload: String,
-    /// Engine: tract or ort (default tract); knn and mlp always run `native`.
+    workload: Workload,
+    /// Engine: tract or ort (default tract); knn, mlp and busy always run `native`.
     #[arg(long)]
-    engine: Option<String>,
+    engine: Option<Engine>,
     /// Intra-op threads.
     #[arg(long, default_value_t = 1)]
     threads: u32,
@@ -133,15 +156,6 @@ struct ServeArgs {
     /// VM init only: how to end the machine (default poweroff).
     #[arg(long, value_enum)]
     halt: Option<Halt>,
-}
-
-fn default_engine(workload: &str) -> String {
-    if matches!(workload, "knn" | "mlp" | "busy") {
-        "native"
-    } else {
-        "tract"
-    }
-    .to_string()
 }
 
 fn main() -> ExitCode {
@@ -241,6 +255,34 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Exec(args) => {
+            if !vm_init
+                && (args.modules.is_some() || args.halt.is_some() || args.root_device.is_some())
+            {
+                return Err(AgentError::Usage(
+                    "--modules, --halt and --root-device apply only when the agent is a VM's init (PID 1 without /proc); remove them"
+                        .into(),
+                )
+                .into());
+            }
+            let spec = isobench_records::user::ExecSpec::decode(&args.spec)
+                .map_err(|e| AgentError::Usage(e.to_string()))?;
+            let root = match (args.chroot, args.root_device) {
+                (Some(dir), _) => exec::Root::Chroot(dir),
+                (None, Some(device)) => exec::Root::Device(device),
+                (None, None) => exec::Root::Current,
+            };
+            let config = exec::ExecConfig {
+                spec,
+                root,
+                pid1: vm_init,
+                started,
+            };
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            exec::exec(&config, &mut out)?;
+            Ok(())
+        }
         Command::Serve(args) => {
             if !vm_init && (args.modules.is_some() || args.halt.is_some()) {
                 return Err(AgentError::Usage(
@@ -257,7 +299,7 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
             };
             let engine = args
                 .engine
-                .unwrap_or_else(|| default_engine(&args.workload));
+                .unwrap_or_else(|| args.workload.default_engine());
             let config = serve::ServeConfig {
                 workload: args.workload,
                 options: WorkloadOptions {
@@ -288,14 +330,9 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
                 )
                 .into());
             }
-            let engine = args.engine.unwrap_or_else(|| {
-                if matches!(args.workload.as_str(), "knn" | "mlp" | "busy") {
-                    "native"
-                } else {
-                    "tract"
-                }
-                .to_string()
-            });
+            let engine = args
+                .engine
+                .unwrap_or_else(|| args.workload.default_engine());
             let config = RunConfig {
                 workload: args.workload,
                 options: WorkloadOptions {

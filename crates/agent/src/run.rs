@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use isobench_records::{Digest, Iteration, Ready, Record, Summary};
+use isobench_records::{
+    Digest, Engine, Iteration, Ready, Record, Summary, Workload as WorkloadKind,
+};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::AgentError;
@@ -13,17 +15,11 @@ use crate::workloads::{
     busy::Busy, knn::Knn, mlp::Mlp, ocr_det::OcrDet, yolov8::Yolov8, Workload, WorkloadOptions,
 };
 
-/// Names accepted by `--workload`.
-pub const WORKLOADS: &[&str] = &["knn", "mlp", "yolov8", "ocr-det", "busy"];
-/// Names accepted by `--engine` (`native` only for knn and mlp, which
-/// ignore tract/ort and always report `native`).
-pub const ENGINES: &[&str] = &["tract", "ort", "native"];
-
 /// Everything the `run` command needs.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Workload name (one of [`WORKLOADS`]).
-    pub workload: String,
+    /// The workload.
+    pub workload: WorkloadKind,
     /// Options handed to the workload constructor.
     pub options: WorkloadOptions,
     /// Measured iterations (at least 1).
@@ -38,20 +34,7 @@ pub struct RunConfig {
 
 /// Checks the option values that do not depend on files.
 pub fn validate(config: &RunConfig) -> Result<(), AgentError> {
-    if !WORKLOADS.contains(&config.workload.as_str()) {
-        return Err(AgentError::Usage(format!(
-            "unknown workload `{}`; known workloads: {}",
-            config.workload,
-            WORKLOADS.join(", ")
-        )));
-    }
-    let engine = config.options.engine.as_str();
-    if !ENGINES.contains(&engine) {
-        return Err(AgentError::Usage(format!(
-            "unknown engine `{engine}`; known engines: tract, ort (and native for knn/mlp)"
-        )));
-    }
-    if engine == "native" && matches!(config.workload.as_str(), "yolov8" | "ocr-det") {
+    if config.options.engine == Engine::Native && config.workload.runs_onnx() {
         return Err(AgentError::Usage(format!(
             "--engine native: the {} workload runs an ONNX model; use --engine tract or --engine ort",
             config.workload
@@ -70,19 +53,21 @@ pub fn validate(config: &RunConfig) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// Builds the named workload.
-pub fn build_workload(name: &str, opts: &WorkloadOptions) -> Result<Box<dyn Workload>, AgentError> {
-    Ok(match name {
-        "knn" => Box::new(Knn::load(opts)?),
-        "mlp" => Box::new(Mlp::load(opts)?),
-        "yolov8" => Box::new(Yolov8::load(opts)?),
-        "ocr-det" => Box::new(OcrDet::load(opts)?),
-        "busy" => Box::new(Busy::load(opts)?),
-        other => {
-            return Err(AgentError::Usage(format!(
-                "unknown workload `{other}`; known workloads: {}",
-                WORKLOADS.join(", ")
-            )))
+/// Builds the workload.
+pub fn build_workload(
+    kind: WorkloadKind,
+    opts: &WorkloadOptions,
+) -> Result<Box<dyn Workload>, AgentError> {
+    Ok(match kind {
+        WorkloadKind::Knn => Box::new(Knn::load(opts)?),
+        WorkloadKind::Mlp => Box::new(Mlp::load(opts)?),
+        WorkloadKind::Yolov8 => Box::new(Yolov8::load(opts)?),
+        WorkloadKind::OcrDet => Box::new(OcrDet::load(opts)?),
+        WorkloadKind::Busy => Box::new(Busy::load(opts)?),
+        WorkloadKind::Command => {
+            return Err(AgentError::Usage(
+                "the command workload runs with `isobench-agent exec`, not `run` or `serve`".into(),
+            ))
         }
     })
 }
@@ -93,14 +78,14 @@ pub fn build_workload(name: &str, opts: &WorkloadOptions) -> Result<Box<dyn Work
 pub fn run(config: &RunConfig, out: &mut dyn Write) -> Result<(), AgentError> {
     validate(config)?;
     let load_start = Instant::now();
-    let mut workload = build_workload(&config.workload, &config.options)?;
+    let mut workload = build_workload(config.workload, &config.options)?;
     let model_load_us = micros(load_start.elapsed());
     let threads = workload.engine_threads().unwrap_or(config.options.threads);
     emit(
         out,
         &Record::Ready(Ready {
-            workload: workload.name().into(),
-            engine: workload.engine().into(),
+            workload: workload.name(),
+            engine: workload.engine(),
             threads,
             ready_us: micros(config.started.elapsed()),
             model_load_us,
@@ -149,8 +134,8 @@ pub fn run(config: &RunConfig, out: &mut dyn Write) -> Result<(), AgentError> {
     emit(
         out,
         &Record::Summary(Summary {
-            workload: workload.name().into(),
-            engine: workload.engine().into(),
+            workload: workload.name(),
+            engine: workload.engine(),
             threads,
             iterations: config.iterations,
             warmup: config.warmup,

@@ -43,8 +43,8 @@ pub enum Transport {
 /// Everything the `serve` command needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// Workload name.
-    pub workload: String,
+    /// The workload.
+    pub workload: isobench_records::Workload,
     /// Options handed to the workload constructor.
     pub options: WorkloadOptions,
     /// Whether the agent is a VM's init (reported in `ready`).
@@ -60,7 +60,7 @@ pub struct ServeConfig {
 /// process is stopped.
 pub fn serve(config: &ServeConfig, records: &mut dyn Write) -> Result<(), AgentError> {
     validate(&RunConfig {
-        workload: config.workload.clone(),
+        workload: config.workload,
         options: config.options.clone(),
         iterations: 1,
         warmup: 0,
@@ -68,7 +68,7 @@ pub fn serve(config: &ServeConfig, records: &mut dyn Write) -> Result<(), AgentE
         started: config.started,
     })?;
     let load_start = Instant::now();
-    let workload = build_workload(&config.workload, &config.options)?;
+    let workload = build_workload(config.workload, &config.options)?;
     let model_load_us = micros(load_start.elapsed());
     let mut server = Server::new(workload);
     // Bind (or open) before `ready`, so `ready` means "requests accepted".
@@ -94,8 +94,8 @@ pub fn serve(config: &ServeConfig, records: &mut dyn Write) -> Result<(), AgentE
     emit(
         records,
         &Record::Ready(Ready {
-            workload: server.workload.name().into(),
-            engine: server.workload.engine().into(),
+            workload: server.workload.name(),
+            engine: server.workload.engine(),
             threads: config.options.threads,
             ready_us: micros(config.started.elapsed()),
             model_load_us,

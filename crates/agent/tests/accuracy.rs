@@ -16,7 +16,7 @@ fn options(assets: &std::path::Path) -> WorkloadOptions {
         assets: assets.to_path_buf(),
         model: None,
         images: None,
-        engine: "native".into(),
+        engine: isobench_records::Engine::Native,
         threads: 1,
         k: 3,
         ort_lib: None,

@@ -1,13 +1,14 @@
 //! The static agent build runs from an empty chroot holding only itself and
 //! its assets, and (in a fresh PID + mount namespace, where it is PID 1 with
 //! no /proc) does its VM-init duties: mounts, runs, and halts, also after an
-//! error. Needs root; uses the binary from `$ISOBENCH_AGENT_STATIC`, else
-//! builds it with the static command from the team notes.
+//! error. Needs root; uses the test kit's static agent
+//! (`$ISOBENCH_AGENT_STATIC`, else the build in target/), else builds it
+//! with the static command from the team notes.
 
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use isobench_records::Record;
@@ -15,37 +16,6 @@ use sha2::Digest as _;
 
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
-}
-
-/// The static agent: `$ISOBENCH_AGENT_STATIC`, else built (or found up to
-/// date) in the workspace target directory.
-fn static_agent() -> PathBuf {
-    if let Some(path) = std::env::var_os("ISOBENCH_AGENT_STATIC").filter(|v| !v.is_empty()) {
-        return PathBuf::from(path);
-    }
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&workspace)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "-p",
-            "isobench-agent",
-        ])
-        .status()
-        .expect("run cargo to build the static agent");
-    assert!(
-        status.success(),
-        "the static agent build failed (see cargo output above)"
-    );
-    target.join("x86_64-unknown-linux-gnu/release/isobench-agent")
 }
 
 /// True when the ELF file has no PT_INTERP program header (no dynamic loader).
@@ -103,10 +73,9 @@ fn mounted_under(root: &Path) -> bool {
 #[test]
 fn static_agent_runs_knn_from_an_empty_chroot() {
     if !is_root() {
-        println!("skipped: chroot needs root");
-        return;
+        isobench_testkit::skip!("chroot needs root");
     }
-    let agent = static_agent();
+    let agent = common::static_agent_or_build();
     let bytes = std::fs::read(&agent).unwrap();
     assert!(
         has_no_interpreter(&bytes),
@@ -163,14 +132,12 @@ fn ended_by(out: &Output, signal: i32) -> bool {
 #[test]
 fn static_agent_as_pid1_mounts_runs_and_halts_also_on_error() {
     if !is_root() {
-        println!("skipped: PID and mount namespaces need root");
-        return;
+        isobench_testkit::skip!("PID and mount namespaces need root");
     }
     if Command::new("unshare").arg("--version").output().is_err() {
-        println!("skipped: util-linux `unshare` is not installed");
-        return;
+        isobench_testkit::skip!("util-linux `unshare` is not installed");
     }
-    let agent = static_agent();
+    let agent = common::static_agent_or_build();
     let root = chroot_dir(&agent);
 
     let out = as_pid1(

@@ -63,11 +63,7 @@ fn knn_run_emits_ready_iterations_and_summary() {
         panic!("first is ready: {records:?}")
     };
     assert_eq!(
-        (
-            ready.workload.as_str(),
-            ready.engine.as_str(),
-            ready.threads
-        ),
+        (ready.workload.name(), ready.engine.name(), ready.threads),
         ("knn", "native", 1)
     );
     assert!(!ready.pid1);
@@ -118,7 +114,7 @@ fn engine_name_given_by_the_harness_is_accepted_for_knn() {
     let Record::Summary(s) = records.last().unwrap() else {
         panic!("{records:?}")
     };
-    assert_eq!((s.engine.as_str(), s.threads), ("native", 2));
+    assert_eq!((s.engine.name(), s.threads), ("native", 2));
 }
 
 #[test]

@@ -17,10 +17,10 @@ fn options(engine: &str) -> WorkloadOptions {
         assets: common::assets(),
         model: None,
         images: None,
-        engine: engine.into(),
+        engine: engine.parse().expect("an engine name"),
         threads: 1,
         k: 3,
-        ort_lib: None,
+        ort_lib: Some(common::onnxruntime()),
         busy_ms: 0,
         touch_mib: 0,
     }
@@ -34,7 +34,10 @@ fn close(a: &[f32; 4], b: &[f32; 4], tol: f32) -> bool {
 fn yolo_tract_and_ort_agree_on_bus_and_zidane() {
     let mut tract = Yolov8::load(&options("tract")).unwrap();
     let mut ort = Yolov8::load(&options("ort")).unwrap();
-    assert_eq!((tract.engine(), ort.engine()), ("tract", "ort"));
+    assert_eq!(
+        (tract.engine().name(), ort.engine().name()),
+        ("tract", "ort")
+    );
     for image in ["bus.jpg", "zidane.jpg"] {
         let path = common::assets().join("images").join(image);
         let bytes = std::fs::read(&path).unwrap();

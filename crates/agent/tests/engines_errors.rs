@@ -12,6 +12,7 @@ const AGENT: &str = env!("CARGO_BIN_EXE_isobench-agent");
 fn agent(args: &[&str]) -> Output {
     Command::new(AGENT)
         .args(args)
+        .env("ORT_DYLIB_PATH", common::onnxruntime())
         .output()
         .expect("run the agent")
 }

@@ -34,7 +34,7 @@ fn ocr_finds_the_text_lines_of_page_png() {
         assets: common::assets(),
         model: None,
         images: None,
-        engine: "tract".into(),
+        engine: isobench_records::Engine::Tract,
         threads: 1,
         k: 3,
         ort_lib: None,

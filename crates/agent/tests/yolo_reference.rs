@@ -49,10 +49,10 @@ fn options(engine: &str) -> WorkloadOptions {
         assets: common::assets(),
         model: None,
         images: None,
-        engine: engine.into(),
+        engine: engine.parse().expect("an engine name"),
         threads: 1,
         k: 3,
-        ort_lib: None,
+        ort_lib: Some(common::onnxruntime()),
         busy_ms: 0,
         touch_mib: 0,
     }

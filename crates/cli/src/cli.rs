@@ -49,8 +49,8 @@ pub struct CommonArgs {
     /// Default for run: every available one; for serve-bench: native.
     #[arg(long = "env", value_delimiter = ',')]
     pub env: Option<Vec<String>>,
-    /// Workload: knn, mlp, yolov8, ocr-det, busy (a calibration workload of known CPU and memory cost).
-    /// Default for run: yolov8; for serve-bench: knn.
+    /// Workload: knn, mlp, yolov8, ocr-det, busy (a calibration workload of known CPU and memory cost),
+    /// command (your own program: --command, --rootfs or --image). Default for run: yolov8; for serve-bench: knn.
     #[arg(long)]
     pub workload: Option<String>,
     /// Model file (an Ultralytics YOLOv8 detection ONNX export for yolov8).
@@ -148,8 +148,8 @@ pub struct RunArgs {
     /// How repetitions are scheduled: interleaved (rounds of one fresh
     /// instance of every environment, in a seeded shuffled order; default)
     /// or blocked (all repetitions of one environment, then the next).
-    #[arg(long, value_name = "ORDER")]
-    pub order: Option<String>,
+    #[arg(long, value_enum)]
+    pub order: Option<OrderArg>,
     /// busy workload: CPU milliseconds per iteration.
     #[arg(long)]
     pub busy_ms: Option<u64>,
@@ -169,6 +169,45 @@ pub struct RunArgs {
     /// holds the configuration; other experiment flags are ignored).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// Your own program (with --workload command): the program and its
+    /// arguments, split as a shell would split them but run without one
+    /// (write `sh -c '...'` for a shell).
+    #[arg(long, value_name = "\"PROGRAM ARGS\"")]
+    pub command: Option<String>,
+    /// The root filesystem your program runs in: a directory tree (made with
+    /// debootstrap, or unpacked from a tarball). Native chroots into it,
+    /// containers use it as their root, VMs get it as a read-only ext4 drive.
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
+    pub rootfs: Option<PathBuf>,
+    /// The root filesystem from a Docker image already in the local daemon
+    /// (exported through the Engine API; no registry is reachable).
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// How your program is measured: records (it prints one JSON line per
+    /// iteration, see helpers/python/isobench_records.py) or process (each
+    /// iteration is one fresh invocation, timed from start to exit).
+    #[arg(long, value_enum)]
+    pub measure: Option<MeasureArg>,
+    /// Working directory of your program inside the tree.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// An environment variable for your program, KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub setenv: Vec<String>,
+    /// A host path shown read-only in the tree at GUEST, HOST:GUEST:ro
+    /// (repeatable; isobench copies it into the tree it caches, so every
+    /// environment, VMs included, sees the same bytes).
+    #[arg(long, value_name = "HOST:GUEST:ro")]
+    pub mount: Vec<String>,
+}
+
+/// `--measure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MeasureArg {
+    /// The program prints one JSON record per iteration.
+    Records,
+    /// One fresh invocation per iteration, timed from start to exit.
+    Process,
 }
 
 impl RunArgs {
@@ -181,10 +220,76 @@ impl RunArgs {
             boot_timeout: self.boot_timeout,
             iteration_timeout: self.iteration_timeout,
             sample_interval_ms: self.sample_interval_ms,
-            order: self.order.clone(),
+            order: self.order.map(|o| o.as_order().as_str().to_string()),
             busy_ms: self.busy_ms,
             touch_mib: self.touch_mib,
+            command: self.command.clone(),
+            rootfs: self.rootfs.clone(),
+            image: self.image.clone(),
+            measure: self.measure.map(|m| {
+                match m {
+                    MeasureArg::Records => "records",
+                    MeasureArg::Process => "process",
+                }
+                .to_string()
+            }),
+            workdir: self.workdir.clone(),
+            setenv: (!self.setenv.is_empty()).then(|| self.setenv.clone()),
+            mount: (!self.mount.is_empty()).then(|| self.mount.clone()),
             ..self.common.overrides()
+        }
+    }
+}
+
+/// `--order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OrderArg {
+    /// Rounds of one fresh instance of every environment, in a seeded shuffled order.
+    Interleaved,
+    /// Every repetition of one environment, then the next.
+    Blocked,
+}
+
+impl OrderArg {
+    /// The harness's order.
+    pub fn as_order(self) -> isobench_harness::config::Order {
+        match self {
+            OrderArg::Interleaved => isobench_harness::config::Order::Interleaved,
+            OrderArg::Blocked => isobench_harness::config::Order::Blocked,
+        }
+    }
+}
+
+/// `isobench report --style`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportStyle {
+    /// report.html, report.md, results.csv and samples.csv (one file with -o: the HTML page).
+    Html,
+    /// The Markdown report.
+    #[value(alias = "md")]
+    Markdown,
+    /// One row per environment.
+    Csv,
+    /// The whole results file.
+    Json,
+    /// The studies' table (rows: workloads; columns: environments, per host).
+    Paper,
+}
+
+/// `isobench compare --statistic`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatisticArg {
+    /// Each repetition's mean.
+    Mean,
+    /// Each repetition's median.
+    Median,
+}
+
+impl From<StatisticArg> for isobench_stats::Statistic {
+    fn from(arg: StatisticArg) -> Self {
+        match arg {
+            StatisticArg::Mean => isobench_stats::Statistic::Mean,
+            StatisticArg::Median => isobench_stats::Statistic::Median,
         }
     }
 }
@@ -210,9 +315,9 @@ pub struct ReportArgs {
     /// hosts, say) are merged into one report with a column group per host.
     #[arg(required = true, num_args = 1..)]
     pub results: Vec<PathBuf>,
-    /// What to produce: html (all files), markdown, csv, json, paper.
-    #[arg(long, default_value = "html")]
-    pub style: String,
+    /// What to produce: html (report.html, report.md, results.csv, samples.csv), markdown, csv, json, paper.
+    #[arg(long, value_enum, default_value_t = ReportStyle::Html)]
+    pub style: ReportStyle,
     /// Where to write (default: next to the results file; `-` for stdout).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -231,9 +336,9 @@ pub struct CompareArgs {
     /// With one file: the candidate environment.
     #[arg(long)]
     pub env_b: Option<String>,
-    /// Statistic: mean or median.
-    #[arg(long, default_value = "mean")]
-    pub statistic: String,
+    /// The per-repetition statistic compared: mean or median.
+    #[arg(long, value_enum, default_value_t = StatisticArg::Mean)]
+    pub statistic: StatisticArg,
     /// Smallest relative effect called significant, in percent.
     #[arg(long, default_value_t = 5.0)]
     pub threshold: f64,

@@ -11,7 +11,7 @@ use isobench_report::{
 use isobench_results::ResultsFile;
 use isobench_stats::{CompareOptions, Statistic};
 
-use crate::cli::{CompareArgs, ReportArgs};
+use crate::cli::{CompareArgs, ReportArgs, ReportStyle};
 
 /// Writes report.html, report.md, results.csv and samples.csv next to results.json.
 pub fn write_all(results: &ResultsFile, dir: &Path) -> Result<()> {
@@ -31,12 +31,12 @@ pub fn report(args: ReportArgs) -> Result<i32> {
         return report_merged(&files, &args);
     }
     let results = &files[0].1;
-    let format = match args.style.as_str() {
-        "paper" => {
+    let format = match args.style {
+        ReportStyle::Paper => {
             let table = render_paper_table(std::slice::from_ref(results));
             return emit(table.as_bytes(), args.output.as_deref()).map(|_| 0);
         }
-        "html" if args.output.is_none() => {
+        ReportStyle::Html if args.output.is_none() => {
             let dir = args.results[0]
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
@@ -46,13 +46,10 @@ pub fn report(args: ReportArgs) -> Result<i32> {
             }
             return Ok(0);
         }
-        "html" => ExportFormat::Html,
-        "markdown" | "md" => ExportFormat::Markdown,
-        "csv" => ExportFormat::Csv,
-        "json" => ExportFormat::Json,
-        other => {
-            bail!("unknown report style `{other}`; use one of html, markdown, csv, json, paper")
-        }
+        ReportStyle::Html => ExportFormat::Html,
+        ReportStyle::Markdown => ExportFormat::Markdown,
+        ReportStyle::Csv => ExportFormat::Csv,
+        ReportStyle::Json => ExportFormat::Json,
     };
     let bytes = format.exporter().serialize(results)?;
     emit(&bytes, args.output.as_deref())?;
@@ -61,13 +58,13 @@ pub fn report(args: ReportArgs) -> Result<i32> {
 
 /// Several results files (from different hosts, say) in one report.
 fn report_merged(files: &[(String, ResultsFile)], args: &ReportArgs) -> Result<i32> {
-    match args.style.as_str() {
-        "paper" => {
+    match args.style {
+        ReportStyle::Paper => {
             let all: Vec<ResultsFile> = files.iter().map(|(_, r)| r.clone()).collect();
             emit(render_paper_table(&all).as_bytes(), args.output.as_deref())?;
         }
-        "markdown" | "md" => emit(merged_markdown(files).as_bytes(), args.output.as_deref())?,
-        "html" => match &args.output {
+        ReportStyle::Markdown => emit(merged_markdown(files).as_bytes(), args.output.as_deref())?,
+        ReportStyle::Html => match &args.output {
             Some(path) => emit(merged_html(files).as_bytes(), Some(path))?,
             None => {
                 for (name, text) in [
@@ -79,8 +76,13 @@ fn report_merged(files: &[(String, ResultsFile)], args: &ReportArgs) -> Result<i
                 }
             }
         },
-        other => bail!(
-            "style `{other}` takes one results file; with several, use html, markdown or paper"
+        other @ (ReportStyle::Csv | ReportStyle::Json) => bail!(
+            "--style {} takes one results file; with several, use html, markdown or paper",
+            if other == ReportStyle::Csv {
+                "csv"
+            } else {
+                "json"
+            }
         ),
     }
     Ok(0)
@@ -109,11 +111,7 @@ pub const OUTPUTS_DIFFER_EXIT: i32 = 4;
 /// `isobench compare A.json [B.json]`: exit 0 when no regression,
 /// [`REGRESSION_EXIT`] when B (or the candidate environment) is significantly slower.
 pub fn compare(args: CompareArgs) -> Result<i32> {
-    let statistic = match args.statistic.as_str() {
-        "mean" => Statistic::Mean,
-        "median" => Statistic::Median,
-        other => bail!("unknown statistic `{other}`; use mean or median"),
-    };
+    let statistic = Statistic::from(args.statistic);
     if !(0.0..1.0).contains(&args.alpha) || args.alpha == 0.0 {
         bail!("--alpha {} must be between 0 and 1", args.alpha);
     }

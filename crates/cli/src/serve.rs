@@ -20,9 +20,14 @@ pub struct ServeArgs {
     /// Options shared with run.
     #[command(flatten)]
     pub common: crate::cli::CommonArgs,
-    /// Scenarios, comma separated: single-stream, multi-stream, server, offline.
-    #[arg(long, value_delimiter = ',', default_value = "single-stream")]
-    pub scenario: Vec<String>,
+    /// Scenarios, comma separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "single-stream"
+    )]
+    pub scenario: Vec<ScenarioArg>,
     /// Server scenario: target queries per second (default: half the
     /// capacity estimated from the warm-up; with --find-peak, the first target).
     #[arg(long)]
@@ -46,14 +51,11 @@ pub struct ServeArgs {
     /// Server: most runs the peak search makes.
     #[arg(long, default_value_t = 8)]
     pub peak_steps: u32,
-    /// Seed of the Poisson arrivals.
-    #[arg(long)]
-    pub seed: Option<u64>,
     /// Transport: stdio (every environment; a VM's serial console), tcp
     /// (native: loopback; docker, kata: a bridge network of the run's own) or vsock (VMs: Firecracker's vsock, QEMU's
     /// vhost-vsock or vhost-user-vsock).
-    #[arg(long, default_value = "stdio")]
-    pub transport: String,
+    #[arg(long, value_enum, default_value_t = TransportArg::Stdio)]
+    pub transport: TransportArg,
     /// Input every request asks for (an image name, a sample index, `A..B`,
     /// `test-split`); default: the workload's inputs in turn.
     #[arg(long, default_value = "")]
@@ -69,15 +71,55 @@ pub struct ServeArgs {
     pub response_timeout: u64,
 }
 
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportArg {
+    /// The agent's stdin/stdout (a VM's serial console).
+    Stdio,
+    /// A TCP listener (native: loopback; docker, kata: the run's own bridge network).
+    Tcp,
+    /// A VM's vsock device.
+    Vsock,
+}
+
+impl From<TransportArg> for TransportKind {
+    fn from(arg: TransportArg) -> Self {
+        match arg {
+            TransportArg::Stdio => TransportKind::Stdio,
+            TransportArg::Tcp => TransportKind::Tcp,
+            TransportArg::Vsock => TransportKind::Vsock,
+        }
+    }
+}
+
+/// `--scenario`: the MLPerf LoadGen scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScenarioArg {
+    /// One query at a time; reports the 90th percentile latency.
+    SingleStream,
+    /// Queries of --samples-per-query samples, one at a time; reports p99.
+    MultiStream,
+    /// Seeded Poisson arrivals at --qps; p99 against --latency-bound-ms.
+    Server,
+    /// Everything at once; reports samples per second.
+    Offline,
+}
+
+impl From<ScenarioArg> for Scenario {
+    fn from(arg: ScenarioArg) -> Self {
+        match arg {
+            ScenarioArg::SingleStream => Scenario::SingleStream,
+            ScenarioArg::MultiStream => Scenario::MultiStream,
+            ScenarioArg::Server => Scenario::Server,
+            ScenarioArg::Offline => Scenario::Offline,
+        }
+    }
+}
+
 impl ServeArgs {
     fn settings(&self, seed: u64) -> Result<ServeSettings> {
-        let scenarios = self
-            .scenario
-            .iter()
-            .map(|s| s.parse::<Scenario>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(HarnessError::Invalid)?;
-        let transport: TransportKind = self.transport.parse().map_err(HarnessError::Invalid)?;
+        let scenarios: Vec<Scenario> = self.scenario.iter().map(|&s| s.into()).collect();
+        let transport = TransportKind::from(self.transport);
         if !(self.duration.is_finite() && self.duration >= 0.0) {
             return Err(HarnessError::Invalid(format!(
                 "--duration {}: give seconds >= 0",
@@ -111,7 +153,7 @@ impl ServeArgs {
             input: self.input.clone(),
             response_timeout: Duration::from_secs(self.response_timeout.max(1)),
         };
-        settings.validate().map_err(HarnessError::Invalid)?;
+        settings.validate()?;
         Ok(settings)
     }
 }

@@ -5,7 +5,6 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use isobench_assets::{assets_dir, record_file, Component, Setup};
-use isobench_environments::EnvKind;
 use isobench_harness::{payload, ExperimentConfig};
 
 use crate::cli::SetupArgs;
@@ -33,17 +32,21 @@ pub fn setup(cache: &Path, args: SetupArgs) -> Result<i32> {
 /// What a run needs, fetched if missing (a no-op on a complete cache).
 pub fn ensure_for_run(cache: &Path, config: &ExperimentConfig, agent: Option<&Path>) -> Result<()> {
     let mut components = vec![Component::Assets];
-    if config.engine == "ort" {
+    if config.engine == isobench_harness::config::Engine::Ort {
         components.push(Component::OnnxRuntime);
     }
-    if config.environments.contains(&EnvKind::Firecracker) && config.firecracker.is_none() {
+    let vmm_from_cache = config
+        .environments
+        .iter()
+        .any(|&kind| isobench_environments::capabilities(kind).vmm_from_cache);
+    if vmm_from_cache && config.firecracker.is_none() {
         components.push(Component::Firecracker);
     }
     let report = announce(cache).ensure(&components)?;
     if !report.was_noop() {
         eprintln!("{report}");
     }
-    if config.workload == "mlp" {
+    if config.workload == isobench_harness::config::Workload::Mlp {
         train_mlp(cache, agent)?;
     }
     Ok(())

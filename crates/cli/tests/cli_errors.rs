@@ -40,8 +40,10 @@ fn unavailable_environment_requested_explicitly() {
         &isobench_environments::EnvOptions::default(),
     );
     if kata.available {
-        eprintln!("skipping: Kata is installed here");
-        return;
+        isobench_testkit::skip!(
+            "Kata is installed here ({}): no unavailable environment to ask for",
+            kata.reason
+        );
     }
     fails_cleanly(
         &["run", "--env", "kata"],
@@ -146,9 +148,7 @@ fn report_and_compare_reject_bad_results_files() {
 
 #[test]
 fn a_truncated_model_fails_each_environment_with_its_reason_and_the_matrix_goes_on() {
-    if common::static_agent().is_none() || !common::assets_ready() {
-        panic!("run scripts/build.sh and `isobench setup` first");
-    }
+    common::require_agent_and_assets();
     let dir = tempfile::tempdir().unwrap();
     let model =
         isobench_assets::assets_dir(&isobench_assets::cache_dir()).join("models/yolov8-fall.onnx");
@@ -199,6 +199,42 @@ fn a_truncated_model_fails_each_environment_with_its_reason_and_the_matrix_goes_
             }
             other => panic!("{}: expected a model failure, got {other:?}", env.name),
         }
+        // The environment launched the real agent and carried its error
+        // record back: it ran for real, even though the model was bad.
+        isobench_testkit::exercised(&env.name);
     }
     assert!(common::leftovers().is_empty());
+}
+
+#[test]
+fn detection_looks_at_the_firecracker_binary_it_is_given() {
+    fails_cleanly(
+        &[
+            "run",
+            "--offline",
+            "--env",
+            "firecracker",
+            "--firecracker",
+            "/nonexistent/fc",
+        ],
+        "/nonexistent/fc",
+    );
+}
+
+#[test]
+fn doctor_lists_every_environment_with_a_reason() {
+    let output = run(&["doctor"]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for kind in isobench_environments::EnvKind::ALL {
+        let line = stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(kind.name()))
+            .unwrap_or_else(|| panic!("doctor does not list {kind}:\n{stdout}"));
+        assert!(
+            line.contains("available") || line.contains("unavailable"),
+            "{line}"
+        );
+    }
+    assert!(stdout.contains("oci-youki"), "{stdout}");
 }

@@ -9,9 +9,10 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assets_ready, isobench, leftovers, static_agent};
+use common::{isobench, leftovers};
 use isobench_environments::oci::hugetlb::{self, HybridState};
 use isobench_results::{ResultsFile, Status};
+use isobench_testkit::require_static_agent;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -22,13 +23,10 @@ fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// True when this host runs crun through the hugetlb workaround; says why
-/// the test is skipped otherwise.
+/// True when this host runs crun through the hugetlb workaround; records
+/// why the test is skipped otherwise.
 fn workaround_testable() -> bool {
-    assert!(
-        static_agent().is_some() && assets_ready(),
-        "run scripts/build.sh and `isobench setup` first"
-    );
+    common::require_agent_and_assets();
     let skip = if !nix::unistd::geteuid().is_root() {
         "crun needs root".to_string()
     } else if isobench_environments::registry::which("crun").is_none() {
@@ -41,7 +39,7 @@ fn workaround_testable() -> bool {
     } else {
         return true;
     };
-    eprintln!("skipping: {skip}");
+    isobench_testkit::record_skip!("{skip}");
     false
 }
 
@@ -79,7 +77,7 @@ impl Drop for RunningIsobench {
 }
 
 fn start_crun_run(out: &Path, iterations: &str, repetitions: &str) -> RunningIsobench {
-    let agent = static_agent().expect("static agent (scripts/build.sh builds it)");
+    let agent = require_static_agent();
     let child = isobench()
         .args(["run", "--offline", "--env", "oci-crun", "--workload", "knn"])
         .args(["--iterations", iterations, "--warmup", "0"])
@@ -127,6 +125,7 @@ fn finish(run: RunningIsobench, out: &Path, what: &str) -> ResultsFile {
     let results = ResultsFile::load(&out.join("results.json")).unwrap();
     let env = &results.environments[0];
     assert_eq!(env.status, Status::Completed, "{what}: {:?}", env.status);
+    isobench_testkit::exercised_by(&results);
     results
 }
 
@@ -176,7 +175,9 @@ fn overlapping_crun_runs_share_the_hugetlb_workaround() {
             "run A unmounted the hierarchy while run B uses it"
         );
     } else {
-        eprintln!("note: run B ended before run A; the overlap was shorter than planned");
+        isobench_testkit::record_skip!(
+            "the mount was not checked while run B ran: run B ended before run A"
+        );
     }
     let results_b = finish(b, &out_b, "run B");
     assert_eq!(results_a.environments[0].repetitions.len(), 1);

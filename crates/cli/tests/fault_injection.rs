@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{assets_ready, dockerd_up, isobench, leftovers, run, static_agent};
+use common::{dockerd_up, isobench, leftovers, run};
 use isobench_results::{ResultsFile, Status};
 
 /// A tiny seeded generator (SplitMix64): the same trial points every run.
@@ -92,7 +92,9 @@ fn trial(
     );
     if !dir.join("journal.jsonl").is_file() {
         // Killed before the experiment started: nothing to resume.
-        eprintln!("{env}: stopped before the journal was written; nothing to resume");
+        isobench_testkit::record_skip!(
+            "{env} after {signal:?}: stopped before the journal was written, so --resume was not checked"
+        );
         return;
     }
     let resumed = run(&["run", "--offline", "--resume", dir.to_str().unwrap()]);
@@ -127,6 +129,7 @@ fn trial(
             "{env}: samples lost or duplicated"
         );
     }
+    isobench_testkit::exercised_by(&results);
     let left = wait_for_leftovers_to_clear();
     assert!(
         left.is_empty(),
@@ -135,11 +138,9 @@ fn trial(
 }
 
 fn prerequisites() -> bool {
-    if static_agent().is_none() || !assets_ready() {
-        panic!("the static agent and assets are needed: run scripts/build.sh and `isobench setup`");
-    }
+    common::require_agent_and_assets();
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping: fault injection needs root (cgroups, OCI runtimes)");
+        isobench_testkit::record_skip!("fault injection needs root (cgroups, OCI runtimes)");
         return false;
     }
     true
@@ -167,8 +168,9 @@ fn interrupt_and_kill_docker() {
         return;
     }
     if !dockerd_up() {
-        eprintln!("skipping: dockerd is not running (scripts/start-dockerd.sh starts it; CI does)");
-        return;
+        isobench_testkit::skip!(
+            "dockerd is not running (scripts/start-dockerd.sh starts it; CI does)"
+        );
     }
     let mut rng = SplitMix(0xD0C4E5);
     for signal in [
@@ -185,10 +187,9 @@ fn interrupt_and_kill_qemu_tcg_guest() {
         return;
     }
     if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
-        eprintln!(
-            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
+        isobench_testkit::skip!(
+            "qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
         );
-        return;
     }
     let mut rng = SplitMix(0x9E3D);
     for signal in [

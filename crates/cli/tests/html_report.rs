@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assets_ready, run, static_agent};
+use common::run;
 
 fn chromium() -> Option<&'static str> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -36,15 +36,11 @@ fn chromium_flags(profile: &Path) -> Vec<String> {
 
 #[test]
 fn html_report_of_a_real_run_renders_in_chromium() {
-    assert!(
-        static_agent().is_some() && assets_ready(),
-        "run scripts/build.sh and `isobench setup` first"
-    );
+    common::require_agent_and_assets();
     let Some(browser) = chromium() else {
-        eprintln!(
-            "skipping: Debian's chromium is not installed (scripts/install-deps.sh installs it)"
+        isobench_testkit::skip!(
+            "Debian's chromium is not installed (scripts/install-deps.sh installs it)"
         );
-        return;
     };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -73,6 +69,9 @@ fn html_report_of_a_real_run_renders_in_chromium() {
         ran.status.success(),
         "run failed: {}",
         String::from_utf8_lossy(&ran.stderr)
+    );
+    isobench_testkit::exercised_by(
+        &isobench_results::ResultsFile::load(&out.join("results.json")).unwrap(),
     );
     // Regenerate from the saved results, as a user would.
     std::fs::remove_file(out.join("report.html")).unwrap();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assets_ready, leftovers, run, static_agent};
+use common::{leftovers, run};
 use isobench_results::{ResultsFile, Status};
 
 /// CPU milliseconds each iteration burns.
@@ -17,22 +17,21 @@ const TOUCH_MIB: u64 = 256;
 
 #[test]
 fn busy_workload_shows_its_known_cpu_and_memory_natively_and_in_a_container() {
-    assert!(
-        static_agent().is_some() && assets_ready(),
-        "run scripts/build.sh and `isobench setup` first"
-    );
+    common::require_agent_and_assets();
     let mut envs = vec!["native"];
     if nix::unistd::geteuid().is_root() {
         envs.push("oci-runc");
         if common::dockerd_up() {
             envs.push("docker");
         } else {
-            eprintln!(
-                "skipped part: dockerd is not running, so no docker (scripts/test.sh starts it)"
+            isobench_testkit::record_skip!(
+                "docker part: dockerd is not running (scripts/test.sh starts it)"
             );
         }
     } else {
-        eprintln!("skipped part: not root, so no container (oci-runc needs root); native only");
+        isobench_testkit::record_skip!(
+            "container part: not root, so native only (oci-runc needs root)"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -122,6 +121,7 @@ fn busy_workload_shows_its_known_cpu_and_memory_natively_and_in_a_container() {
             );
         }
     }
+    isobench_testkit::exercised_by(&results);
     let left = leftovers();
     assert!(left.is_empty(), "left behind: {left:#?}");
 }

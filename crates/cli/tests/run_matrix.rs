@@ -3,27 +3,26 @@
 
 mod common;
 
-use common::{assets_ready, dockerd_up, leftovers, run, static_agent};
+use common::{dockerd_up, leftovers, run};
 use isobench_results::{ResultsFile, Status};
 
 #[test]
 fn knn_in_native_and_containers_gives_real_metrics_and_leaves_nothing() {
-    assert!(
-        static_agent().is_some() && assets_ready(),
-        "run scripts/build.sh and `isobench setup` first"
-    );
+    common::require_agent_and_assets();
     let mut envs = vec!["native"];
     if nix::unistd::geteuid().is_root() {
         envs.extend(["oci-runc", "oci-crun", "gvisor"]);
         if dockerd_up() {
             envs.push("docker");
         } else {
-            eprintln!(
-                "note: dockerd is not running, docker not in this run (scripts/test.sh starts it)"
+            isobench_testkit::record_skip!(
+                "docker part: dockerd is not running (scripts/test.sh starts it)"
             );
         }
     } else {
-        eprintln!("note: not root: only native runs (the OCI runtimes need root)");
+        isobench_testkit::record_skip!(
+            "container part: not root, so native only (the OCI runtimes need root)"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
@@ -177,6 +176,94 @@ fn knn_in_native_and_containers_gives_real_metrics_and_leaves_nothing() {
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
+    isobench_testkit::exercised_by(&results);
     let left = leftovers();
     assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+/// The ort engine (the dynamic agent and the pinned ONNX Runtime) in every
+/// container environment and in native, the baseline: each environment is
+/// handed the library at the path it sees (issue: native used to get the
+/// path the library has inside a container).
+#[test]
+fn yolov8_with_ort_runs_natively_and_in_every_container() {
+    common::require_agent_and_assets();
+    let mut envs = vec!["native"];
+    if nix::unistd::geteuid().is_root() {
+        envs.extend(["oci-runc", "oci-crun", "gvisor"]);
+        if which("youki") {
+            envs.push("oci-youki");
+        } else {
+            isobench_testkit::record_skip!(
+                "oci-youki part: youki is not installed (scripts/install-youki.sh)"
+            );
+        }
+        if dockerd_up() {
+            envs.push("docker");
+        } else {
+            isobench_testkit::record_skip!(
+                "docker part: dockerd is not running (scripts/test.sh starts it)"
+            );
+        }
+    } else {
+        isobench_testkit::record_skip!("container part: not root (the OCI runtimes need root)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let env_list = envs.join(",");
+    let output = run(&[
+        "run",
+        "--offline",
+        "--env",
+        &env_list,
+        "--workload",
+        "yolov8",
+        "--engine",
+        "ort",
+        "--iterations",
+        "2",
+        "--warmup",
+        "1",
+        "--repetitions",
+        "1",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Failure reasons go under the table: every table line stays short.
+    for line in stdout.lines().take_while(|l| !l.starts_with("  ")) {
+        assert!(
+            line.chars().count() <= 200,
+            "a {}-column line: {line}",
+            line.chars().count()
+        );
+    }
+    let results = ResultsFile::load(&out.join("results.json")).unwrap();
+    assert!(!results.payload.agent_static, "ort needs the dynamic agent");
+    for env in &results.environments {
+        assert_eq!(
+            env.status,
+            Status::Completed,
+            "{}: {:?}",
+            env.name,
+            env.status
+        );
+        let rep = &env.repetitions[0];
+        let summary = rep.agent_summary.as_ref().expect("a summary");
+        assert_eq!(summary.engine.name(), "ort", "{}", env.name);
+    }
+    let check = results.outputs.as_ref().expect("outputs compared");
+    assert!(check.consistent(), "{:?}", check.mismatches);
+    isobench_testkit::exercised_by(&results);
+    let left = leftovers();
+    assert!(left.is_empty(), "left behind: {left:#?}");
+}
+
+fn which(program: &str) -> bool {
+    isobench_environments::host::which(program).is_some()
 }

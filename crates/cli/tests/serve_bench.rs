@@ -13,12 +13,13 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use common::{assets_ready, dockerd_up, leftovers, run, static_agent};
+use common::{assets_ready, dockerd_up, leftovers, run};
 use isobench_environments::EnvKind;
 use isobench_records::serve::{
     decode_response, encode_frame, encode_request, Request, Response, MAX_REQUEST_BYTES,
 };
 use isobench_results::{ResultsFile, ServingResult};
+use isobench_testkit::static_agent;
 
 fn agent() -> String {
     assert!(assets_ready(), "assets missing: run `isobench setup` first");
@@ -58,12 +59,12 @@ fn exclusive() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// True when QEMU is there; says why the test is skipped otherwise.
+/// True when QEMU is there; records why the test is skipped otherwise.
 fn qemu_installed() -> bool {
     let found = isobench_environments::registry::which("qemu-system-x86_64").is_some();
     if !found {
-        eprintln!(
-            "skipping: qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
+        isobench_testkit::record_skip!(
+            "qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
         );
     }
     found
@@ -111,6 +112,7 @@ fn check_all_scenarios(env: &str, transport: &str, results: &[ServingResult]) {
     assert_eq!(server.target_qps, Some(20.0));
     assert_eq!(server.latency_bound_ms, Some(2000.0));
     assert!(server.bound_met.is_some());
+    isobench_testkit::exercised(env);
 }
 
 fn scenario_flags() -> Vec<&'static str> {
@@ -201,9 +203,10 @@ fn oci_runtimes_every_scenario_with_ratio_to_native() {
         if availability.available {
             envs.push(kind.name());
         } else {
-            eprintln!(
-                "skipping {kind}: {} (fix: {})",
-                availability.reason, availability.fix
+            isobench_testkit::record_skip!(
+                "{kind} part: {} (fix: {})",
+                availability.reason,
+                availability.fix
             );
         }
     }
@@ -230,8 +233,7 @@ fn oci_runtimes_every_scenario_with_ratio_to_native() {
 fn docker_every_scenario() {
     let _one = exclusive();
     if !dockerd_up() {
-        eprintln!("skipping: dockerd is not running (scripts/start-dockerd.sh starts it)");
-        return;
+        isobench_testkit::skip!("dockerd is not running (scripts/start-dockerd.sh starts it)");
     }
     let dir = tempfile::tempdir().unwrap();
     let mut flags = scenario_flags();
@@ -280,7 +282,7 @@ fn qemu_tcg_guest_every_scenario_over_vsock() {
     if !qemu_installed() {
         return;
     }
-    let cache = isobench_environments::vm::default_cache_dir();
+    let cache = isobench_assets::cache_dir();
     let backend = isobench_environments::qemu::vsock_backend_available(&cache);
     let dir = tempfile::tempdir().unwrap();
     let mut flags = scenario_flags();
@@ -297,8 +299,8 @@ fn qemu_tcg_guest_every_scenario_over_vsock() {
         // Without a vsock backend the run must say which one to install.
         assert!(!ok);
         assert!(stderr.contains("vhost-device-vsock"), "{stderr}");
-        eprintln!(
-            "vsock backend missing (scripts/install-vhost-device-vsock.sh installs one): checked the error only"
+        isobench_testkit::record_skip!(
+            "serving over vsock: no vsock backend (scripts/install-vhost-device-vsock.sh installs one); checked the error only"
         );
         return;
     }
@@ -318,18 +320,16 @@ fn qemu_tcg_microvm_kernel_serves_over_vsock_announced_on_the_command_line() {
     if !qemu_installed() {
         return;
     }
-    let cache = isobench_environments::vm::default_cache_dir();
+    let cache = isobench_assets::cache_dir();
     let Some(kernel) = isobench_environments::vm::kernel::built_microvm_kernel(&cache) else {
-        eprintln!(
-            "skipping: no microVM kernel in the cache (scripts/build-microvm-kernel.sh builds it)"
+        isobench_testkit::skip!(
+            "no microVM kernel in the cache (scripts/build-microvm-kernel.sh builds it)"
         );
-        return;
     };
     if !isobench_environments::qemu::vsock_backend_available(&cache) {
-        eprintln!(
-            "skipping: no vsock backend (scripts/install-vhost-device-vsock.sh installs one)"
+        isobench_testkit::skip!(
+            "no vsock backend (scripts/install-vhost-device-vsock.sh installs one)"
         );
-        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let mut flags = scenario_flags();

@@ -10,10 +10,15 @@
 //!
 //! `--kernel microvm` boots the kernel `scripts/build-microvm-kernel.sh` built.
 //!
-//! Defaults: agent `$ISOBENCH_AGENT_STATIC` or
-//! `target/x86_64-unknown-linux-gnu/release/isobench-agent`, assets
+//! Defaults: agent `isobench_testkit::static_agent()` (`$ISOBENCH_AGENT_STATIC`
+//! or `target/x86_64-unknown-linux-gnu/release/isobench-agent`), assets
 //! `$ISOBENCH_CACHE/assets`. The guest runs `knn` with one iteration and no
 //! warm-up; only the time to its first record (`ready`) is reported.
+//!
+//! What this host cannot boot is reported through the test kit's skips
+//! (`$ISOBENCH_SKIP_LOG`), and each environment whose guest ran the agent
+//! to its summary through its exercised environments
+//! (`$ISOBENCH_EXERCISED_LOG`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -21,9 +26,10 @@ use std::time::{Duration, Instant};
 use isobench_environments::firecracker::{self, FirecrackerVm, VmConfig};
 use isobench_environments::process::ChildProcess;
 use isobench_environments::{
-    registry, AgentPayload, EnvKind, EnvOptions, HostFacts, LaunchSpec, Limits,
+    registry, AgentPayload, EnvKind, EnvOptions, HostFacts, LaunchSpec, Limits, RunId, RunLabel,
 };
 use isobench_records::{parse_line, LineKind, Record};
+use isobench_testkit::record_skip;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -37,14 +43,10 @@ fn main() {
         .map(|b| b.parse().expect("--boots N"))
         .unwrap_or(10);
     let verbose = args.iter().any(|a| a == "--verbose");
-    let cache = isobench_environments::vm::default_cache_dir();
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cache = isobench_assets::cache_dir();
     let agent = arg(&args, "--agent")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("ISOBENCH_AGENT_STATIC").map(PathBuf::from))
-        .unwrap_or_else(|| {
-            workspace.join("target/x86_64-unknown-linux-gnu/release/isobench-agent")
-        });
+        .unwrap_or_else(isobench_testkit::require_static_agent);
     let assets = arg(&args, "--assets")
         .map(PathBuf::from)
         .unwrap_or_else(|| cache.join("assets"));
@@ -72,28 +74,30 @@ fn main() {
     );
     for name in envs.split(',') {
         let kind: EnvKind = name.parse().expect("environment name");
-        let availability = registry::detect(kind, &host);
-        if !availability.available {
-            println!(
-                "{name}: not run: {} (fix: {})",
-                availability.reason, availability.fix
-            );
-            continue;
-        }
         let options = EnvOptions {
             cache_dir: cache.clone(),
             work_dir: work.path().to_path_buf(),
             kernel: kernel.clone(),
             ..EnvOptions::default()
         };
+        let availability = registry::detect(kind, &host, &options);
+        if !availability.available {
+            record_skip!(
+                "{name} not booted: {} (fix: {})",
+                availability.reason,
+                availability.fix
+            );
+            continue;
+        }
         let mut env = match registry::build(kind, &options) {
             Ok(env) => env,
             Err(e) => {
-                println!("{name}: not run: {e}");
+                record_skip!("{name} not booted: {e}");
                 continue;
             }
         };
         let payload = AgentPayload {
+            user_root: None,
             agent_binary: agent.clone(),
             assets_dir: assets.clone(),
             extra_files: vec![],
@@ -107,6 +111,7 @@ fn main() {
         let mut to_record = Vec::new();
         let mut from_start = Vec::new();
         let mut agent_ready = Vec::new();
+        let mut completed = false;
         for boot in 0..boots {
             let spec = LaunchSpec {
                 agent_args: agent_args.clone(),
@@ -116,7 +121,7 @@ fn main() {
                     cpuset: None,
                 },
                 timeout: Duration::from_secs(300),
-                run_id: format!("boot{boot}"),
+                run_id: RunId::new(kind, RunLabel::Repetition(boot as u32)),
                 interactive: false,
                 vsock: false,
                 network: false,
@@ -129,6 +134,7 @@ fn main() {
                 }
             };
             let mut first: Option<Instant> = None;
+            let mut summary = false;
             loop {
                 match instance.next_line(Duration::from_secs(300)) {
                     Ok(Some(line)) => {
@@ -140,10 +146,10 @@ fn main() {
                             if let Record::Ready(ready) = &record {
                                 agent_ready.push(Duration::from_micros(ready.ready_us));
                             }
-                            if matches!(record, Record::Summary(_) | Record::Error(_)) {
-                                if let Record::Error(e) = &record {
-                                    println!("  agent error: {}", e.message);
-                                }
+                            match &record {
+                                Record::Summary(_) => summary = true,
+                                Record::Error(e) => println!("  agent error: {}", e.message),
+                                _ => {}
                             }
                         }
                     }
@@ -155,6 +161,8 @@ fn main() {
                 }
             }
             let stopped = instance.stop();
+            // The guest ran the agent to its summary and powered off by itself.
+            completed |= summary && matches!(&stopped, Ok(exit) if !exit.killed);
             match first {
                 Some(at) => {
                     to_record.push(at - instance.launched_at());
@@ -173,12 +181,17 @@ fn main() {
         show("InstanceStart -> first record", &mut from_start);
         show("(agent start -> ready, guest)", &mut agent_ready);
         let _ = env.teardown();
+        if completed {
+            isobench_testkit::exercised(kind.name());
+        }
     }
     if Path::new("/dev/kvm").exists() {
         println!(
             "\ntiny PVH guest (one COM1 line, then reset; not Linux: the VMM's own start-up cost):"
         );
         pvh_boots(boots, work.path());
+    } else {
+        record_skip!("tiny PVH guest not booted: {}", host.kvm.explain());
     }
 }
 
@@ -206,7 +219,7 @@ fn pvh_boots(boots: usize, work: &Path) {
         isobench_environments::vm::pvh::test_guest("isobench-pvh"),
     )
     .expect("writing the PVH guest");
-    let cache = isobench_environments::vm::default_cache_dir();
+    let cache = isobench_assets::cache_dir();
     if let Some(binary) = firecracker::find_binary(None, &cache) {
         let (mut spawn, mut start) = (Vec::new(), Vec::new());
         for boot in 0..boots {
@@ -214,7 +227,8 @@ fn pvh_boots(boots: usize, work: &Path) {
                 let mut fc = FirecrackerVm::spawn(
                     &binary,
                     work,
-                    &format!("pvh{boot}"),
+                    &RunId::new(EnvKind::Firecracker, RunLabel::Repetition(boot as u32))
+                        .to_string(),
                     Duration::from_secs(30),
                     Duration::from_secs(5),
                 )
@@ -237,7 +251,7 @@ fn pvh_boots(boots: usize, work: &Path) {
                     if line.contains("isobench-pvh") {
                         let at = Instant::now();
                         let _ = fc.stop();
-                        return Ok((at - fc.vmm.launched_at, at - started));
+                        return Ok((at - fc.vmm.launched_at(), at - started));
                     }
                 }
                 Err("no console line".into())
@@ -263,6 +277,11 @@ fn pvh_boots(boots: usize, work: &Path) {
             false,
             "PVH: InstanceStart -> line",
             &mut start,
+        );
+    } else {
+        record_skip!(
+            "firecracker PVH guest not booted: no firecracker binary in {} or on PATH (`isobench setup` installs it)",
+            cache.join("runtime/firecracker").display()
         );
     }
     let mut qemu = Vec::new();

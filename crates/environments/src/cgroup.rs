@@ -10,7 +10,7 @@ pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// The controllers isobench groups are created in. Where `cpu` and
 /// `cpuacct` are co-mounted (`cpu,cpuacct`) both names lead to one directory,
-/// which [`CgroupV1::dirs`] visits once.
+/// which is visited once per group.
 pub const CONTROLLERS: [&str; 4] = ["cpu", "cpuacct", "memory", "cpuset"];
 
 /// Name of the parent group every isobench group lives under.
@@ -227,6 +227,39 @@ pub fn leftovers() -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// Removes the groups runs of `kind` whose isobench process is gone left
+/// under `isobench/` in any hierarchy (deepest first), after killing what
+/// still runs in them (`isobench clean`).
+pub fn sweep_dead_runs(kind: crate::EnvKind) -> crate::Swept {
+    let mut swept = crate::Swept::default();
+    let mut groups: Vec<PathBuf> = leftovers()
+        .into_iter()
+        .filter(|group| {
+            group
+                .components()
+                .any(|c| crate::run_id::left_by_dead_run(&c.as_os_str().to_string_lossy(), kind))
+        })
+        .collect();
+    groups.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for group in groups {
+        if let Ok(procs) = std::fs::read_to_string(group.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                swept
+                    .removed
+                    .push(format!("killed process {pid} in {}", group.display()));
+            }
+        }
+        swept.record(
+            remove_group_dir(&group).map(|()| format!("removed cgroup {}", group.display())),
+        );
+    }
+    swept
 }
 
 fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -378,6 +378,7 @@ mod tests {
         let extra = dir.path().join("lib.so");
         std::fs::write(&extra, b"lib").unwrap();
         let payload = AgentPayload {
+            user_root: None,
             agent_binary: agent,
             assets_dir: assets.clone(),
             extra_files: vec![(extra, PathBuf::from("/opt/ort/lib.so"))],
@@ -403,6 +404,7 @@ mod tests {
         assert_ne!(a.digest, b.digest);
 
         let bad = AgentPayload {
+            user_root: None,
             extra_files: vec![(payload.agent_binary.clone(), PathBuf::from("/../etc/x"))],
             ..payload
         };

@@ -45,15 +45,35 @@ pub enum EnvError {
         /// What happened.
         message: String,
     },
-    /// Nothing arrived from the instance in time.
-    #[error("no output from `{env}` within {seconds:.0} s ({during})")]
+    /// No output for too long: nothing arrived within the wait the caller
+    /// chose ([`crate::Instance::next_line`]'s `timeout`). The instance may
+    /// still be working: waiting again is allowed.
+    #[error("no output from `{env}` within {seconds:.1} s")]
     Timeout {
         /// Environment name.
         env: String,
         /// Seconds waited.
         seconds: f64,
-        /// What was awaited.
-        during: String,
+    },
+    /// The deadline of the whole run ([`crate::LaunchSpec::timeout`])
+    /// passed: the instance was stopped.
+    #[error(
+        "`{env}` ran into the whole run's time limit of {seconds:.0} s (--timeout) and was stopped"
+    )]
+    RunDeadline {
+        /// Environment name.
+        env: String,
+        /// The whole run's limit, in seconds.
+        seconds: f64,
+    },
+    /// [`crate::Environment::launch`] was called before a successful
+    /// [`crate::Environment::prepare`].
+    #[error(
+        "environment `{env}`: launch called before prepare (prepare builds what launching needs)"
+    )]
+    NotPrepared {
+        /// Environment name.
+        env: String,
     },
     /// The environment does not support an operation.
     #[error("{what} is not supported by this environment (fix: {fix})")]
@@ -63,6 +83,10 @@ pub enum EnvError {
         /// What the user can do.
         fix: String,
     },
+    /// An input that cannot work (a `--rootfs`, `--image`, `--mount` or
+    /// guest kernel), named with its fix in the message.
+    #[error("{0}")]
+    Input(String),
     /// I/O error on a named path or operation.
     #[error("{context}: {source}")]
     Io {
@@ -75,6 +99,13 @@ pub enum EnvError {
 }
 
 impl EnvError {
+    /// The error of a launch before prepare.
+    pub fn not_prepared(env: crate::EnvKind) -> Self {
+        EnvError::NotPrepared {
+            env: env.name().into(),
+        }
+    }
+
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         EnvError::Io {

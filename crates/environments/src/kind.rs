@@ -17,6 +17,8 @@ pub enum EnvKind {
     OciRunc,
     /// crun driven directly on an OCI bundle.
     OciCrun,
+    /// youki (the Rust OCI runtime) driven directly on an OCI bundle.
+    OciYouki,
     /// gVisor (runsc) on an OCI bundle.
     Gvisor,
     /// Kata Containers through Docker's runtime option.
@@ -31,11 +33,12 @@ pub enum EnvKind {
 
 impl EnvKind {
     /// All kinds, in display order.
-    pub const ALL: [EnvKind; 9] = [
+    pub const ALL: [EnvKind; 10] = [
         EnvKind::Native,
         EnvKind::Docker,
         EnvKind::OciRunc,
         EnvKind::OciCrun,
+        EnvKind::OciYouki,
         EnvKind::Gvisor,
         EnvKind::Kata,
         EnvKind::Firecracker,
@@ -50,6 +53,7 @@ impl EnvKind {
             EnvKind::Docker => "docker",
             EnvKind::OciRunc => "oci-runc",
             EnvKind::OciCrun => "oci-crun",
+            EnvKind::OciYouki => "oci-youki",
             EnvKind::Gvisor => "gvisor",
             EnvKind::Kata => "kata",
             EnvKind::Firecracker => "firecracker",
@@ -58,27 +62,19 @@ impl EnvKind {
         }
     }
 
-    /// One-line description for `doctor` and reports.
+    /// One-line description for `doctor` and reports (its registry entry's).
     pub fn description(self) -> &'static str {
-        match self {
-            EnvKind::Native => "host process (baseline)",
-            EnvKind::Docker => "Docker Engine container (runc)",
-            EnvKind::OciRunc => "runc on an OCI bundle",
-            EnvKind::OciCrun => "crun on an OCI bundle",
-            EnvKind::Gvisor => "gVisor runsc sandbox",
-            EnvKind::Kata => "Kata Containers (Docker runtime)",
-            EnvKind::Firecracker => "Firecracker microVM",
-            EnvKind::QemuMicrovm => "QEMU microvm machine",
-            EnvKind::QemuQ35 => "QEMU q35 full VM",
-        }
+        crate::registry::backend(self).description
     }
 
     /// True for environments that boot their own guest kernel.
     pub fn is_vm(self) -> bool {
-        matches!(
-            self,
-            EnvKind::Firecracker | EnvKind::QemuMicrovm | EnvKind::QemuQ35
-        )
+        crate::registry::capabilities(self).guest_kernel
+    }
+
+    /// Position in [`EnvKind::ALL`] (and in [`crate::registry::BACKENDS`]).
+    pub const fn index(self) -> usize {
+        self as usize
     }
 
     /// Names of all kinds, comma separated (for error messages).
@@ -120,8 +116,9 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for kind in EnvKind::ALL {
+        for (index, kind) in EnvKind::ALL.into_iter().enumerate() {
             assert_eq!(kind.name().parse::<EnvKind>().unwrap(), kind);
+            assert_eq!(kind.index(), index);
         }
         let err = "podman".parse::<EnvKind>().unwrap_err().to_string();
         assert!(

@@ -10,7 +10,20 @@
 //! [`Instance::stop`] (and on drop).
 //!
 //! Every backend runs the *same* agent binary and asset directory
-//! ([`AgentPayload`]); their sha256 go into the results.
+//! ([`AgentPayload`]), each under its own paths ([`PayloadView`]); their
+//! sha256 go into the results. With `--workload command` the payload also
+//! names the user's root filesystem ([`user_root`], prepared in the cache
+//! by content) and every backend runs the agent's `exec` in it: native
+//! chroots, containers take it as their root, VMs mount it as a read-only
+//! ext4 drive.
+//!
+//! Adding a backend: a module of its own implementing [`Environment`] and
+//! [`Instance`] (composing [`instance::StopGuard`], [`lines::Deadline`] and
+//! [`instance::prepared`]) and declaring its `CAPABILITIES`, `detect`,
+//! `build` and `clean_leftovers` (what its dead runs left), an [`EnvKind`]
+//! variant, and one line in [`registry::BACKENDS`]. An OCI runtime that takes
+//! runc's command line is only an entry in [`oci::runtime::RUNTIMES`] and
+//! that line (`oci-youki` is).
 
 pub mod cache_lock;
 pub mod capabilities;
@@ -19,41 +32,32 @@ pub mod containers;
 pub mod docker;
 pub mod error;
 pub mod firecracker;
+pub mod host;
+pub mod instance;
 pub mod kind;
 pub mod lines;
 pub mod native;
 pub mod oci;
+pub mod payload;
 pub mod process;
 pub mod qemu;
 pub mod registry;
 pub mod run_id;
+pub mod user_root;
 pub mod vhost_user;
 pub mod vm;
 pub mod vsock;
 
 pub use capabilities::{Capabilities, InputChannel, Metering};
 pub use error::EnvError;
+pub use host::{Availability, EnvOptions, HostFacts, KvmKind};
 pub use kind::EnvKind;
-pub use registry::{build, capabilities, detect, Availability, EnvOptions, HostFacts, KvmKind};
+pub use payload::{AgentPayload, EnvValue, PayloadView, UserRootRef};
+pub use registry::{build, capabilities, clean_leftovers, detect, Backend, Swept};
 pub use run_id::{RunId, RunLabel};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// The agent binary and the assets it reads: identical bytes in every environment.
-#[derive(Debug, Clone)]
-pub struct AgentPayload {
-    /// Path of the agent executable on the host.
-    pub agent_binary: PathBuf,
-    /// Directory of assets (models, images, data) the agent reads (`--assets`).
-    pub assets_dir: PathBuf,
-    /// Extra files needed next to the agent (e.g. dynamic loader and shared
-    /// libraries for the `ort` engine), as (host path, path inside the environment).
-    pub extra_files: Vec<(PathBuf, PathBuf)>,
-    /// Environment variables the agent needs (e.g. `ORT_DYLIB_PATH`), with
-    /// paths as seen inside the environment.
-    pub env: Vec<(String, String)>,
-}
 
 /// Resource limits applied to an instance, the same for every environment.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -183,6 +187,11 @@ pub trait Environment: Send {
     /// Where the asset directory appears inside the environment (the agent's `--assets`).
     fn assets_path_inside(&self) -> PathBuf;
 
+    /// Where this environment shows the payload to the agent (host paths,
+    /// or its own root's): how payload paths in the agent's environment
+    /// variables are resolved.
+    fn payload_view(&self) -> PayloadView;
+
     /// Starts one fresh instance running the agent.
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError>;
 
@@ -199,7 +208,10 @@ pub trait Instance: Send {
     fn launched_at(&self) -> Instant;
 
     /// The next line of agent output. `Ok(None)` at end of stream.
-    /// Fails with [`EnvError::Timeout`] when nothing arrives within `timeout`.
+    /// Fails with [`EnvError::Timeout`] when nothing arrives within
+    /// `timeout` (waiting again is allowed), and with
+    /// [`EnvError::RunDeadline`] when [`LaunchSpec::timeout`] has passed
+    /// since launch (the instance is then stopped).
     fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError>;
 
     /// When the guest itself was started, for VMMs that start it separately
@@ -220,7 +232,7 @@ pub trait Instance: Send {
         let _ = bytes;
         Err(EnvError::Unsupported {
             what: "sending input to the agent".into(),
-            fix: "use an environment with an input channel (native, oci-runc, oci-crun, gvisor, docker, qemu-*) or a TCP transport".into(),
+            fix: "use an environment whose capabilities have an input channel (native, the containers, the qemu VMs) or a TCP transport".into(),
         })
     }
 

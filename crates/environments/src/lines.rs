@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::EnvError;
 
@@ -66,8 +66,50 @@ impl LineStream {
             Err(RecvTimeoutError::Timeout) => Err(EnvError::Timeout {
                 env: self.env.clone(),
                 seconds: timeout.as_secs_f64(),
-                during: "waiting for agent output".into(),
             }),
+        }
+    }
+}
+
+/// A launch's whole-run deadline ([`crate::LaunchSpec::timeout`]), applied
+/// to every wait for a line: the one deadline-aware reader every backend uses.
+#[derive(Debug, Clone)]
+pub struct Deadline {
+    env: String,
+    launched_at: Instant,
+    at: Instant,
+}
+
+impl Deadline {
+    /// The deadline `timeout` after `launched_at`; `env` names the environment in errors.
+    pub fn new(env: &str, launched_at: Instant, timeout: Duration) -> Self {
+        Deadline {
+            env: env.to_string(),
+            launched_at,
+            at: launched_at + timeout,
+        }
+    }
+
+    /// When the launch started.
+    pub fn launched_at(&self) -> Instant {
+        self.launched_at
+    }
+
+    /// The next line of `lines`, waiting at most `silence` and never past
+    /// the deadline: [`EnvError::Timeout`] when nothing came within
+    /// `silence`, [`EnvError::RunDeadline`] when the deadline came first.
+    pub fn next_line(
+        &self,
+        lines: &mut LineStream,
+        silence: Duration,
+    ) -> Result<Option<String>, EnvError> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        match lines.next_line(silence.min(left)) {
+            Err(EnvError::Timeout { .. }) if left <= silence => Err(EnvError::RunDeadline {
+                env: self.env.clone(),
+                seconds: (self.at - self.launched_at).as_secs_f64(),
+            }),
+            other => other,
         }
     }
 }
@@ -92,5 +134,24 @@ mod tests {
         let mut s = LineStream::spawn(reader, "silent");
         let err = s.next_line(Duration::from_millis(50)).unwrap_err();
         assert!(matches!(err, EnvError::Timeout { .. }), "{err}");
+    }
+
+    #[test]
+    fn tells_the_whole_runs_deadline_from_silence() {
+        let (reader, _writer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut lines = LineStream::spawn(reader, "silent");
+        let deadline = Deadline::new("silent", Instant::now(), Duration::from_millis(300));
+        let quiet = deadline
+            .next_line(&mut lines, Duration::from_millis(20))
+            .unwrap_err();
+        assert!(matches!(quiet, EnvError::Timeout { .. }), "{quiet}");
+        let late = deadline
+            .next_line(&mut lines, Duration::from_secs(60))
+            .unwrap_err();
+        assert!(
+            matches!(late, EnvError::RunDeadline { seconds, .. } if (seconds - 0.3).abs() < 1e-6),
+            "{late}"
+        );
+        assert!(late.to_string().contains("--timeout"), "{late}");
     }
 }

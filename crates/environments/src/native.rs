@@ -1,18 +1,65 @@
 //! `native`: the agent as a plain host process, the baseline every other
 //! environment is compared with; optionally inside a cgroup with the same
-//! CPU and memory limits the containers get.
+//! CPU and memory limits the containers get. With a user root
+//! ([`AgentPayload::user_root`], `--workload command`) the agent enters the
+//! user's tree itself (`exec ... --chroot <tree>`).
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::cgroup::CgroupV1;
+use crate::cgroup::{self, CgroupV1};
+use crate::instance::{prepared, StopGuard, Teardown};
+use crate::lines::Deadline;
 use crate::process::ChildProcess;
-use crate::registry::EnvOptions;
 use crate::{
-    AgentPayload, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo, Instance, LaunchSpec,
-    MeterTarget, Prepared,
+    AgentPayload, Availability, Capabilities, EnvError, EnvKind, EnvOptions, Environment,
+    EnvironmentInfo, ExitInfo, HostFacts, Instance, LaunchSpec, MeterTarget, PayloadView, Prepared,
+    Swept,
 };
+
+/// What native can do (its registry entry's [`Capabilities`]): a host
+/// process on the host's network (a TCP listener binds loopback), metered
+/// through its cgroup or process tree.
+pub const CAPABILITIES: Capabilities = Capabilities {
+    tcp: true,
+    host_network: true,
+    ..Capabilities::process()
+};
+
+/// Native runs anywhere; with [`EnvOptions::native_cgroup`] it needs root on
+/// a cgroup v1 host.
+pub fn detect(kind: EnvKind, host: &HostFacts, options: &EnvOptions) -> Availability {
+    if options.native_cgroup && !(host.root && host.cgroup_v1) {
+        return Availability::no(
+            kind,
+            format!(
+                "running the native agent in a cgroup needs root on a cgroup v1 host (root={}, cgroup v1={})",
+                host.root, host.cgroup_v1
+            ),
+            "run isobench as root on a cgroup v1 / hybrid host, or without --native-cgroup",
+        );
+    }
+    if options.native_cgroup {
+        Availability::yes(
+            kind,
+            "always available; in a cgroup v1 group with the run's limits",
+        )
+    } else {
+        Availability::yes(kind, "always available")
+    }
+}
+
+/// Builds the native environment.
+pub fn build(_kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError> {
+    Ok(Box::new(Native::new(options)))
+}
+
+/// Removes the cgroups dead native runs left (`isobench clean`); their
+/// processes are found through the run's work directory by the harness.
+pub fn clean_leftovers(kind: EnvKind, _options: &EnvOptions) -> Swept {
+    cgroup::sweep_dead_runs(kind)
+}
 
 /// The native environment.
 pub struct Native {
@@ -36,16 +83,24 @@ impl Environment for Native {
     }
 
     fn info(&self) -> EnvironmentInfo {
+        let mut notes = Vec::new();
+        if self.use_cgroup {
+            notes.push(
+                "runs in a cgroup v1 group with the experiment's CPU and memory limits".into(),
+            );
+        }
+        if let Some(root) = self.payload.as_ref().and_then(|p| p.user_root.as_ref()) {
+            notes.push(format!(
+                "the user's root filesystem {}: the agent chroots into it (read-only, private mount namespace with its own /proc, /dev, /tmp)",
+                root.dir.display()
+            ));
+        }
         EnvironmentInfo {
             name: "native".into(),
             runtime_version: None,
             accel: None,
             emulated: false,
-            notes: if self.use_cgroup {
-                vec!["runs in a cgroup v1 group with the experiment's CPU and memory limits".into()]
-            } else {
-                vec![]
-            },
+            notes,
         }
     }
 
@@ -58,6 +113,26 @@ impl Environment for Native {
             });
         }
         self.payload = Some(payload.clone());
+        if let Some(root) = &payload.user_root {
+            if !root.dir.join(crate::user_root::AGENT_IN_TREE).is_file() {
+                return Err(EnvError::MissingFile {
+                    what: "prepared root filesystem (its agent)".into(),
+                    path: root.dir.join(crate::user_root::AGENT_IN_TREE),
+                    fix: "prepare it with user_root::ensure and keep the UserRoot while the run uses it".into(),
+                });
+            }
+            // The tree the harness prepared is the image; native builds nothing.
+            return Ok(Prepared {
+                image_bytes: Some(root.bytes),
+                image_id: Some(format!(
+                    "tree {} (sha256:{})",
+                    root.dir.display(),
+                    root.digest
+                )),
+                cached: true,
+                ..Prepared::default()
+            });
+        }
         Ok(Prepared {
             cached: true,
             ..Prepared::default()
@@ -67,36 +142,46 @@ impl Environment for Native {
     fn assets_path_inside(&self) -> PathBuf {
         self.payload
             .as_ref()
-            .map(|p| p.assets_dir.clone())
+            .map(|p| self.payload_view().assets(p))
             .unwrap_or_default()
     }
 
+    fn payload_view(&self) -> PayloadView {
+        PayloadView::Host
+    }
+
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError> {
-        let payload = self.payload.as_ref().ok_or_else(|| EnvError::Command {
-            program: "native".into(),
-            message: "launch called before prepare".into(),
-        })?;
+        let payload = prepared(self.payload.as_ref(), EnvKind::Native)?;
         let cgroup = if self.use_cgroup {
             Some(CgroupV1::create(&spec.run_id.to_string(), &spec.limits)?)
         } else {
             None
         };
         let mut command = Command::new(&payload.agent_binary);
-        command.args(&spec.agent_args);
-        for (key, value) in &payload.env {
-            command.env(key, value);
-        }
+        command.args(agent_args(payload, &spec.agent_args));
+        command.envs(self.payload_view().env(payload)?);
         if let Some(group) = &cgroup {
             join_before_exec(&mut command, group)?;
         }
         let child = ChildProcess::spawn_with_stdin(command, "native", spec.interactive)?;
-        Ok(Box::new(NativeInstance {
-            launched_at: child.spawned_at,
+        Ok(Box::new(StopGuard::new(NativeRun {
+            deadline: Deadline::new("native", child.spawned_at, spec.timeout),
             child,
             cgroup,
-            timeout_at: Instant::now() + spec.timeout,
-        }))
+        })))
     }
+}
+
+/// The host agent's arguments: `agent_args`, and with a user root
+/// `--chroot <tree>` (the agent enters the tree itself, read-only, in a
+/// private mount namespace).
+pub fn agent_args(payload: &AgentPayload, agent_args: &[String]) -> Vec<String> {
+    let mut args = agent_args.to_vec();
+    if let Some(root) = &payload.user_root {
+        args.push("--chroot".into());
+        args.push(root.dir.display().to_string());
+    }
+    args
 }
 
 /// Makes the child join `group` between fork and exec, so every page and
@@ -140,31 +225,44 @@ fn join_before_exec(command: &mut Command, group: &CgroupV1) -> Result<(), EnvEr
     Ok(())
 }
 
-/// Longest wait for the rest of an ended process' stderr (diagnostics).
-const STDERR_SETTLE: Duration = Duration::from_millis(500);
-
-struct NativeInstance {
+/// One native agent process (in its cgroup, if any).
+struct NativeRun {
     child: ChildProcess,
     cgroup: Option<CgroupV1>,
-    launched_at: Instant,
-    timeout_at: Instant,
+    deadline: Deadline,
 }
 
-impl Instance for NativeInstance {
+impl Teardown for NativeRun {
+    fn teardown(&mut self) -> Result<ExitInfo, EnvError> {
+        self.child.close_stdin();
+        let status = self.child.finish(Duration::from_secs(2));
+        let (cpu, peak) = match &self.cgroup {
+            Some(group) => (group.cpu_seconds(), group.peak_memory()),
+            None => (None, None),
+        };
+        if let Some(group) = &mut self.cgroup {
+            group.remove()?;
+        }
+        Ok(ExitInfo {
+            code: status.code().map(i64::from),
+            killed: self.child.was_killed(),
+            final_cpu_seconds: cpu,
+            final_peak_memory_bytes: peak,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("native agent {}", self.child.pid())
+    }
+}
+
+impl Instance for StopGuard<NativeRun> {
     fn launched_at(&self) -> Instant {
-        self.launched_at
+        self.deadline.launched_at()
     }
 
     fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError> {
-        let left = self.timeout_at.saturating_duration_since(Instant::now());
-        match self.child.lines.next_line(timeout.min(left)) {
-            Err(EnvError::Timeout { .. }) if left <= timeout => Err(EnvError::Timeout {
-                env: "native".into(),
-                seconds: (self.timeout_at - self.launched_at).as_secs_f64(),
-                during: "the whole run (--timeout)".into(),
-            }),
-            other => other,
-        }
+        self.read(|run| run.deadline.next_line(&mut run.child.lines, timeout))
     }
 
     fn meter_target(&self) -> MeterTarget {
@@ -189,31 +287,43 @@ impl Instance for NativeInstance {
     }
 
     fn diagnostics(&self) -> Option<String> {
-        let line = self.child.stderr.last_line_at_end(STDERR_SETTLE);
-        (!line.is_empty()).then_some(line)
+        self.child.last_words()
     }
 
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {
-        self.child.close_stdin();
-        let status = self.child.finish(Duration::from_secs(2));
-        let (cpu, peak) = match &self.cgroup {
-            Some(group) => (group.cpu_seconds(), group.peak_memory()),
-            None => (None, None),
-        };
-        if let Some(group) = &mut self.cgroup {
-            group.remove()?;
-        }
-        Ok(ExitInfo {
-            code: status.code().map(i64::from),
-            killed: self.child.was_killed(),
-            final_cpu_seconds: cpu,
-            final_peak_memory_bytes: peak,
-        })
+        StopGuard::stop(self)
     }
 }
 
-impl Drop for NativeInstance {
-    fn drop(&mut self) {
-        let _ = self.stop();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_root_is_entered_by_the_agent() {
+        let mut payload = AgentPayload {
+            agent_binary: "/a/isobench-agent".into(),
+            assets_dir: "/a/assets".into(),
+            extra_files: vec![],
+            env: vec![],
+            user_root: None,
+        };
+        let args = vec!["exec".to_string(), "--spec".into(), "7b7d".into()];
+        assert_eq!(agent_args(&payload, &args), args);
+        payload.user_root = Some(crate::UserRootRef {
+            dir: "/cache/user-roots/tree-0123".into(),
+            digest: "0123".repeat(16),
+            bytes: 1,
+        });
+        assert_eq!(
+            agent_args(&payload, &args),
+            [
+                "exec",
+                "--spec",
+                "7b7d",
+                "--chroot",
+                "/cache/user-roots/tree-0123"
+            ]
+        );
     }
 }

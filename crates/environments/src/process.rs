@@ -23,11 +23,18 @@ pub struct StderrTail {
 }
 
 impl StderrTail {
-    const KEEP: usize = 8192;
+    /// Bytes kept.
+    pub const KEEP: usize = 8192;
+
+    /// An empty tail, fed with [`StderrTail::push`] (a stream that is not a
+    /// pipe: Docker's attach stream) and closed with [`StderrTail::end`].
+    pub fn new() -> Self {
+        StderrTail::default()
+    }
 
     /// Drains `source` on a thread, keeping the tail.
     pub fn spawn<R: Read + Send + 'static>(source: R) -> Self {
-        let tail = StderrTail::default();
+        let tail = StderrTail::new();
         let sink = tail.clone();
         std::thread::spawn(move || {
             let mut source = source;
@@ -36,16 +43,26 @@ impl StderrTail {
                 if n == 0 {
                     break;
                 }
-                let mut kept = sink.kept.lock().unwrap_or_else(|p| p.into_inner());
-                kept.extend_from_slice(&buf[..n]);
-                if kept.len() > Self::KEEP {
-                    let cut = kept.len() - Self::KEEP;
-                    kept.drain(..cut);
-                }
+                sink.push(&buf[..n]);
             }
-            sink.ended.store(true, Ordering::Release);
+            sink.end();
         });
         tail
+    }
+
+    /// Adds bytes written to the stream, keeping the last [`Self::KEEP`].
+    pub fn push(&self, bytes: &[u8]) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.extend_from_slice(bytes);
+        if kept.len() > Self::KEEP {
+            let cut = kept.len() - Self::KEEP;
+            kept.drain(..cut);
+        }
+    }
+
+    /// Marks the end of the stream (see [`StderrTail::last_line_at_end`]).
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::Release);
     }
 
     /// The last non-empty line written, for one-line error messages.
@@ -83,6 +100,9 @@ impl StderrTail {
             .map(str::to_string)
     }
 }
+
+/// Longest wait for the rest of an ended process' stderr (diagnostics).
+pub const STDERR_SETTLE: Duration = Duration::from_millis(500);
 
 /// A spawned child in its own process group, with its stdout as a line stream.
 pub struct ChildProcess {
@@ -165,9 +185,21 @@ impl ChildProcess {
             .map_err(|e| EnvError::io(format!("writing to the stdin of `{}`", self.name), e))
     }
 
+    /// The last non-empty line of its stderr, once the stream has ended
+    /// (waiting up to [`STDERR_SETTLE`] for it): an instance's diagnostics.
+    pub fn last_words(&self) -> Option<String> {
+        let line = self.stderr.last_line_at_end(STDERR_SETTLE);
+        (!line.is_empty()).then_some(line)
+    }
+
     /// Closes the child's stdin (the child reads end of stream).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
+    }
+
+    /// The name it was spawned under (the environment's, in errors).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The child's PID.

@@ -1,231 +1,174 @@
-//! Which environments this host can run, why not, and how to fix it; and
-//! the factory that builds an [`Environment`] for a kind.
+//! The backends, as a table: one [`Backend`] entry per environment kind
+//! says what it is, what it can do, whether this host can run it, how to
+//! build it and how to remove what its dead runs left. Everything else asks
+//! the table ([`detect`], [`build`], [`capabilities`], [`clean_leftovers`])
+//! instead of matching on [`EnvKind`].
 
-use std::path::{Path, PathBuf};
+use crate::{Capabilities, EnvError, EnvKind, Environment};
 
-use crate::{EnvKind, Environment};
+pub use crate::host::{
+    probe_kvm, version_line, which, Availability, EnvOptions, HostFacts, KvmKind,
+};
 
-/// Whether an environment can run here.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Availability {
-    /// The environment.
+/// What removing a backend's leftovers did: one line per thing removed,
+/// and what could not be removed (best effort: one failure does not stop
+/// the rest).
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// One line per thing removed (`deleted runc container isobench-...`).
+    pub removed: Vec<String>,
+    /// What could not be removed.
+    pub failed: Vec<EnvError>,
+}
+
+impl Swept {
+    /// Adds another sweep's lines and failures.
+    pub fn extend(&mut self, other: Swept) {
+        self.removed.extend(other.removed);
+        self.failed.extend(other.failed);
+    }
+
+    /// Records one step: its line on success, its error otherwise.
+    pub fn record(&mut self, outcome: Result<String, EnvError>) {
+        match outcome {
+            Ok(line) => self.removed.push(line),
+            Err(e) => self.failed.push(e),
+        }
+    }
+}
+
+/// Probes whether a kind can run on this host with these options.
+pub type DetectFn = fn(EnvKind, &HostFacts, &EnvOptions) -> Availability;
+
+/// Builds the environment of a kind.
+pub type BuildFn = fn(EnvKind, &EnvOptions) -> Result<Box<dyn Environment>, EnvError>;
+
+/// Removes what runs of a kind whose isobench process is gone left on the
+/// host (containers, cgroups, mounts; resource names carry the run id, see
+/// [`crate::run_id`]). Work directories and the processes named in them
+/// are the harness's.
+pub type CleanFn = fn(EnvKind, &EnvOptions) -> Swept;
+
+/// One backend: everything the rest of the tool asks about a kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Backend {
+    /// The kind (its name is [`EnvKind::name`]).
     pub kind: EnvKind,
-    /// True when `isobench run` can use it now.
-    pub available: bool,
-    /// Why it is (un)available, in one line (e.g. "runc 1.1.5", "dockerd not running").
-    pub reason: String,
-    /// What to do to make it available (empty when available).
-    pub fix: String,
+    /// One-line description for `doctor` and reports.
+    pub description: &'static str,
+    /// What it can do.
+    pub capabilities: Capabilities,
+    /// Whether this host can run it, with these options.
+    pub detect: DetectFn,
+    /// Builds it.
+    pub build: BuildFn,
+    /// Removes its dead runs' leftovers.
+    pub clean_leftovers: CleanFn,
 }
 
-impl Availability {
-    /// An available environment, with a detail such as the runtime version.
-    pub fn yes(kind: EnvKind, detail: impl Into<String>) -> Self {
-        Availability {
+impl Backend {
+    /// An entry (in a backend module's `backend` function).
+    pub const fn new(
+        kind: EnvKind,
+        description: &'static str,
+        capabilities: Capabilities,
+        detect: DetectFn,
+        build: BuildFn,
+        clean_leftovers: CleanFn,
+    ) -> Self {
+        Backend {
             kind,
-            available: true,
-            reason: detail.into(),
-            fix: String::new(),
-        }
-    }
-
-    /// An unavailable environment with its reason and fix.
-    pub fn no(kind: EnvKind, reason: impl Into<String>, fix: impl Into<String>) -> Self {
-        Availability {
-            kind,
-            available: false,
-            reason: reason.into(),
-            fix: fix.into(),
+            description,
+            capabilities,
+            detect,
+            build,
+            clean_leftovers,
         }
     }
 }
 
-/// What kind of KVM this host offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum KvmKind {
-    /// Hardware virtualisation (VT-x / AMD-V) behind /dev/kvm.
-    Hardware,
-    /// kvm-pvm: a pagetable-based software hypervisor that cannot boot an unmodified Linux guest.
-    Pvm,
-    /// /dev/kvm exists but cannot be opened by this user.
-    NoAccess,
-    /// No /dev/kvm.
-    Absent,
+/// The entry of a backend module: its [`Capabilities`] (`CAPABILITIES`)
+/// and its `detect`, `build` and `clean_leftovers` functions.
+macro_rules! backend {
+    ($kind:expr, $description:expr, $module:path) => {{
+        use $module as m;
+        Backend::new(
+            $kind,
+            $description,
+            m::CAPABILITIES,
+            m::detect,
+            m::build,
+            m::clean_leftovers,
+        )
+    }};
 }
 
-impl KvmKind {
-    /// One-line explanation for `doctor`.
-    pub fn explain(self) -> &'static str {
-        match self {
-            KvmKind::Hardware => "hardware KVM",
-            KvmKind::Pvm => "/dev/kvm is kvm-pvm (software pagetable virtualisation, no vmx/svm): an unmodified Linux guest cannot boot under it",
-            KvmKind::NoAccess => "/dev/kvm exists but is not readable and writable by this user",
-            KvmKind::Absent => "no /dev/kvm (KVM module not loaded or not exposed to this machine)",
-        }
-    }
+/// Every backend, in [`EnvKind::ALL`]'s order: one line each. The backend's
+/// module says what it can do and how it detects, builds and cleans up;
+/// this table only lists them.
+pub const BACKENDS: [Backend; EnvKind::ALL.len()] = [
+    backend!(EnvKind::Native, "host process (baseline)", crate::native),
+    backend!(
+        EnvKind::Docker,
+        "Docker Engine container (runc)",
+        crate::docker
+    ),
+    backend!(EnvKind::OciRunc, "runc on an OCI bundle", crate::oci),
+    backend!(EnvKind::OciCrun, "crun on an OCI bundle", crate::oci),
+    backend!(
+        EnvKind::OciYouki,
+        "youki (Rust OCI runtime) on an OCI bundle",
+        crate::oci
+    ),
+    backend!(EnvKind::Gvisor, "gVisor runsc sandbox", crate::oci),
+    backend!(
+        EnvKind::Kata,
+        "Kata Containers (Docker runtime)",
+        crate::docker
+    ),
+    backend!(
+        EnvKind::Firecracker,
+        "Firecracker microVM",
+        crate::firecracker
+    ),
+    backend!(EnvKind::QemuMicrovm, "QEMU microvm machine", crate::qemu),
+    backend!(EnvKind::QemuQ35, "QEMU q35 full VM", crate::qemu),
+];
 
-    /// True when a normal Linux guest can boot with KVM acceleration.
-    pub fn can_boot_linux(self) -> bool {
-        self == KvmKind::Hardware
-    }
-}
-
-/// Facts about the host every detection needs, gathered once.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct HostFacts {
-    /// The kind of KVM available.
-    pub kvm: KvmKind,
-    /// True when /sys/fs/cgroup is cgroup v1 (or hybrid).
-    pub cgroup_v1: bool,
-    /// True when running as root.
-    pub root: bool,
-}
-
-impl HostFacts {
-    /// Reads the facts from this host.
-    pub fn probe() -> Self {
-        HostFacts {
-            kvm: probe_kvm(
-                Path::new("/dev/kvm"),
-                Path::new("/sys/module"),
-                Path::new("/proc/cpuinfo"),
-            ),
-            cgroup_v1: Path::new("/sys/fs/cgroup/cpuacct").exists()
-                || Path::new("/sys/fs/cgroup/cpu,cpuacct").exists(),
-            root: nix::unistd::geteuid().is_root(),
-        }
-    }
-}
-
-/// Tells hardware KVM from kvm-pvm and from none, from the given paths (testable).
-pub fn probe_kvm(dev_kvm: &Path, sys_module: &Path, cpuinfo: &Path) -> KvmKind {
-    if !dev_kvm.exists() {
-        return KvmKind::Absent;
-    }
-    if sys_module.join("kvm_pvm").exists() {
-        return KvmKind::Pvm;
-    }
-    let flags = std::fs::read_to_string(cpuinfo).unwrap_or_default();
-    let has_hw = flags
-        .lines()
-        .filter(|l| l.starts_with("flags"))
-        .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"));
-    // A nested or paravirtualised host may hide the flag but still offer KVM;
-    // only kvm-pvm is known not to boot Linux, so without the flag we still
-    // trust the kvm_intel / kvm_amd modules.
-    let hw_module = sys_module.join("kvm_intel").exists() || sys_module.join("kvm_amd").exists();
-    if !(has_hw || hw_module) {
-        return KvmKind::Pvm;
-    }
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(dev_kvm)
-    {
-        Ok(_) => KvmKind::Hardware,
-        Err(_) => KvmKind::NoAccess,
-    }
-}
-
-/// Options shared by environment constructors.
-#[derive(Debug, Clone, Default)]
-pub struct EnvOptions {
-    /// Directory for cached images / bundles / guest images.
-    pub cache_dir: PathBuf,
-    /// Directory for per-run temporary state (removed by teardown).
-    pub work_dir: PathBuf,
-    /// Run the native agent inside a cgroup with the same limits as containers.
-    pub native_cgroup: bool,
-    /// Guest kernel given by the user (`--kernel`).
-    pub kernel: Option<PathBuf>,
-    /// Firecracker binary given by the user (`--firecracker`).
-    pub firecracker: Option<PathBuf>,
-    /// Start Firecracker through its jailer.
-    pub jailer: bool,
-    /// Docker data root / socket overrides are taken from `DOCKER_HOST`.
-    pub docker_host: Option<String>,
+/// The entry of `kind`.
+pub fn backend(kind: EnvKind) -> &'static Backend {
+    // BACKENDS follows EnvKind::ALL's order (checked by a test).
+    &BACKENDS[kind.index()]
 }
 
 /// Probes whether `kind` can run on this host with these options (the
 /// binaries, kernel and cache directory `build` would use).
 pub fn detect(kind: EnvKind, host: &HostFacts, options: &EnvOptions) -> Availability {
-    match kind {
-        EnvKind::Native => Availability::yes(kind, "always available"),
-        EnvKind::Docker | EnvKind::Kata => crate::docker::detect(kind, host, options),
-        EnvKind::OciRunc | EnvKind::OciCrun | EnvKind::Gvisor => {
-            crate::oci::detect(kind, host, options)
-        }
-        EnvKind::Firecracker => crate::firecracker::detect(host, options),
-        EnvKind::QemuMicrovm | EnvKind::QemuQ35 => crate::qemu::detect(kind, host, options),
-    }
+    (backend(kind).detect)(kind, host, options)
 }
 
 /// What `kind` can do.
-pub fn capabilities(kind: EnvKind) -> crate::Capabilities {
-    use crate::Capabilities;
-    match kind {
-        EnvKind::Native => Capabilities {
-            tcp: true,
-            host_network: true,
-            ..Capabilities::process()
-        },
-        EnvKind::Docker | EnvKind::Kata => Capabilities {
-            tcp: true,
-            ..Capabilities::process()
-        },
-        EnvKind::OciRunc | EnvKind::OciCrun | EnvKind::Gvisor => Capabilities::process(),
-        EnvKind::Firecracker | EnvKind::QemuMicrovm | EnvKind::QemuQ35 => {
-            Capabilities::virtual_machine()
-        }
-    }
+pub fn capabilities(kind: EnvKind) -> Capabilities {
+    backend(kind).capabilities
 }
 
 /// Builds the environment for `kind`.
-pub fn build(kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, crate::EnvError> {
-    Ok(match kind {
-        EnvKind::Native => Box::new(crate::native::Native::new(options)),
-        EnvKind::Docker | EnvKind::Kata => Box::new(crate::docker::Docker::new(kind, options)?),
-        EnvKind::OciRunc | EnvKind::OciCrun | EnvKind::Gvisor => {
-            Box::new(crate::oci::Oci::new(kind, options)?)
-        }
-        EnvKind::Firecracker => Box::new(crate::firecracker::Firecracker::new(options)?),
-        EnvKind::QemuMicrovm | EnvKind::QemuQ35 => Box::new(crate::qemu::Qemu::new(kind, options)?),
-    })
+pub fn build(kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError> {
+    (backend(kind).build)(kind, options)
 }
 
-/// Runs `binary --version` and returns the first stdout line that starts
-/// with `prefix`; `fix` tells the user what to do when it cannot.
-pub fn version_line(binary: &Path, prefix: &str, fix: &str) -> Result<String, crate::EnvError> {
-    let output = std::process::Command::new(binary)
-        .arg("--version")
-        .output()
-        .map_err(|e| crate::EnvError::Command {
-            program: binary.display().to_string(),
-            message: format!("cannot start: {e} (fix: {fix})"),
-        })?;
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .map(|l| l.trim().to_string())
-        .ok_or_else(|| crate::EnvError::Command {
-            program: format!("{} --version", binary.display()),
-            message: format!("printed no `{prefix}...` line ({fix})"),
+/// Asks every backend, in turn, to remove what runs whose isobench process
+/// is gone left behind (`isobench clean`); one sweep per backend.
+pub fn clean_leftovers(options: &EnvOptions) -> Vec<(EnvKind, Swept)> {
+    BACKENDS
+        .iter()
+        .map(|backend| {
+            (
+                backend.kind,
+                (backend.clean_leftovers)(backend.kind, options),
+            )
         })
-}
-
-/// Finds an executable on `PATH`.
-pub fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            use std::os::unix::fs::PermissionsExt;
-            candidate
-                .metadata()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -233,20 +176,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kvm_kinds_from_fake_sysfs() {
-        let dir = tempfile::tempdir().unwrap();
-        let dev = dir.path().join("kvm");
-        let sys = dir.path().join("module");
-        let cpu = dir.path().join("cpuinfo");
-        std::fs::create_dir_all(&sys).unwrap();
-        assert_eq!(probe_kvm(&dev, &sys, &cpu), KvmKind::Absent);
-        std::fs::write(&dev, "").unwrap();
-        std::fs::write(&cpu, "flags\t: fpu sse2 svm\n").unwrap();
-        assert_eq!(probe_kvm(&dev, &sys, &cpu), KvmKind::Hardware);
-        std::fs::create_dir_all(sys.join("kvm_pvm")).unwrap();
-        assert_eq!(probe_kvm(&dev, &sys, &cpu), KvmKind::Pvm);
-        std::fs::remove_dir(sys.join("kvm_pvm")).unwrap();
-        std::fs::write(&cpu, "flags\t: fpu sse2\n").unwrap();
-        assert_eq!(probe_kvm(&dev, &sys, &cpu), KvmKind::Pvm);
+    fn one_entry_per_kind_in_order() {
+        for (kind, entry) in EnvKind::ALL.iter().zip(&BACKENDS) {
+            assert_eq!(*kind, entry.kind);
+            assert_eq!(backend(*kind).kind, *kind);
+            assert!(!entry.description.is_empty());
+        }
+    }
+
+    #[test]
+    fn capabilities_come_from_the_entries() {
+        assert!(capabilities(EnvKind::Native).host_network);
+        assert!(capabilities(EnvKind::OciYouki).input == crate::InputChannel::Stdin);
+        assert!(capabilities(EnvKind::QemuQ35).guest_kernel);
+        assert!(!capabilities(EnvKind::Docker).guest_kernel);
+        assert_eq!(
+            EnvKind::OciYouki.description(),
+            "youki (Rust OCI runtime) on an OCI bundle"
+        );
     }
 }

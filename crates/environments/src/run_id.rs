@@ -96,6 +96,12 @@ pub fn belongs_to_dead_run(name: &str) -> bool {
     run_pid_of(name).is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
 }
 
+/// True when `name` is the run id of a launch of `env` whose isobench
+/// process is gone: what a backend's clean-up may remove.
+pub fn left_by_dead_run(name: &str, env: EnvKind) -> bool {
+    name.parse::<RunId>().is_ok_and(|id| id.env == env) && belongs_to_dead_run(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +149,17 @@ mod tests {
             "isobench-{}-native-0",
             std::process::id()
         )));
+    }
+
+    #[test]
+    fn leftovers_belong_to_their_environment() {
+        // PIDs above the kernel's maximum (2^22) are never alive.
+        let dead = "isobench-4294967295-oci-youki-2";
+        assert!(belongs_to_dead_run(dead));
+        assert!(left_by_dead_run(dead, EnvKind::OciYouki));
+        assert!(!left_by_dead_run(dead, EnvKind::OciRunc));
+        assert!(!left_by_dead_run("isobench-4294967295", EnvKind::Native));
+        let live = format!("isobench-{}-oci-youki-2", std::process::id());
+        assert!(!left_by_dead_run(&live, EnvKind::OciYouki));
     }
 }

@@ -1,13 +1,17 @@
 //! The container environments with the real static agent: docker (runc),
-//! oci-runc, oci-crun and gVisor prepare, launch, stream records, meter, and
-//! leave nothing behind.
+//! oci-runc, oci-crun, oci-youki and gVisor prepare, launch, stream records
+//! (knn predictions like native's), meter, apply the limits, leave nothing
+//! behind, and `isobench clean` removes what a dead run left.
 //!
-//! Needs root, cgroup v1, the static agent (`scripts/build.sh`, or
-//! `ISOBENCH_AGENT_STATIC`) and the assets (`isobench setup`; `$ISOBENCH_CACHE`,
-//! `$XDG_CACHE_HOME/isobench` or `~/.cache/isobench`). A test skips (with the
-//! reason printed) only when its runtime is not installed; dockerd is started
-//! with scripts/start-dockerd.sh when it is installed but not running, and
-//! stopped again by the test that started it.
+//! Needs root, cgroup v1, the static agent (`isobench_testkit::static_agent`:
+//! `scripts/build.sh`, or `ISOBENCH_AGENT_STATIC`) and the assets
+//! (`isobench setup`; the cache is `isobench_assets::cache_dir()`). A test
+//! skips (through the test kit, so `scripts/test.sh` lists why) only when
+//! the host is not root on cgroup v1 or its runtime is not installed (youki:
+//! `scripts/install-youki.sh`); dockerd is started with
+//! scripts/start-dockerd.sh when it is installed but not running, and
+//! stopped again by the test that started it. Every environment that ran
+//! the agent to its summary is recorded as exercised.
 //!
 //! Start-time figures (launch to first record) per runtime:
 //! `cargo test --release -p isobench-environments --test containers -- --ignored --nocapture start_times`.
@@ -17,17 +21,17 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use isobench_environments::containers::{
-    container_name, run_cgroup_leftovers, sanitize_id, PayloadFiles,
-};
+use isobench_environments::containers::{container_name, run_cgroup_leftovers, PayloadFiles};
 use isobench_environments::docker::{self, Docker};
-use isobench_environments::oci::{hugetlb, Oci};
+use isobench_environments::native::Native;
+use isobench_environments::oci::{hugetlb, runtime::runtime_of, Oci};
 use isobench_environments::registry::which;
 use isobench_environments::{
     AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, LaunchSpec, Limits,
-    MeterTarget,
+    MeterTarget, RunId, RunLabel,
 };
-use isobench_records::{parse_line, LineKind, Record};
+use isobench_records::{parse_line, Digest as RecordDigest, LineKind, Record};
+use isobench_testkit::{record_skip, skip};
 use sha2::{Digest, Sha256};
 
 /// Containers run one at a time: figures stay meaningful and a dockerd
@@ -38,35 +42,13 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ISOBENCH_CACHE") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("isobench");
-    }
-    PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/isobench")
+    isobench_assets::cache_dir()
 }
 
 /// The static agent and the cached assets; panics with the fix when missing.
 fn payload() -> AgentPayload {
-    let agent = std::env::var_os("ISOBENCH_AGENT_STATIC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            repo_root().join("target/x86_64-unknown-linux-gnu/release/isobench-agent")
-        });
-    assert!(
-        agent.is_file(),
-        "static agent not found at {} (build it with scripts/build.sh or set ISOBENCH_AGENT_STATIC)",
-        agent.display()
-    );
+    let agent = isobench_testkit::require_static_agent();
     let assets = cache_dir().join("assets");
     assert!(
         assets.join("data").is_dir(),
@@ -74,6 +56,7 @@ fn payload() -> AgentPayload {
         assets.display()
     );
     AgentPayload {
+        user_root: None,
         agent_binary: agent,
         assets_dir: assets,
         extra_files: vec![],
@@ -81,16 +64,28 @@ fn payload() -> AgentPayload {
     }
 }
 
-fn root_on_cgroup_v1() -> bool {
+/// Why this host cannot run the containers, when it cannot: they need root
+/// on a cgroup v1 host (limits and metering are read from cgroup v1 files).
+fn not_root_on_cgroup_v1() -> Option<String> {
     let host = HostFacts::probe();
-    if !host.root || !host.cgroup_v1 {
-        eprintln!(
-            "SKIP: needs root on a cgroup v1 host (root={}, cgroup v1={})",
-            host.root, host.cgroup_v1
-        );
-        return false;
+    let mut missing = Vec::new();
+    if !host.root {
+        missing.push("not running as root".to_string());
     }
-    true
+    if !host.cgroup_v1 {
+        missing.push("no cgroup v1 cpuacct hierarchy under /sys/fs/cgroup".to_string());
+    }
+    (!missing.is_empty())
+        .then(|| format!("containers need root on cgroup v1: {}", missing.join(", ")))
+}
+
+/// Skips the calling test unless it runs as root on a cgroup v1 host.
+macro_rules! require_root_on_cgroup_v1 {
+    () => {
+        if let Some(reason) = not_root_on_cgroup_v1() {
+            skip!("{reason}");
+        }
+    };
 }
 
 /// A temporary cache + work directory for one environment.
@@ -110,15 +105,27 @@ fn dirs() -> Dirs {
     Dirs { _tmp: tmp, options }
 }
 
-fn unique_run_id(tag: &str) -> String {
+/// A run id of this process for `kind`, unique among this process's launches.
+fn unique_run_id(kind: EnvKind) -> RunId {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("test-{tag}-{}-{nanos}", std::process::id())
+    let n = (nanos / 1000).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 1_000_000;
+    RunId::new(kind, RunLabel::Repetition(n))
 }
 
-fn spec(env: &dyn Environment, run_id: &str, iterations: u32) -> LaunchSpec {
+/// A run id whose isobench process is gone (no PID can be `u32::MAX`).
+fn dead_run_id(kind: EnvKind) -> RunId {
+    RunId {
+        pid: u32::MAX,
+        ..unique_run_id(kind)
+    }
+}
+
+fn spec(env: &dyn Environment, run_id: RunId, iterations: u32) -> LaunchSpec {
     let assets = env.assets_path_inside().display().to_string();
     LaunchSpec {
         agent_args: [
@@ -138,7 +145,7 @@ fn spec(env: &dyn Environment, run_id: &str, iterations: u32) -> LaunchSpec {
             cpuset: None,
         },
         timeout: Duration::from_secs(120),
-        run_id: run_id.to_string(),
+        run_id,
         interactive: false,
         vsock: false,
         network: false,
@@ -164,7 +171,7 @@ fn read_u64(path: &Path) -> u64 {
 
 /// Launches the agent, reads every line until the summary, checks the
 /// records and the meter target, stops the instance and checks its exit.
-fn run_agent(env: &mut dyn Environment, run_id: &str, iterations: u32) -> Run {
+fn run_agent(env: &mut dyn Environment, run_id: RunId, iterations: u32) -> Run {
     let spec = spec(env, run_id, iterations);
     let mut instance = env
         .launch(&spec)
@@ -227,6 +234,10 @@ fn run_agent(env: &mut dyn Environment, run_id: &str, iterations: u32) -> Run {
         Some(Record::Ready(ready)) => ready.ready_us,
         other => panic!("{}: first record is not `ready`: {other:?}", env.kind()),
     };
+    if matches!(records.last(), Some(Record::Summary(_))) {
+        // The agent ran to its summary and exited 0 in this environment.
+        isobench_testkit::exercised(env.kind().name());
+    }
     Run {
         records,
         first_line: first_line.expect("at least one line"),
@@ -238,6 +249,49 @@ fn run_agent(env: &mut dyn Environment, run_id: &str, iterations: u32) -> Run {
 
 fn sha256_file(path: &Path) -> String {
     hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// The knn predictions (samples, correct, hash) of each measured iteration.
+fn predictions(records: &[Record]) -> Vec<(u32, u32, String)> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Iteration(it) if !it.warmup => match &it.digest {
+                RecordDigest::Labels {
+                    samples,
+                    correct,
+                    predictions_hash,
+                } => Some((*samples, *correct, predictions_hash.clone())),
+                other => panic!("knn digests must be labels: {other:?}"),
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// The native environment's knn run, the reference every container must match.
+fn native_reference(payload: &AgentPayload, iterations: u32) -> Run {
+    let dirs = dirs();
+    let mut native = Native::new(&EnvOptions {
+        native_cgroup: true,
+        ..dirs.options.clone()
+    });
+    native.prepare(payload).unwrap();
+    run_agent(&mut native, unique_run_id(EnvKind::Native), iterations)
+}
+
+/// Same predictions and accuracy as native's run of the same payload.
+fn assert_like_native(kind: EnvKind, run: &Run, native: &Run) {
+    assert_eq!(
+        predictions(&run.records),
+        predictions(&native.records),
+        "{kind}: knn predictions differ from native's"
+    );
+    let accuracy = |r: &Run| match r.records.last() {
+        Some(Record::Summary(s)) => s.accuracy,
+        _ => None,
+    };
+    assert_eq!(accuracy(run), accuracy(native), "{kind}: knn accuracy");
 }
 
 /// The records of a knn run with `iterations` measured iterations.
@@ -252,7 +306,7 @@ fn check_records(kind: EnvKind, run: &Run, iterations: u64, payload: &AgentPaylo
         panic!("{kind}: no summary record");
     };
     assert_eq!(summary.iterations, iterations, "{kind}");
-    assert_eq!(summary.workload, "knn", "{kind}");
+    assert_eq!(summary.workload.to_string(), "knn", "{kind}");
     let accuracy = summary.accuracy.expect("knn reports accuracy");
     assert!(accuracy > 0.8, "{kind}: knn accuracy {accuracy}");
     assert_eq!(
@@ -266,8 +320,8 @@ fn check_records(kind: EnvKind, run: &Run, iterations: u64, payload: &AgentPaylo
 
 /// While the container runs: its own cgroup (the one child of the run's
 /// group) carries the limits of `spec()` (1 CPU, 1024 MiB).
-fn assert_limits_applied(run_id: &str) {
-    let run = Path::new("/sys/fs/cgroup/cpu/isobench").join(sanitize_id(run_id));
+fn assert_limits_applied(run_id: &RunId) {
+    let run = Path::new("/sys/fs/cgroup/cpu/isobench").join(container_name(run_id));
     let children: Vec<PathBuf> = std::fs::read_dir(&run)
         .unwrap_or_else(|e| panic!("{}: {e}", run.display()))
         .flatten()
@@ -285,13 +339,13 @@ fn assert_limits_applied(run_id: &str) {
     let period = read_u64(&children[0].join("cpu.cfs_period_us"));
     assert_eq!(quota / period, 1, "CPU quota {quota}/{period}");
     let memory = Path::new("/sys/fs/cgroup/memory/isobench")
-        .join(sanitize_id(run_id))
+        .join(container_name(run_id))
         .join(name);
     assert_eq!(read_u64(&memory.join("memory.limit_in_bytes")), 1024 << 20);
 }
 
-fn assert_no_cgroup_left(run_id: &str) {
-    let left = run_cgroup_leftovers(run_id);
+fn assert_no_cgroup_left(run_id: &RunId) {
+    let left = run_cgroup_leftovers(&run_id.to_string());
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
 }
 
@@ -305,7 +359,9 @@ struct DockerdGuard {
 impl Drop for DockerdGuard {
     fn drop(&mut self) {
         if self.started {
-            let status = Command::new(repo_root().join("scripts/stop-dockerd.sh")).status();
+            let status =
+                Command::new(isobench_testkit::workspace_root().join("scripts/stop-dockerd.sh"))
+                    .status();
             if !matches!(status, Ok(s) if s.success()) {
                 eprintln!("scripts/stop-dockerd.sh failed: {status:?}");
             }
@@ -314,41 +370,49 @@ impl Drop for DockerdGuard {
 }
 
 fn docker_answers() -> bool {
-    isobench_environments::docker::detect(EnvKind::Docker, &HostFacts::probe()).available
+    isobench_environments::detect(EnvKind::Docker, &HostFacts::probe(), &EnvOptions::default())
+        .available
 }
 
-/// Makes sure dockerd answers: `None` (skip) only when docker.io is not installed.
-fn ensure_dockerd() -> Option<DockerdGuard> {
+/// Makes sure dockerd answers: `Err(reason)` (skip) only when docker.io is
+/// not installed; an installed dockerd that does not answer is started.
+fn ensure_dockerd() -> Result<DockerdGuard, String> {
     if docker_answers() {
-        return Some(DockerdGuard { started: false });
+        return Ok(DockerdGuard { started: false });
     }
     if which("dockerd").is_none() {
-        eprintln!("SKIP: docker.io is not installed (no dockerd on PATH)");
-        return None;
+        return Err("docker.io is not installed (no dockerd on PATH)".into());
     }
-    let status = Command::new(repo_root().join("scripts/start-dockerd.sh"))
+    let status = Command::new(isobench_testkit::workspace_root().join("scripts/start-dockerd.sh"))
         .status()
         .expect("running scripts/start-dockerd.sh");
     assert!(status.success(), "scripts/start-dockerd.sh failed");
     assert!(docker_answers(), "dockerd started but does not answer");
-    Some(DockerdGuard { started: true })
+    Ok(DockerdGuard { started: true })
 }
 
-fn docker_case(runtime: Option<&str>, tag: &str) {
-    let _serial = serial();
-    if !root_on_cgroup_v1() {
-        return;
-    }
-    let Some(_dockerd) = ensure_dockerd() else {
-        return;
+/// Skips the calling test unless dockerd answers (see [`ensure_dockerd`]);
+/// evaluates to the guard that stops a dockerd the test started.
+macro_rules! require_dockerd {
+    () => {
+        match ensure_dockerd() {
+            Ok(guard) => guard,
+            Err(reason) => skip!("{reason}"),
+        }
     };
+}
+
+fn docker_case(runtime: Option<&str>) {
+    let _serial = serial();
+    require_root_on_cgroup_v1!();
+    let _dockerd = require_dockerd!();
     let payload = payload();
     let dirs = dirs();
     let mut env = match Docker::with_runtime(EnvKind::Docker, &dirs.options, runtime) {
         Ok(env) => env,
-        Err(EnvError::Unavailable { reason, .. }) if runtime.is_some() => {
-            eprintln!("SKIP: {reason}");
-            return;
+        Err(EnvError::Unavailable { reason, fix, .. }) if runtime.is_some() => {
+            let runtime = runtime.unwrap_or_default();
+            skip!("docker cannot use the {runtime} runtime: {reason} (fix: {fix})")
         }
         Err(e) => panic!("docker: {e}"),
     };
@@ -369,8 +433,8 @@ fn docker_case(runtime: Option<&str>, tag: &str) {
     assert!(again.cached, "second prepare reuses the image");
     assert_eq!(again.image_id, prepared.image_id);
 
-    let run_id = unique_run_id(tag);
-    let run = run_agent(&mut env, &run_id, 3);
+    let run_id = unique_run_id(EnvKind::Docker);
+    let run = run_agent(&mut env, run_id, 3);
     check_records(EnvKind::Docker, &run, 3, &payload);
     let left = env.leftover_containers().unwrap();
     assert!(
@@ -389,16 +453,15 @@ fn docker_case(runtime: Option<&str>, tag: &str) {
 
 #[test]
 fn docker_runc_runs_the_agent_and_cleans_up() {
-    docker_case(None, "docker");
+    docker_case(None);
 }
 
 #[test]
 fn docker_runsc_runtime_runs_the_agent() {
     if which("runsc").is_none() {
-        eprintln!("SKIP: runsc is not installed");
-        return;
+        skip!("gVisor is not installed (no runsc on PATH)");
     }
-    docker_case(Some("runsc"), "docker-runsc");
+    docker_case(Some("runsc"));
 }
 
 /// A payload of `n` small files: builds a distinct (tiny) image per `n`.
@@ -407,6 +470,7 @@ fn fake_payload(dir: &Path, n: usize) -> AgentPayload {
     std::fs::create_dir_all(root.join("assets/data")).unwrap();
     std::fs::write(root.join("agent"), format!("not an agent {n}")).unwrap();
     AgentPayload {
+        user_root: None,
         agent_binary: root.join("agent"),
         assets_dir: root.join("assets"),
         extra_files: vec![],
@@ -417,9 +481,7 @@ fn fake_payload(dir: &Path, n: usize) -> AgentPayload {
 #[test]
 fn docker_prunes_old_images_but_not_one_in_use() {
     let _serial = serial();
-    let Some(_dockerd) = ensure_dockerd() else {
-        return;
-    };
+    let _dockerd = require_dockerd!();
     let dirs = dirs();
     let tag_of = |payload: &AgentPayload| {
         isobench_environments::docker::image::image_tag(&PayloadFiles::collect(payload).unwrap())
@@ -460,18 +522,14 @@ fn docker_prunes_old_images_but_not_one_in_use() {
 #[test]
 fn docker_stop_while_running_kills_and_cleans_up() {
     let _serial = serial();
-    if !root_on_cgroup_v1() {
-        return;
-    }
-    let Some(_dockerd) = ensure_dockerd() else {
-        return;
-    };
+    require_root_on_cgroup_v1!();
+    let _dockerd = require_dockerd!();
     let payload = payload();
     let dirs = dirs();
     let mut env = Docker::new(EnvKind::Docker, &dirs.options).unwrap();
     env.prepare(&payload).unwrap();
-    let run_id = unique_run_id("docker-kill");
-    let mut spec = spec(&env, &run_id, 1_000_000);
+    let run_id = unique_run_id(EnvKind::Docker);
+    let mut spec = spec(&env, run_id, 1_000_000);
     spec.agent_args
         .extend(["--warmup".to_string(), "0".to_string()]);
     let mut instance = env.launch(&spec).unwrap();
@@ -526,19 +584,15 @@ fn dockerd_not_running_is_a_clear_error() {
 #[test]
 fn kata_without_runtime_explains_why() {
     let _serial = serial();
-    if !root_on_cgroup_v1() {
-        return;
-    }
-    let Some(_dockerd) = ensure_dockerd() else {
-        return;
-    };
-    let availability = isobench_environments::detect(EnvKind::Kata, &HostFacts::probe());
+    require_root_on_cgroup_v1!();
+    let _dockerd = require_dockerd!();
+    let availability =
+        isobench_environments::detect(EnvKind::Kata, &HostFacts::probe(), &EnvOptions::default());
     if availability.available {
-        eprintln!(
-            "SKIP: this host has a Kata runtime: {}",
+        skip!(
+            "this host has a Kata runtime, so its absence cannot be explained: {}",
             availability.reason
         );
-        return;
     }
     assert!(
         availability.reason.contains("no Kata runtime registered"),
@@ -557,35 +611,42 @@ fn kata_without_runtime_explains_why() {
 
 // ---------------------------------------------------------------- OCI runtimes
 
-fn oci_env(kind: EnvKind, options: &EnvOptions) -> Option<Oci> {
-    let availability = isobench_environments::detect(kind, &HostFacts::probe());
+/// The OCI environment `kind`: `Err(reason)` (a skip) only when its runtime
+/// is not installed; an installed runtime must be available.
+fn oci_env(kind: EnvKind, options: &EnvOptions) -> Result<Oci, String> {
+    let availability = isobench_environments::detect(kind, &HostFacts::probe(), options);
     if !availability.available {
-        let program = match kind {
-            EnvKind::OciCrun => "crun",
-            EnvKind::Gvisor => "runsc",
-            _ => "runc",
-        };
+        let program = runtime_of(kind).expect("an OCI kind").program;
         // Skip only when the runtime is truly absent; anything else must work.
         assert!(
             which(program).is_none(),
             "{kind} is installed but unavailable: {availability:?}"
         );
-        eprintln!("SKIP: {}", availability.reason);
-        return None;
+        return Err(format!(
+            "{kind}: {} (fix: {})",
+            availability.reason, availability.fix
+        ));
     }
-    Some(Oci::new(kind, options).unwrap())
+    Ok(Oci::new(kind, options).unwrap())
+}
+
+/// The OCI environment `kind`, or a skip of the calling test when its
+/// runtime is not installed (see [`oci_env`]).
+macro_rules! require_oci_env {
+    ($kind:expr, $options:expr) => {
+        match oci_env($kind, $options) {
+            Ok(env) => env,
+            Err(reason) => skip!("{reason}"),
+        }
+    };
 }
 
 fn oci_case(kind: EnvKind) {
     let _serial = serial();
-    if !root_on_cgroup_v1() {
-        return;
-    }
+    require_root_on_cgroup_v1!();
     let payload = payload();
     let dirs = dirs();
-    let Some(mut env) = oci_env(kind, &dirs.options) else {
-        return;
-    };
+    let mut env = require_oci_env!(kind, &dirs.options);
     let hugetlb_was_on_cgroup2 = kind == EnvKind::OciCrun && hugetlb_on_cgroup2();
     let prepared = env.prepare(&payload).unwrap();
     assert!(!prepared.cached);
@@ -597,9 +658,11 @@ fn oci_case(kind: EnvKind) {
         "second prepare reuses the rootfs"
     );
 
-    let run_id = unique_run_id(kind.name());
-    let run = run_agent(&mut env, &run_id, 3);
+    let native = native_reference(&payload, 3);
+    let run_id = unique_run_id(kind);
+    let run = run_agent(&mut env, run_id, 3);
     check_records(kind, &run, 3, &payload);
+    assert_like_native(kind, &run, &native);
     let id = container_name(&run_id);
     assert!(
         !env.leftover_containers().contains(&id),
@@ -648,6 +711,11 @@ fn oci_crun_runs_the_agent_and_cleans_up() {
     oci_case(EnvKind::OciCrun);
 }
 
+#[test]
+fn oci_youki_runs_the_agent_and_cleans_up() {
+    oci_case(EnvKind::OciYouki);
+}
+
 /// hugetlb is bound to cgroup2 (hierarchy 0 in /proc/cgroups).
 fn hugetlb_on_cgroup2() -> bool {
     hugetlb::hugetlb_hierarchy().is_some_and(|(hierarchy, _)| hierarchy == 0)
@@ -676,20 +744,16 @@ fn assert_crun_can_run(when: &str) {
 #[test]
 fn oci_crun_back_to_back_environments() {
     let _serial = serial();
-    if !root_on_cgroup_v1() {
-        return;
-    }
+    require_root_on_cgroup_v1!();
     let payload = payload();
     let dirs = dirs();
     for round in 0..2 {
-        let Some(mut env) = oci_env(EnvKind::OciCrun, &dirs.options) else {
-            return;
-        };
+        let mut env = require_oci_env!(EnvKind::OciCrun, &dirs.options);
         env.prepare(&payload).unwrap();
         assert_crun_can_run(&format!("environment {round} after prepare"));
         for repetition in 0..2 {
-            let run_id = unique_run_id(&format!("crun-{round}-{repetition}"));
-            let run = run_agent(&mut env, &run_id, 1);
+            let run_id = unique_run_id(EnvKind::OciCrun);
+            let run = run_agent(&mut env, run_id, 1);
             check_records(EnvKind::OciCrun, &run, 1, &payload);
             assert_no_cgroup_left(&run_id);
             assert_crun_can_run(&format!("environment {round}, repetition {repetition}"));
@@ -703,20 +767,17 @@ fn gvisor_runs_the_agent_and_cleans_up() {
     oci_case(EnvKind::Gvisor);
 }
 
-#[test]
-fn oci_stop_while_running_kills_and_cleans_up() {
+/// Stopped while it runs: the container's limits were applied, it is
+/// killed, and nothing is left.
+fn oci_stop_case(kind: EnvKind) {
     let _serial = serial();
-    if !root_on_cgroup_v1() {
-        return;
-    }
+    require_root_on_cgroup_v1!();
     let payload = payload();
     let dirs = dirs();
-    let Some(mut env) = oci_env(EnvKind::OciRunc, &dirs.options) else {
-        return;
-    };
+    let mut env = require_oci_env!(kind, &dirs.options);
     env.prepare(&payload).unwrap();
-    let run_id = unique_run_id("runc-kill");
-    let spec = spec(&env, &run_id, 1_000_000);
+    let run_id = unique_run_id(kind);
+    let spec = spec(&env, run_id, 1_000_000);
     let mut instance = env.launch(&spec).unwrap();
     let first = instance.next_line(Duration::from_secs(60)).unwrap();
     assert!(first.is_some_and(|l| l.contains("\"ready\"")));
@@ -728,16 +789,116 @@ fn oci_stop_while_running_kills_and_cleans_up() {
     assert!(!env.leftover_containers().contains(&id));
     assert!(!dirs.options.work_dir.join(format!("oci-{id}")).exists());
     assert_no_cgroup_left(&run_id);
+    env.teardown().unwrap();
+}
+
+#[test]
+fn oci_stop_while_running_kills_and_cleans_up() {
+    oci_stop_case(EnvKind::OciRunc);
+}
+
+#[test]
+fn oci_youki_stop_while_running_kills_and_cleans_up() {
+    oci_stop_case(EnvKind::OciYouki);
+}
+
+/// A run whose isobench process died (simulated: its instance is leaked and
+/// its run id names a PID that cannot exist) leaves a running container and
+/// its cgroups; the backend's clean-up, through the registry, removes them.
+fn oci_clean_case(kind: EnvKind) {
+    let _serial = serial();
+    require_root_on_cgroup_v1!();
+    let payload = payload();
+    let dirs = dirs();
+    let mut env = require_oci_env!(kind, &dirs.options);
+    env.prepare(&payload).unwrap();
+    let run_id = dead_run_id(kind);
+    let mut instance = env.launch(&spec(&env, run_id, 1_000_000)).unwrap();
+    let first = instance.next_line(Duration::from_secs(60)).unwrap();
+    assert!(first.is_some_and(|l| l.contains("\"ready\"")));
+    // What a SIGKILL of isobench leaves: nothing of the instance runs its teardown.
+    std::mem::forget(instance);
+    let id = container_name(&run_id);
+    assert!(env.leftover_containers().contains(&id));
+    assert!(!run_cgroup_leftovers(&run_id.to_string()).is_empty());
+    let swept: Vec<_> = isobench_environments::clean_leftovers(&dirs.options)
+        .into_iter()
+        .filter(|(k, _)| *k == kind)
+        .collect();
+    let [(_, swept)] = swept.as_slice() else {
+        panic!("one sweep per backend: {swept:?}");
+    };
+    assert!(swept.failed.is_empty(), "{:?}", swept.failed);
+    let program = runtime_of(kind).unwrap().program;
+    assert!(
+        swept
+            .removed
+            .contains(&format!("deleted {program} container {id}")),
+        "{:?}",
+        swept.removed
+    );
+    assert!(
+        swept
+            .removed
+            .iter()
+            .any(|l| l.starts_with("removed cgroup ")),
+        "{:?}",
+        swept.removed
+    );
+    assert!(!env.leftover_containers().contains(&id));
+    assert_no_cgroup_left(&run_id);
+    env.teardown().unwrap();
+}
+
+#[test]
+fn oci_runc_clean_removes_a_dead_runs_container() {
+    oci_clean_case(EnvKind::OciRunc);
+}
+
+#[test]
+fn oci_youki_clean_removes_a_dead_runs_container() {
+    oci_clean_case(EnvKind::OciYouki);
+}
+
+/// Without youki, `doctor` says why and how to get it; with it, it names the version.
+#[test]
+fn youki_detection_explains_itself() {
+    let availability = isobench_environments::detect(
+        EnvKind::OciYouki,
+        &HostFacts::probe(),
+        &EnvOptions::default(),
+    );
+    eprintln!("oci-youki: {availability:?}");
+    if which("youki").is_none() {
+        assert!(!availability.available);
+        assert!(
+            availability.reason.contains("youki not installed"),
+            "{availability:?}"
+        );
+        assert!(
+            availability.fix.contains("scripts/install-youki.sh"),
+            "{availability:?}"
+        );
+    } else if availability.available {
+        assert!(
+            availability.reason.starts_with("youki "),
+            "{availability:?}"
+        );
+    } else {
+        assert!(!availability.fix.is_empty(), "{availability:?}");
+    }
 }
 
 #[test]
 fn oci_missing_agent_is_a_clear_error() {
     let dirs = dirs();
-    let Ok(mut env) = Oci::new(EnvKind::OciRunc, &dirs.options) else {
-        eprintln!("SKIP: runc is not installed");
-        return;
+    let mut env = match Oci::new(EnvKind::OciRunc, &dirs.options) {
+        Ok(env) => env,
+        Err(e) if which("runc").is_none() => skip!("runc is not installed ({e})"),
+        Err(e) => panic!("runc is installed but oci-runc is unavailable: {e}"),
     };
     let payload = AgentPayload {
+        user_root: None,
         agent_binary: dirs.options.work_dir.join("no-agent"),
         assets_dir: dirs.options.work_dir.clone(),
         extra_files: vec![],
@@ -749,11 +910,11 @@ fn oci_missing_agent_is_a_clear_error() {
         "{err}"
     );
     let err = env
-        .launch(&spec(&env, "never", 1))
+        .launch(&spec(&env, unique_run_id(EnvKind::OciRunc), 1))
         .err()
-        .expect("launch before prepare")
-        .to_string();
-    assert!(err.contains("before prepare"), "{err}");
+        .expect("launch before prepare");
+    assert!(matches!(err, EnvError::NotPrepared { .. }), "{err}");
+    assert!(err.to_string().contains("before prepare"), "{err}");
 }
 
 // ---------------------------------------------------------------- figures
@@ -773,9 +934,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 #[ignore = "benchmark: prints start-time figures; run with --ignored --nocapture"]
 fn start_times() {
     let _serial = serial();
-    if !root_on_cgroup_v1() {
-        return;
-    }
+    require_root_on_cgroup_v1!();
     let runs: usize = std::env::var("ISOBENCH_START_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -784,18 +943,28 @@ fn start_times() {
     let dirs = dirs();
     let mut envs: Vec<(String, Box<dyn Environment>)> = Vec::new();
     let dockerd = ensure_dockerd();
-    if dockerd.is_some() {
-        envs.push((
-            "docker (runc)".into(),
-            Box::new(Docker::new(EnvKind::Docker, &dirs.options).unwrap()),
-        ));
-        if let Ok(env) = Docker::with_runtime(EnvKind::Docker, &dirs.options, Some("runsc")) {
-            envs.push(("docker (runsc)".into(), Box::new(env)));
+    match &dockerd {
+        Ok(_) => {
+            envs.push((
+                "docker (runc)".into(),
+                Box::new(Docker::new(EnvKind::Docker, &dirs.options).unwrap()),
+            ));
+            match Docker::with_runtime(EnvKind::Docker, &dirs.options, Some("runsc")) {
+                Ok(env) => envs.push(("docker (runsc)".into(), Box::new(env))),
+                Err(e) => record_skip!("docker (runsc) not timed: {e}"),
+            }
         }
+        Err(reason) => record_skip!("docker not timed: {reason}"),
     }
-    for kind in [EnvKind::OciRunc, EnvKind::OciCrun, EnvKind::Gvisor] {
-        if let Some(env) = oci_env(kind, &dirs.options) {
-            envs.push((kind.name().into(), Box::new(env)));
+    for kind in [
+        EnvKind::OciRunc,
+        EnvKind::OciCrun,
+        EnvKind::OciYouki,
+        EnvKind::Gvisor,
+    ] {
+        match oci_env(kind, &dirs.options) {
+            Ok(env) => envs.push((kind.name().into(), Box::new(env))),
+            Err(reason) => record_skip!("{kind} not timed: {reason}"),
         }
     }
     eprintln!("start time = launch -> first record (`ready`); minus the agent's own ready_us = container start");
@@ -806,15 +975,12 @@ fn start_times() {
     for (name, env) in &mut envs {
         env.prepare(&payload).unwrap();
         // One unmeasured run warms the page cache.
-        let _ = run_agent(env.as_mut(), &unique_run_id("warm"), 1);
+        let kind = env.kind();
+        let _ = run_agent(env.as_mut(), unique_run_id(kind), 1);
         let mut first = Vec::new();
         let mut start = Vec::new();
         for _ in 0..runs {
-            let run = run_agent(
-                env.as_mut(),
-                &unique_run_id(&format!("start-{}", sanitize_id(name))),
-                1,
-            );
+            let run = run_agent(env.as_mut(), unique_run_id(kind), 1);
             first.push(run.first_line.as_secs_f64() * 1e3);
             start.push(run.first_line.as_secs_f64() * 1e3 - run.ready_us as f64 / 1e3);
         }

@@ -4,9 +4,14 @@
 //!
 //! Run with `cargo test --release -p isobench-environments --test vms`.
 //! Needs: qemu-system-x86_64 (apt-get install qemu-system-x86), apt access
-//! for the kernel (first run), the static agent (built here when missing),
-//! the cache's assets (`isobench setup`), and the Firecracker binary in the
-//! cache's runtime dir or on PATH.
+//! for the kernel (first run), the static agent
+//! (`isobench_testkit::require_static_agent`: `scripts/build.sh`, or
+//! `ISOBENCH_AGENT_STATIC`), the cache's assets (`isobench setup`), and the
+//! Firecracker binary in the cache's runtime dir or on PATH. What this host
+//! cannot do (no /dev/kvm, no hardware KVM for a Linux guest, no root for
+//! the jailer, no microVM kernel) is skipped through the test kit, so
+//! `scripts/test.sh` lists why; every VM that ran the agent to its summary
+//! is recorded as exercised.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,9 +24,10 @@ use isobench_environments::qemu::Qemu;
 use isobench_environments::vm;
 use isobench_environments::{
     AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance, KvmKind,
-    LaunchSpec, Limits,
+    LaunchSpec, Limits, RunId, RunLabel,
 };
 use isobench_records::{parse_line, Digest, LineKind, Record};
+use isobench_testkit::skip;
 
 const KNN_ARGS: &[&str] = &[
     "run",
@@ -33,40 +39,20 @@ const KNN_ARGS: &[&str] = &[
     "0",
 ];
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// The tool's cache directory (the one `isobench` uses).
+fn cache_dir() -> PathBuf {
+    isobench_assets::cache_dir()
 }
 
-/// The static agent: `$ISOBENCH_AGENT_STATIC`, else the workspace's static
-/// build, built here (team-notes command) when missing.
-fn static_agent() -> PathBuf {
-    if let Some(path) = std::env::var_os("ISOBENCH_AGENT_STATIC") {
-        return PathBuf::from(path);
-    }
-    let path = workspace().join("target/x86_64-unknown-linux-gnu/release/isobench-agent");
-    if !path.is_file() {
-        eprintln!("building the static agent (tract only)...");
-        let status = Command::new(env!("CARGO"))
-            .current_dir(workspace())
-            .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "x86_64-unknown-linux-gnu",
-                "-p",
-                "isobench-agent",
-            ])
-            .status()
-            .expect("running cargo");
-        assert!(status.success(), "building the static agent failed");
-    }
-    path
+/// The run id of this process's launch number `n` of `kind`: each test
+/// uses its own `n`, so the markers of tests running at once differ.
+fn rid(kind: EnvKind, n: u32) -> RunId {
+    RunId::new(kind, RunLabel::Repetition(n))
 }
 
 /// The cache's asset directory (knn reads `data/digits.csv.gz`).
 fn assets() -> PathBuf {
-    let dir = vm::default_cache_dir().join("assets");
+    let dir = cache_dir().join("assets");
     assert!(
         dir.join("data/digits.csv.gz").is_file(),
         "assets missing at {}: run `isobench setup` first",
@@ -77,7 +63,8 @@ fn assets() -> PathBuf {
 
 fn payload() -> AgentPayload {
     AgentPayload {
-        agent_binary: static_agent(),
+        user_root: None,
+        agent_binary: isobench_testkit::require_static_agent(),
         assets_dir: assets(),
         extra_files: vec![],
         env: vec![],
@@ -86,13 +73,13 @@ fn payload() -> AgentPayload {
 
 fn options(work: &Path) -> EnvOptions {
     EnvOptions {
-        cache_dir: vm::default_cache_dir(),
+        cache_dir: cache_dir(),
         work_dir: work.to_path_buf(),
         ..EnvOptions::default()
     }
 }
 
-fn spec(run_id: &str, assets_inside: &Path, timeout: Duration) -> LaunchSpec {
+fn spec(run_id: RunId, assets_inside: &Path, timeout: Duration) -> LaunchSpec {
     let mut agent_args: Vec<String> = KNN_ARGS.iter().map(|s| s.to_string()).collect();
     agent_args.push("--assets".into());
     agent_args.push(assets_inside.display().to_string());
@@ -104,7 +91,7 @@ fn spec(run_id: &str, assets_inside: &Path, timeout: Duration) -> LaunchSpec {
             cpuset: None,
         },
         timeout,
-        run_id: run_id.into(),
+        run_id,
         interactive: false,
         vsock: false,
         network: false,
@@ -244,14 +231,14 @@ fn assert_nothing_left(marker: &str, work: &Path) {
     assert!(left.is_empty(), "left in the work dir: {left:?}");
 }
 
-fn qemu_runs_knn_like_native(kind: EnvKind, run_id: &str) {
+fn qemu_runs_knn_like_native(kind: EnvKind, run_id: RunId) {
     let _notes = qemu_with_kernel_runs_knn_like_native(kind, run_id, None);
 }
 
 /// Runs knn in a fresh guest like native does; returns the environment's notes.
 fn qemu_with_kernel_runs_knn_like_native(
     kind: EnvKind,
-    run_id: &str,
+    run_id: RunId,
     kernel: Option<&Path>,
 ) -> Vec<String> {
     let work = tempfile::tempdir().unwrap();
@@ -287,30 +274,34 @@ fn qemu_with_kernel_runs_knn_like_native(
     );
     assert!(!exit.killed, "the guest must power off by itself");
     assert_same_as_native(&records, &native);
+    isobench_testkit::exercised(kind.name());
     drop(instance);
-    assert_nothing_left(&format!("isobench-{run_id}"), work.path());
+    assert_nothing_left(&run_id.to_string(), work.path());
     info.notes
 }
 
 #[test]
 fn qemu_microvm_runs_knn_like_native() {
-    qemu_runs_knn_like_native(EnvKind::QemuMicrovm, "t-microvm-knn");
+    qemu_runs_knn_like_native(EnvKind::QemuMicrovm, rid(EnvKind::QemuMicrovm, 1));
 }
 
 #[test]
 fn qemu_q35_runs_knn_like_native() {
-    qemu_runs_knn_like_native(EnvKind::QemuQ35, "t-q35-knn");
+    qemu_runs_knn_like_native(EnvKind::QemuQ35, rid(EnvKind::QemuQ35, 1));
 }
 
-/// The kernel `scripts/build-microvm-kernel.sh` built (scripts/test.sh builds it).
-fn microvm_kernel() -> Option<PathBuf> {
-    let kernel = vm::kernel::built_microvm_kernel(&vm::default_cache_dir());
-    if kernel.is_none() {
-        eprintln!(
-            "skipping: no microVM kernel in the cache (scripts/build-microvm-kernel.sh builds it)"
-        );
-    }
-    kernel
+/// The kernel `scripts/build-microvm-kernel.sh` built (scripts/test.sh
+/// builds it), or a skip of the calling test when the cache has none.
+macro_rules! require_microvm_kernel {
+    () => {
+        match vm::kernel::built_microvm_kernel(&cache_dir()) {
+            Some(kernel) => kernel,
+            None => skip!(
+                "no microVM kernel in {} (scripts/build-microvm-kernel.sh builds it)",
+                cache_dir().join("kernels").display()
+            ),
+        }
+    };
 }
 
 /// isobench's microVM kernel (everything built in, no modules) under
@@ -318,12 +309,10 @@ fn microvm_kernel() -> Option<PathBuf> {
 /// Firecracker; the agent ends the machine with a reset.
 #[test]
 fn qemu_microvm_with_the_microvm_kernel_runs_knn_like_native() {
-    let Some(kernel) = microvm_kernel() else {
-        return;
-    };
+    let kernel = require_microvm_kernel!();
     let notes = qemu_with_kernel_runs_knn_like_native(
         EnvKind::QemuMicrovm,
-        "t-microvm-mk-knn",
+        rid(EnvKind::QemuMicrovm, 2),
         Some(&kernel),
     )
     .join("; ");
@@ -337,10 +326,12 @@ fn qemu_microvm_with_the_microvm_kernel_runs_knn_like_native() {
 /// The same kernel booted by q35 through its PVH entry (ACPI, PCI).
 #[test]
 fn qemu_q35_with_the_microvm_kernel_runs_knn_like_native() {
-    let Some(kernel) = microvm_kernel() else {
-        return;
-    };
-    qemu_with_kernel_runs_knn_like_native(EnvKind::QemuQ35, "t-q35-mk-knn", Some(&kernel));
+    let kernel = require_microvm_kernel!();
+    qemu_with_kernel_runs_knn_like_native(
+        EnvKind::QemuQ35,
+        rid(EnvKind::QemuQ35, 2),
+        Some(&kernel),
+    );
 }
 
 #[test]
@@ -350,8 +341,9 @@ fn qemu_timeout_kills_the_vm_and_removes_its_sockets() {
     env.prepare(&payload()).unwrap();
     // Far less than a boot takes, even under KVM plus 2 knn iterations' start-up.
     let timeout = Duration::from_millis(300);
+    let run_id = rid(EnvKind::QemuMicrovm, 3);
     let mut instance = env
-        .launch(&spec("t-timeout", &env.assets_path_inside(), timeout))
+        .launch(&spec(run_id, &env.assets_path_inside(), timeout))
         .unwrap();
     let error = loop {
         match instance.next_line(Duration::from_secs(60)) {
@@ -360,10 +352,10 @@ fn qemu_timeout_kills_the_vm_and_removes_its_sockets() {
             Err(e) => break e,
         }
     };
-    assert!(matches!(error, EnvError::Timeout { .. }), "{error}");
-    assert!(error.to_string().contains("killed"), "{error}");
-    // Killed and cleaned by the timeout itself, before stop/drop.
-    assert_nothing_left("isobench-t-timeout", work.path());
+    assert!(matches!(error, EnvError::RunDeadline { .. }), "{error}");
+    assert!(error.to_string().contains("--timeout"), "{error}");
+    // Killed and cleaned by the deadline itself, before stop/drop.
+    assert_nothing_left(&run_id.to_string(), work.path());
     let exit = instance.stop().unwrap();
     assert!(exit.killed);
 }
@@ -379,8 +371,9 @@ fn qemu_bad_kernel_fails_clearly_and_leaves_nothing() {
     let mut env = Qemu::new(EnvKind::QemuMicrovm, &opts).unwrap();
     env.prepare(&payload()).unwrap();
     let started = Instant::now();
+    let run_id = rid(EnvKind::QemuMicrovm, 4);
     let error = match env.launch(&spec(
-        "t-badkernel",
+        run_id,
         &env.assets_path_inside(),
         Duration::from_secs(60),
     )) {
@@ -400,18 +393,54 @@ fn qemu_bad_kernel_fails_clearly_and_leaves_nothing() {
     );
     assert!(matches!(error, EnvError::Vmm { .. }), "{error}");
     assert!(error.to_string().contains("exited at start"), "{error}");
-    assert_nothing_left("isobench-t-badkernel", work.path());
+    assert_nothing_left(&run_id.to_string(), work.path());
 }
 
 /// The Firecracker binary (cache runtime dir or PATH); the test fails when
 /// absent, since `isobench setup` installs it.
 fn firecracker_binary() -> PathBuf {
-    firecracker::find_binary(None, &vm::default_cache_dir())
+    firecracker::find_binary(None, &cache_dir())
         .expect("firecracker not found: run `isobench setup` or put firecracker on PATH")
 }
 
 fn host_kvm() -> KvmKind {
     HostFacts::probe().kvm
+}
+
+/// Skips the calling test when there is no /dev/kvm: Firecracker cannot
+/// start any guest, not even the tiny PVH one.
+macro_rules! require_dev_kvm {
+    () => {
+        if !Path::new("/dev/kvm").exists() {
+            skip!(
+                "{} (Firecracker cannot start any guest)",
+                host_kvm().explain()
+            );
+        }
+    };
+}
+
+/// Skips the calling test unless the host has hardware KVM: Firecracker
+/// boots its Linux guest with nothing else (on kvm-pvm it refuses it).
+macro_rules! require_hardware_kvm {
+    () => {
+        let kvm = host_kvm();
+        if !kvm.can_boot_linux() {
+            skip!("{}", kvm.explain());
+        }
+    };
+}
+
+/// Skips the calling test unless it runs as root: the jailer makes device
+/// nodes, a chroot and cgroups.
+macro_rules! require_root_for_the_jailer {
+    () => {
+        if !HostFacts::probe().root {
+            skip!(
+                "the jailer needs root (device nodes, a chroot and cgroups); not running as root"
+            );
+        }
+    };
 }
 
 #[test]
@@ -425,7 +454,7 @@ fn firecracker_api_configuration_round_trips() {
     let mut fc = FirecrackerVm::spawn(
         &firecracker_binary(),
         work.path(),
-        "t-roundtrip",
+        &rid(EnvKind::Firecracker, 1).to_string(),
         Duration::from_secs(30),
         Duration::from_secs(5),
     )
@@ -440,23 +469,36 @@ fn firecracker_api_configuration_round_trips() {
         vsock: Some((7, vsock.clone())),
     };
     fc.configure(&config).unwrap();
+    fc.api
+        .put_drive(&firecracker::api::Drive {
+            drive_id: "scratch".into(),
+            path_on_host: initrd.clone(),
+            is_root_device: false,
+            is_read_only: true,
+            partuuid: None,
+            cache_type: None,
+            io_engine: None,
+            rate_limiter: None,
+            socket: None,
+        })
+        .unwrap();
+    // Parsed with deny_unknown_fields: Firecracker's whole answer is understood.
     let got = fc.vm_config().unwrap();
-    assert_eq!(
-        got["boot-source"]["kernel_image_path"],
-        kernel.display().to_string()
-    );
-    assert_eq!(
-        got["boot-source"]["initrd_path"],
-        initrd.display().to_string()
-    );
-    assert_eq!(got["boot-source"]["boot_args"], config.boot_args);
-    assert_eq!(got["machine-config"]["vcpu_count"], 2);
-    assert_eq!(got["machine-config"]["mem_size_mib"], 256);
-    assert_eq!(got["vsock"]["guest_cid"], 7);
-    assert_eq!(got["vsock"]["uds_path"], vsock.display().to_string());
+    let boot = got.boot_source.expect("boot source");
+    assert_eq!(boot.kernel_image_path, kernel);
+    assert_eq!(boot.initrd_path.as_deref(), Some(initrd.as_path()));
+    assert_eq!(boot.boot_args.as_deref(), Some(config.boot_args.as_str()));
+    let machine = got.machine_config.expect("machine config");
+    assert_eq!((machine.vcpu_count, machine.mem_size_mib), (2, 256));
+    let device = got.vsock.expect("vsock");
+    assert_eq!((device.guest_cid, device.uds_path), (7, vsock.clone()));
+    assert_eq!(got.drives.len(), 1);
+    assert_eq!(got.drives[0].path_on_host, initrd);
+    assert!(got.drives[0].is_read_only);
+    assert_eq!(fc.vsock_socket(), Some(vsock.as_path()));
     let exit = fc.stop().unwrap();
     assert!(exit.killed, "an idle Firecracker is killed on stop");
-    assert_nothing_left("isobench-t-roundtrip", work.path());
+    assert_nothing_left(&rid(EnvKind::Firecracker, 1).to_string(), work.path());
 }
 
 #[test]
@@ -466,7 +508,7 @@ fn firecracker_bad_kernel_path_fails_clearly_and_leaves_nothing() {
     let mut fc = FirecrackerVm::spawn(
         &firecracker_binary(),
         work.path(),
-        "t-fc-badpath",
+        &rid(EnvKind::Firecracker, 2).to_string(),
         Duration::from_secs(30),
         Duration::from_secs(5),
     )
@@ -493,7 +535,7 @@ fn firecracker_bad_kernel_path_fails_clearly_and_leaves_nothing() {
         "{message}"
     );
     drop(fc);
-    assert_nothing_left("isobench-t-fc-badpath", work.path());
+    assert_nothing_left(&rid(EnvKind::Firecracker, 2).to_string(), work.path());
 
     // Through the environment: a missing --kernel is refused at prepare.
     let mut opts = options(work.path());
@@ -528,7 +570,7 @@ fn firecracker_refuses_linux_guest_without_hardware_kvm_at_once() {
     );
     let started = Instant::now();
     let error = match env.launch(&spec(
-        "t-fc-pvm",
+        rid(EnvKind::Firecracker, 5),
         &env.assets_path_inside(),
         Duration::from_secs(300),
     )) {
@@ -540,12 +582,12 @@ fn firecracker_refuses_linux_guest_without_hardware_kvm_at_once() {
     if kvm == KvmKind::Pvm {
         assert!(error.to_string().contains("/dev/kvm is kvm-pvm"), "{error}");
     }
-    assert_nothing_left("isobench-t-fc-pvm", work.path());
+    assert_nothing_left(&rid(EnvKind::Firecracker, 5).to_string(), work.path());
 }
 
 #[test]
 fn firecracker_vmlinux_is_a_whole_elf_with_the_pvh_note() {
-    let kernel = vm::kernel::resolve(&vm::default_cache_dir(), None).unwrap();
+    let kernel = vm::kernel::resolve(&cache_dir(), None).unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let vmlinux = kernel.vmlinux(scratch.path()).unwrap();
     let bytes = std::fs::read(&vmlinux).unwrap();
@@ -561,10 +603,7 @@ fn firecracker_vmlinux_is_a_whole_elf_with_the_pvh_note() {
 
 #[test]
 fn firecracker_guest_start_and_stop_life_cycle() {
-    if !Path::new("/dev/kvm").exists() {
-        eprintln!("skipped: no /dev/kvm on this host, Firecracker cannot start any guest");
-        return;
-    }
+    require_dev_kvm!();
     let work = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let kernel = files.path().join("pvh-guest.elf");
@@ -572,18 +611,19 @@ fn firecracker_guest_start_and_stop_life_cycle() {
     let mut fc = FirecrackerVm::spawn(
         &firecracker_binary(),
         work.path(),
-        "t-fc-cycle",
+        &rid(EnvKind::Firecracker, 3).to_string(),
         Duration::from_secs(30),
         Duration::from_secs(5),
     )
     .unwrap();
+    let vsock = fc.work_path().join("vsock.sock");
     fc.configure(&VmConfig {
         kernel,
         initrd: None,
         boot_args: "console=ttyS0".into(),
         vcpus: 1,
         mem_mib: 128,
-        vsock: Some((3, fc.work_path().join("vsock.sock"))),
+        vsock: Some((3, vsock)),
     })
     .unwrap();
     let start = fc.start().unwrap();
@@ -610,7 +650,7 @@ fn firecracker_guest_start_and_stop_life_cycle() {
         fc.vmm.child.stderr.last_line()
     );
     drop(fc);
-    assert_nothing_left("isobench-t-fc-cycle", work.path());
+    assert_nothing_left(&rid(EnvKind::Firecracker, 3).to_string(), work.path());
 }
 
 /// Firecracker's real vsock muxer with a guest that has no vsock driver:
@@ -621,10 +661,7 @@ fn firecracker_guest_start_and_stop_life_cycle() {
 #[test]
 fn firecracker_vsock_socket_refuses_when_the_guest_does_not_listen() {
     use isobench_environments::vsock::{self, VsockEndpoint};
-    if !Path::new("/dev/kvm").exists() {
-        eprintln!("skipped: no /dev/kvm on this host, Firecracker cannot start any guest");
-        return;
-    }
+    require_dev_kvm!();
     let work = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let kernel = files.path().join("pvh-idle.elf");
@@ -632,7 +669,7 @@ fn firecracker_vsock_socket_refuses_when_the_guest_does_not_listen() {
     let mut fc = FirecrackerVm::spawn(
         &firecracker_binary(),
         work.path(),
-        "t-fc-vsock",
+        &rid(EnvKind::Firecracker, 4).to_string(),
         Duration::from_secs(60),
         Duration::from_secs(5),
     )
@@ -678,18 +715,12 @@ fn firecracker_vsock_socket_refuses_when_the_guest_does_not_listen() {
     fc.stop().unwrap();
     assert!(!uds.exists(), "{} left behind", uds.display());
     drop(fc);
-    assert_nothing_left("isobench-t-fc-vsock", work.path());
+    assert_nothing_left(&rid(EnvKind::Firecracker, 4).to_string(), work.path());
 }
 
 #[test]
 fn firecracker_runs_knn_like_native_on_hardware_kvm() {
-    if host_kvm() != KvmKind::Hardware {
-        eprintln!(
-            "skipped: {} (Linux guests need hardware KVM)",
-            host_kvm().explain()
-        );
-        return;
-    }
+    require_hardware_kvm!();
     let work = tempfile::tempdir().unwrap();
     let payload = payload();
     let native = native_records(&payload);
@@ -697,7 +728,7 @@ fn firecracker_runs_knn_like_native_on_hardware_kvm() {
     env.prepare(&payload).unwrap();
     let mut instance = env
         .launch(&spec(
-            "t-fc-knn",
+            rid(EnvKind::Firecracker, 6),
             &env.assets_path_inside(),
             Duration::from_secs(120),
         ))
@@ -706,24 +737,16 @@ fn firecracker_runs_knn_like_native_on_hardware_kvm() {
     let (records, _) = records(instance.as_mut()).unwrap();
     instance.stop().unwrap();
     assert_same_as_native(&records, &native);
+    isobench_testkit::exercised(EnvKind::Firecracker.name());
     drop(instance);
-    assert_nothing_left("isobench-t-fc-knn", work.path());
+    assert_nothing_left(&rid(EnvKind::Firecracker, 6).to_string(), work.path());
 }
 
 /// The jailer (cache runtime dir, next to firecracker, PATH); the test
 /// fails when absent, since `isobench setup` installs it.
 fn jailer_binary() -> PathBuf {
-    firecracker::find_jailer(&vm::default_cache_dir(), &firecracker_binary())
+    firecracker::find_jailer(&cache_dir(), &firecracker_binary())
         .expect("jailer not found: run `isobench setup` (installs it next to firecracker)")
-}
-
-/// The jailer makes device nodes, a chroot and cgroups: it needs root.
-fn jailer_can_run() -> bool {
-    if !HostFacts::probe().root {
-        eprintln!("skipped: the jailer needs root");
-        return false;
-    }
-    true
 }
 
 /// A jail with cgroup settings (1 CPU of quota, pinned to CPU 0), so that
@@ -743,7 +766,7 @@ fn assert_jailed(fc: &FirecrackerVm, run_id: &str) -> (PathBuf, Vec<PathBuf>) {
         .chroot()
         .expect("spawned through the jailer")
         .to_path_buf();
-    assert!(chroot.ends_with(format!("jail/firecracker/isobench-{run_id}/root")));
+    assert!(chroot.ends_with(format!("jail/firecracker/{run_id}/root")));
     for made in ["firecracker", "run/firecracker.socket", "dev/kvm"] {
         assert!(
             chroot.join(made).exists(),
@@ -759,7 +782,7 @@ fn assert_jailed(fc: &FirecrackerVm, run_id: &str) -> (PathBuf, Vec<PathBuf>) {
         .collect();
     assert_eq!(
         args[..3],
-        ["/firecracker", "--id", &format!("isobench-{run_id}")],
+        ["/firecracker", "--id", run_id],
         "the jailer must exec the chroot's copy of Firecracker: {args:?}"
     );
     let groups = fc.jail_cgroups().to_vec();
@@ -788,13 +811,13 @@ fn assert_jailed(fc: &FirecrackerVm, run_id: &str) -> (PathBuf, Vec<PathBuf>) {
 /// After stop: no jailer / Firecracker process, empty work dir (so no
 /// chroot), and no cgroup of this id in any cgroup v1 hierarchy.
 fn assert_jail_gone(run_id: &str, work: &Path, chroot: &Path, groups: &[PathBuf]) {
-    let id = format!("isobench-{run_id}");
-    assert_nothing_left(&id, work);
+    let id = run_id;
+    assert_nothing_left(id, work);
     assert!(!chroot.exists(), "chroot left: {}", chroot.display());
     let mut left: Vec<PathBuf> = groups.iter().filter(|g| g.exists()).cloned().collect();
     for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
         for parent in ["isobench", "firecracker"] {
-            let group = hierarchy.path().join(parent).join(&id);
+            let group = hierarchy.path().join(parent).join(id);
             if group.exists() {
                 left.push(group);
             }
@@ -805,10 +828,8 @@ fn assert_jail_gone(run_id: &str, work: &Path, chroot: &Path, groups: &[PathBuf]
 
 #[test]
 fn firecracker_jailer_api_configuration_round_trips() {
-    if !jailer_can_run() {
-        return;
-    }
-    let run_id = "t-jail-roundtrip";
+    require_root_for_the_jailer!();
+    let run_id = &rid(EnvKind::Firecracker, 7).to_string();
     let work = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let kernel = files.path().join("kernel.elf");
@@ -843,13 +864,15 @@ fn firecracker_jailer_api_configuration_round_trips() {
     config.vsock = Some((7, fc.socket_dir().join("vsock.sock")));
     fc.configure(&config).unwrap();
     let got = fc.vm_config().unwrap();
-    assert_eq!(got["boot-source"]["kernel_image_path"], "/vmlinux");
-    assert_eq!(got["boot-source"]["initrd_path"], "/initrd");
-    assert_eq!(got["boot-source"]["boot_args"], config.boot_args);
-    assert_eq!(got["machine-config"]["vcpu_count"], 2);
-    assert_eq!(got["machine-config"]["mem_size_mib"], 256);
-    assert_eq!(got["vsock"]["guest_cid"], 7);
-    assert_eq!(got["vsock"]["uds_path"], "/vsock.sock");
+    let boot = got.boot_source.expect("boot source");
+    assert_eq!(boot.kernel_image_path, Path::new("/vmlinux"));
+    assert_eq!(boot.initrd_path.as_deref(), Some(Path::new("/initrd")));
+    assert_eq!(boot.boot_args.as_deref(), Some(config.boot_args.as_str()));
+    let machine = got.machine_config.expect("machine config");
+    assert_eq!((machine.vcpu_count, machine.mem_size_mib), (2, 256));
+    let device = got.vsock.expect("vsock");
+    assert_eq!(device.guest_cid, 7);
+    assert_eq!(device.uds_path, Path::new("/vsock.sock"));
     // What the VMM sees in its chroot is what was given.
     assert_eq!(
         std::fs::read(chroot.join("vmlinux")).unwrap(),
@@ -866,14 +889,9 @@ fn firecracker_jailer_api_configuration_round_trips() {
 
 #[test]
 fn firecracker_jailer_guest_start_and_stop_life_cycle() {
-    if !Path::new("/dev/kvm").exists() {
-        eprintln!("skipped: no /dev/kvm on this host, Firecracker cannot start any guest");
-        return;
-    }
-    if !jailer_can_run() {
-        return;
-    }
-    let run_id = "t-jail-cycle";
+    require_dev_kvm!();
+    require_root_for_the_jailer!();
+    let run_id = &rid(EnvKind::Firecracker, 8).to_string();
     let work = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let kernel = files.path().join("pvh-guest.elf");
@@ -889,13 +907,14 @@ fn firecracker_jailer_guest_start_and_stop_life_cycle() {
     )
     .unwrap();
     let (chroot, groups) = assert_jailed(&fc, run_id);
+    let vsock = fc.socket_dir().join("vsock.sock");
     fc.configure(&VmConfig {
         kernel,
         initrd: None,
         boot_args: "console=ttyS0".into(),
         vcpus: 1,
         mem_mib: 128,
-        vsock: Some((3, fc.socket_dir().join("vsock.sock"))),
+        vsock: Some((3, vsock)),
     })
     .unwrap();
     let start = fc.start().unwrap();
@@ -927,10 +946,8 @@ fn firecracker_jailer_guest_start_and_stop_life_cycle() {
 
 #[test]
 fn firecracker_jailer_failing_at_start_fails_clearly_and_leaves_nothing() {
-    if !jailer_can_run() {
-        return;
-    }
-    let run_id = "t-jail-fail";
+    require_root_for_the_jailer!();
+    let run_id = &rid(EnvKind::Firecracker, 9).to_string();
     let work = tempfile::tempdir().unwrap();
     let mut config = jail_config();
     // The jailer makes the group, then cannot write this file and exits.
@@ -961,16 +978,14 @@ fn firecracker_jailer_failing_at_start_fails_clearly_and_leaves_nothing() {
     let groups: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
         .unwrap()
         .flatten()
-        .map(|h| h.path().join("isobench").join(format!("isobench-{run_id}")))
+        .map(|h| h.path().join("isobench").join(run_id))
         .collect();
     assert_jail_gone(run_id, work.path(), &chroot, &groups);
 }
 
 #[test]
 fn firecracker_env_with_jailer_notes_it_and_still_refuses_linux_without_hardware_kvm() {
-    if !jailer_can_run() {
-        return;
-    }
+    require_root_for_the_jailer!();
     let work = tempfile::tempdir().unwrap();
     let mut opts = options(work.path());
     opts.jailer = true;
@@ -992,7 +1007,7 @@ fn firecracker_env_with_jailer_notes_it_and_still_refuses_linux_without_hardware
     );
     env.prepare(&payload()).unwrap();
     let error = match env.launch(&spec(
-        "t-jail-pvm",
+        rid(EnvKind::Firecracker, 10),
         &env.assets_path_inside(),
         Duration::from_secs(300),
     )) {
@@ -1000,21 +1015,13 @@ fn firecracker_env_with_jailer_notes_it_and_still_refuses_linux_without_hardware
         Err(e) => e,
     };
     assert!(matches!(error, EnvError::Unavailable { .. }), "{error}");
-    assert_nothing_left("isobench-t-jail-pvm", work.path());
+    assert_nothing_left(&rid(EnvKind::Firecracker, 10).to_string(), work.path());
 }
 
 #[test]
 fn firecracker_runs_knn_like_native_through_the_jailer_on_hardware_kvm() {
-    if host_kvm() != KvmKind::Hardware {
-        eprintln!(
-            "skipped: {} (Linux guests need hardware KVM)",
-            host_kvm().explain()
-        );
-        return;
-    }
-    if !jailer_can_run() {
-        return;
-    }
+    require_hardware_kvm!();
+    require_root_for_the_jailer!();
     let work = tempfile::tempdir().unwrap();
     let payload = payload();
     let native = native_records(&payload);
@@ -1024,7 +1031,7 @@ fn firecracker_runs_knn_like_native_through_the_jailer_on_hardware_kvm() {
     env.prepare(&payload).unwrap();
     let mut instance = env
         .launch(&spec(
-            "t-jail-knn",
+            rid(EnvKind::Firecracker, 11),
             &env.assets_path_inside(),
             Duration::from_secs(120),
         ))
@@ -1032,14 +1039,19 @@ fn firecracker_runs_knn_like_native_through_the_jailer_on_hardware_kvm() {
     let (records, _) = records(instance.as_mut()).unwrap();
     instance.stop().unwrap();
     assert_same_as_native(&records, &native);
+    isobench_testkit::exercised(EnvKind::Firecracker.name());
     drop(instance);
     let groups: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
         .unwrap()
         .flatten()
-        .map(|h| h.path().join("isobench/isobench-t-jail-knn"))
+        .map(|h| {
+            h.path()
+                .join("isobench")
+                .join(rid(EnvKind::Firecracker, 11).to_string())
+        })
         .collect();
     assert_jail_gone(
-        "t-jail-knn",
+        &rid(EnvKind::Firecracker, 11).to_string(),
         work.path(),
         &work.path().join("never-inspected"),
         &groups,

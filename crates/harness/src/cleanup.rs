@@ -1,21 +1,22 @@
-//! `isobench clean`: removes what a run killed with SIGKILL left behind —
-//! processes and work directories of dead isobench runs, OCI containers
-//! and cgroups named `isobench-*`, and crun's hugetlb mount when no live
-//! run uses it.
+//! `isobench clean`: removes what a run killed with SIGKILL left behind.
+//! The generic part is here: the work directories `<tmp>/isobench-<pid>` of
+//! dead runs and the processes registered in them or naming them. What a
+//! backend leaves elsewhere (containers, cgroups, mounts) is its own to
+//! remove: each entry of the environments registry is asked in turn
+//! ([`isobench_environments::clean_leftovers`]).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use isobench_environments::cgroup;
+use isobench_environments::EnvOptions;
 
 use crate::HarnessError;
 
-/// Prefix of every per-run work directory in the temp dir: `isobench-<pid>`.
-pub const WORK_DIR_PREFIX: &str = "isobench-";
+/// True when `name` carries the PID of an isobench run that is gone
+/// (the environments crate's own test, re-exported: the CLI's tests use it).
+pub use isobench_environments::run_id::belongs_to_dead_run;
 
-fn pid_alive(pid: i32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
+/// Prefix of every per-run work directory in the temp dir: `isobench-<pid>`.
+pub const WORK_DIR_PREFIX: &str = isobench_environments::run_id::PREFIX;
 
 /// Work directories of isobench runs whose process is gone.
 pub fn dead_work_dirs(tmp: &Path) -> Vec<(i32, PathBuf)> {
@@ -27,7 +28,7 @@ pub fn dead_work_dirs(tmp: &Path) -> Vec<(i32, PathBuf)> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let pid: i32 = name.strip_prefix(WORK_DIR_PREFIX)?.parse().ok()?;
-            (!pid_alive(pid) && e.path().is_dir()).then(|| (pid, e.path()))
+            (belongs_to_dead_run(&name) && e.path().is_dir()).then(|| (pid, e.path()))
         })
         .collect()
 }
@@ -101,29 +102,9 @@ fn kill_registered(dir: &Path, done: &mut Vec<String>) {
     }
 }
 
-/// The PID of the isobench run that named a resource: run ids are
-/// `isobench-<pid>-<env>-<repetition>` and work directories `isobench-<pid>/`,
-/// possibly behind a backend's own prefix.
-pub fn run_pid_of(name: &str) -> Option<i32> {
-    name.match_indices(WORK_DIR_PREFIX)
-        .find_map(|(at, prefix)| {
-            let rest = &name[at + prefix.len()..];
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            let after = &rest[digits.len()..];
-            let ends = after.is_empty() || after.starts_with('-') || after.starts_with('/');
-            (!digits.is_empty() && ends)
-                .then(|| digits.parse().ok())
-                .flatten()
-        })
-}
-
-/// True when `name` was created by an isobench run that is no longer alive.
-pub fn belongs_to_dead_run(name: &str) -> bool {
-    run_pid_of(name).is_some_and(|pid| !pid_alive(pid))
-}
-
-/// Removes leftovers; returns one line per thing removed.
-pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
+/// Removes leftovers; returns one line per thing removed. What a backend
+/// could not remove is logged as a warning.
+pub fn clean_leftovers(cache: &Path) -> Result<Vec<String>, HarnessError> {
     let mut done = Vec::new();
     // 1. VMMs and agents of dead runs, found by their work directory.
     for (pid, dir) in dead_work_dirs(&std::env::temp_dir()) {
@@ -140,75 +121,18 @@ pub fn clean_leftovers(_cache: &Path) -> Result<Vec<String>, HarnessError> {
             done.push(format!("removed work directory {}", dir.display()));
         }
     }
-    // 2. OCI containers of dead runs (isobench keeps their state under /run/isobench/<runtime>).
-    for (runtime, root) in [
-        ("runc", "/run/isobench/runc"),
-        ("crun", "/run/isobench/crun"),
-        ("runsc", "/run/isobench/runsc"),
-    ] {
-        let Ok(entries) = std::fs::read_dir(root) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let id = entry
-                .file_name()
-                .to_string_lossy()
-                .trim_end_matches(".state")
-                .to_string();
-            if !belongs_to_dead_run(&id) {
-                continue;
-            }
-            let deleted = Command::new(runtime)
-                .args(["--root", root, "delete", "--force", &id])
-                .output();
-            if matches!(deleted, Ok(ref o) if o.status.success()) {
-                done.push(format!("deleted {runtime} container {id}"));
-            }
-        }
-    }
-    // 3. Docker containers of dead runs (when a daemon answers).
-    let docker_options = isobench_environments::EnvOptions {
+    // 2. What each backend's dead runs left (containers, cgroups, mounts).
+    let options = EnvOptions {
+        cache_dir: cache.to_path_buf(),
         docker_host: std::env::var("DOCKER_HOST").ok(),
-        ..Default::default()
+        ..EnvOptions::default()
     };
-    if let Ok(docker) = isobench_environments::docker::Docker::new(
-        isobench_environments::EnvKind::Docker,
-        &docker_options,
-    ) {
-        match docker.remove_containers(belongs_to_dead_run) {
-            Ok(removed) => done.extend(
-                removed
-                    .into_iter()
-                    .map(|c| format!("removed docker container {c}")),
-            ),
-            Err(e) => tracing::warn!("docker leftovers: {e}"),
+    for (kind, swept) in isobench_environments::clean_leftovers(&options) {
+        done.extend(swept.removed);
+        for failure in swept.failed {
+            tracing::warn!("{kind} leftovers: {failure}");
         }
     }
-    // 4. cgroups of dead runs under isobench/ (deepest first), after killing what is left in them.
-    let mut groups: Vec<PathBuf> = cgroup::leftovers()
-        .into_iter()
-        .filter(|g| {
-            g.components()
-                .any(|c| belongs_to_dead_run(&c.as_os_str().to_string_lossy()))
-        })
-        .collect();
-    groups.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for group in groups {
-        if let Ok(procs) = std::fs::read_to_string(group.join("cgroup.procs")) {
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-                done.push(format!("killed process {pid} in {}", group.display()));
-            }
-        }
-        if cgroup::remove_group_dir(&group).is_ok() {
-            done.push(format!("removed cgroup {}", group.display()));
-        }
-    }
-    // 5. crun's hugetlb workaround, when no live isobench process uses it.
-    done.extend(isobench_environments::oci::hugetlb::release_orphaned());
     Ok(done)
 }
 
@@ -217,18 +141,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn run_pids_are_found_behind_prefixes() {
-        assert_eq!(run_pid_of("isobench-1234-docker-0"), Some(1234));
-        assert_eq!(
-            run_pid_of("isobench-isobench-22834-oci-runc-2"),
-            Some(22834)
-        );
-        assert_eq!(run_pid_of("isobench-agent:abc"), None);
-        assert_eq!(run_pid_of("test-start-oci-runc-19900"), None);
-        assert_eq!(
-            run_pid_of("unix:/tmp/isobench-77/qemu-1/qmp.sock"),
-            Some(77)
-        );
+    fn dead_runs_are_found_behind_prefixes() {
+        assert!(belongs_to_dead_run(
+            "unix:/tmp/isobench-4294967295/qemu-1/qmp.sock"
+        ));
+        assert!(!belongs_to_dead_run("isobench-agent:abc"));
         assert!(!belongs_to_dead_run(&format!(
             "isobench-{}-native-0",
             std::process::id()

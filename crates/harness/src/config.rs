@@ -8,10 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::HarnessError;
 
-/// Workloads the agent knows.
-pub const WORKLOADS: [&str; 5] = ["knn", "mlp", "yolov8", "ocr-det", "busy"];
-/// Engines the agent knows.
-pub const ENGINES: [&str; 2] = ["tract", "ort"];
+pub use isobench_records::user::{ExecSpec, Measure};
+pub use isobench_records::{Engine, Workload};
 
 /// Default measured iterations per repetition.
 pub const DEFAULT_ITERATIONS: u64 = 20;
@@ -116,6 +114,21 @@ pub struct Overrides {
     pub busy_ms: Option<u64>,
     /// MiB of memory the `busy` calibration workload holds.
     pub touch_mib: Option<u64>,
+    /// `--workload command`: the program and its arguments, split like a
+    /// shell would split them but run without one.
+    pub command: Option<String>,
+    /// `--workload command`: the root filesystem, a directory tree.
+    pub rootfs: Option<PathBuf>,
+    /// `--workload command`: the root filesystem, a Docker image in the local daemon.
+    pub image: Option<String>,
+    /// `--workload command`: `records` (default) or `process`.
+    pub measure: Option<String>,
+    /// `--workload command`: the working directory inside the tree.
+    pub workdir: Option<String>,
+    /// `--workload command`: environment variables, `KEY=VALUE`.
+    pub setenv: Option<Vec<String>>,
+    /// `--workload command`: host paths shown read-only in the tree, `HOST:GUEST:ro`.
+    pub mount: Option<Vec<String>>,
 }
 
 impl Overrides {
@@ -164,7 +177,14 @@ impl Overrides {
             sample_interval_ms,
             order,
             busy_ms,
-            touch_mib
+            touch_mib,
+            command,
+            rootfs,
+            image,
+            measure,
+            workdir,
+            setenv,
+            mount
         )
     }
 }
@@ -174,14 +194,14 @@ impl Overrides {
 pub struct ExperimentConfig {
     /// Environments to run, in order. Empty: every available one (resolved by the CLI).
     pub environments: Vec<EnvKind>,
-    /// Workload name.
-    pub workload: String,
+    /// The workload.
+    pub workload: Workload,
     /// Model file (default: the workload's default model in the assets).
     pub model: Option<PathBuf>,
     /// Image directory (default: the workload's default images).
     pub images: Option<PathBuf>,
-    /// Engine.
-    pub engine: String,
+    /// The ONNX engine (hand-written workloads run `native` whatever this says).
+    pub engine: Engine,
     /// Measured iterations per repetition.
     pub iterations: u64,
     /// Warm-up iterations per repetition.
@@ -225,6 +245,153 @@ pub struct ExperimentConfig {
     /// MiB the `busy` workload holds.
     #[serde(default = "default_touch_mib")]
     pub touch_mib: u64,
+    /// The user's own program (`--workload command`).
+    #[serde(default)]
+    pub command: Option<CommandWorkload>,
+}
+
+/// Where the user's root filesystem comes from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RootChoice {
+    /// A directory tree (`--rootfs`).
+    Dir(PathBuf),
+    /// A Docker image in the local daemon (`--image`).
+    Image(String),
+}
+
+/// A host path shown read-only in the user's tree (`--mount HOST:GUEST:ro`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MountSpec {
+    /// The host file or directory.
+    pub host: PathBuf,
+    /// Where it appears in the tree.
+    pub guest: PathBuf,
+}
+
+/// The user's own program, run the same way in every environment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CommandWorkload {
+    /// The program and its arguments (no shell unless it names one).
+    pub argv: Vec<String>,
+    /// Its root filesystem.
+    pub root: RootChoice,
+    /// How it is measured.
+    pub measure: Measure,
+    /// Working directory inside the tree.
+    pub workdir: Option<String>,
+    /// Environment variables on top of the fixed minimal environment.
+    pub env: Vec<(String, String)>,
+    /// Host paths shown read-only in the tree.
+    pub mounts: Vec<MountSpec>,
+}
+
+impl CommandWorkload {
+    /// From the `--command` family of settings (`None` when no command was given).
+    fn resolve(o: &Overrides) -> Result<Option<Self>, HarnessError> {
+        let Some(text) = &o.command else {
+            return Ok(None);
+        };
+        let argv = shlex::split(text)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                HarnessError::Invalid(format!(
+                "--command `{text}`: unbalanced quotes or empty; give the program and its arguments"
+            ))
+            })?;
+        let root = match (&o.rootfs, &o.image) {
+            (Some(dir), None) => {
+                if !dir.is_dir() {
+                    return Err(HarnessError::Invalid(format!(
+                        "--rootfs {} is not a directory; give a root filesystem tree (e.g. made with debootstrap)",
+                        dir.display()
+                    )));
+                }
+                RootChoice::Dir(dir.clone())
+            }
+            (None, Some(image)) => RootChoice::Image(image.clone()),
+            (Some(_), Some(_)) => {
+                return Err(HarnessError::Invalid(
+                    "--rootfs and --image both given: choose one root filesystem".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(HarnessError::Invalid(
+                    "--workload command needs a root filesystem: --rootfs DIR or --image NAME"
+                        .into(),
+                ))
+            }
+        };
+        let measure = match o.measure.as_deref() {
+            None | Some("records") => Measure::Records,
+            Some("process") => Measure::Process,
+            Some(other) => {
+                return Err(HarnessError::Invalid(format!(
+                    "--measure {other}: use records (the program prints one record per iteration) or process (one invocation per iteration)"
+                )))
+            }
+        };
+        let env = o
+            .setenv
+            .iter()
+            .flatten()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+                _ => Err(HarnessError::Invalid(format!(
+                    "--setenv {kv}: give KEY=VALUE"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mounts = o
+            .mount
+            .iter()
+            .flatten()
+            .map(|m| {
+                let parts: Vec<&str> = m.split(':').collect();
+                match parts.as_slice() {
+                    [host, guest] | [host, guest, "ro"] if guest.starts_with('/') => {
+                        let host = PathBuf::from(host);
+                        if !host.exists() {
+                            return Err(HarnessError::Invalid(format!(
+                                "--mount {m}: {} does not exist",
+                                host.display()
+                            )));
+                        }
+                        Ok(MountSpec {
+                            host,
+                            guest: PathBuf::from(guest),
+                        })
+                    }
+                    [_, _, mode] if *mode != "ro" => Err(HarnessError::Invalid(format!(
+                        "--mount {m}: only read-only mounts are supported (HOST:GUEST:ro)"
+                    ))),
+                    _ => Err(HarnessError::Invalid(format!(
+                        "--mount {m}: give HOST:GUEST:ro with an absolute GUEST path"
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(CommandWorkload {
+            argv,
+            root,
+            measure,
+            workdir: o.workdir.clone(),
+            env,
+            mounts,
+        }))
+    }
+
+    /// The agent's `exec` specification for `iterations` after `warmup`.
+    pub fn exec_spec(&self, iterations: u64, warmup: u64) -> ExecSpec {
+        ExecSpec {
+            argv: self.argv.clone(),
+            env: self.env.clone(),
+            workdir: self.workdir.clone(),
+            measure: self.measure,
+            iterations,
+            warmup,
+        }
+    }
 }
 
 /// A journal written before rounds existed ran its environments in blocks.
@@ -245,6 +412,7 @@ impl ExperimentConfig {
     /// [`DEFAULT_ITERATIONS`] iterations after 3 warm-ups,
     /// [`DEFAULT_REPETITIONS`] repetitions in interleaved rounds.
     pub fn resolve(o: Overrides) -> Result<Self, HarnessError> {
+        let command = CommandWorkload::resolve(&o)?;
         let environments = o
             .env
             .unwrap_or_default()
@@ -262,19 +430,18 @@ impl ExperimentConfig {
                 unique.push(kind);
             }
         }
-        let workload = o.workload.unwrap_or_else(|| "yolov8".into());
-        if !WORKLOADS.contains(&workload.as_str()) {
-            return Err(HarnessError::Invalid(format!(
-                "unknown workload `{workload}`; known workloads: {}",
-                WORKLOADS.join(", ")
-            )));
-        }
-        let engine = o.engine.unwrap_or_else(|| "tract".into());
-        if !ENGINES.contains(&engine.as_str()) {
-            return Err(HarnessError::Invalid(format!(
-                "unknown engine `{engine}`; known engines: {}",
-                ENGINES.join(", ")
-            )));
+        let workload: Workload = match &o.workload {
+            Some(name) => name.parse()?,
+            None => Workload::Yolov8,
+        };
+        let engine: Engine = match &o.engine {
+            Some(name) => name.parse()?,
+            None => Engine::Tract,
+        };
+        if engine == Engine::Native {
+            return Err(HarnessError::Invalid(
+                "--engine native: hand-written workloads use it by themselves; give tract or ort (the engine for ONNX models)".into(),
+            ));
         }
         let iterations = o.iterations.unwrap_or(DEFAULT_ITERATIONS);
         if iterations == 0 {
@@ -320,6 +487,36 @@ impl ExperimentConfig {
             Some(text) => text.parse()?,
             None => Order::default(),
         };
+        match (&command, workload) {
+            (None, Workload::Command) => {
+                return Err(HarnessError::Invalid(
+                    "--workload command needs --command \"PROGRAM ARGS\" and --rootfs DIR or --image NAME".into(),
+                ))
+            }
+            (Some(_), w) if w != Workload::Command => {
+                return Err(HarnessError::Invalid(format!(
+                    "--command runs with --workload command, not {w}"
+                )))
+            }
+            _ => {}
+        }
+        if command.is_none()
+            && (o.rootfs.is_some()
+                || o.image.is_some()
+                || o.measure.is_some()
+                || o.workdir.is_some()
+                || o.setenv.is_some()
+                || o.mount.is_some())
+        {
+            return Err(HarnessError::Invalid(
+                "--rootfs, --image, --measure, --workdir, --setenv and --mount go with --workload command".into(),
+            ));
+        }
+        if command.is_some() && (o.model.is_some() || o.images.is_some() || engine == Engine::Ort) {
+            return Err(HarnessError::Invalid(
+                "--model, --images and --engine ort are for the built-in workloads; a command brings its own".into(),
+            ));
+        }
         let busy_ms = o.busy_ms.unwrap_or_else(default_busy_ms);
         if busy_ms == 0 {
             return Err(HarnessError::Invalid("--busy-ms must be at least 1".into()));
@@ -350,18 +547,26 @@ impl ExperimentConfig {
             order,
             busy_ms,
             touch_mib: o.touch_mib.unwrap_or_else(default_touch_mib),
+            command,
         })
     }
 
     /// The agent's `run` arguments for this experiment; `assets` is the asset
     /// directory as seen inside the environment.
     pub fn agent_args(&self, assets: &Path) -> Vec<String> {
+        if let Some(command) = &self.command {
+            return vec![
+                "exec".into(),
+                "--spec".into(),
+                command.exec_spec(self.iterations, self.warmup).encode(),
+            ];
+        }
         let mut args = vec![
             "run".to_string(),
             "--workload".into(),
-            self.workload.clone(),
+            self.workload.to_string(),
             "--engine".into(),
-            self.engine.clone(),
+            self.engine.to_string(),
             "--threads".into(),
             self.threads.to_string(),
             "--iterations".into(),
@@ -383,7 +588,7 @@ impl ExperimentConfig {
                 assets.join("user/images").display().to_string(),
             ]);
         }
-        if self.workload == "busy" {
+        if self.workload == Workload::Busy {
             args.extend([
                 "--busy-ms".into(),
                 self.busy_ms.to_string(),
@@ -424,10 +629,10 @@ mod tests {
         };
         let config = ExperimentConfig::resolve(file.merge(flags)).unwrap();
         assert_eq!(config.environments, vec![EnvKind::Native, EnvKind::Docker]);
-        assert_eq!(config.workload, "knn");
+        assert_eq!(config.workload, Workload::Knn);
         assert_eq!(config.iterations, 7);
         assert_eq!(config.warmup, 3);
-        assert_eq!(config.engine, "tract");
+        assert_eq!(config.engine, Engine::Tract);
         assert_eq!(config.order, Order::Interleaved);
         assert_eq!(config.design_warning(0.01), None);
         let few = ExperimentConfig {

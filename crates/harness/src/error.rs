@@ -26,6 +26,12 @@ pub enum HarnessError {
     /// A configuration value is out of range or unknown.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// The user's root filesystem (`--workload command`) cannot be used.
+    #[error("{0}")]
+    UserRoot(#[source] isobench_environments::EnvError),
+    /// An unknown workload or engine name.
+    #[error("invalid configuration: {0}")]
+    UnknownName(#[from] isobench_records::UnknownName),
     /// An environment requested explicitly cannot run here.
     #[error("environment `{env}` is unavailable on this host: {reason} (fix: {fix}); run `isobench doctor` for details")]
     Unavailable {
@@ -45,15 +51,115 @@ pub enum HarnessError {
     /// Assets are missing or incomplete.
     #[error("{0}")]
     Assets(String),
-    /// Writing results failed.
-    #[error("writing results to {path}: {message}")]
-    Output {
+    /// A file or directory of the run could not be created, read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What isobench was doing (`creating the output directory`).
+        what: &'static str,
         /// The file or directory.
         path: PathBuf,
-        /// What failed.
-        message: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// results.json could not be written or read back.
+    #[error(transparent)]
+    Results(#[from] isobench_results::ResultsError),
+    /// An output directory holds a results file this run cannot add to.
+    #[error("{source}; choose another --output directory")]
+    ResultsInTheWay {
+        /// Why it cannot be read.
+        #[source]
+        source: isobench_results::ResultsError,
+    },
+    /// `--resume` found no journal.
+    #[error("{path}: {source}; is this the output directory of an `isobench run`?")]
+    JournalMissing {
+        /// The journal file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A journal line other than the last is not a journal entry.
+    #[error("{path}: line {line} is corrupt ({source}); remove the directory and start again")]
+    JournalCorrupt {
+        /// The journal file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The journal has no start entry.
+    #[error("{path}: the journal has no start entry; nothing to resume")]
+    JournalEmpty {
+        /// The journal file.
+        path: PathBuf,
     },
     /// The run was interrupted (Ctrl-C / SIGTERM); results measured so far are saved.
     #[error("interrupted; results measured so far are in {0}")]
     Interrupted(PathBuf),
+}
+
+/// Why one repetition ended early. It is recorded with the repetition
+/// (the environment is marked failed) and the experiment goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum RepetitionError {
+    /// The instance could not be launched.
+    #[error("launch: {0}")]
+    Launch(#[source] isobench_environments::EnvError),
+    /// SIGINT / SIGTERM arrived (the repetition is measured again on --resume).
+    #[error("interrupted")]
+    Interrupted,
+    /// The whole repetition took longer than `--timeout`.
+    #[error("timed out after {seconds} s (--timeout)")]
+    Deadline {
+        /// The limit.
+        seconds: u64,
+    },
+    /// No `ready` record within `--boot-timeout` of the launch.
+    #[error("no ready record within {seconds} s of launch (--boot-timeout): the environment did not boot or the agent hung while loading")]
+    BootTimeout {
+        /// The limit.
+        seconds: u64,
+    },
+    /// No record within `--iteration-timeout` of the previous one.
+    #[error(
+        "no record for {seconds} s after the previous one (--iteration-timeout): the agent hung"
+    )]
+    IterationTimeout {
+        /// The limit.
+        seconds: u64,
+    },
+    /// The output ended before the `summary` record.
+    #[error("agent exited before its summary record{}", last_output_note(.last_output))]
+    EarlyExit {
+        /// The runtime's / VMM's last words, else the agent's last stray line.
+        last_output: Option<String>,
+    },
+    /// A line carried the record marker but was not a valid record.
+    #[error("agent printed an invalid record: {0}")]
+    InvalidRecord(#[source] isobench_records::RecordError),
+    /// The agent reported an error (its `error` record).
+    #[error("agent error ({kind}): {message}")]
+    Agent {
+        /// The agent's error category.
+        kind: String,
+        /// Its one-line message.
+        message: String,
+    },
+    /// Reading the instance's output failed.
+    #[error("reading the agent's output: {0}")]
+    Stream(#[source] isobench_environments::EnvError),
+    /// Appending to the journal failed.
+    #[error("journal: {0}")]
+    Journal(#[source] Box<HarnessError>),
+}
+
+fn last_output_note(last: &Option<String>) -> String {
+    last.as_ref()
+        .map(|l| format!("; last output: {l}"))
+        .unwrap_or_default()
 }

@@ -67,32 +67,33 @@ impl Journal {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| HarnessError::Output {
+            .map_err(|source| HarnessError::Io {
+                what: "opening the journal",
                 path: path.clone(),
-                message: e.to_string(),
+                source,
             })?;
         Ok(Journal { file, path })
     }
 
     /// Appends one entry; `sync` forces it to disk.
     pub fn append(&mut self, entry: &Entry, sync: bool) -> Result<(), HarnessError> {
-        let mut line = serde_json::to_string(entry).map_err(|e| self.error(e.to_string()))?;
+        let mut line =
+            serde_json::to_string(entry).map_err(|e| self.error(std::io::Error::other(e)))?;
         line.push('\n');
         self.file
             .write_all(line.as_bytes())
-            .map_err(|e| self.error(e.to_string()))?;
+            .map_err(|e| self.error(e))?;
         if sync {
-            self.file
-                .sync_data()
-                .map_err(|e| self.error(e.to_string()))?;
+            self.file.sync_data().map_err(|e| self.error(e))?;
         }
         Ok(())
     }
 
-    fn error(&self, message: String) -> HarnessError {
-        HarnessError::Output {
+    fn error(&self, source: std::io::Error) -> HarnessError {
+        HarnessError::Io {
+            what: "appending to the journal",
             path: self.path.clone(),
-            message,
+            source,
         }
     }
 }
@@ -111,9 +112,9 @@ pub struct Recovered {
 /// Reads a journal. A torn last line (the harness was killed mid-write) is ignored.
 pub fn recover(output: &Path) -> Result<Recovered, HarnessError> {
     let path = output.join(JOURNAL_FILE);
-    let file = File::open(&path).map_err(|e| HarnessError::Output {
+    let file = File::open(&path).map_err(|source| HarnessError::JournalMissing {
         path: path.clone(),
-        message: format!("{e}; is this the output directory of an `isobench run`?"),
+        source,
     })?;
     let mut recovered = Recovered::default();
     let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
@@ -122,13 +123,11 @@ pub fn recover(output: &Path) -> Result<Recovered, HarnessError> {
         let entry: Entry = match serde_json::from_str(line) {
             Ok(entry) => entry,
             Err(_) if number == last => break,
-            Err(e) => {
-                return Err(HarnessError::Output {
+            Err(source) => {
+                return Err(HarnessError::JournalCorrupt {
                     path: path.clone(),
-                    message: format!(
-                        "line {} is corrupt ({e}); remove the directory and start again",
-                        number + 1
-                    ),
+                    line: number + 1,
+                    source,
                 })
             }
         };
@@ -149,10 +148,7 @@ pub fn recover(output: &Path) -> Result<Recovered, HarnessError> {
         }
     }
     if recovered.config.is_none() {
-        return Err(HarnessError::Output {
-            path,
-            message: "the journal has no start entry; nothing to resume".into(),
-        });
+        return Err(HarnessError::JournalEmpty { path });
     }
     Ok(recovered)
 }

@@ -21,5 +21,5 @@ pub mod session;
 pub mod summarize;
 
 pub use config::ExperimentConfig;
-pub use error::HarnessError;
+pub use error::{HarnessError, RepetitionError};
 pub use runner::{run_experiment, RunObserver};

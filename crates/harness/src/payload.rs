@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use isobench_environments::AgentPayload;
+use isobench_environments::{AgentPayload, EnvValue};
 use isobench_results::PayloadIdentity;
 use sha2::{Digest, Sha256};
 
@@ -143,9 +143,10 @@ pub fn stage_assets(
         return Ok(cache_assets.to_path_buf());
     }
     let out = staging.join("assets");
-    let io = |what: &str, e: std::io::Error| HarnessError::Output {
+    let io = |what: &'static str, source: std::io::Error| HarnessError::Io {
+        what,
         path: out.clone(),
-        message: format!("{what}: {e}"),
+        source,
     };
     if out.exists() {
         std::fs::remove_dir_all(&out).map_err(|e| io("clearing staged assets", e))?;
@@ -153,12 +154,18 @@ pub fn stage_assets(
     link_tree(cache_assets, &out).map_err(|e| io("staging assets", e))?;
     if let Some(model) = &config.model {
         std::fs::create_dir_all(out.join("user")).map_err(|e| io("creating user/", e))?;
-        std::fs::copy(model, out.join("user/model.onnx"))
-            .map_err(|e| io(&format!("copying {}", model.display()), e))?;
+        std::fs::copy(model, out.join("user/model.onnx")).map_err(|source| HarnessError::Io {
+            what: "copying the model (--model)",
+            path: model.clone(),
+            source,
+        })?;
     }
     if let Some(images) = &config.images {
-        link_tree(images, &out.join("user/images"))
-            .map_err(|e| io(&format!("copying {}", images.display()), e))?;
+        link_tree(images, &out.join("user/images")).map_err(|source| HarnessError::Io {
+            what: "copying the images (--images)",
+            path: images.clone(),
+            source,
+        })?;
     }
     Ok(out)
 }
@@ -181,13 +188,15 @@ fn link_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 /// Files to place in an environment: (host path, path inside).
 pub type FileMap = Vec<(PathBuf, PathBuf)>;
 
-/// Extra files and variables the dynamic (ort) agent needs inside an
-/// environment: its dynamic loader and libraries (from `ldd`) and
-/// libonnxruntime.so at `/runtime/libonnxruntime.so`.
+/// Extra files and variables the dynamic (ort) agent needs: its dynamic
+/// loader and libraries (from `ldd`) and libonnxruntime.so at
+/// `/runtime/libonnxruntime.so` inside an environment with a root of its
+/// own; `ORT_DYLIB_PATH` names the library as a payload file, so each
+/// environment passes the path its agent sees (the host's for native).
 pub fn ort_runtime_files(
     agent: &Path,
     onnxruntime: &Path,
-) -> Result<(FileMap, Vec<(String, String)>), HarnessError> {
+) -> Result<(FileMap, Vec<(String, EnvValue)>), HarnessError> {
     let mut files = Vec::new();
     for binary in [agent, onnxruntime] {
         let out = std::process::Command::new("ldd")
@@ -226,7 +235,10 @@ pub fn ort_runtime_files(
     ));
     Ok((
         files,
-        vec![("ORT_DYLIB_PATH".into(), "/runtime/libonnxruntime.so".into())],
+        vec![(
+            "ORT_DYLIB_PATH".into(),
+            EnvValue::PayloadPath(onnxruntime.to_path_buf()),
+        )],
     ))
 }
 
@@ -248,6 +260,7 @@ pub fn build_payload(
     };
     Ok((
         AgentPayload {
+            user_root: None,
             agent_binary: agent,
             assets_dir: assets,
             extra_files,

@@ -22,7 +22,7 @@ use crate::config::Order;
 use crate::journal::{self, Entry, Journal};
 use crate::metrics::sampler::{Meter, Reading, Sampler, MIN_CPU_WINDOW_SECONDS};
 use crate::summarize::summarize_all;
-use crate::{ExperimentConfig, HarnessError};
+use crate::{ExperimentConfig, HarnessError, RepetitionError};
 
 /// Receives progress events (the CLI draws progress bars from them).
 pub trait RunObserver: Sync {
@@ -135,9 +135,10 @@ pub fn run_experiment(
     observer: &dyn RunObserver,
 ) -> Result<ResultsFile, HarnessError> {
     let config = &ctx.config;
-    std::fs::create_dir_all(&config.output).map_err(|e| HarnessError::Output {
+    std::fs::create_dir_all(&config.output).map_err(|source| HarnessError::Io {
+        what: "creating the output directory",
         path: config.output.clone(),
-        message: e.to_string(),
+        source,
     })?;
     let path = results_path(&config.output);
     let mut recovered = if ctx.resume {
@@ -341,8 +342,13 @@ pub(crate) fn experiment_of(config: &ExperimentConfig) -> Experiment {
             .iter()
             .map(|k| k.name().to_string())
             .collect(),
-        workload: config.workload.clone(),
-        engine: config.engine.clone(),
+        workload: config.workload.to_string(),
+        // Hand-written workloads run no ONNX engine, whatever --engine says.
+        engine: if config.workload.runs_onnx() {
+            config.engine.to_string()
+        } else {
+            crate::config::Engine::Native.to_string()
+        },
         model: config.model.as_ref().map(|p| p.display().to_string()),
         images: config.images.as_ref().map(|p| p.display().to_string()),
         iterations: config.iterations,
@@ -353,15 +359,21 @@ pub(crate) fn experiment_of(config: &ExperimentConfig) -> Experiment {
         threads: config.threads,
         seed: config.seed,
         order: config.order.as_str().to_string(),
+        command: config.command.as_ref().map(|c| {
+            let argv = shlex::try_join(c.argv.iter().map(String::as_str))
+                .unwrap_or_else(|_| c.argv.join(" "));
+            let root = match &c.root {
+                crate::config::RootChoice::Dir(dir) => dir.display().to_string(),
+                crate::config::RootChoice::Image(name) => format!("image {name}"),
+            };
+            format!("{argv} in {root} ({})", c.measure.name())
+        }),
     }
 }
 
 fn save(results: &mut ResultsFile, path: &Path) -> Result<(), HarnessError> {
     summarize_all(results);
-    results.save_atomic(path).map_err(|e| HarnessError::Output {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    Ok(results.save_atomic(path)?)
 }
 
 fn fail(results: &mut ResultsFile, index: usize, reason: String) {
@@ -487,7 +499,7 @@ pub fn run_repetition(
     let mut instance = match env.launch(&spec) {
         Ok(instance) => instance,
         Err(e) => {
-            rep.error = Some(format!("launch: {e}"));
+            rep.error = Some(RepetitionError::Launch(e).to_string());
             return rep;
         }
     };
@@ -563,7 +575,7 @@ pub fn run_repetition(
         }
     }
     if let Err(error) = outcome {
-        rep.error = Some(error);
+        rep.error = Some(error.to_string());
     }
     let window = measured_cpu(&marks, rep.iterations.len() as u64);
     let mut absent = window.absent;
@@ -656,7 +668,7 @@ fn collect_records(
     journal: &mut Journal,
     observer: &dyn RunObserver,
     on_moment: &mut dyn FnMut(Moment),
-) -> Result<(), String> {
+) -> Result<(), RepetitionError> {
     let config = &ctx.config;
     let guest_kernel = isobench_environments::capabilities(kind).guest_kernel;
     let deadline = origin + Duration::from_secs(ctx.config.timeout_seconds);
@@ -664,32 +676,29 @@ fn collect_records(
     let mut noise: Vec<String> = Vec::new();
     loop {
         if ctx.interrupted.load(Ordering::Relaxed) {
-            return Err("interrupted".into());
+            return Err(RepetitionError::Interrupted);
         }
         let now = Instant::now();
         let left = deadline.saturating_duration_since(now);
         if left.is_zero() {
-            return Err(format!(
-                "timed out after {} s (--timeout)",
-                ctx.config.timeout_seconds
-            ));
+            return Err(RepetitionError::Deadline {
+                seconds: ctx.config.timeout_seconds,
+            });
         }
         // Boot (launch to ready) and each iteration (record to record) have
         // their own, shorter limits, so a hung guest or agent is caught early.
         match last_arrival {
             None if now - origin > Duration::from_secs(ctx.config.boot_timeout_seconds) => {
-                return Err(format!(
-                    "no ready record within {} s of launch (--boot-timeout): the environment did not boot or the agent hung while loading",
-                    ctx.config.boot_timeout_seconds
-                ));
+                return Err(RepetitionError::BootTimeout {
+                    seconds: ctx.config.boot_timeout_seconds,
+                });
             }
             Some(last)
                 if now - last > Duration::from_secs(ctx.config.iteration_timeout_seconds) =>
             {
-                return Err(format!(
-                    "no record for {} s after the previous one (--iteration-timeout): the agent hung",
-                    ctx.config.iteration_timeout_seconds
-                ));
+                return Err(RepetitionError::IterationTimeout {
+                    seconds: ctx.config.iteration_timeout_seconds,
+                });
             }
             _ => {}
         }
@@ -698,14 +707,18 @@ fn collect_records(
             Ok(Some(line)) => line,
             Ok(None) => {
                 // The runtime's / VMM's own last words first, else the last stray stdout line.
-                let last = instance.diagnostics().or_else(|| noise.last().cloned());
-                let tail = last
-                    .map(|l| format!("; last output: {l}"))
-                    .unwrap_or_default();
-                return Err(format!("agent exited before its summary record{tail}"));
+                return Err(RepetitionError::EarlyExit {
+                    last_output: instance.diagnostics().or_else(|| noise.last().cloned()),
+                });
             }
             Err(EnvError::Timeout { .. }) => continue,
-            Err(e) => return Err(e.to_string()),
+            // The instance stopped itself at the whole run's limit.
+            Err(EnvError::RunDeadline { .. }) => {
+                return Err(RepetitionError::Deadline {
+                    seconds: ctx.config.timeout_seconds,
+                })
+            }
+            Err(e) => return Err(RepetitionError::Stream(e)),
         };
         let now = Instant::now();
         let since_launch = (now - origin).as_secs_f64();
@@ -722,7 +735,7 @@ fn collect_records(
                     noise.push(line.chars().take(200).collect());
                 }
             }
-            Err(e) => return Err(format!("agent printed an invalid record: {e}")),
+            Err(e) => return Err(RepetitionError::InvalidRecord(e)),
             Ok(LineKind::Record(Record::Ready(ready))) => {
                 rep.ready_seconds = Some(since_launch);
                 rep.agent_ready_us = Some(ready.ready_us);
@@ -761,7 +774,7 @@ fn collect_records(
                             },
                             false,
                         )
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| RepetitionError::Journal(Box::new(e)))?;
                     rep.iterations.push(sample);
                     if it.index + 1 == config.iterations {
                         on_moment(Moment::WindowEnd);
@@ -776,7 +789,10 @@ fn collect_records(
                 return Ok(());
             }
             Ok(LineKind::Record(Record::Error(error))) => {
-                return Err(format!("agent error ({}): {}", error.kind, error.message));
+                return Err(RepetitionError::Agent {
+                    kind: error.kind,
+                    message: error.message,
+                });
             }
         }
     }

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use isobench_environments::user_root::{self, RootSource, TreeMount, UserRoot, UserRootSpec};
 use isobench_environments::{EnvKind, EnvOptions, HostFacts};
 
+use crate::config::{CommandWorkload, RootChoice};
 use crate::runner::{EnvironmentSource, Registry, RunContext};
 use crate::{payload, ExperimentConfig, HarnessError};
 
@@ -95,9 +97,10 @@ pub struct DirGuard(PathBuf);
 impl DirGuard {
     /// Creates `path` (and its parents) and guards it.
     pub fn create(path: PathBuf) -> Result<Self, HarnessError> {
-        std::fs::create_dir_all(&path).map_err(|e| HarnessError::Output {
+        std::fs::create_dir_all(&path).map_err(|source| HarnessError::Io {
+            what: "creating",
             path: path.clone(),
-            message: e.to_string(),
+            source,
         })?;
         Ok(DirGuard(path))
     }
@@ -120,6 +123,43 @@ pub struct Session {
     pub ctx: RunContext,
     _work_dir: DirGuard,
     _staging: DirGuard,
+    /// The user's root filesystem (`--workload command`), held in the cache while the run uses it.
+    _user_root: Option<UserRoot>,
+}
+
+/// Prepares the user's root filesystem of a command workload: their tree
+/// (or image) with the `--mount` paths and the agent, in the cache by
+/// content; checks that the program (and its interpreter) is in it.
+pub fn prepare_user_root(
+    command: &CommandWorkload,
+    agent: &Path,
+    cache: &Path,
+) -> Result<UserRoot, HarnessError> {
+    if !payload::is_static_elf(agent) {
+        return Err(HarnessError::Invalid(format!(
+            "--workload command needs the static agent (it runs inside any root filesystem, and as a VM's init); {} is dynamically linked: build it with scripts/build.sh",
+            agent.display()
+        )));
+    }
+    let spec = UserRootSpec {
+        source: match &command.root {
+            RootChoice::Dir(dir) => RootSource::Dir(dir.clone()),
+            RootChoice::Image(name) => RootSource::Image(name.clone()),
+        },
+        mounts: command
+            .mounts
+            .iter()
+            .map(|m| TreeMount {
+                host: m.host.clone(),
+                guest: m.guest.clone(),
+            })
+            .collect(),
+        agent: agent.to_path_buf(),
+    };
+    let root = user_root::ensure(cache, &spec).map_err(HarnessError::UserRoot)?;
+    user_root::check_program(&root.dir, &command.argv[0], command.workdir.as_deref())
+        .map_err(HarnessError::UserRoot)?;
+    Ok(root)
 }
 
 impl Session {
@@ -142,16 +182,26 @@ impl Session {
         options: &SessionOptions,
         source: Arc<dyn EnvironmentSource>,
     ) -> Result<Session, HarnessError> {
-        let agent = payload::find_agent(options.agent.as_deref(), &config.engine)?;
+        let agent = payload::find_agent(options.agent.as_deref(), config.engine.name())?;
         let staging = DirGuard::create(config.output.join(".staging"))?;
         let assets = payload::stage_assets(
             &config,
             &isobench_assets::assets_dir(&options.cache),
             staging.path(),
         )?;
-        let onnxruntime =
-            (config.engine == "ort").then(|| isobench_assets::onnxruntime_lib(&options.cache));
-        let (payload, identity) = payload::build_payload(agent, assets, onnxruntime.as_deref())?;
+        let onnxruntime = (config.engine == crate::config::Engine::Ort)
+            .then(|| isobench_assets::onnxruntime_lib(&options.cache));
+        let user_root = match &config.command {
+            Some(command) => Some(prepare_user_root(command, &agent, &options.cache)?),
+            None => None,
+        };
+        let (mut payload, mut identity) =
+            payload::build_payload(agent, assets, onnxruntime.as_deref())?;
+        if let Some(root) = &user_root {
+            payload.user_root = Some(root.reference());
+            // What runs is the user's tree (with the agent in it), not the assets.
+            identity.assets_sha256 = root.digest.clone();
+        }
         let interrupted = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register(signal, interrupted.clone()).map_err(|e| {
@@ -175,6 +225,7 @@ impl Session {
             ctx,
             _work_dir: work_dir,
             _staging: staging,
+            _user_root: user_root,
         })
     }
 }

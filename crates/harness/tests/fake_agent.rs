@@ -1,28 +1,34 @@
 //! The runner against scripted fake agents in the `native` environment:
 //! a good run, and agents that hang, exit early or print garbage. Each must
 //! end with a clear reason, leave no process behind, and keep what was
-//! measured.
+//! measured. (`runner_fake.rs` drives the runner with no process at all;
+//! these spawn real ones, as shell scripts echoing the test kit's records.)
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
-use isobench_environments::{AgentPayload, EnvKind, EnvOptions, HostFacts};
+use isobench_environments::{EnvKind, EnvOptions, HostFacts};
 use isobench_harness::config::Overrides;
-use isobench_harness::runner::{run_experiment, RunContext, SilentObserver};
+use isobench_harness::runner::{run_experiment, Registry, SilentObserver};
 use isobench_harness::ExperimentConfig;
-use isobench_results::{PayloadIdentity, ResultsFile, Status};
+use isobench_results::{ResultsFile, Status};
+use isobench_testkit::fake::{FakeAgent, GARBAGE};
 
-const READY: &str = r#"{"v":1,"type":"ready","workload":"knn","engine":"native","threads":1,"ready_us":1500,"model_load_us":1000,"pid1":false,"agent_version":"0.1.0"}"#;
-
-fn iteration(index: u64, warmup: bool, inference_us: u64) -> String {
-    format!(
-        r#"{{"v":1,"type":"iteration","index":{index},"warmup":{warmup},"input":"test-split","preprocess_us":5,"inference_us":{inference_us},"postprocess_us":3,"threads":1,"digest":{{"kind":"labels","samples":450,"correct":440,"predictions_hash":"00"}}}}"#
-    )
+/// The scripted agent: 1 warm-up, 5 iterations of 1000, 1010, … 1040 µs.
+fn scripted() -> FakeAgent {
+    FakeAgent::new(1, (0..5).map(|i| 1000 + i * 10))
 }
 
-const SUMMARY: &str = r#"{"v":1,"type":"summary","workload":"knn","engine":"native","threads":1,"iterations":5,"warmup":1,"accuracy":0.9777,"total_inference_us":5000,"total_wall_us":5100,"model_sha256":"m","inputs_sha256":"i","agent_sha256":"a"}"#;
+/// The lines of `scripted()`: ready, the warm-up and the first `measured`
+/// iterations (and the summary when all 5 are there).
+fn records(measured: usize) -> Vec<String> {
+    let all = scripted().lines();
+    if measured == 5 {
+        all
+    } else {
+        all[..2 + measured].to_vec()
+    }
+}
 
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
@@ -79,26 +85,12 @@ fn run_with(
         ..Overrides::default()
     })
     .unwrap();
-    let ctx = RunContext {
-        source: std::sync::Arc::new(isobench_harness::runner::Registry),
+    let ctx = isobench_testkit::run_context(
         config,
-        payload: AgentPayload {
-            agent_binary: agent,
-            assets_dir: assets,
-            extra_files: vec![],
-            env: vec![],
-        },
-        identity: PayloadIdentity::default(),
-        env_options: EnvOptions {
-            work_dir: dir.join("work"),
-            cache_dir: dir.join("cache"),
-            ..EnvOptions::default()
-        },
-        host_facts: HostFacts::probe(),
-        host: Default::default(),
-        interrupted: Arc::new(AtomicBool::new(false)),
-        resume: false,
-    };
+        std::sync::Arc::new(Registry),
+        isobench_testkit::payload(&agent, &assets),
+        dir,
+    );
     (run_experiment(&ctx, &SilentObserver), output)
 }
 
@@ -118,9 +110,7 @@ fn no_process_mentions(needle: &str) {
 #[test]
 fn a_good_agent_gives_samples_statistics_and_a_saved_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut lines = vec![READY.to_string(), iteration(0, true, 2000)];
-    lines.extend((0..5).map(|i| iteration(i, false, 1000 + i * 10)));
-    lines.push(SUMMARY.into());
+    let lines = records(5);
     // Some console noise between records is tolerated.
     let body = format!("echo 'starting up'\n{}", echo_lines(&lines));
     let agent = script(dir.path(), "good-agent", &body);
@@ -142,7 +132,7 @@ fn a_good_agent_gives_samples_statistics_and_a_saved_file() {
     assert_eq!(summary.inference_us.n, 10);
     assert_eq!(summary.inference_us.min, 1000.0);
     assert_eq!(summary.inference_us.max, 1040.0);
-    assert_eq!(summary.accuracy, Some(0.9777));
+    assert_eq!(summary.accuracy, scripted().accuracy);
     let saved = ResultsFile::load(&output.join("results.json")).unwrap();
     assert_eq!(saved.environments[0].repetitions.len(), 2);
 }
@@ -150,16 +140,16 @@ fn a_good_agent_gives_samples_statistics_and_a_saved_file() {
 #[test]
 fn a_hanging_agent_times_out_and_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let body = format!(
-        "{}\nexec sleep 1000",
-        echo_lines(&[READY.to_string(), iteration(0, false, 1000)])
-    );
+    let body = format!("{}\nexec sleep 1000", echo_lines(&records(1)));
     let agent = script(dir.path(), "hanging-agent", &body);
     let (results, _) = run(dir.path(), agent, 2);
     let results = results.unwrap();
     let env = &results.environments[0];
     match &env.status {
-        Status::Failed { reason } => assert!(reason.contains("timed out"), "{reason}"),
+        Status::Failed { reason } => assert!(
+            reason.contains("timed out after 2 s (--timeout)"),
+            "{reason}"
+        ),
         other => panic!("expected failure, got {other:?}"),
     }
     // What was measured before the hang is kept.
@@ -175,7 +165,7 @@ fn an_agent_that_exits_early_or_prints_garbage_is_reported() {
         "early-agent",
         &format!(
             "{}\necho 'segfault-ish' >&2\nexit 3",
-            echo_lines(&[READY.to_string()])
+            echo_lines(&records(0))
         ),
     );
     let (results, _) = run(dir.path(), early, 30);
@@ -188,10 +178,7 @@ fn an_agent_that_exits_early_or_prints_garbage_is_reported() {
     let garbage = script(
         dir.path(),
         "garbage-agent",
-        &format!(
-            "{}\necho '{{\"v\":1,\"type\":\"iteration\",\"index\":'",
-            echo_lines(&[READY.to_string()])
-        ),
+        &format!("{}\necho '{GARBAGE}'", echo_lines(&records(0))),
     );
     let (results, _) = run(dir.path(), garbage, 30);
     match &results.unwrap().environments[0].status {
@@ -240,10 +227,7 @@ fn boot_and_iteration_timeouts_catch_a_hang_early() {
     let stuck = script(
         dir.path(),
         "stuck-agent",
-        &format!(
-            "{}\nexec sleep 1000",
-            echo_lines(&[READY.to_string(), iteration(0, false, 1000)])
-        ),
+        &format!("{}\nexec sleep 1000", echo_lines(&records(1))),
     );
     let limits = Overrides {
         timeout: Some(600),

@@ -21,7 +21,11 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod kinds;
 pub mod serve;
+pub mod user;
+
+pub use kinds::{Engine, UnknownName, Workload};
 
 /// Version of the record format; every record carries it as `v`.
 pub const FORMAT_VERSION: u32 = 1;
@@ -47,10 +51,10 @@ pub enum Record {
 /// Emitted once the model and inputs are loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ready {
-    /// Workload name (`knn`, `mlp`, `yolov8`, `ocr-det`).
-    pub workload: String,
-    /// Inference engine (`tract`, `ort`, or `native` for hand-written models).
-    pub engine: String,
+    /// The workload.
+    pub workload: Workload,
+    /// The inference engine (`native` for hand-written models).
+    pub engine: Engine,
     /// Intra-op thread count used by the engine.
     pub threads: u32,
     /// Microseconds from agent process start (first instruction of `main`) to model loaded.
@@ -116,6 +120,8 @@ pub enum Digest {
         /// The checksum, as text.
         checksum: String,
     },
+    /// The iteration reported no output (a user's program that prints none).
+    Nothing,
 }
 
 impl Digest {
@@ -136,7 +142,7 @@ impl Digest {
             Digest::TextBoxes { boxes, .. } => {
                 (!boxes.iter().flatten().all(|v| v.is_finite())).then_some("boxes")
             }
-            Digest::Labels { .. } | Digest::Checksum { .. } => None,
+            Digest::Labels { .. } | Digest::Checksum { .. } | Digest::Nothing => None,
         }
     }
 }
@@ -173,6 +179,7 @@ impl Digest {
             (Digest::Checksum { checksum: a }, Digest::Checksum { checksum: b }) => {
                 (a != b).then(|| format!("checksum {a} vs {b}"))
             }
+            (Digest::Nothing, Digest::Nothing) => None,
             (
                 Digest::Detections {
                     detections: da,
@@ -233,6 +240,7 @@ impl Digest {
             Digest::Detections { .. } => "detections",
             Digest::TextBoxes { .. } => "text_boxes",
             Digest::Checksum { .. } => "checksum",
+            Digest::Nothing => "no",
         }
     }
 
@@ -268,6 +276,7 @@ impl Digest {
             }
             Digest::TextBoxes { count, .. } => format!("{count} text boxes"),
             Digest::Checksum { checksum } => format!("checksum {checksum}"),
+            Digest::Nothing => "no output reported".into(),
         }
     }
 }
@@ -294,10 +303,10 @@ pub struct Detection {
 /// Emitted after the last iteration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    /// Workload name.
-    pub workload: String,
-    /// Engine name.
-    pub engine: String,
+    /// The workload.
+    pub workload: Workload,
+    /// The engine.
+    pub engine: Engine,
     /// Thread count.
     pub threads: u32,
     /// Measured iterations.
@@ -423,8 +432,8 @@ mod tests {
 
     fn ready() -> Record {
         Record::Ready(Ready {
-            workload: "knn".into(),
-            engine: "native".into(),
+            workload: Workload::Knn,
+            engine: Engine::Native,
             threads: 1,
             ready_us: 1234,
             model_load_us: 1000,

@@ -89,6 +89,10 @@ pub struct Experiment {
     /// `blocked` (all repetitions of one environment, then the next).
     #[serde(default = "default_order")]
     pub order: String,
+    /// `--workload command`: the program as run, its root filesystem and how
+    /// it was measured (e.g. `python3 /app/knn.py in /srv/tree (records)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 fn default_order() -> String {

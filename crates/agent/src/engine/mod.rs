@@ -43,7 +43,7 @@ impl TensorF32 {
 /// A loaded ONNX model ready to run.
 pub trait Engine {
     /// Engine name (`tract` or `ort`).
-    fn name(&self) -> &'static str;
+    fn kind(&self) -> isobench_records::Engine;
     /// Intra-op thread count the engine actually uses.
     fn threads(&self) -> u32;
     /// The fixed input shape the model was loaded with.
@@ -55,43 +55,22 @@ pub trait Engine {
     fn run(&mut self, input: &TensorF32) -> Result<Vec<TensorF32>, AgentError>;
 }
 
-/// Where the ONNX Runtime shared library is looked for, in order: the
-/// `--ort-lib` option, `$ORT_DYLIB_PATH`, then
-/// `<isobench cache>/runtime/onnxruntime/libonnxruntime.so`.
-pub fn ort_library_path(explicit: Option<&Path>) -> PathBuf {
-    if let Some(p) = explicit {
-        return p.to_path_buf();
-    }
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    cache_dir()
-        .join("runtime")
-        .join("onnxruntime")
-        .join("libonnxruntime.so")
-}
-
-/// The isobench cache directory: `$ISOBENCH_CACHE`, else
-/// `$XDG_CACHE_HOME/isobench`, else `~/.cache/isobench`.
-pub fn cache_dir() -> PathBuf {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = var("ISOBENCH_CACHE") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("isobench");
-    }
-    let home = var("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"));
-    home.join(".cache").join("isobench")
+/// Where the ONNX Runtime shared library is: the `--ort-lib` option, else
+/// `$ORT_DYLIB_PATH` (which isobench sets in every environment, each with
+/// the path the library has there); `None` when neither is given.
+pub fn ort_library_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    explicit.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("ORT_DYLIB_PATH")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    })
 }
 
 /// Loads the ONNX model at `path` into engine `name` with a fixed input
 /// shape. `threads` is the intra-op thread count (tract always uses 1);
 /// `ort_lib` overrides where `libonnxruntime.so` is found.
 pub fn load(
-    name: &str,
+    engine: isobench_records::Engine,
     path: &Path,
     input_shape: &[usize],
     threads: u32,
@@ -105,8 +84,8 @@ pub fn load(
     }
     // Silence "unused" warnings in builds where an engine is left out.
     let _ = (input_shape, threads, ort_lib);
-    match name {
-        "tract" => {
+    match engine {
+        isobench_records::Engine::Tract => {
             #[cfg(feature = "tract")]
             {
                 Ok(Box::new(tract::TractEngine::load(path, input_shape)?))
@@ -116,7 +95,7 @@ pub fn load(
                 Err(not_built("tract", "build the agent with --features tract"))
             }
         }
-        "ort" => {
+        isobench_records::Engine::Ort => {
             #[cfg(all(feature = "ort", target_feature = "crt-static"))]
             {
                 // dlopen from a statically linked binary crashes in glibc.
@@ -127,7 +106,10 @@ pub fn load(
             }
             #[cfg(all(feature = "ort", not(target_feature = "crt-static")))]
             {
-                let lib = ort_library_path(ort_lib);
+                let lib = ort_library_path(ort_lib).ok_or_else(|| AgentError::Engine {
+                    engine: "ort".into(),
+                    message: "no ONNX Runtime library given: pass --ort-lib PATH or set ORT_DYLIB_PATH (isobench sets it; `isobench setup` fetches the pinned libonnxruntime.so)".into(),
+                })?;
                 Ok(Box::new(ort::OrtEngine::load(
                     path,
                     input_shape,
@@ -143,10 +125,9 @@ pub fn load(
                 ))
             }
         }
-        other => Err(AgentError::Usage(format!(
-            "unknown engine `{other}`; choose one of: {}",
-            ENGINE_NAMES.join(", ")
-        ))),
+        isobench_records::Engine::Native => Err(AgentError::Usage(
+            "engine native runs hand-written models only (knn, mlp, busy); use --engine tract or --engine ort for an ONNX model".into(),
+        )),
     }
 }
 
@@ -286,18 +267,33 @@ mod tests {
     #[test]
     fn unknown_engine_is_a_usage_error() {
         let model = std::env::current_exe().unwrap();
-        let err = load("onnxruntime", &model, &[1, 3, 8, 8], 1, None)
-            .err()
-            .unwrap();
+        let err = load(
+            isobench_records::Engine::Native,
+            &model,
+            &[1, 3, 8, 8],
+            1,
+            None,
+        )
+        .err()
+        .unwrap();
         assert_eq!(err.kind(), "usage");
-        assert!(err.to_string().contains("tract, ort"), "{err}");
+        assert!(
+            err.to_string().contains("--engine tract or --engine ort"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_model_is_a_model_error() {
-        let err = load("tract", Path::new("/nonexistent/m.onnx"), &[1], 1, None)
-            .err()
-            .unwrap();
+        let err = load(
+            isobench_records::Engine::Tract,
+            Path::new("/nonexistent/m.onnx"),
+            &[1],
+            1,
+            None,
+        )
+        .err()
+        .unwrap();
         assert_eq!(err.kind(), "model");
         assert!(err.to_string().contains("/nonexistent/m.onnx"), "{err}");
     }

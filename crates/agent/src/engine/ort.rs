@@ -118,8 +118,8 @@ fn engine_error(e: impl std::fmt::Display) -> AgentError {
 }
 
 impl Engine for OrtEngine {
-    fn name(&self) -> &'static str {
-        "ort"
+    fn kind(&self) -> isobench_records::Engine {
+        isobench_records::Engine::Ort
     }
 
     fn threads(&self) -> u32 {

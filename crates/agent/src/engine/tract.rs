@@ -127,8 +127,8 @@ fn engine_error(e: impl std::fmt::Display) -> AgentError {
 }
 
 impl Engine for TractEngine {
-    fn name(&self) -> &'static str {
-        "tract"
+    fn kind(&self) -> isobench_records::Engine {
+        isobench_records::Engine::Tract
     }
 
     fn threads(&self) -> u32 {

@@ -58,12 +58,12 @@ fn thread_cpu_time() -> Duration {
 }
 
 impl Workload for Busy {
-    fn name(&self) -> &'static str {
-        "busy"
+    fn name(&self) -> isobench_records::Workload {
+        isobench_records::Workload::Busy
     }
 
-    fn engine(&self) -> &'static str {
-        "native"
+    fn engine(&self) -> isobench_records::Engine {
+        isobench_records::Engine::Native
     }
 
     fn run_once(&mut self, index: u64) -> Result<IterationOutcome, AgentError> {
@@ -125,7 +125,7 @@ mod tests {
             assets: "/nonexistent".into(),
             model: None,
             images: None,
-            engine: "native".into(),
+            engine: isobench_records::Engine::Native,
             threads: 1,
             k: 3,
             ort_lib: None,

@@ -135,12 +135,12 @@ pub(crate) fn test_split_sha256(digits: &Digits) -> String {
 }
 
 impl Workload for Knn {
-    fn name(&self) -> &'static str {
-        "knn"
+    fn name(&self) -> isobench_records::Workload {
+        isobench_records::Workload::Knn
     }
 
-    fn engine(&self) -> &'static str {
-        "native"
+    fn engine(&self) -> isobench_records::Engine {
+        isobench_records::Engine::Native
     }
 
     fn run_once(&mut self, _index: u64) -> Result<IterationOutcome, AgentError> {

@@ -490,12 +490,12 @@ fn sha256(bytes: &[u8]) -> String {
 }
 
 impl Workload for Mlp {
-    fn name(&self) -> &'static str {
-        "mlp"
+    fn name(&self) -> isobench_records::Workload {
+        isobench_records::Workload::Mlp
     }
 
-    fn engine(&self) -> &'static str {
-        "native"
+    fn engine(&self) -> isobench_records::Engine {
+        isobench_records::Engine::Native
     }
 
     fn run_once(&mut self, _index: u64) -> Result<IterationOutcome, AgentError> {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use isobench_records::Digest;
+use isobench_records::{Digest, Engine, Workload as WorkloadKind};
 
 use crate::error::AgentError;
 
@@ -17,8 +17,8 @@ pub struct WorkloadOptions {
     pub model: Option<PathBuf>,
     /// Image directory (or single file) overriding the workload's default inputs.
     pub images: Option<PathBuf>,
-    /// Engine name as given (`tract`, `ort`; hand-written workloads ignore it).
-    pub engine: String,
+    /// Engine as given (`tract`, `ort`; hand-written workloads ignore it).
+    pub engine: Engine,
     /// Intra-op thread count.
     pub threads: u32,
     /// Neighbours for `knn`.
@@ -49,9 +49,9 @@ pub struct IterationOutcome {
 /// One inference workload with its model loaded.
 pub trait Workload {
     /// Workload name (`knn`, `mlp`, `yolov8`, `ocr-det`).
-    fn name(&self) -> &'static str;
-    /// Engine name (`tract`, `ort`, or `native` for hand-written models).
-    fn engine(&self) -> &'static str;
+    fn name(&self) -> WorkloadKind;
+    /// Engine (`tract`, `ort`, or `native` for hand-written models).
+    fn engine(&self) -> Engine;
     /// Runs iteration number `index` (inputs are cycled by index).
     fn run_once(&mut self, index: u64) -> Result<IterationOutcome, AgentError>;
     /// Names of the inputs a single request can ask for (`serve`), in the

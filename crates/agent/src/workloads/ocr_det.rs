@@ -195,7 +195,7 @@ pub struct OcrDet {
 impl std::fmt::Debug for OcrDet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OcrDet")
-            .field("engine", &self.engine.name())
+            .field("engine", &self.engine.kind())
             .field("input_shape", &self.engine.input_shape())
             .field("images", &self.inputs.len())
             .finish_non_exhaustive()
@@ -246,7 +246,7 @@ impl OcrDet {
         }
         let (w, h, _) = shape.expect("read_images returns at least one image");
         let engine = engine::load(
-            &opts.engine,
+            opts.engine,
             &model_path,
             &[1, 3, h, w],
             opts.threads,
@@ -280,7 +280,7 @@ impl OcrDet {
         h: usize,
     ) -> Result<Vec<[f32; 4]>, AgentError> {
         let engine_err = |message: String| AgentError::Engine {
-            engine: self.engine.name().into(),
+            engine: self.engine.kind().name().into(),
             message,
         };
         let map = outputs
@@ -299,12 +299,12 @@ impl Workload for OcrDet {
         Some(self.threads())
     }
 
-    fn name(&self) -> &'static str {
-        "ocr-det"
+    fn name(&self) -> isobench_records::Workload {
+        isobench_records::Workload::OcrDet
     }
 
-    fn engine(&self) -> &'static str {
-        self.engine.name()
+    fn engine(&self) -> isobench_records::Engine {
+        self.engine.kind()
     }
 
     fn run_once(&mut self, index: u64) -> Result<IterationOutcome, AgentError> {

@@ -135,7 +135,7 @@ pub struct Yolov8 {
 impl std::fmt::Debug for Yolov8 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Yolov8")
-            .field("engine", &self.engine.name())
+            .field("engine", &self.engine.kind())
             .field("classes", &self.class_names.len())
             .field("input", &(self.input_w, self.input_h))
             .field("images", &self.inputs.len())
@@ -160,7 +160,7 @@ impl Yolov8 {
         let (input_w, input_h) = input_size(metadata.get("imgsz").map(String::as_str));
         let inputs = read_images(&images)?;
         let engine = engine::load(
-            &opts.engine,
+            opts.engine,
             &model_path,
             &[1, 3, input_h, input_w],
             opts.threads,
@@ -213,12 +213,12 @@ impl Yolov8 {
         geometry: &image_ops::LetterboxGeometry,
     ) -> Result<Vec<Detection>, AgentError> {
         let out = outputs.first().ok_or_else(|| AgentError::Engine {
-            engine: self.engine.name().into(),
+            engine: self.engine.kind().name().into(),
             message: "model produced no output".into(),
         })?;
         let raw =
             decode_predictions(out, CONF_THRESHOLD).map_err(|message| AgentError::Engine {
-                engine: self.engine.name().into(),
+                engine: self.engine.kind().name().into(),
                 message,
             })?;
         let kept = nms(raw, IOU_THRESHOLD, MAX_DETECTIONS);
@@ -335,12 +335,12 @@ impl Workload for Yolov8 {
         Some(self.threads())
     }
 
-    fn name(&self) -> &'static str {
-        "yolov8"
+    fn name(&self) -> isobench_records::Workload {
+        isobench_records::Workload::Yolov8
     }
 
-    fn engine(&self) -> &'static str {
-        self.engine.name()
+    fn engine(&self) -> isobench_records::Engine {
+        self.engine.kind()
     }
 
     fn run_once(&mut self, index: u64) -> Result<IterationOutcome, AgentError> {

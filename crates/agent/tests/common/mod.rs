@@ -1,23 +1,18 @@
-//! Helpers shared by the agent's integration tests.
+//! Helpers shared by the agent's integration tests (the agent lookup and
+//! skips come from `isobench-testkit`).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::Command;
 
 /// The assets directory prepared by `isobench setup`: `$ISOBENCH_ASSETS`,
-/// else `$ISOBENCH_CACHE/assets`, else `$XDG_CACHE_HOME/isobench/assets`,
-/// else `~/.cache/isobench/assets`. Panics with instructions when the
-/// digits data set is not there.
+/// else the tool's one cache resolution ([`isobench_assets::cache_dir`]).
+/// Panics with instructions when the digits data set is not there.
 pub fn assets() -> PathBuf {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let dir = env("ISOBENCH_ASSETS")
-        .or_else(|| env("ISOBENCH_CACHE").map(|c| c.join("assets")))
-        .or_else(|| env("XDG_CACHE_HOME").map(|c| c.join("isobench/assets")))
-        .or_else(|| env("HOME").map(|h| h.join(".cache/isobench/assets")))
-        .expect("set ISOBENCH_CACHE or HOME so the tests can find the assets");
+    let dir = std::env::var_os("ISOBENCH_ASSETS")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| isobench_assets::assets_dir(&isobench_assets::cache_dir()));
     let digits = dir.join("data/digits.csv.gz");
     assert!(
         digits.is_file(),
@@ -25,6 +20,11 @@ pub fn assets() -> PathBuf {
         digits.display()
     );
     dir
+}
+
+/// The pinned ONNX Runtime library `isobench setup` fetched (for the ort engine).
+pub fn onnxruntime() -> PathBuf {
+    isobench_assets::onnxruntime_lib(&isobench_assets::cache_dir())
 }
 
 /// A fresh assets directory holding only the digits data set (so tests
@@ -38,6 +38,43 @@ pub fn private_assets() -> tempfile::TempDir {
     )
     .unwrap();
     dir
+}
+
+/// The static agent build: the test kit's lookup
+/// ([`isobench_testkit::static_agent`]: `$ISOBENCH_AGENT_STATIC`, else
+/// `target/x86_64-unknown-linux-gnu/release/`), else built there now with
+/// the static command from the team notes.
+pub fn static_agent_or_build() -> PathBuf {
+    if let Some(found) = isobench_testkit::static_agent() {
+        return found;
+    }
+    let workspace = isobench_testkit::workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&workspace)
+        // Where the kit looks, whatever target directory this test was built in.
+        .env("CARGO_TARGET_DIR", workspace.join("target"))
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "-p",
+            "isobench-agent",
+        ])
+        .status()
+        .expect("run cargo to build the static agent");
+    assert!(
+        status.success(),
+        "the static agent build failed (see cargo output above)"
+    );
+    isobench_testkit::static_agent().unwrap_or_else(|| {
+        panic!(
+            "cargo built the static agent, but not where the test kit looks (under {})",
+            workspace.join("target").display()
+        )
+    })
 }
 
 /// Parses agent stdout into records, failing on anything that is not one.

@@ -1,13 +1,21 @@
-//! Shared helpers of the CLI's integration tests.
+//! Shared helpers of the CLI's integration tests (the agent lookup, skips
+//! and exercised environments come from `isobench-testkit`).
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The isobench binary under test.
+/// The isobench binary under test, running the agent builds the test kit
+/// finds (so the CLI runs the very agent the tests checked for).
 pub fn isobench() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_isobench"));
     command.env("ISOBENCH_LOG", "warn");
+    if let Some(agent) = isobench_testkit::static_agent() {
+        command.env(isobench_testkit::STATIC_AGENT_VAR, agent);
+    }
+    if let Some(agent) = isobench_testkit::dynamic_agent() {
+        command.env(isobench_testkit::DYNAMIC_AGENT_VAR, agent);
+    }
     command
 }
 
@@ -16,23 +24,21 @@ pub fn run(args: &[&str]) -> Output {
     isobench().args(args).output().expect("running isobench")
 }
 
-/// The static agent: $ISOBENCH_AGENT_STATIC or the build in target/.
-pub fn static_agent() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ISOBENCH_AGENT_STATIC") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_isobench"));
-    let candidate = exe
-        .parent()?
-        .join("../x86_64-unknown-linux-gnu/release/isobench-agent");
-    candidate.is_file().then_some(candidate)
-}
-
 /// Assets prepared by `isobench setup` (tests require them; CI runs setup first).
 pub fn assets_ready() -> bool {
     isobench_assets::assets_dir(&isobench_assets::cache_dir())
         .join("MANIFEST.json")
         .is_file()
+}
+
+/// Panics with the commands that provide them unless the static agent and
+/// the assets are here: a missing prerequisite is a failure, not a skip.
+pub fn require_agent_and_assets() {
+    isobench_testkit::require_static_agent();
+    assert!(
+        assets_ready(),
+        "the assets are missing: run `isobench setup` first"
+    );
 }
 
 /// True when dockerd answers.
@@ -106,6 +112,7 @@ pub fn leftovers() -> Vec<String> {
         "/run/isobench/runc",
         "/run/isobench/crun",
         "/run/isobench/runsc",
+        "/run/isobench/youki",
     ] {
         if let Ok(entries) = std::fs::read_dir(state) {
             for e in entries.flatten() {

@@ -374,6 +374,46 @@ mod tests {
             .any(|m| m["destination"] == "/tmp"));
     }
 
+    #[test]
+    fn a_user_tree_is_the_root_as_it_is() {
+        assert_eq!(
+            AGENT_INSIDE,
+            format!("/{}", crate::user_root::AGENT_IN_TREE),
+            "the agent is where the prepared tree has it"
+        );
+        let args = vec!["exec".to_string(), "--spec".into(), "7b7d".into()];
+        let spec = spec(&BundleConfig {
+            rootfs: Path::new("/cache/user-roots/tree-0123456789abcdef"),
+            agent_args: &args,
+            env: &[],
+            limits: &Limits::default(),
+            cgroups_path: "/isobench/r1/ctr",
+        })
+        .unwrap();
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            json["root"],
+            serde_json::json!({"path": "/cache/user-roots/tree-0123456789abcdef", "readonly": true})
+        );
+        assert_eq!(
+            json["process"]["args"],
+            serde_json::json!(["/isobench-agent", "exec", "--spec", "7b7d"])
+        );
+        let mounts: Vec<&str> = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        for wanted in ["/proc", "/dev", "/sys", "/tmp"] {
+            assert!(mounts.contains(&wanted), "{wanted} missing: {mounts:?}");
+        }
+        assert!(
+            !mounts.iter().any(|m| m.starts_with("/assets")),
+            "{mounts:?}"
+        );
+    }
+
     /// The payload of `dir/agent` and `dir/assets/models/m.onnx`, written first.
     fn payload_files(dir: &Path, agent: &[u8], model: &[u8]) -> PayloadFiles {
         std::fs::write(dir.join("agent"), agent).unwrap();
@@ -381,6 +421,7 @@ mod tests {
         std::fs::create_dir_all(assets.join("models")).unwrap();
         std::fs::write(assets.join("models/m.onnx"), model).unwrap();
         PayloadFiles::collect(&AgentPayload {
+            user_root: None,
             agent_binary: dir.join("agent"),
             assets_dir: assets,
             extra_files: vec![],

@@ -1,5 +1,7 @@
-//! `oci-runc`, `oci-crun`, `gvisor`: an OCI runtime driven directly on a
-//! bundle, the fastest way to start a container.
+//! `oci-runc`, `oci-crun`, `oci-youki`, `gvisor`: an OCI runtime driven
+//! directly on a bundle, the fastest way to start a container. The runtimes
+//! are a table ([`runtime::RUNTIMES`]); they differ only in their program,
+//! flags and host checks.
 //!
 //! - [`Environment::prepare`] copies the payload into a cached read-only
 //!   rootfs under `<cache>/oci/rootfs-<digest>` ([`bundle::ensure_rootfs`]).
@@ -9,83 +11,73 @@
 //!   `runsc --network=none --platform=ptrace ...`): the agent's stdout is the
 //!   runtime's. The container's cgroup is `/isobench/<run>/ctr`; isobench
 //!   creates and meters `/isobench/<run>` so the totals survive the
-//!   container (all three runtimes charge the container there on this
-//!   host; if a runtime does not create the group, the runtime's process
-//!   tree is metered instead).
+//!   container (every runtime charges the container there on this host; if
+//!   a runtime does not create the group, the runtime's process tree is
+//!   metered instead).
 //! - [`Instance::stop`] kills the container if needed, runs `<runtime>
-//!   delete -f ID`, reads the final counters and removes the cgroups and
-//!   the bundle directory.
+//!   delete --force ID`, reads the final counters and removes the cgroups
+//!   and the bundle directory ([`instance`]).
+//! - With a user root ([`AgentPayload::user_root`], `--workload command`)
+//!   the bundle's root is the user's prepared tree itself (read-only, the
+//!   agent at `/isobench-agent`, a tmpfs `/tmp`); nothing is built.
 //! - crun on a hybrid cgroup host needs the hugetlb workaround ([`hugetlb`]).
+//! - `isobench clean` deletes the containers dead runs left in the state
+//!   root, their cgroups, and crun's workaround when no live run uses it
+//!   ([`clean_leftovers`]).
 
 pub mod bundle;
 pub mod hugetlb;
+pub mod instance;
+pub mod runtime;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::containers::{container_name, PayloadFiles, RunCgroup, ASSETS_INSIDE};
+use crate::instance::{prepared, StopGuard};
+use crate::lines::Deadline;
 use crate::process::ChildProcess;
-use crate::registry::{which, EnvOptions};
+use crate::registry::EnvOptions;
 use crate::{
-    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo,
-    HostFacts, Instance, LaunchSpec, MeterTarget, Prepared,
+    AgentPayload, Availability, Capabilities, EnvError, EnvKind, Environment, EnvironmentInfo,
+    HostFacts, Instance, LaunchSpec, PayloadView, Prepared, Swept,
 };
 
-use hugetlb::{HugetlbGuard, HybridState};
+use hugetlb::HugetlbGuard;
+use instance::{BundleGuard, OciRun};
+use runtime::{runtime_of, HostCheck, OciRuntime};
 
-/// Directory under which each runtime keeps its container state (`--root`).
-pub const STATE_ROOT: &str = "/run/isobench";
+pub use runtime::STATE_ROOT;
 
 /// Longest wait at launch for the runtime to create the container's cgroup.
 const CGROUP_APPEAR_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Longest wait for the rest of an ended runtime's stderr (diagnostics).
-const STDERR_SETTLE: Duration = Duration::from_millis(500);
-
-/// The runtime program of a kind, and its fixed global flags.
-fn runtime_of(kind: EnvKind) -> Option<(&'static str, &'static [&'static str])> {
-    match kind {
-        EnvKind::OciRunc => Some(("runc", &[])),
-        EnvKind::OciCrun => Some(("crun", &[])),
-        // No network stack at all (the agent needs none); ptrace platform:
-        // the kvm platform hangs on these machines.
-        EnvKind::Gvisor => Some(("runsc", &["--network=none", "--platform=ptrace"])),
-        _ => None,
-    }
+fn not_oci(kind: EnvKind) -> (String, String) {
+    (
+        format!("{kind} is not an OCI runtime environment"),
+        "use oci-runc, oci-crun, oci-youki or gvisor".into(),
+    )
 }
 
-fn install_fix(program: &str) -> String {
-    format!("apt-get install -y {program}")
-}
-
-/// `runc version 1.1.5+ds1` / `crun version 1.8.1` / `runsc version 0.0~20221219.0`.
-fn runtime_version(binary: &Path) -> Option<String> {
-    let out = Command::new(binary).arg("--version").output().ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let first = text.lines().next()?.trim();
-    Some(first.replace(" version ", " "))
-}
+/// What every OCI runtime's kind can do (their registry entries'
+/// [`Capabilities`]): a container with stdin, no network, metered through
+/// its cgroup.
+pub const CAPABILITIES: Capabilities = Capabilities::process();
 
 /// Probes whether `kind` can run: the runtime on `PATH` and its version,
-/// root, cgroup v1, and for crun the hybrid-cgroup situation.
-pub fn detect(kind: EnvKind, host: &HostFacts, _options: &crate::EnvOptions) -> Availability {
-    let Some((program, _)) = runtime_of(kind) else {
-        return Availability::no(
-            kind,
-            "not an OCI runtime environment",
-            "use oci-runc, oci-crun or gvisor",
-        );
+/// root, cgroup v1, and the runtime's own host check (crun's hybrid
+/// cgroups, youki's compiled cgroup support).
+pub fn detect(kind: EnvKind, host: &HostFacts, _options: &EnvOptions) -> Availability {
+    let Some(runtime) = runtime_of(kind) else {
+        let (reason, fix) = not_oci(kind);
+        return Availability::no(kind, reason, fix);
     };
-    let Some(binary) = which(program) else {
-        return Availability::no(
-            kind,
-            format!("{program} not installed (not on PATH)"),
-            install_fix(program),
-        );
+    let Some(binary) = runtime.find() else {
+        let (reason, fix) = (runtime.missing)(runtime);
+        return Availability::no(kind, reason, fix);
     };
-    let version =
-        runtime_version(&binary).unwrap_or_else(|| format!("{program} (version unknown)"));
+    let version = runtime.version(&binary);
     if !host.root {
         return Availability::no(
             kind,
@@ -102,123 +94,248 @@ pub fn detect(kind: EnvKind, host: &HostFacts, _options: &crate::EnvOptions) -> 
             "boot with cgroup v1 / hybrid (systemd.unified_cgroup_hierarchy=0)",
         );
     }
-    if kind == EnvKind::OciCrun {
-        match hugetlb::hybrid_state() {
-            HybridState::Fine => {}
-            HybridState::NeedsHugetlbMount => {
-                return Availability::yes(
-                    kind,
-                    format!(
-                        "{version}; hybrid cgroups: crun refuses them while cgroup2 owns hugetlb, so isobench mounts \
-                         hugetlb as a cgroup v1 hierarchy at {} while crun runs and unmounts it afterwards",
-                        hugetlb::HUGETLB_MOUNT
-                    ),
-                )
-            }
-            HybridState::Unfixable(controllers) => {
-                return Availability::no(
-                    kind,
-                    format!(
-                        "{version} refuses hybrid cgroups (\"cgroups in hybrid mode not supported\"); cgroup2 owns {}",
-                        controllers.join(", ")
-                    ),
-                    "move those controllers to cgroup v1 hierarchies or use oci-runc",
-                )
-            }
+    match (runtime.check)(&binary, &version, host) {
+        HostCheck::Ready(None) => Availability::yes(kind, version),
+        HostCheck::Ready(Some(note)) => Availability::yes(kind, format!("{version}; {note}")),
+        HostCheck::Refused { reason, fix } => Availability::no(kind, reason, fix),
+    }
+}
+
+/// Builds the environment of `kind`.
+pub fn build(kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError> {
+    Ok(Box::new(Oci::new(kind, options)?))
+}
+
+/// Deletes the containers runs of `kind` whose isobench process is gone
+/// left in the runtime's state root, then their cgroups, then (crun) the
+/// hugetlb workaround when no live isobench process uses it.
+pub fn clean_leftovers(kind: EnvKind, _options: &EnvOptions) -> Swept {
+    let mut swept = Swept::default();
+    let Some(runtime) = runtime_of(kind) else {
+        return swept;
+    };
+    let root = runtime.state_root();
+    let ids = container_ids(&root);
+    let binary = runtime.find();
+    for id in ids
+        .iter()
+        .filter(|id| crate::run_id::left_by_dead_run(id, kind))
+    {
+        let Some(binary) = &binary else {
+            swept.failed.push(EnvError::Unavailable {
+                env: kind.name().into(),
+                reason: format!(
+                    "container {id} is left in {} but {} is not installed any more",
+                    root.display(),
+                    runtime.program
+                ),
+                fix: format!(
+                    "reinstall {} and run `isobench clean` again",
+                    runtime.program
+                ),
+            });
+            continue;
+        };
+        swept.record(
+            force_delete(runtime, binary, id)
+                .map(|()| format!("deleted {} container {id}", runtime.program)),
+        );
+    }
+    // The state directories are only kept while containers exist.
+    if std::fs::remove_dir(&root).is_ok() {
+        let _ = root.parent().map(std::fs::remove_dir);
+    }
+    swept.extend(crate::cgroup::sweep_dead_runs(kind));
+    if runtime.hugetlb_workaround {
+        swept.removed.extend(hugetlb::release_orphaned());
+    }
+    swept
+}
+
+/// How long `isobench clean` keeps asking a runtime to delete a killed container.
+const DELETE_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Kills container `id` and deletes it, asking again while its processes
+/// are still exiting (youki gives up on a cgroup whose tasks are still
+/// being torn down, where runc waits).
+fn force_delete(runtime: &OciRuntime, binary: &std::path::Path, id: &str) -> Result<(), EnvError> {
+    let mut kill = runtime_command(runtime, binary);
+    kill.args(["kill", id, "KILL"]);
+    let _ = run_quietly(kill);
+    let give_up = Instant::now() + DELETE_PATIENCE;
+    loop {
+        let mut delete = runtime_command(runtime, binary);
+        delete.args(["delete", "--force", id]);
+        match run_quietly(delete) {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= give_up => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
-    Availability::yes(kind, version)
+}
+
+/// The container ids a runtime keeps in `root` (runsc adds `.state`).
+fn container_ids(root: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(root)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .trim_end_matches(".state")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `<binary> --root <state root> <global flags>`.
+fn runtime_command(runtime: &OciRuntime, binary: &std::path::Path) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.arg("--root")
+        .arg(runtime.state_root())
+        .args(runtime.global_args);
+    cmd
+}
+
+/// Runs `command`, returning its stderr as the error when it fails.
+fn run_quietly(mut command: Command) -> Result<(), EnvError> {
+    let program = format!(
+        "{} {}",
+        command.get_program().to_string_lossy(),
+        command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    match command.output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(EnvError::Command {
+            program,
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
+        Err(e) => Err(EnvError::Command {
+            program,
+            message: format!("cannot start: {e}"),
+        }),
+    }
 }
 
 /// An OCI runtime environment.
 pub struct Oci {
-    kind: EnvKind,
-    program: &'static str,
+    runtime: &'static OciRuntime,
     binary: PathBuf,
-    global_args: &'static [&'static str],
     version: String,
     cache_dir: PathBuf,
     work_dir: PathBuf,
-    /// The prepared rootfs: its directory and the hold that keeps it cached.
+    /// The prepared rootfs: its directory and the hold that keeps it cached
+    /// (`None` with a user root, which the harness holds).
     rootfs: Option<bundle::Rootfs>,
+    /// The bundle's root: the prepared rootfs, or the user's tree.
+    root_dir: Option<PathBuf>,
     payload: Option<AgentPayload>,
     hugetlb: Option<HugetlbGuard>,
 }
 
 impl Oci {
-    /// Finds the runtime for `kind` (`oci-runc`, `oci-crun`, `gvisor`).
+    /// Finds the runtime for `kind` (`oci-runc`, `oci-crun`, `oci-youki`, `gvisor`).
     pub fn new(kind: EnvKind, options: &EnvOptions) -> Result<Oci, EnvError> {
-        let (program, global_args) = runtime_of(kind).ok_or_else(|| EnvError::Unavailable {
-            env: kind.name().into(),
-            reason: "not an OCI runtime environment".into(),
-            fix: "use oci-runc, oci-crun or gvisor".into(),
+        let runtime = runtime_of(kind).ok_or_else(|| {
+            let (reason, fix) = not_oci(kind);
+            EnvError::Unavailable {
+                env: kind.name().into(),
+                reason,
+                fix,
+            }
         })?;
-        let binary = which(program).ok_or_else(|| EnvError::Unavailable {
-            env: kind.name().into(),
-            reason: format!("{program} not installed (not on PATH)"),
-            fix: install_fix(program),
+        let binary = runtime.find().ok_or_else(|| {
+            let (reason, fix) = (runtime.missing)(runtime);
+            EnvError::Unavailable {
+                env: kind.name().into(),
+                reason,
+                fix,
+            }
         })?;
-        let version = runtime_version(&binary).unwrap_or_else(|| program.to_string());
         Ok(Oci {
-            kind,
-            program,
+            version: runtime.version(&binary),
+            runtime,
             binary,
-            global_args,
-            version,
             cache_dir: options.cache_dir.clone(),
             work_dir: options.work_dir.clone(),
             rootfs: None,
+            root_dir: None,
             payload: None,
             hugetlb: None,
         })
     }
 
-    fn state_root(&self) -> PathBuf {
-        Path::new(STATE_ROOT).join(self.program)
-    }
-
     fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.binary);
-        cmd.arg("--root")
-            .arg(self.state_root())
-            .args(self.global_args);
-        cmd
+        runtime_command(self.runtime, &self.binary)
     }
 
     /// Container ids the runtime still knows under isobench's state root.
     pub fn leftover_containers(&self) -> Vec<String> {
-        std::fs::read_dir(self.state_root())
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        container_ids(&self.runtime.state_root())
+    }
+
+    /// Waits (briefly: the runtime creates it before starting the agent)
+    /// for the container's cgroup `dir`, to know what to meter; false when
+    /// it did not appear (the runtime's process tree is metered then).
+    fn await_cgroup(&self, child: &mut ChildProcess, dir: &std::path::Path) -> bool {
+        let deadline = Instant::now() + CGROUP_APPEAR_TIMEOUT;
+        while Instant::now() < deadline {
+            if dir.is_dir() {
+                return true;
+            }
+            if child.try_exit().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        tracing::warn!(
+            "{}: no container cgroup at {} ({}); metering the runtime's process tree",
+            self.runtime.kind,
+            dir.display(),
+            if child.try_exit().is_some() {
+                "the runtime already exited"
+            } else {
+                "not created in time"
+            }
+        );
+        false
     }
 }
 
 impl Environment for Oci {
     fn kind(&self) -> EnvKind {
-        self.kind
+        self.runtime.kind
     }
 
     fn info(&self) -> EnvironmentInfo {
+        let flags = self.runtime.global_args;
         let mut notes = vec![format!(
             "OCI bundle, read-only rootfs with the static agent, new network namespace (no network), cgroup /isobench/<run>/ctr; runtime flags: {}",
-            if self.global_args.is_empty() { "none".to_string() } else { self.global_args.join(" ") }
+            if flags.is_empty() { "none".to_string() } else { flags.join(" ") }
         )];
-        if self.kind == EnvKind::Gvisor {
-            notes.push("gVisor platform ptrace (the kvm platform hangs on kvm-pvm hosts)".into());
+        notes.extend(self.runtime.notes.iter().map(|n| n.to_string()));
+        if let Some(root) = self.payload.as_ref().and_then(|p| p.user_root.as_ref()) {
+            notes.push(format!(
+                "the container's root is the user's root filesystem {} (read-only, tmpfs /tmp), the agent at /{}",
+                root.dir.display(),
+                crate::user_root::AGENT_IN_TREE
+            ));
         }
-        if self.kind == EnvKind::OciCrun && HugetlbGuard::mounted_by_isobench() {
+        if self.runtime.hugetlb_workaround && HugetlbGuard::mounted_by_isobench() {
             notes.push(format!(
                 "hybrid cgroups: hugetlb mounted as a cgroup v1 hierarchy at {} for crun",
                 hugetlb::HUGETLB_MOUNT
             ));
         }
         EnvironmentInfo {
-            name: self.kind.name().into(),
+            name: self.runtime.kind.name().into(),
             runtime_version: Some(self.version.clone()),
             accel: None,
             emulated: false,
@@ -228,8 +345,28 @@ impl Environment for Oci {
 
     fn prepare(&mut self, payload: &AgentPayload) -> Result<Prepared, EnvError> {
         let started = Instant::now();
-        if self.kind == EnvKind::OciCrun && self.hugetlb.is_none() {
+        if self.runtime.hugetlb_workaround && self.hugetlb.is_none() {
             self.hugetlb = Some(HugetlbGuard::acquire()?);
+        }
+        if let Some(root) = &payload.user_root {
+            // The user's tree is the container's root as it is (read-only).
+            let agent = root.dir.join(crate::user_root::AGENT_IN_TREE);
+            if !agent.is_file() {
+                return Err(EnvError::MissingFile {
+                    what: "prepared root filesystem (its agent)".into(),
+                    path: agent,
+                    fix: "prepare it with user_root::ensure and keep the UserRoot while the run uses it".into(),
+                });
+            }
+            self.payload = Some(payload.clone());
+            self.rootfs = None;
+            self.root_dir = Some(root.dir.clone());
+            return Ok(Prepared {
+                image_bytes: Some(root.bytes),
+                image_id: Some(root.dir.display().to_string()),
+                cached: true,
+                prepare_seconds: started.elapsed().as_secs_f64(),
+            });
         }
         let files = PayloadFiles::collect(payload)?;
         let rootfs = bundle::ensure_rootfs(&self.cache_dir, &files)?;
@@ -240,6 +377,7 @@ impl Environment for Oci {
             prepare_seconds: started.elapsed().as_secs_f64(),
         };
         self.payload = Some(payload.clone());
+        self.root_dir = Some(rootfs.dir.clone());
         self.rootfs = Some(rootfs);
         Ok(prepared)
     }
@@ -248,37 +386,32 @@ impl Environment for Oci {
         PathBuf::from(ASSETS_INSIDE)
     }
 
+    fn payload_view(&self) -> PayloadView {
+        PayloadView::container()
+    }
+
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError> {
-        let (Some(rootfs), Some(payload)) = (
-            self.rootfs.as_ref().map(|r| r.dir.clone()),
-            self.payload.as_ref(),
-        ) else {
-            return Err(EnvError::Command {
-                program: self.program.into(),
-                message: "launch called before prepare".into(),
-            });
-        };
+        let kind = self.runtime.kind;
+        let (root_dir, payload) =
+            prepared(self.root_dir.as_ref().zip(self.payload.as_ref()), kind)?;
+        let env = self.payload_view().env(payload)?;
         let id = container_name(&spec.run_id);
         let cgroup = RunCgroup::create(&spec.run_id.to_string())?;
         let cgroups_path = format!("{}/ctr", cgroup.path());
         let ctr_cgroup = cgroup.dir_in("cpuacct").join("ctr");
-        let bundle_dir = self.work_dir.join(format!("oci-{id}"));
-        let mut guard = BundleGuard {
-            dir: bundle_dir.clone(),
-            cgroup: Some(cgroup),
-        };
+        let guard = BundleGuard::new(self.work_dir.join(format!("oci-{id}")), cgroup);
         let launched_at = Instant::now();
         bundle::write_bundle(
-            &bundle_dir,
+            guard.dir(),
             &bundle::BundleConfig {
-                rootfs: &rootfs,
+                rootfs: root_dir,
                 agent_args: &spec.agent_args,
-                env: &payload.env,
+                env: &env,
                 limits: &spec.limits,
                 cgroups_path: &cgroups_path,
             },
         )?;
-        let state_root = self.state_root();
+        let state_root = self.runtime.state_root();
         std::fs::create_dir_all(&state_root).map_err(|e| {
             EnvError::io(
                 format!(
@@ -289,241 +422,26 @@ impl Environment for Oci {
             )
         })?;
         let mut cmd = self.command();
-        cmd.arg("run").arg("--bundle").arg(&bundle_dir).arg(&id);
-        let mut child = ChildProcess::spawn_with_stdin(cmd, self.kind.name(), spec.interactive)?;
-        // Wait (briefly: the runtime creates it before starting the agent)
-        // for the container's cgroup, to know what to meter.
-        let deadline = Instant::now() + CGROUP_APPEAR_TIMEOUT;
-        let mut in_cgroup = false;
-        while Instant::now() < deadline {
-            if ctr_cgroup.is_dir() {
-                in_cgroup = true;
-                break;
-            }
-            if child.try_exit().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let cgroup = guard.cgroup.take();
-        let bundle_dir = std::mem::take(&mut guard.dir);
-        if !in_cgroup {
-            let exited = child.try_exit().is_some();
-            tracing::warn!(
-                "{}: no container cgroup at {} ({}); metering the runtime's process tree",
-                self.kind,
-                ctr_cgroup.display(),
-                if exited {
-                    "the runtime already exited"
-                } else {
-                    "not created in time"
-                }
-            );
-        }
-        Ok(Box::new(OciInstance {
-            env: self.kind.name().to_string(),
+        cmd.arg("run").arg("--bundle").arg(guard.dir()).arg(&id);
+        let mut child = ChildProcess::spawn_with_stdin(cmd, kind.name(), spec.interactive)?;
+        let in_cgroup = self.await_cgroup(&mut child, &ctr_cgroup);
+        let (bundle_dir, cgroup) = guard.release();
+        Ok(Box::new(StopGuard::new(OciRun {
+            env: kind.name().to_string(),
             command: self.command(),
             id,
             pid: child.pid(),
             child,
             bundle_dir,
-            cgroup,
+            cgroup: Some(cgroup),
             in_cgroup,
-            launched_at,
-            timeout_at: launched_at + spec.timeout,
-            result: None,
+            deadline: Deadline::new(kind.name(), launched_at, spec.timeout),
             killed: false,
-        }))
+        })))
     }
 
     fn teardown(&mut self) -> Result<(), EnvError> {
         self.hugetlb = None;
         Ok(())
-    }
-}
-
-/// Removes the bundle directory and the run cgroup when launch fails half-way.
-struct BundleGuard {
-    dir: PathBuf,
-    cgroup: Option<RunCgroup>,
-}
-
-impl Drop for BundleGuard {
-    fn drop(&mut self) {
-        if !self.dir.as_os_str().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// One container run by an OCI runtime in the foreground.
-struct OciInstance {
-    env: String,
-    command: Command,
-    id: String,
-    pid: i32,
-    child: ChildProcess,
-    bundle_dir: PathBuf,
-    cgroup: Option<RunCgroup>,
-    in_cgroup: bool,
-    launched_at: Instant,
-    timeout_at: Instant,
-    result: Option<ExitInfo>,
-    killed: bool,
-}
-
-impl OciInstance {
-    /// Runs `<runtime> <global flags> ARGS...`, returning stderr on failure.
-    fn runtime(&self, args: &[&str]) -> Result<(), String> {
-        let mut cmd = Command::new(self.command.get_program());
-        cmd.args(self.command.get_args()).args(args);
-        match cmd.output() {
-            Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-}
-
-impl Instance for OciInstance {
-    fn launched_at(&self) -> Instant {
-        self.launched_at
-    }
-
-    fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError> {
-        let left = self.timeout_at.saturating_duration_since(Instant::now());
-        match self.child.lines.next_line(timeout.min(left)) {
-            Err(EnvError::Timeout { .. }) if left <= timeout => Err(EnvError::Timeout {
-                env: self.env.clone(),
-                seconds: (self.timeout_at - self.launched_at).as_secs_f64(),
-                during: "the whole run (--timeout)".into(),
-            }),
-            other => other,
-        }
-    }
-
-    fn meter_target(&self) -> MeterTarget {
-        match (&self.cgroup, self.in_cgroup) {
-            (Some(group), true) => group.meter_target(),
-            (Some(_), false) => MeterTarget::ProcessTree(self.pid),
-            (None, _) => MeterTarget::Unavailable("the container was already stopped".into()),
-        }
-    }
-
-    fn diagnostics(&self) -> Option<String> {
-        // The runtime's own errors ("cgroups in hybrid mode not supported")
-        // and the agent's stderr share this stream.
-        let line = self.child.stderr.last_line_at_end(STDERR_SETTLE);
-        (!line.is_empty()).then_some(line)
-    }
-
-    fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
-        self.child.send(bytes)
-    }
-
-    fn close_input(&mut self) -> Result<(), EnvError> {
-        self.child.close_stdin();
-        Ok(())
-    }
-
-    fn stop(&mut self) -> Result<ExitInfo, EnvError> {
-        if let Some(result) = &self.result {
-            return Ok(result.clone());
-        }
-        // A serving agent ends at the end of its input.
-        self.child.close_stdin();
-        // Let an agent that is finishing exit by itself.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while self.child.try_exit().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if self.child.try_exit().is_none() {
-            self.killed = true;
-            // The agent is PID 1 of its namespace: only SIGKILL ends it.
-            let _ = self.runtime(&["kill", &self.id, "KILL"]);
-        }
-        let status = self.child.finish(Duration::from_secs(5));
-        self.killed |= self.child.was_killed();
-        let mut first_err: Option<EnvError> = None;
-        // `--force`: runc and crun also take `-f`, runsc only the long form.
-        if let Err(message) = self.runtime(&["delete", "--force", &self.id]) {
-            let gone = [
-                "does not exist",
-                "not exist",
-                "no such",
-                "not found",
-                "cannot find",
-            ]
-            .iter()
-            .any(|m| message.to_lowercase().contains(m));
-            if !gone {
-                first_err = Some(EnvError::Command {
-                    program: format!(
-                        "{} delete --force {}",
-                        self.command.get_program().to_string_lossy(),
-                        self.id
-                    ),
-                    message,
-                });
-            }
-        }
-        let (cpu, peak) = match &self.cgroup {
-            Some(g) if self.in_cgroup => (g.cpu_seconds(), g.peak_memory()),
-            _ => (None, None),
-        };
-        if let Some(mut group) = self.cgroup.take() {
-            if let Err(e) = group.remove() {
-                first_err.get_or_insert(e);
-            }
-        }
-        if self.bundle_dir.exists() {
-            if let Err(e) = std::fs::remove_dir_all(&self.bundle_dir) {
-                first_err.get_or_insert(EnvError::io(
-                    format!("removing bundle {}", self.bundle_dir.display()),
-                    e,
-                ));
-            }
-        }
-        // The state directories are only kept while containers exist.
-        if let Some(root) = self
-            .command
-            .get_args()
-            .skip_while(|a| *a != "--root")
-            .nth(1)
-        {
-            let root = Path::new(root);
-            if std::fs::remove_dir(root).is_ok() {
-                let _ = root.parent().map(std::fs::remove_dir);
-            }
-        }
-        if let Some(e) = first_err {
-            return Err(e);
-        }
-        if !status.success() {
-            let line = self.child.stderr.last_line();
-            if !line.is_empty() {
-                tracing::warn!(
-                    "{} container {} ended with {status}: {line}",
-                    self.env,
-                    self.id
-                );
-            }
-        }
-        let result = ExitInfo {
-            code: status.code().map(i64::from),
-            killed: self.killed,
-            final_cpu_seconds: cpu,
-            final_peak_memory_bytes: peak,
-        };
-        self.result = Some(result.clone());
-        Ok(result)
-    }
-}
-
-impl Drop for OciInstance {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop() {
-            tracing::warn!("cleaning up {} container {}: {e}", self.env, self.id);
-        }
     }
 }

@@ -20,6 +20,9 @@ use crate::EnvError;
 /// Version of the archive layout; part of the cache key.
 const LAYOUT_VERSION: &str = "isobench-initramfs-1";
 
+/// The agent's path inside the guest: the kernel runs it as PID 1.
+pub const GUEST_INIT: &str = "/init";
+
 /// Where the assets appear inside the guest.
 pub const GUEST_ASSETS: &str = "/assets";
 
@@ -78,7 +81,7 @@ impl InitramfsSpec {
     ) -> Result<Self, EnvError> {
         let mut spec = InitramfsSpec::default();
         spec.add_node("/dev/console", 0o600, 5, 1);
-        spec.add_file("/init", agent, 0o755)?;
+        spec.add_file(GUEST_INIT, agent, 0o755)?;
         for module in modules {
             let name = module.file_name().unwrap_or_default().to_string_lossy();
             spec.add_file(&format!("{GUEST_MODULES_DIR}/{name}"), module, 0o644)?;
@@ -90,6 +93,20 @@ impl InitramfsSpec {
                 .map_err(|e| EnvError::io(format!("reading extra file {}", host.display()), e))?;
             let guest = Path::new("/").join(guest);
             spec.add_file(&guest.to_string_lossy(), host, mode)?;
+        }
+        Ok(spec)
+    }
+
+    /// The guest of `--workload command`: `agent` as `/init` and `modules`
+    /// under [`GUEST_MODULES_DIR`], nothing else (the program, its files and
+    /// the agent's copy are on the root drive the agent mounts).
+    pub fn for_exec(agent: &Path, modules: &[PathBuf]) -> Result<Self, EnvError> {
+        let mut spec = InitramfsSpec::default();
+        spec.add_node("/dev/console", 0o600, 5, 1);
+        spec.add_file(GUEST_INIT, agent, 0o755)?;
+        for module in modules {
+            let name = module.file_name().unwrap_or_default().to_string_lossy();
+            spec.add_file(&format!("{GUEST_MODULES_DIR}/{name}"), module, 0o644)?;
         }
         Ok(spec)
     }

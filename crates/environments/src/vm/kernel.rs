@@ -39,6 +39,12 @@ pub const GUEST_MODULES: &[&str] = &[
     "net/vmw_vsock/vmw_vsock_virtio_transport.ko",
 ];
 
+/// Modules a guest with a root drive (`--workload command`) loads on top
+/// of [`GUEST_MODULES`]: the virtio block driver (ext4 is built into
+/// Debian's cloud kernel). Fetched with the kernel; added to older caches
+/// on first use ([`fetch_modules`]).
+pub const ROOT_DRIVE_MODULES: &[&str] = &["drivers/block/virtio_blk.ko"];
+
 /// Where a guest kernel came from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KernelSource {
@@ -326,9 +332,13 @@ fn parse_depends(out: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Downloads `linux-image-<version>` with apt and assembles the cache directory `dir`.
-fn fetch_debian(version: &str, dir: &Path) -> Result<(), EnvError> {
-    let parent = dir.parent().expect("kernel dir has a parent");
+/// Downloads `linux-image-<version>` with apt into a temporary directory
+/// under `parent` and unpacks it: (the temporary directory, the unpacked
+/// tree, the `.deb` file).
+fn download_package(
+    version: &str,
+    parent: &Path,
+) -> Result<(tempfile::TempDir, PathBuf, PathBuf), EnvError> {
     std::fs::create_dir_all(parent)
         .map_err(|e| EnvError::io(format!("creating {}", parent.display()), e))?;
     let tmp = tempfile::Builder::new()
@@ -366,7 +376,42 @@ fn fetch_debian(version: &str, dir: &Path) -> Result<(), EnvError> {
         None,
         "install dpkg",
     )?;
+    Ok((tmp, tree, deb))
+}
 
+/// Adds `modules` (paths below the kernel's module tree) to the cached
+/// Debian kernel `dir` of `version`, downloading its package again: for
+/// caches made before isobench needed them. Each lands atomically.
+pub fn fetch_modules(version: &str, dir: &Path, modules: &[&str]) -> Result<(), EnvError> {
+    let parent = dir.parent().expect("kernel dir has a parent");
+    let (_tmp, tree, _) = download_package(version, parent)?;
+    let module_root = tree.join(format!("lib/modules/{version}/kernel"));
+    for module in modules {
+        let name = Path::new(module)
+            .file_name()
+            .expect("module paths have file names");
+        let target = dir.join("modules").join(name);
+        let partial = target.with_extension("ko.partial");
+        std::fs::copy(module_root.join(module), &partial)
+            .and_then(|_| std::fs::rename(&partial, &target))
+            .map_err(|e| {
+                EnvError::io(
+                    format!(
+                        "copying {module} of linux-image-{version} into {}",
+                        target.display()
+                    ),
+                    e,
+                )
+            })?;
+    }
+    Ok(())
+}
+
+/// Downloads `linux-image-<version>` with apt and assembles the cache directory `dir`.
+fn fetch_debian(version: &str, dir: &Path) -> Result<(), EnvError> {
+    let parent = dir.parent().expect("kernel dir has a parent");
+    let (tmp, tree, deb) = download_package(version, parent)?;
+    let package = format!("linux-image-{version}");
     let staging = tmp.path().join("kernel");
     let modules = staging.join("modules");
     std::fs::create_dir_all(&modules)
@@ -385,7 +430,7 @@ fn fetch_debian(version: &str, dir: &Path) -> Result<(), EnvError> {
         &staging.join("config"),
     )?;
     let module_root = tree.join(format!("lib/modules/{version}/kernel"));
-    for module in GUEST_MODULES {
+    for module in GUEST_MODULES.iter().chain(ROOT_DRIVE_MODULES) {
         let name = Path::new(module)
             .file_name()
             .expect("module paths have file names");

@@ -2,20 +2,26 @@
 //! and an initramfs with the agent as `/init`), the kernel command line that
 //! carries the agent's arguments, and the host side of a running VMM process
 //! (serial console lines, overall timeout, per-instance work directory
-//! removed on stop).
+//! removed on stop). With a user root the guest also gets the tree as a
+//! read-only ext4 drive ([`root_drive`]).
 
 pub mod initramfs;
 pub mod kernel;
 pub mod pvh;
+pub mod root_drive;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::lines::Deadline;
 use crate::process::ChildProcess;
-use crate::{AgentPayload, EnvError, Prepared};
+use crate::{AgentPayload, EnvError, EnvOptions, PayloadView, Prepared};
 
-pub use initramfs::{Compression, Initramfs, InitramfsSpec, GUEST_ASSETS, GUEST_MODULES_DIR};
+pub use initramfs::{
+    Compression, Initramfs, InitramfsSpec, GUEST_ASSETS, GUEST_INIT, GUEST_MODULES_DIR,
+};
 pub use kernel::{GuestKernel, KernelSource, MMIO_CMDLINE_OPTION};
+pub use root_drive::GUEST_ROOT_DEVICE;
 
 /// Longest kernel command line x86 Linux accepts (`COMMAND_LINE_SIZE`), minus the terminating NUL.
 pub const MAX_CMDLINE: usize = 2047;
@@ -28,23 +34,23 @@ pub const DEFAULT_MEMORY_MIB: u64 = 1024;
 /// vCPUs when [`crate::Limits::vcpus`] is not set.
 pub const DEFAULT_VCPUS: u32 = 1;
 
-/// The cache directory when no options are at hand (detection):
-/// `$ISOBENCH_CACHE`, else `$XDG_CACHE_HOME/isobench`, else `~/.cache/isobench`.
-pub fn default_cache_dir() -> PathBuf {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(dir) = var("ISOBENCH_CACHE") {
-        return dir;
+/// What detection says about the guest kernel `options` lead to: the one
+/// given with `--kernel` (which must exist), else the cache's; an error
+/// (reason, fix) when the given one is missing.
+pub fn kernel_detail(options: &EnvOptions) -> Result<String, (String, String)> {
+    if let Some(kernel) = &options.kernel {
+        if !kernel.is_file() {
+            return Err((
+                format!("the guest kernel {} (--kernel) does not exist", kernel.display()),
+                "pass an existing kernel file with --kernel, or leave it out to use Debian's cloud kernel (fetched into the cache)".into(),
+            ));
+        }
+        return Ok(format!("guest kernel {} (--kernel)", kernel.display()));
     }
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return dir.join("isobench");
-    }
-    var("HOME")
-        .unwrap_or_else(|| PathBuf::from("/root"))
-        .join(".cache/isobench")
+    Ok(match kernel::cached_versions(&options.cache_dir).pop() {
+        Some(v) => format!("guest kernel {v} cached"),
+        None => "guest kernel not cached yet (prepare fetches Debian's cloud kernel with apt-get download)".into(),
+    })
 }
 
 /// How the agent (PID 1) ends the VM when done.
@@ -74,11 +80,17 @@ pub struct GuestImage {
     pub initramfs: Initramfs,
     /// Module paths inside the guest, in load order.
     pub modules_inside: Vec<String>,
-    /// Environment variables for the agent (passed on the kernel command line).
+    /// Environment variables for the agent as the guest sees them (passed
+    /// on the kernel command line).
     pub env: Vec<(String, String)>,
+    /// The user's root filesystem as an ext4 image (`--workload command`),
+    /// attached read-only as the guest's [`GUEST_ROOT_DEVICE`].
+    pub root_drive: Option<crate::user_root::Ext4Image>,
 }
 
-/// Resolves the kernel and builds (or finds cached) the initramfs for `payload`.
+/// Resolves the kernel and builds (or finds cached) the initramfs for
+/// `payload`; with a user root ([`AgentPayload::user_root`]) an initramfs
+/// of the agent and modules only, and the tree's ext4 image as root drive.
 pub fn prepare_guest(
     cache_dir: &Path,
     user_kernel: Option<&Path>,
@@ -94,15 +106,28 @@ pub fn prepare_guest(
         });
     }
     let kernel = kernel::resolve(cache_dir, user_kernel)?;
-    let spec = InitramfsSpec::for_agent(
-        &payload.agent_binary,
-        &payload.assets_dir,
-        &kernel.modules,
-        &payload.extra_files,
-    )?;
-    let initramfs = spec.build(cache_dir, compression)?;
-    let modules_inside = kernel
-        .modules
+    let (initramfs, modules, root_drive) = match &payload.user_root {
+        Some(root) => {
+            let modules = root_drive::modules_for_root_drive(&kernel)?;
+            let spec = InitramfsSpec::for_exec(&payload.agent_binary, &modules)?;
+            let drive = crate::user_root::ext4_image(root)?;
+            (spec.build(cache_dir, compression)?, modules, Some(drive))
+        }
+        None => {
+            let spec = InitramfsSpec::for_agent(
+                &payload.agent_binary,
+                &payload.assets_dir,
+                &kernel.modules,
+                &payload.extra_files,
+            )?;
+            (
+                spec.build(cache_dir, compression)?,
+                kernel.modules.clone(),
+                None,
+            )
+        }
+    };
+    let modules_inside = modules
         .iter()
         .map(|m| {
             format!(
@@ -111,18 +136,32 @@ pub fn prepare_guest(
             )
         })
         .collect();
-    let prepared = Prepared {
-        image_bytes: Some(initramfs.bytes),
-        image_id: Some(format!("initramfs sha256:{}", initramfs.key)),
-        cached: initramfs.cached,
-        prepare_seconds: started.elapsed().as_secs_f64(),
+    let prepared = match &root_drive {
+        Some(drive) => Prepared {
+            image_bytes: Some(initramfs.bytes + drive.bytes),
+            image_id: Some(format!(
+                "initramfs sha256:{}; root drive {} ({} bytes)",
+                initramfs.key,
+                drive.path.display(),
+                drive.bytes
+            )),
+            cached: initramfs.cached && drive.cached,
+            prepare_seconds: started.elapsed().as_secs_f64(),
+        },
+        None => Prepared {
+            image_bytes: Some(initramfs.bytes),
+            image_id: Some(format!("initramfs sha256:{}", initramfs.key)),
+            cached: initramfs.cached,
+            prepare_seconds: started.elapsed().as_secs_f64(),
+        },
     };
     Ok((
         GuestImage {
             kernel,
             initramfs,
             modules_inside,
-            env: payload.env.clone(),
+            env: PayloadView::guest().env(payload)?,
+            root_drive,
         },
         prepared,
     ))
@@ -131,7 +170,8 @@ pub fn prepare_guest(
 /// Builds the kernel command line: the VMM's `base` parameters, the agent's
 /// environment (`KEY=VALUE` words the kernel hands to init as environment),
 /// then ` -- ` and the agent's argv: `agent_args` followed by
-/// `--modules ... --halt ...`. Words cannot contain whitespace or quotes.
+/// `--root-device /dev/vda` (with a root drive), `--modules ... --halt ...`.
+/// Words cannot contain whitespace or quotes.
 pub fn kernel_cmdline(
     base: &[String],
     image: &GuestImage,
@@ -146,6 +186,10 @@ pub fn kernel_cmdline(
     // The agent takes --modules / --halt as options of its `run` subcommand,
     // so they follow the agent's own arguments.
     words.extend(agent_args.iter().cloned());
+    if image.root_drive.is_some() {
+        words.push("--root-device".into());
+        words.push(GUEST_ROOT_DEVICE.into());
+    }
     if !image.modules_inside.is_empty() {
         words.push("--modules".into());
         words.push(image.modules_inside.join(","));
@@ -265,41 +309,42 @@ impl Drop for WorkDir {
 }
 
 /// The host side of one running VMM process: its serial console as lines
-/// and the launch's overall deadline.
+/// under the launch's whole-run deadline.
 pub struct VmmProcess {
     /// The VMM process (own process group).
     pub child: ChildProcess,
-    /// Environment name for errors.
-    pub env: String,
-    /// Deadline from [`crate::LaunchSpec::timeout`].
-    pub timeout_at: Instant,
-    /// When the launch started (before spawn).
-    pub launched_at: Instant,
+    /// The deadline from [`crate::LaunchSpec::timeout`].
+    pub deadline: Deadline,
 }
 
 impl VmmProcess {
-    /// The next console line, bounded by `timeout` and the overall deadline.
-    /// `Err(Timeout)` names which one expired; the caller then stops the VM.
+    /// The VMM `child` of environment `env`, launched at `launched_at`,
+    /// allowed `timeout` in all.
+    pub fn new(child: ChildProcess, env: &str, launched_at: Instant, timeout: Duration) -> Self {
+        VmmProcess {
+            child,
+            deadline: Deadline::new(env, launched_at, timeout),
+        }
+    }
+
+    /// When the launch started (before spawn).
+    pub fn launched_at(&self) -> Instant {
+        self.deadline.launched_at()
+    }
+
+    /// The next console line, bounded by `timeout` and the overall
+    /// deadline ([`EnvError::Timeout`] / [`EnvError::RunDeadline`]; the
+    /// caller stops the VM at the deadline). At the end of the console, the
+    /// VMM is reaped and a failure is logged.
     pub fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError> {
-        let left = self.timeout_at.saturating_duration_since(Instant::now());
-        match self.child.lines.next_line(timeout.min(left)) {
-            Err(EnvError::Timeout { .. }) if left <= timeout => Err(EnvError::Timeout {
-                env: self.env.clone(),
-                seconds: (self.timeout_at - self.launched_at).as_secs_f64(),
-                during: "the whole run (--timeout); the VM was killed".into(),
-            }),
-            Err(EnvError::Timeout { .. }) => Err(EnvError::Timeout {
-                env: self.env.clone(),
-                seconds: timeout.as_secs_f64(),
-                during: "waiting for the guest's console output".into(),
-            }),
+        match self.deadline.next_line(&mut self.child.lines, timeout) {
             Ok(None) => {
                 // Console closed: the VMM exited. Report how, if it failed.
                 let status = self.child.finish(Duration::from_secs(2));
                 if !status.success() && !self.child.was_killed() {
                     let last = self.child.stderr.last_line();
                     if !last.is_empty() {
-                        tracing::warn!("{} exited with {status}: {last}", self.env);
+                        tracing::warn!("{} exited with {status}: {last}", self.child.name());
                     }
                 }
                 Ok(None)
@@ -334,6 +379,7 @@ mod tests {
                 "/lib/modules/virtio.ko".into(),
             ],
             env,
+            root_drive: None,
         }
     }
 
@@ -364,6 +410,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("limit"));
+    }
+
+    #[test]
+    fn a_root_drive_is_named_to_the_agent() {
+        let mut image = image(vec![]);
+        image.root_drive = Some(crate::user_root::Ext4Image {
+            path: "/c/user-roots/tree-0123.ext4".into(),
+            bytes: 1,
+            cached: true,
+        });
+        let args: Vec<String> = ["exec", "--spec", "7b7d"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let line = kernel_cmdline(&["console=ttyS0".into()], &image, &args, Halt::Reboot).unwrap();
+        assert_eq!(
+            line,
+            "console=ttyS0 -- exec --spec 7b7d --root-device /dev/vda --modules /lib/modules/virtio_ring.ko,/lib/modules/virtio.ko --halt reboot"
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@ use isobench_environments::{EnvError, Instance};
 use isobench_records::serve::{decode_response, has_frame, Response};
 use isobench_records::{parse_line, LineKind, Record};
 
+use super::ServeError;
+
 /// What arrived from the agent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
@@ -25,14 +27,14 @@ pub enum Incoming {
 /// Sends request frames and receives response frames.
 pub trait Channel {
     /// Writes request bytes (whole frames).
-    fn send(&mut self, bytes: &[u8]) -> Result<(), String>;
+    fn send(&mut self, bytes: &[u8]) -> Result<(), ServeError>;
     /// The next response within `timeout`. Errors are fatal for the run:
     /// the agent exited, failed (its `error` record), or the stream broke.
-    fn recv(&mut self, timeout: Duration) -> Result<Incoming, String>;
+    fn recv(&mut self, timeout: Duration) -> Result<Incoming, ServeError>;
 }
 
 /// Reads lines until a frame or an `error` record; other lines are skipped.
-fn classify(line: &str) -> Option<Result<Incoming, String>> {
+fn classify(line: &str) -> Option<Result<Incoming, ServeError>> {
     if has_frame(line.as_bytes()) {
         return Some(Ok(match decode_response(line.as_bytes()) {
             Ok(Some(response)) => Incoming::Response(response),
@@ -41,9 +43,10 @@ fn classify(line: &str) -> Option<Result<Incoming, String>> {
         }));
     }
     match parse_line(line) {
-        Ok(LineKind::Record(Record::Error(e))) => {
-            Some(Err(format!("agent error ({}): {}", e.kind, e.message)))
-        }
+        Ok(LineKind::Record(Record::Error(e))) => Some(Err(ServeError::Agent {
+            kind: e.kind,
+            message: e.message,
+        })),
         _ => None,
     }
 }
@@ -62,11 +65,14 @@ impl<'a> InstanceChannel<'a> {
 }
 
 impl Channel for InstanceChannel<'_> {
-    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.instance.send(bytes).map_err(|e| e.to_string())
+    fn send(&mut self, bytes: &[u8]) -> Result<(), ServeError> {
+        self.instance.send(bytes).map_err(|source| ServeError::Env {
+            what: "sending to the agent",
+            source,
+        })
     }
 
-    fn recv(&mut self, timeout: Duration) -> Result<Incoming, String> {
+    fn recv(&mut self, timeout: Duration) -> Result<Incoming, ServeError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -76,9 +82,18 @@ impl Channel for InstanceChannel<'_> {
                         return result;
                     }
                 }
-                Ok(None) => return Err("the agent's output ended (it exited)".into()),
+                Ok(None) => {
+                    return Err(ServeError::OutputEnded {
+                        last_output: self.instance.diagnostics(),
+                    })
+                }
                 Err(EnvError::Timeout { .. }) => return Ok(Incoming::Timeout),
-                Err(e) => return Err(e.to_string()),
+                Err(source) => {
+                    return Err(ServeError::Env {
+                        what: "reading the agent's output",
+                        source,
+                    })
+                }
             }
         }
     }
@@ -96,21 +111,26 @@ pub struct StreamChannel {
 
 impl StreamChannel {
     /// Connects to `addr` over TCP, retrying for up to `patience`.
-    pub fn tcp(addr: &str, patience: Duration) -> Result<Self, String> {
+    pub fn tcp(addr: &str, patience: Duration) -> Result<Self, ServeError> {
         let deadline = Instant::now() + patience;
         let stream = loop {
             match TcpStream::connect(addr) {
                 Ok(s) => break s,
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(format!("connecting to the agent at {addr}: {e}"))
+                Err(source) if Instant::now() >= deadline => {
+                    return Err(ServeError::Socket {
+                        what: format!("connecting to the agent at {addr}"),
+                        source,
+                    })
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         };
         let _ = stream.set_nodelay(true);
         let clone = |s: &TcpStream| {
-            s.try_clone()
-                .map_err(|e| format!("cloning the TCP stream to {addr}: {e}"))
+            s.try_clone().map_err(|source| ServeError::Socket {
+                what: format!("cloning the TCP stream to {addr}"),
+                source,
+            })
         };
         let reader = clone(&stream)?;
         let closer = clone(&stream)?;
@@ -126,11 +146,21 @@ impl StreamChannel {
 
     /// Connects to guest `port` behind `endpoint`, retrying (the guest may
     /// still be starting its listener) for up to `patience`.
-    pub fn vsock(endpoint: &VsockEndpoint, port: u32, patience: Duration) -> Result<Self, String> {
-        let stream = vsock::connect(endpoint, port, patience).map_err(|e| e.to_string())?;
+    pub fn vsock(
+        endpoint: &VsockEndpoint,
+        port: u32,
+        patience: Duration,
+    ) -> Result<Self, ServeError> {
+        let stream =
+            vsock::connect(endpoint, port, patience).map_err(|source| ServeError::Env {
+                what: "connecting over vsock",
+                source,
+            })?;
         let clone = |s: &VsockStream| {
-            s.try_clone()
-                .map_err(|e| format!("cloning the vsock stream ({}): {e}", endpoint.describe()))
+            s.try_clone().map_err(|source| ServeError::Socket {
+                what: format!("cloning the vsock stream ({})", endpoint.describe()),
+                source,
+            })
         };
         let reader = clone(&stream)?;
         let closer = clone(&stream)?;
@@ -144,13 +174,16 @@ impl StreamChannel {
 }
 
 impl Channel for StreamChannel {
-    fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), ServeError> {
         self.writer
             .write_all(bytes)
-            .map_err(|e| format!("sending to the agent over {}: {e}", self.what))
+            .map_err(|source| ServeError::Socket {
+                what: format!("sending to the agent over {}", self.what),
+                source,
+            })
     }
 
-    fn recv(&mut self, timeout: Duration) -> Result<Incoming, String> {
+    fn recv(&mut self, timeout: Duration) -> Result<Incoming, ServeError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -160,9 +193,18 @@ impl Channel for StreamChannel {
                         return result;
                     }
                 }
-                Ok(None) => return Err(format!("the agent closed the connection ({})", self.what)),
+                Ok(None) => {
+                    return Err(ServeError::Closed {
+                        what: self.what.clone(),
+                    })
+                }
                 Err(EnvError::Timeout { .. }) => return Ok(Incoming::Timeout),
-                Err(e) => return Err(e.to_string()),
+                Err(source) => {
+                    return Err(ServeError::Env {
+                        what: "reading from the agent",
+                        source,
+                    })
+                }
             }
         }
     }

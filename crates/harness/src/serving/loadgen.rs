@@ -12,6 +12,7 @@ use isobench_results::{LatencySummary, RequestCounts};
 
 use super::channel::{Channel, Incoming};
 use super::scenario::{Arrivals, Scenario};
+use super::ServeError;
 
 /// Longest latency the histogram holds (one hour), µs.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -161,7 +162,7 @@ impl Run {
         samples: u32,
         origin: Instant,
         empty: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), ServeError> {
         let query = self.queries.len();
         self.queries.push(Query {
             origin,
@@ -282,7 +283,7 @@ pub struct Load {
 /// Runs one load run to completion: issues until both the minimum duration
 /// and query count are reached, then waits for every answer (or the
 /// response timeout).
-pub fn run_load(session: &mut Session<'_>, load: &Load) -> Result<LoadOutcome, String> {
+pub fn run_load(session: &mut Session<'_>, load: &Load) -> Result<LoadOutcome, ServeError> {
     let mut run = Run::new(load.bound);
     let start = Instant::now();
     let mut issued: u64 = 0;
@@ -304,7 +305,7 @@ pub fn run_load(session: &mut Session<'_>, load: &Load) -> Result<LoadOutcome, S
     };
     loop {
         if session.interrupted.load(Ordering::Relaxed) {
-            return Err("interrupted".into());
+            return Err(ServeError::Interrupted);
         }
         let now = Instant::now();
         if issuing {
@@ -418,10 +419,10 @@ mod tests {
     }
 
     impl Channel for FakeAgent {
-        fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        fn send(&mut self, bytes: &[u8]) -> Result<(), ServeError> {
             for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
                 let request = isobench_records::serve::decode_request(line)
-                    .map_err(|e| e.to_string())?
+                    .map_err(ServeError::Frame)?
                     .expect("a frame");
                 if Some(request.id) == self.drop_id {
                     continue;
@@ -439,7 +440,7 @@ mod tests {
             Ok(())
         }
 
-        fn recv(&mut self, timeout: Duration) -> Result<Incoming, String> {
+        fn recv(&mut self, timeout: Duration) -> Result<Incoming, ServeError> {
             match self.queue.pop_front() {
                 Some(r) => Ok(Incoming::Response(r)),
                 None => {

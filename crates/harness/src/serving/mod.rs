@@ -10,6 +10,7 @@
 //! host CPU the instance costs during each scenario.
 
 pub mod channel;
+pub mod error;
 pub mod loadgen;
 pub mod scenario;
 
@@ -28,6 +29,7 @@ use crate::runner::{results_path, RunContext, RunObserver};
 use crate::HarnessError;
 
 use channel::{Channel, InstanceChannel, StreamChannel};
+pub use error::ServeError;
 use loadgen::{run_load, summarize, Load, LoadOutcome, Session};
 pub use scenario::{Scenario, ServeSettings, TransportKind};
 
@@ -51,9 +53,9 @@ pub fn serve_args(ctx: &RunContext, assets: &Path, listen: &Listen) -> Vec<Strin
     let mut args = vec![
         "serve".to_string(),
         "--workload".into(),
-        config.workload.clone(),
+        config.workload.to_string(),
         "--engine".into(),
-        config.engine.clone(),
+        config.engine.to_string(),
         "--threads".into(),
         config.threads.to_string(),
         "--assets".into(),
@@ -87,7 +89,7 @@ pub fn serve_bench(
     settings: &ServeSettings,
     observer: &dyn RunObserver,
 ) -> Result<Vec<ServingResult>, HarnessError> {
-    settings.validate().map_err(HarnessError::Invalid)?;
+    settings.validate()?;
     let mut all = Vec::new();
     for &kind in &ctx.config.environments {
         if ctx.interrupted.load(Ordering::Relaxed) {
@@ -130,7 +132,7 @@ fn failed(
             env: kind.name().into(),
             scenario: s.name().into(),
             transport: transport_name(kind, settings.transport).into(),
-            workload: ctx.config.workload.clone(),
+            workload: ctx.config.workload.to_string(),
             failure: Some(reason.clone()),
             ..ServingResult::default()
         })
@@ -199,7 +201,7 @@ fn bench_environment(
             }
             results
         }
-        Err(reason) => failed(kind, settings, ctx, reason),
+        Err(reason) => failed(kind, settings, ctx, reason.to_string()),
     };
     if let Err(e) = env.teardown() {
         observer.message(&format!("{kind}: clean-up: {e}"));
@@ -215,46 +217,56 @@ pub const TCP_ENVIRONMENTS: &str =
 pub const CONTAINER_TCP_PORT: u16 = 7070;
 
 /// A free TCP port on the loopback interface.
-fn free_port() -> Result<u16, String> {
+fn free_port() -> Result<u16, ServeError> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .map_err(|e| format!("finding a free TCP port: {e}"))
+        .map_err(|source| ServeError::Socket {
+            what: "finding a free TCP port".into(),
+            source,
+        })
 }
 
 /// Waits for the `ready` record; returns seconds since launch and the engine.
-fn wait_ready(instance: &mut dyn Instance, timeout: Duration) -> Result<(f64, String), String> {
+fn wait_ready(instance: &mut dyn Instance, timeout: Duration) -> Result<(f64, String), ServeError> {
     let origin = instance.launched_at();
     let deadline = Instant::now() + timeout;
     let mut last_noise = String::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!("no `ready` record within {} s", timeout.as_secs()));
+            return Err(ServeError::NotReady {
+                seconds: timeout.as_secs(),
+            });
         }
         match instance.next_line(left) {
             Ok(Some(line)) => match parse_line(&line) {
                 Ok(LineKind::Record(Record::Ready(ready))) => {
-                    return Ok((origin.elapsed().as_secs_f64(), ready.engine))
+                    return Ok((origin.elapsed().as_secs_f64(), ready.engine.to_string()))
                 }
                 Ok(LineKind::Record(Record::Error(e))) => {
-                    return Err(format!("agent error ({}): {}", e.kind, e.message))
+                    return Err(ServeError::Agent {
+                        kind: e.kind,
+                        message: e.message,
+                    })
                 }
                 Ok(_) => last_noise = line.chars().take(200).collect(),
-                Err(e) => return Err(format!("agent printed an invalid record: {e}")),
+                Err(e) => return Err(ServeError::InvalidRecord(e)),
             },
             Ok(None) => {
-                return Err(format!(
-                    "agent exited before `ready`{}",
-                    if last_noise.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; last output: {last_noise}")
-                    }
-                ))
+                return Err(ServeError::OutputEnded {
+                    last_output: instance
+                        .diagnostics()
+                        .or_else(|| (!last_noise.is_empty()).then_some(last_noise)),
+                })
             }
             Err(EnvError::Timeout { .. }) => continue,
-            Err(e) => return Err(e.to_string()),
+            Err(source) => {
+                return Err(ServeError::Env {
+                    what: "waiting for `ready`",
+                    source,
+                })
+            }
         }
     }
 }
@@ -265,7 +277,7 @@ fn bench_instance(
     kind: EnvKind,
     settings: &ServeSettings,
     observer: &dyn RunObserver,
-) -> Result<Vec<ServingResult>, String> {
+) -> Result<Vec<ServingResult>, ServeError> {
     let config = &ctx.config;
     let listen = match settings.transport {
         TransportKind::Tcp if env.capabilities().host_network => {
@@ -288,7 +300,10 @@ fn bench_instance(
         vsock: settings.transport == TransportKind::Vsock,
         network: settings.transport == TransportKind::Tcp,
     };
-    let mut instance = env.launch(&spec).map_err(|e| format!("launch: {e}"))?;
+    let mut instance = env.launch(&spec).map_err(|source| ServeError::Env {
+        what: "launch",
+        source,
+    })?;
     let target = instance.meter_target();
     for pid in target.root_pids() {
         crate::cleanup::register_process(&ctx.env_options.work_dir, pid);
@@ -304,17 +319,21 @@ fn bench_instance(
         let mut stdio;
         let channel: &mut dyn Channel = match &listen {
             Listen::Tcp(listen) => {
-                let ip = instance.network_address().ok_or_else(|| {
-                    format!("{kind} gave the instance no network the host can reach")
-                })?;
+                let ip = instance
+                    .network_address()
+                    .ok_or_else(|| ServeError::Unreachable {
+                        env: kind.to_string(),
+                        what: "network",
+                    })?;
                 let port = listen.rsplit(':').next().unwrap_or_default();
                 let addr = std::net::SocketAddr::new(ip, port.parse().unwrap_or(0)).to_string();
                 socket = StreamChannel::tcp(&addr, Duration::from_secs(10))?;
                 &mut socket
             }
             Listen::Vsock(port) => {
-                let endpoint = instance.vsock().ok_or_else(|| {
-                    format!("{kind} gave the guest no vsock device the host can reach")
+                let endpoint = instance.vsock().ok_or_else(|| ServeError::Unreachable {
+                    env: kind.to_string(),
+                    what: "vsock device",
                 })?;
                 observer.message(&format!("{kind}: connecting over {}", endpoint.describe()));
                 socket = StreamChannel::vsock(&endpoint, *port, Duration::from_secs(30))?;
@@ -377,7 +396,7 @@ impl Bench<'_> {
         }
     }
 
-    fn measure(&self, session: &mut Session<'_>, load: &Load) -> Result<Measured, String> {
+    fn measure(&self, session: &mut Session<'_>, load: &Load) -> Result<Measured, ServeError> {
         let before = self.meter.read();
         let outcome = run_load(session, load)?;
         let after = self.meter.read();
@@ -392,23 +411,22 @@ impl Bench<'_> {
         })
     }
 
-    fn run(&self, session: &mut Session<'_>) -> Result<Vec<ServingResult>, String> {
+    fn run(&self, session: &mut Session<'_>) -> Result<Vec<ServingResult>, ServeError> {
         let settings = self.settings;
         let mut warm = self.load(Scenario::SingleStream, 0.0, None);
         warm.min_duration = Duration::ZERO;
         warm.min_queries = settings.warmup_requests.max(1);
         let warm = run_load(session, &warm)?;
         if warm.counts.answered > 0 && warm.counts.errors == warm.counts.answered {
-            return Err(format!(
-                "warm-up: every request failed: {}",
-                warm.first_errors.first().cloned().unwrap_or_default()
-            ));
+            return Err(ServeError::WarmupFailed {
+                first_error: warm.first_errors.first().cloned().unwrap_or_default(),
+            });
         }
         if warm.counts.answered == 0 || warm.counts.lost > 0 {
-            return Err(format!(
-                "warm-up: {} of {} requests answered",
-                warm.counts.answered, warm.counts.sent
-            ));
+            return Err(ServeError::WarmupUnanswered {
+                answered: warm.counts.answered,
+                sent: warm.counts.sent,
+            });
         }
         let mut rt = self.load(Scenario::SingleStream, 0.0, None);
         rt.min_duration = Duration::ZERO;
@@ -466,7 +484,7 @@ impl Bench<'_> {
         bound: Duration,
         capacity_qps: f64,
         steps: &mut Vec<PeakStep>,
-    ) -> Result<Measured, String> {
+    ) -> Result<Measured, ServeError> {
         let mut lo: Option<f64> = None;
         let mut hi: Option<f64> = None;
         let mut qps = self.settings.qps.unwrap_or(capacity_qps * 0.8);
@@ -544,7 +562,7 @@ impl Bench<'_> {
             env: self.kind.name().into(),
             scenario: scenario.name().into(),
             transport: transport_name(self.kind, self.settings.transport).into(),
-            workload: self.ctx.config.workload.clone(),
+            workload: self.ctx.config.workload.to_string(),
             engine: self.engine.clone(),
             emulated: false,
             ready_seconds: Some(self.ready_seconds),
@@ -623,9 +641,10 @@ pub fn add_ratios(results: &mut [ServingResult]) {
 /// when absent), replacing entries of the same environment, scenario and transport.
 fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError> {
     let output = &ctx.config.output;
-    std::fs::create_dir_all(output).map_err(|e| HarnessError::Output {
+    std::fs::create_dir_all(output).map_err(|source| HarnessError::Io {
+        what: "creating the output directory",
         path: output.clone(),
-        message: e.to_string(),
+        source,
     })?;
     let path = results_path(output);
     let mut file = match ResultsFile::load(&path) {
@@ -641,12 +660,7 @@ fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError>
             ctx.identity.clone(),
             crate::host::git_revision(),
         ),
-        Err(e) => {
-            return Err(HarnessError::Output {
-                path: path.clone(),
-                message: format!("{e}; choose another --output directory"),
-            })
-        }
+        Err(source) => return Err(HarnessError::ResultsInTheWay { source }),
     };
     file.serving.retain(|old| {
         !results.iter().any(|new| {
@@ -657,10 +671,7 @@ fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError>
         })
     });
     file.serving.extend(results.iter().cloned());
-    file.save_atomic(&path).map_err(|e| HarnessError::Output {
-        path,
-        message: e.to_string(),
-    })
+    Ok(file.save_atomic(&path)?)
 }
 
 #[cfg(test)]

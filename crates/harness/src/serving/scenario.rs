@@ -7,6 +7,8 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::HarnessError;
+
 /// A load scenario (MLPerf LoadGen semantics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -59,16 +61,16 @@ impl fmt::Display for Scenario {
 }
 
 impl FromStr for Scenario {
-    type Err = String;
+    type Err = HarnessError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, HarnessError> {
         Scenario::ALL
             .into_iter()
             .find(|sc| sc.name() == s.trim())
             .ok_or_else(|| {
-                format!(
+                HarnessError::Invalid(format!(
                     "unknown scenario `{s}`; known scenarios: single-stream, multi-stream, server, offline"
-                )
+                ))
             })
     }
 }
@@ -98,16 +100,16 @@ impl TransportKind {
 }
 
 impl FromStr for TransportKind {
-    type Err = String;
+    type Err = HarnessError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, HarnessError> {
         match s.trim() {
             "stdio" => Ok(TransportKind::Stdio),
             "tcp" => Ok(TransportKind::Tcp),
             "vsock" => Ok(TransportKind::Vsock),
-            other => Err(format!(
+            other => Err(HarnessError::Invalid(format!(
                 "unknown transport `{other}`; known transports: stdio, tcp, vsock"
-            )),
+            ))),
         }
     }
 }
@@ -169,28 +171,36 @@ impl Default for ServeSettings {
 
 impl ServeSettings {
     /// Checks values that cannot work.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), HarnessError> {
         if self.scenarios.is_empty() {
-            return Err("give at least one --scenario".into());
+            return Err(HarnessError::Invalid("give at least one --scenario".into()));
         }
         if let Some(qps) = self.qps {
             if !(qps.is_finite() && qps > 0.0) {
-                return Err(format!(
+                return Err(HarnessError::Invalid(format!(
                     "--qps {qps}: give a positive number of queries per second"
-                ));
+                )));
             }
         }
         if self.min_queries == 0 {
-            return Err("--min-queries 0: run at least 1 query".into());
+            return Err(HarnessError::Invalid(
+                "--min-queries 0: run at least 1 query".into(),
+            ));
         }
         if self.samples_per_query == 0 {
-            return Err("--samples-per-query 0: a query needs at least 1 sample".into());
+            return Err(HarnessError::Invalid(
+                "--samples-per-query 0: a query needs at least 1 sample".into(),
+            ));
         }
         if self.latency_bound == Some(Duration::ZERO) {
-            return Err("--latency-bound-ms 0: give a positive bound".into());
+            return Err(HarnessError::Invalid(
+                "--latency-bound-ms 0: give a positive bound".into(),
+            ));
         }
         if self.find_peak && !self.scenarios.contains(&Scenario::Server) {
-            return Err("--find-peak applies to the server scenario; add --scenario server".into());
+            return Err(HarnessError::Invalid(
+                "--find-peak applies to the server scenario; add --scenario server".into(),
+            ));
         }
         Ok(())
     }
@@ -232,7 +242,7 @@ mod tests {
         for sc in Scenario::ALL {
             assert_eq!(sc.name().parse::<Scenario>().unwrap(), sc);
         }
-        let err = "batch".parse::<Scenario>().unwrap_err();
+        let err = "batch".parse::<Scenario>().unwrap_err().to_string();
         assert!(err.contains("unknown scenario `batch`"), "{err}");
         assert!("udp".parse::<TransportKind>().is_err());
     }
@@ -255,7 +265,7 @@ mod tests {
 
     #[test]
     fn settings_validation_names_the_flag() {
-        let bad = |s: ServeSettings| s.validate().unwrap_err();
+        let bad = |s: ServeSettings| s.validate().unwrap_err().to_string();
         assert!(bad(ServeSettings {
             qps: Some(-1.0),
             ..Default::default()

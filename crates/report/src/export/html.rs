@@ -112,6 +112,12 @@ impl Exporter for HtmlExporter {
             esc(&results.host.hostname),
             esc(&results.isobench_version)
         ));
+        if let Some(command) = &x.command {
+            h.push_str(&format!(
+                "<p class=\"sub\">Program: <code>{}</code></p>\n",
+                esc(command)
+            ));
+        }
         if !results.warnings.is_empty() {
             h.push_str("<div class=\"warnings\" id=\"warnings\"><strong>Warnings</strong><ul>\n");
             for w in &results.warnings {

@@ -66,6 +66,9 @@ impl Exporter for MarkdownExporter {
             md_cell(&results.host.cpu_model),
             results.host.cpus,
         );
+        if let Some(command) = &x.command {
+            out.push_str(&format!("Program: `{}`\n\n", md_cell(command)));
+        }
         let rows: Vec<Vec<String>> = summary_rows(results, unit)
             .into_iter()
             .map(|r| r.cells)

@@ -9,27 +9,38 @@
 //! QMP on a Unix socket in a per-instance work directory (`qmp_capabilities`
 //! at launch, `quit` on stop).
 //!
+//! With a user root ([`AgentPayload::user_root`], `--workload command`) the
+//! tree's ext4 image is the guest's read-only virtio block device
+//! ([`devices::root_drive_args`]), which the agent mounts and enters.
+//!
 //! With [`LaunchSpec::vsock`] the guest gets a virtio-vsock device
 //! ([`QemuVsock`]): the kernel's `vhost-vsock` when the host has
 //! `/dev/vhost-vsock` (host clients connect to the guest's CID), else
 //! `vhost-user-vsock` backed by a [`crate::vhost_user::VsockDaemon`] (host
 //! clients use its hybrid-vsock Unix socket, as with Firecracker).
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+pub mod devices;
+pub mod qmp;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::instance::{prepared, StopGuard, Teardown};
 use crate::process::ChildProcess;
 use crate::registry::{which, EnvOptions};
 use crate::vhost_user::{self, VsockDaemon};
 use crate::vm::{self, Compression, GuestImage, Halt, VmmProcess, WorkDir};
 use crate::vsock::VsockEndpoint;
 use crate::{
-    AgentPayload, Availability, EnvError, EnvKind, Environment, EnvironmentInfo, ExitInfo,
-    HostFacts, Instance, KvmKind, LaunchSpec, MeterTarget, Prepared,
+    AgentPayload, Availability, Capabilities, EnvError, EnvKind, Environment, EnvironmentInfo,
+    ExitInfo, HostFacts, Instance, KvmKind, LaunchSpec, MeterTarget, PayloadView, Prepared, Swept,
 };
+
+pub use devices::{microvm_mmio_device_param, QemuVsock, VirtioBus, VHOST_VSOCK_DEVICE};
+pub use qmp::Qmp;
+
+use devices::kernel_guest_cid;
 
 /// The QEMU binary looked up on PATH.
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
@@ -64,33 +75,6 @@ impl Accel {
     }
 }
 
-/// The kernel's vhost-vsock device node.
-pub const VHOST_VSOCK_DEVICE: &str = "/dev/vhost-vsock";
-
-/// The vsock device of one QEMU launch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QemuVsock {
-    /// The kernel's vhost-vsock (`/dev/vhost-vsock`) with this guest CID.
-    Kernel {
-        /// Guest CID, unique on the host.
-        cid: u32,
-    },
-    /// vhost-user-vsock: the vhost-user socket of a `vhost-device-vsock` daemon.
-    VhostUser {
-        /// The daemon's vhost-user socket.
-        socket: PathBuf,
-    },
-}
-
-/// A guest CID for the kernel's vhost-vsock, unique among this host's
-/// isobench processes (CIDs 0-2 are reserved).
-fn kernel_guest_cid() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let sequence = NEXT.fetch_add(1, Ordering::Relaxed) % 64;
-    0x1000_0000 + (std::process::id() % 0x100_0000) * 64 + sequence
-}
-
 fn machine(kind: EnvKind) -> &'static str {
     match kind {
         EnvKind::QemuQ35 => "q35",
@@ -113,8 +97,14 @@ fn qemu_version(binary: &Path) -> Result<String, EnvError> {
     )
 }
 
-/// Whether `kind` (qemu-microvm / qemu-q35) can run here, and with which accelerator.
-pub fn detect(kind: EnvKind, host: &HostFacts, _options: &crate::EnvOptions) -> Availability {
+/// What the QEMU machines can do (their registry entries' [`Capabilities`]):
+/// VMs with a serial console and vsock, under TCG (labelled emulated)
+/// without hardware KVM.
+pub const CAPABILITIES: Capabilities = Capabilities::virtual_machine();
+
+/// Whether `kind` (qemu-microvm / qemu-q35) can run here, and with which
+/// accelerator; the guest kernel is `--kernel` (which must exist) or the cache's.
+pub fn detect(kind: EnvKind, host: &HostFacts, options: &EnvOptions) -> Availability {
     let Some(binary) = which(QEMU_BINARY) else {
         return Availability::no(
             kind,
@@ -133,19 +123,29 @@ pub fn detect(kind: EnvKind, host: &HostFacts, _options: &crate::EnvOptions) -> 
             host.kvm.explain()
         ),
     };
-    let cache = vm::default_cache_dir();
-    let kernel = match vm::kernel::cached_versions(&cache).pop() {
-        Some(v) => format!("guest kernel {v} cached"),
-        None => "guest kernel not cached yet (prepare fetches Debian's cloud kernel with apt-get download)".into(),
+    let kernel = match vm::kernel_detail(options) {
+        Ok(detail) => detail,
+        Err((reason, fix)) => return Availability::no(kind, reason, fix),
     };
     Availability::yes(
         kind,
         format!(
             "{version}, machine {}, {accel}; {kernel}; {}",
             machine(kind),
-            vsock_backend_note(&cache)
+            vsock_backend_note(&options.cache_dir)
         ),
     )
+}
+
+/// Builds the environment of `kind`.
+pub fn build(kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError> {
+    Ok(Box::new(Qemu::new(kind, options)?))
+}
+
+/// Nothing of a QEMU run lives outside its work directory (QMP socket,
+/// vsock daemon sockets), whose processes and files the harness removes.
+pub fn clean_leftovers(_kind: EnvKind, _options: &EnvOptions) -> Swept {
+    Swept::default()
 }
 
 /// True when a QEMU guest can get a vsock device here: the kernel's
@@ -167,26 +167,6 @@ fn vsock_backend_note(cache: &Path) -> String {
             vhost_user::INSTALL_FIX
         ),
     }
-}
-
-/// Where QEMU's microvm places its virtio-mmio transports: transport `n`
-/// (bus `virtio-mmio-bus.<n>`) at `BASE + n * SLOT` with GSI `IRQ_BASE + n`
-/// when ACPI (and with it the second IOAPIC) is off.
-const MICROVM_MMIO_BASE: u64 = 0xfeb0_0000;
-const MICROVM_MMIO_SLOT: u64 = 512;
-const MICROVM_MMIO_IRQ_BASE: u64 = 5;
-
-/// The microvm transport isobench puts its vsock device on.
-const VSOCK_TRANSPORT: u64 = 0;
-
-/// The kernel parameter announcing microvm transport `n`, as Firecracker
-/// announces its devices (`virtio_mmio.device=<size>@<base>:<irq>`).
-pub fn microvm_mmio_device_param(n: u64) -> String {
-    format!(
-        "virtio_mmio.device={MICROVM_MMIO_SLOT}@{:#x}:{}",
-        MICROVM_MMIO_BASE + n * MICROVM_MMIO_SLOT,
-        MICROVM_MMIO_IRQ_BASE + n
-    )
 }
 
 /// A QEMU environment (one machine type).
@@ -266,13 +246,12 @@ impl Qemu {
             }
         }
         let cmdline_devices = self.cmdline_mmio_devices(image);
+        let bus = VirtioBus::of(self.kind, cmdline_devices);
         let halt = if cmdline_devices {
             // No ACPI, no power-off: the agent resets the machine (a triple
             // fault with `reboot=t`), which `-no-reboot` turns into QEMU's exit.
             base.push("reboot=t".into());
-            if vsock.is_some() {
-                base.push(microvm_mmio_device_param(VSOCK_TRANSPORT));
-            }
+            base.extend(bus.kernel_params(vsock.is_some(), image.root_drive.is_some()));
             Halt::Reboot
         } else {
             Halt::Poweroff
@@ -315,26 +294,11 @@ impl Qemu {
             &format!("unix:{},server=on,wait=off", qmp_socket.display()),
         ]);
         // microvm has virtio-mmio transports only; q35 has PCI.
-        let bus = if self.kind == EnvKind::QemuQ35 {
-            "pci".to_string()
-        } else if cmdline_devices {
-            // On the transport the command line announces.
-            format!("device,bus=virtio-mmio-bus.{VSOCK_TRANSPORT}")
-        } else {
-            "device".to_string()
-        };
-        match vsock {
-            None => {}
-            Some(QemuVsock::Kernel { cid }) => push(&[
-                "-device",
-                &format!("vhost-vsock-{bus},id=isobench-vsock,guest-cid={cid}"),
-            ]),
-            Some(QemuVsock::VhostUser { socket }) => push(&[
-                "-chardev",
-                &format!("socket,id=isobench-vsock-chr,path={}", socket.display()),
-                "-device",
-                &format!("vhost-user-vsock-{bus},id=isobench-vsock,chardev=isobench-vsock-chr"),
-            ]),
+        if let Some(drive) = &image.root_drive {
+            args.extend(devices::root_drive_args(bus, &drive.path));
+        }
+        if let Some(vsock) = vsock {
+            args.extend(devices::vsock_args(bus, vsock));
         }
         Ok(args)
     }
@@ -403,11 +367,12 @@ impl Environment for Qemu {
         PathBuf::from(vm::GUEST_ASSETS)
     }
 
+    fn payload_view(&self) -> PayloadView {
+        PayloadView::guest()
+    }
+
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError> {
-        let image = self.image.as_ref().ok_or_else(|| EnvError::Vmm {
-            vmm: self.kind.name().into(),
-            message: "launch called before prepare".into(),
-        })?;
+        let image = prepared(self.image.as_ref(), self.kind)?;
         let launched_at = Instant::now();
         let workdir = WorkDir::create(&self.options.work_dir, &spec.run_id.to_string())?;
         let qmp_socket = workdir.path().join("qmp.sock");
@@ -447,19 +412,13 @@ impl Environment for Qemu {
         let mut command = Command::new(&args[0]);
         command.args(&args[1..]);
         let child = ChildProcess::spawn_with_stdin(command, self.kind.name(), spec.interactive)?;
-        let mut instance = QemuInstance {
-            vmm: VmmProcess {
-                child,
-                env: self.kind.name().into(),
-                timeout_at: launched_at + spec.timeout,
-                launched_at,
-            },
+        let mut instance = StopGuard::new(QemuRun {
+            vmm: VmmProcess::new(child, self.kind.name(), launched_at, spec.timeout),
             qmp: None,
             workdir,
-            result: None,
             daemon,
             vsock: endpoint,
-        };
+        });
         match Qmp::connect(
             &qmp_socket,
             &mut instance.vmm.child,
@@ -484,7 +443,7 @@ impl Environment for Qemu {
                     },
                     None => e,
                 };
-                let _ = instance.stop();
+                // Dropping the guard stops QEMU and removes its work directory.
                 return Err(error);
             }
         }
@@ -492,125 +451,51 @@ impl Environment for Qemu {
     }
 }
 
-/// A QMP connection (JSON lines over a Unix socket).
-pub struct Qmp {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Qmp {
-    /// Connects to QEMU's QMP socket once it appears, reads the greeting and
-    /// negotiates capabilities. Fails early with QEMU's own message if it exits.
-    pub fn connect(
-        socket: &Path,
-        child: &mut ChildProcess,
-        within: Duration,
-    ) -> Result<Qmp, EnvError> {
-        let deadline = Instant::now() + within;
-        let stream = loop {
-            if let Some(status) = child.try_exit() {
-                let last = child.stderr.last_line();
-                return Err(EnvError::Vmm {
-                    vmm: "qemu".into(),
-                    message: format!("exited at start ({status}): {last}"),
-                });
-            }
-            match UnixStream::connect(socket) {
-                Ok(stream) => break stream,
-                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
-                Err(e) => {
-                    return Err(EnvError::Vmm {
-                        vmm: "qemu".into(),
-                        message: format!(
-                            "QMP socket {} not ready within {:.0} s: {e}",
-                            socket.display(),
-                            within.as_secs_f64()
-                        ),
-                    })
-                }
-            }
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let writer = stream
-            .try_clone()
-            .map_err(|e| EnvError::io("cloning the QMP socket", e))?;
-        let mut qmp = Qmp {
-            reader: BufReader::new(stream),
-            writer,
-        };
-        let greeting = qmp.read_message()?;
-        if greeting.get("QMP").is_none() {
-            return Err(EnvError::Vmm {
-                vmm: "qemu".into(),
-                message: format!("unexpected QMP greeting: {greeting}"),
-            });
-        }
-        qmp.execute("qmp_capabilities")?;
-        Ok(qmp)
-    }
-
-    fn read_message(&mut self) -> Result<serde_json::Value, EnvError> {
-        let mut line = String::new();
-        let n = self
-            .reader
-            .read_line(&mut line)
-            .map_err(|e| EnvError::io("reading from QMP", e))?;
-        if n == 0 {
-            return Err(EnvError::Vmm {
-                vmm: "qemu".into(),
-                message: "QMP connection closed".into(),
-            });
-        }
-        serde_json::from_str(&line).map_err(|e| EnvError::Vmm {
-            vmm: "qemu".into(),
-            message: format!("bad QMP message `{}`: {e}", line.trim()),
-        })
-    }
-
-    /// Runs a QMP command and returns its `return` value (events before it are skipped).
-    pub fn execute(&mut self, command: &str) -> Result<serde_json::Value, EnvError> {
-        let request = serde_json::json!({ "execute": command });
-        writeln!(self.writer, "{request}")
-            .map_err(|e| EnvError::io(format!("sending QMP `{command}`"), e))?;
-        loop {
-            let mut message = self.read_message()?;
-            if let Some(value) = message.get_mut("return") {
-                return Ok(value.take());
-            }
-            if let Some(error) = message.get("error") {
-                return Err(EnvError::Vmm {
-                    vmm: "qemu".into(),
-                    message: format!("QMP `{command}` failed: {error}"),
-                });
-            }
-        }
-    }
-}
-
-struct QemuInstance {
+/// One QEMU process, its QMP connection, work directory and vsock daemon.
+struct QemuRun {
     vmm: VmmProcess,
     qmp: Option<Qmp>,
     workdir: WorkDir,
-    result: Option<ExitInfo>,
     /// The user-space vsock device, when the guest has one that way.
     daemon: Option<VsockDaemon>,
     /// Where host clients reach the guest's vsock.
     vsock: Option<VsockEndpoint>,
 }
 
-impl Instance for QemuInstance {
+impl Teardown for QemuRun {
+    fn teardown(&mut self) -> Result<ExitInfo, EnvError> {
+        let mut asked_to_quit = false;
+        if self.vmm.child.try_exit().is_none() {
+            if let Some(qmp) = &mut self.qmp {
+                asked_to_quit = qmp.execute("quit").is_ok();
+            }
+        }
+        self.qmp = None;
+        let status = self.vmm.child.finish(Duration::from_secs(2));
+        if let Some(daemon) = &mut self.daemon {
+            daemon.stop();
+        }
+        self.workdir.remove()?;
+        Ok(ExitInfo {
+            code: status.code().map(i64::from),
+            killed: asked_to_quit || self.vmm.child.was_killed(),
+            final_cpu_seconds: None,
+            final_peak_memory_bytes: None,
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("{} VM {}", self.vmm.child.name(), self.vmm.child.pid())
+    }
+}
+
+impl Instance for StopGuard<QemuRun> {
     fn launched_at(&self) -> Instant {
-        self.vmm.launched_at
+        self.vmm.launched_at()
     }
 
     fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError> {
-        let result = self.vmm.next_line(timeout);
-        if let Err(EnvError::Timeout { during, .. }) = &result {
-            if during.contains("whole run") {
-                let _ = self.stop();
-            }
-        }
-        result
+        self.read(|run| run.vmm.next_line(timeout))
     }
 
     fn meter_target(&self) -> MeterTarget {
@@ -634,35 +519,7 @@ impl Instance for QemuInstance {
     }
 
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {
-        if let Some(info) = &self.result {
-            return Ok(info.clone());
-        }
-        let mut asked_to_quit = false;
-        if self.vmm.child.try_exit().is_none() {
-            if let Some(qmp) = &mut self.qmp {
-                asked_to_quit = qmp.execute("quit").is_ok();
-            }
-        }
-        self.qmp = None;
-        let status = self.vmm.child.finish(Duration::from_secs(2));
-        if let Some(daemon) = &mut self.daemon {
-            daemon.stop();
-        }
-        let removed = self.workdir.remove();
-        let info = ExitInfo {
-            code: status.code().map(i64::from),
-            killed: asked_to_quit || self.vmm.child.was_killed(),
-            final_cpu_seconds: None,
-            final_peak_memory_bytes: None,
-        };
-        self.result = Some(info.clone());
-        removed.map(|()| info)
-    }
-}
-
-impl Drop for QemuInstance {
-    fn drop(&mut self) {
-        let _ = self.stop();
+        StopGuard::stop(self)
     }
 }
 
@@ -700,6 +557,7 @@ mod tests {
             },
             modules_inside: vec!["/lib/modules/virtio.ko".into()],
             env: vec![],
+            root_drive: None,
         }
     }
 
@@ -841,6 +699,83 @@ mod tests {
         )
         .unwrap();
         assert!(!microvm.cmdline_mmio_devices(&image));
+    }
+
+    #[test]
+    fn a_root_drive_is_attached_read_only_and_named_to_the_agent() {
+        let sock = Path::new("/w/qmp.sock");
+        let mut image = image();
+        image.root_drive = Some(crate::user_root::Ext4Image {
+            path: "/c/user-roots/tree-0123.ext4".into(),
+            bytes: 1 << 20,
+            cached: true,
+        });
+        let mut spec = spec();
+        spec.agent_args = vec!["exec".into(), "--spec".into(), "7b7d".into()];
+        let append =
+            |args: &[String]| args[args.iter().position(|a| a == "-append").unwrap() + 1].clone();
+        let drive = "-drive file=/c/user-roots/tree-0123.ext4,format=raw,if=none,id=isobench-root,readonly=on";
+        let q35 = qemu(EnvKind::QemuQ35, Accel::Tcg)
+            .command_line(&spec, &image, sock, None)
+            .unwrap();
+        let joined = q35.join(" ");
+        assert!(
+            joined.contains(&format!(
+                "{drive} -device virtio-blk-pci,drive=isobench-root"
+            )),
+            "{joined}"
+        );
+        assert!(
+            append(&q35).contains("-- exec --spec 7b7d --root-device /dev/vda --modules"),
+            "{}",
+            append(&q35)
+        );
+        // microvm with ACPI (Debian's kernel): QEMU picks the transport.
+        let microvm = qemu(EnvKind::QemuMicrovm, Accel::Tcg);
+        let joined = microvm
+            .command_line(&spec, &image, sock, None)
+            .unwrap()
+            .join(" ");
+        assert!(
+            joined.contains("-device virtio-blk-device,drive=isobench-root"),
+            "{joined}"
+        );
+        // The microVM kernel: a fixed transport, announced before `--`.
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, "CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n").unwrap();
+        image.kernel.config = Some(config);
+        let user = QemuVsock::VhostUser {
+            socket: PathBuf::from("/w/vhu.sock"),
+        };
+        let args = microvm
+            .command_line(&spec, &image, sock, Some(&user))
+            .unwrap();
+        let joined = args.join(" ");
+        assert!(
+            joined.contains("-device virtio-blk-device,bus=virtio-mmio-bus.1,drive=isobench-root"),
+            "{joined}"
+        );
+        assert!(
+            joined.contains(
+                "-device vhost-user-vsock-device,bus=virtio-mmio-bus.0,id=isobench-vsock"
+            ),
+            "{joined}"
+        );
+        let (kernel_part, init_part) = append(&args)
+            .split_once(" -- ")
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .unwrap();
+        assert!(
+            kernel_part.ends_with(
+                "reboot=t virtio_mmio.device=512@0xfeb00000:5 virtio_mmio.device=512@0xfeb00200:6"
+            ),
+            "{kernel_part}"
+        );
+        assert!(
+            init_part.starts_with("exec --spec 7b7d --root-device /dev/vda"),
+            "{init_part}"
+        );
     }
 
     #[test]

@@ -1,0 +1,276 @@
+//! The connection to dockerd: where it is (`Endpoint`), a
+//! version-negotiated Engine API client on a small tokio runtime of its own
+//! (`Connection`), and the error mapping every Docker call shares.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+
+use crate::registry::which;
+use crate::{EnvError, EnvKind};
+
+/// Socket used when neither `EnvOptions::docker_host` nor `DOCKER_HOST` says otherwise.
+pub const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// Names under which Kata Containers is commonly registered in `daemon.json`.
+pub const KATA_RUNTIMES: [&str; 6] = [
+    "kata",
+    "kata-runtime",
+    "io.containerd.kata.v2",
+    "kata-qemu",
+    "kata-clh",
+    "kata-fc",
+];
+
+/// Seconds to wait for dockerd to answer a ping.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Fix text when dockerd does not answer.
+pub(super) const FIX_NOT_RUNNING: &str = "run scripts/start-dockerd.sh or `dockerd &`";
+
+/// Fix text when no Kata runtime is registered.
+pub(super) const FIX_KATA: &str = "Kata Containers is in no registry reachable from this machine (not in Debian 12, crates.io or \
+                        PyPI): install it from the Kata Containers project's release tarball, register it in \
+                        /etc/docker/daemon.json as {\"runtimes\": {\"kata\": {\"runtimeType\": \
+                        \"io.containerd.kata.v2\"}}} and restart dockerd (scripts/stop-dockerd.sh && \
+                        scripts/start-dockerd.sh); it also needs hardware KVM";
+
+/// Where the daemon is: a unix socket path or an http(s)/tcp URL.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Endpoint {
+    Unix(String),
+    Tcp(String),
+}
+
+impl Endpoint {
+    pub(super) fn from_options(docker_host: Option<&str>) -> Self {
+        let host = docker_host
+            .map(str::to_string)
+            .or_else(|| {
+                std::env::var("DOCKER_HOST")
+                    .ok()
+                    .filter(|h| !h.trim().is_empty())
+            })
+            .unwrap_or_else(|| DEFAULT_SOCKET.to_string());
+        if let Some(path) = host.strip_prefix("unix://") {
+            Endpoint::Unix(path.to_string())
+        } else if host.starts_with("tcp://") || host.starts_with("http://") {
+            Endpoint::Tcp(host.replacen("tcp://", "http://", 1))
+        } else {
+            Endpoint::Unix(host)
+        }
+    }
+
+    pub(super) fn describe(&self) -> &str {
+        match self {
+            Endpoint::Unix(p) | Endpoint::Tcp(p) => p,
+        }
+    }
+}
+
+/// A connected, version-negotiated Engine API client and its runtime.
+pub(super) struct Connection {
+    pub(super) rt: Arc<Runtime>,
+    pub(super) client: bollard::Docker,
+    pub(super) server_version: String,
+    pub(super) api_version: String,
+    pub(super) runtimes: Vec<String>,
+    pub(super) default_runtime: String,
+}
+
+fn new_runtime() -> Result<Runtime, EnvError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("isobench-docker")
+        .enable_all()
+        .build()
+        .map_err(|e| EnvError::io("starting the tokio runtime for the Docker API", e))
+}
+
+/// Why dockerd cannot be used, with the fix, as an [`Availability`]-ready pair.
+impl Connection {
+    /// Runs a future of the Engine API to completion.
+    pub(super) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.rt.block_on(future)
+    }
+
+    /// Names of the isobench containers (label [`super::image::LABEL`]) in the daemon.
+    pub(super) fn isobench_containers(&self) -> Result<Vec<String>, EnvError> {
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&HashMap::from([("label", vec![super::image::LABEL])]))
+            .build();
+        let list = self
+            .block_on(self.client.list_containers(Some(options)))
+            .map_err(|e| docker_err("listing containers", e))?;
+        Ok(list
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect())
+    }
+
+    /// Names of the isobench networks (label [`super::image::LABEL`]) in the daemon.
+    pub(super) fn isobench_networks(&self) -> Result<Vec<String>, EnvError> {
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new()
+            .filters(&HashMap::from([("label", vec![super::image::LABEL])]))
+            .build();
+        let list = self
+            .block_on(self.client.list_networks(Some(options)))
+            .map_err(|e| docker_err("listing networks", e))?;
+        Ok(list.into_iter().filter_map(|n| n.name).collect())
+    }
+
+    /// Force-removes a container; one already gone is not an error.
+    pub(super) fn remove_container(&self, name: &str) -> Result<(), EnvError> {
+        let options = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.block_on(self.client.remove_container(name, Some(options))) {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(docker_err(&format!("removing container {name}"), e)),
+        }
+    }
+
+    /// Removes a network; one already gone is not an error.
+    pub(super) fn remove_network(&self, name: &str) -> Result<(), EnvError> {
+        remove_network(&self.rt, &self.client, name)
+    }
+}
+
+pub(super) fn not_reachable(endpoint: &Endpoint, detail: &str) -> (String, String) {
+    let installed = which("dockerd").is_some();
+    if !installed && matches!(endpoint, Endpoint::Unix(_)) {
+        return (
+            format!(
+                "docker.io not installed (no dockerd on PATH, no answer on {})",
+                endpoint.describe()
+            ),
+            "apt-get install -y docker.io, then scripts/start-dockerd.sh".into(),
+        );
+    }
+    let mut reason = format!("dockerd not running (no answer on {})", endpoint.describe());
+    if !detail.is_empty() {
+        reason.push_str(&format!(": {detail}"));
+    }
+    (reason, FIX_NOT_RUNNING.into())
+}
+
+pub(super) fn connect(kind: EnvKind, endpoint: &Endpoint) -> Result<Connection, EnvError> {
+    let unavailable = |detail: &str| {
+        let (reason, fix) = not_reachable(endpoint, detail);
+        EnvError::Unavailable {
+            env: kind.name().into(),
+            reason,
+            fix,
+        }
+    };
+    let rt = new_runtime()?;
+    let client = match endpoint {
+        Endpoint::Unix(path) => {
+            if !std::path::Path::new(path).exists() {
+                return Err(unavailable(""));
+            }
+            bollard::Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+        }
+        Endpoint::Tcp(url) => {
+            bollard::Docker::connect_with_http(url, 120, bollard::API_DEFAULT_VERSION)
+        }
+    }
+    .map_err(|e| unavailable(&e.to_string()))?;
+    let (client, version, info) = rt.block_on(async {
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, client.negotiate_version())
+            .await
+            .map_err(|_| unavailable("timed out"))?
+            .map_err(|e| unavailable(&e.to_string()))?;
+        let version = client
+            .version()
+            .await
+            .map_err(|e| unavailable(&e.to_string()))?;
+        let info = client
+            .info()
+            .await
+            .map_err(|e| unavailable(&e.to_string()))?;
+        Ok::<_, EnvError>((client, version, info))
+    })?;
+    let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
+    runtimes.sort();
+    Ok(Connection {
+        api_version: client.client_version().to_string(),
+        rt: Arc::new(rt),
+        client,
+        server_version: version.version.unwrap_or_else(|| "?".into()),
+        runtimes,
+        default_runtime: info.default_runtime.unwrap_or_else(|| "runc".into()),
+    })
+}
+
+/// Removes a network; one already gone is not an error (also from a
+/// running instance, which holds the runtime and client only).
+pub(super) fn remove_network(
+    rt: &Runtime,
+    client: &bollard::Docker,
+    name: &str,
+) -> Result<(), EnvError> {
+    match rt.block_on(client.remove_network(name)) {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(docker_err(&format!("removing network {name}"), e)),
+    }
+}
+
+pub(super) fn docker_err(what: &str, e: bollard::errors::Error) -> EnvError {
+    EnvError::Docker(format!("{what}: {e}"))
+}
+
+pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// The Kata runtime name registered in the daemon, if any.
+pub(super) fn kata_runtime(runtimes: &[String]) -> Option<String> {
+    KATA_RUNTIMES
+        .iter()
+        .find(|k| runtimes.iter().any(|r| r == *k))
+        .map(|k| k.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse() {
+        assert_eq!(
+            Endpoint::from_options(Some("unix:///x/d.sock")),
+            Endpoint::Unix("/x/d.sock".into())
+        );
+        assert_eq!(
+            Endpoint::from_options(Some("/x/d.sock")),
+            Endpoint::Unix("/x/d.sock".into())
+        );
+        assert_eq!(
+            Endpoint::from_options(Some("tcp://h:2375")),
+            Endpoint::Tcp("http://h:2375".into())
+        );
+    }
+
+    #[test]
+    fn finds_kata_under_common_names() {
+        assert_eq!(
+            kata_runtime(&["runc".into(), "kata-qemu".into()]).as_deref(),
+            Some("kata-qemu")
+        );
+        assert_eq!(kata_runtime(&["runc".into(), "runsc".into()]), None);
+    }
+}
