@@ -7,10 +7,35 @@ mod reports;
 mod serve;
 mod setup;
 
-use clap::Parser;
+use clap::Parser as _;
+
+/// Clap's error as one line: `error: invalid value 'x' for '--flag <V>' [possible values: a, b]`.
+fn one_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let mut lines = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"));
+    let mut line = lines
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .to_string();
+    for rest in lines {
+        line.push(' ');
+        line.push_str(rest);
+    }
+    line
+}
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            eprintln!("{}; see `isobench --help`", one_line(&e));
+            std::process::exit(2);
+        }
+    };
     let filter = match cli.verbose {
         0 => "warn",
         1 => "info",

@@ -196,7 +196,7 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
     for &kind in &config.environments {
         if let Some(reason) = serving::transport_refusal(kind, settings.transport) {
             return Err(HarnessError::Invalid(format!(
-                "--transport {}: `{kind}`: {reason}",
+                "--transport {}: `{kind}` {reason}",
                 settings.transport.name()
             ))
             .into());

@@ -389,8 +389,14 @@ fn bad_flags_are_clear_errors() {
     let _one = exclusive();
     let dir = tempfile::tempdir().unwrap();
     for (flags, expected) in [
-        (vec!["--scenario", "batch"], "unknown scenario `batch`"),
-        (vec!["--transport", "udp"], "unknown transport `udp`"),
+        (
+            vec!["--scenario", "batch"],
+            "invalid value 'batch' for '--scenario <SCENARIO>' [possible values: single-stream, multi-stream, server, offline]",
+        ),
+        (
+            vec!["--transport", "udp"],
+            "invalid value 'udp' for '--transport <TRANSPORT>' [possible values: stdio, tcp, vsock]",
+        ),
         (
             vec!["--find-peak"],
             "--find-peak applies to the server scenario",

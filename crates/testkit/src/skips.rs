@@ -66,6 +66,8 @@ macro_rules! test_name {
 ///     unreachable!();
 /// }
 /// # fn am_i_root() -> bool { false }
+/// # // Not logged: this example's skip is not a test's.
+/// # std::env::remove_var(isobench_testkit::SKIP_LOG_VAR);
 /// # needs_root();
 /// ```
 #[macro_export]

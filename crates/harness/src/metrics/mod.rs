@@ -4,5 +4,6 @@
 pub mod process_tree;
 pub mod sampler;
 pub mod vmm;
+pub mod window;
 
 pub use sampler::{Meter, Reading, Sampler};

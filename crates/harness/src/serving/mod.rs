@@ -149,17 +149,20 @@ fn transport_name(kind: EnvKind, transport: TransportKind) -> &'static str {
     }
 }
 
-/// Why `kind` cannot serve over `transport`, if it cannot.
+/// Why `kind` cannot serve over `transport`, if it cannot: a phrase that
+/// follows the environment's name (`` `oci-runc` has no network ... ``).
 pub fn transport_refusal(kind: EnvKind, transport: TransportKind) -> Option<String> {
     let can = isobench_environments::capabilities(kind);
     match transport {
-        TransportKind::Tcp if !can.tcp => Some(format!("{TCP_ENVIRONMENTS}; use --transport stdio")),
+        TransportKind::Tcp if !can.tcp => Some(format!(
+            "has no network the host reaches ({TCP_ENVIRONMENTS}); use --transport stdio for it"
+        )),
         TransportKind::Vsock if !can.vsock => Some(
-            "the vsock transport needs a VM (firecracker, qemu-microvm, qemu-q35); use --transport stdio or tcp".into(),
+            "is not a VM (vsock works with firecracker, qemu-microvm, qemu-q35); use --transport stdio for it".into(),
         ),
-        TransportKind::Stdio if can.input == isobench_environments::InputChannel::None => {
-            Some(format!("{kind} gives the host no input channel to the agent; use --transport tcp"))
-        }
+        TransportKind::Stdio if can.input == isobench_environments::InputChannel::None => Some(
+            "gives the host no input channel to the agent; use --transport tcp for it".into(),
+        ),
         _ => None,
     }
 }
@@ -183,7 +186,7 @@ fn bench_environment(
         );
     }
     if let Some(reason) = transport_refusal(kind, settings.transport) {
-        return failed(kind, settings, ctx, reason);
+        return failed(kind, settings, ctx, format!("`{kind}` {reason}"));
     }
     let mut env: Box<dyn Environment> = match ctx.source.build(kind, &ctx.env_options) {
         Ok(env) => env,
