@@ -197,16 +197,58 @@ pub(crate) fn p99_note(results: &ResultsFile) -> Option<String> {
 
 /// Distinct reasons why CPU figures are absent in `env`'s measured repetitions.
 fn absent_reasons(env: &EnvironmentResult) -> Vec<String> {
-    let mut reasons: Vec<String> = Vec::new();
+    // Reasons that differ only in their numbers (each repetition's window
+    // length) are one line: the repetitions, and the first number's range.
+    let shape = |r: &str| -> String {
+        r.split(|c: char| c.is_ascii_digit() || c == '.')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("N")
+    };
+    let first_number = |r: &str| -> Option<f64> {
+        let start = r.find(|c: char| c.is_ascii_digit())?;
+        let text: String = r[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        text.parse().ok()
+    };
+    let mut groups: Vec<(String, Vec<u32>, Vec<String>)> = Vec::new();
     for rep in env.repetitions.iter().filter(|r| !r.iterations.is_empty()) {
         for reason in &rep.usage.absent {
-            let line = format!("#{}: {reason}", rep.index);
-            if !reasons.iter().any(|r| r.ends_with(reason.as_str())) {
-                reasons.push(line);
+            let key = shape(reason);
+            match groups.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, reps, texts)) => {
+                    reps.push(rep.index);
+                    texts.push(reason.clone());
+                }
+                None => groups.push((key, vec![rep.index], vec![reason.clone()])),
             }
         }
     }
-    reasons
+    groups
+        .into_iter()
+        .map(|(_, reps, texts)| {
+            let which = reps
+                .iter()
+                .map(|i| format!("#{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let numbers: Vec<f64> = texts.iter().filter_map(|t| first_number(t)).collect();
+            let text = &texts[0];
+            let same = texts.iter().all(|t| t == text);
+            match (same, first_number(text)) {
+                (false, Some(first)) if numbers.len() == texts.len() => {
+                    let lo = numbers.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let shown = first.to_string();
+                    let range = format!("{lo:.3}–{hi:.3}");
+                    format!("{which}: {}", text.replacen(&shown, &range, 1))
+                }
+                _ => format!("{which}: {text}"),
+            }
+        })
+        .collect()
 }
 
 /// Lines under the summary table: why an environment has no figures, which

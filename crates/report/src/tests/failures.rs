@@ -110,7 +110,7 @@ fn absent_cpu_figures_read_dash_with_the_reason_never_zero() {
     let cells = md_cells(md_row(&markdown, "docker"));
     assert_eq!(&cells[5..8], ["—", "—", "—"], "{cells:?}");
     assert!(
-        markdown.contains("docker: CPU %, CPU s/inference, start-up CPU absent (—): #0: the CPU meter read nothing (cgroup gone)"),
+        markdown.contains("docker: CPU %, CPU s/inference, start-up CPU absent (—): #0, #1, #2, #3, #4: the CPU meter read nothing (cgroup gone)"),
         "{markdown}"
     );
     let terminal = terminal_table(&file);
