@@ -16,14 +16,8 @@ use nix::mount::{mount, MsFlags};
 
 use crate::error::AgentError;
 
-/// How to end the machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Halt {
-    /// `reboot(RB_POWER_OFF)`: QEMU (ACPI) exits.
-    Poweroff,
-    /// `reboot(RB_AUTOBOOT)`: Firecracker with `reboot=k` exits on the reset.
-    Reboot,
-}
+/// How to end the machine (the invocation's `--halt`).
+pub use isobench_records::Halt;
 
 /// True when the agent runs as a VM's init: PID 1 with no procfs at `/proc`.
 pub fn is_vm_init() -> bool {
@@ -88,15 +82,6 @@ pub fn ensure_console(console: &Path) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// Splits a `--modules a.ko,b.ko` value into paths (empty items skipped).
-pub fn parse_modules(list: &str) -> Vec<PathBuf> {
-    list.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(PathBuf::from)
-        .collect()
-}
-
 /// Loads kernel modules in order with `finit_module`; a module already
 /// loaded (EEXIST) is fine.
 pub fn load_modules(modules: &[PathBuf]) -> Result<(), AgentError> {
@@ -148,15 +133,6 @@ pub fn halt(how: Halt) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn module_lists_split_in_order() {
-        assert_eq!(
-            parse_modules("/lib/a.ko, b.ko,,"),
-            vec![PathBuf::from("/lib/a.ko"), PathBuf::from("b.ko")]
-        );
-        assert!(parse_modules("").is_empty());
-    }
 
     #[test]
     fn missing_module_is_a_clear_init_error() {

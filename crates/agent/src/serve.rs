@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use isobench_records::serve::{
@@ -27,18 +27,8 @@ use crate::workloads::{Workload, WorkloadOptions};
 /// Longest request line read: the largest payload plus the frame header.
 pub const MAX_REQUEST_LINE: usize = MAX_REQUEST_BYTES + 32;
 
-/// Where requests come from and responses go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Transport {
-    /// Requests on stdin, responses on stdout (between the records).
-    Stdio,
-    /// A TCP listener on this address (`127.0.0.1:7070`, `0.0.0.0:7070`).
-    Tcp(String),
-    /// A character device (serial port, virtio-serial port).
-    Device(PathBuf),
-    /// An `AF_VSOCK` listener on this port, any CID (a VM's vsock device).
-    Vsock(u32),
-}
+/// Where requests come from and responses go: the invocation's `--listen`.
+pub use isobench_records::Listen as Transport;
 
 /// Everything the `serve` command needs.
 #[derive(Debug, Clone)]
@@ -75,7 +65,7 @@ pub fn serve(config: &ServeConfig, records: &mut dyn Write) -> Result<(), AgentE
     let listener = match &config.transport {
         Transport::Tcp(addr) => Some(TcpListener::bind(addr).map_err(|e| {
             AgentError::Usage(format!(
-                "--listen {addr}: cannot listen: {e}; choose a free address:port"
+                "--listen tcp:{addr}: cannot listen: {e}; choose a free address:port"
             ))
         })?),
         _ => None,
@@ -177,7 +167,7 @@ impl VsockListener {
         use std::os::fd::AsRawFd;
         let fail = |step: &str, e: nix::Error| {
             AgentError::Usage(format!(
-                "--vsock-port {port}: {step}: {e}; the machine needs a vsock device and its driver (modules vsock, vmw_vsock_virtio_transport)"
+                "--listen vsock:{port}: {step}: {e}; the machine needs a vsock device and its driver (modules vsock, vmw_vsock_virtio_transport)"
             ))
         };
         let socket = socket(
@@ -333,6 +323,8 @@ fn micros(d: std::time::Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+
     use crate::data::{Digits, Samples, FEATURES};
     use crate::workloads::knn::Knn;
     use isobench_records::serve::{decode_response, encode_frame, encode_request};

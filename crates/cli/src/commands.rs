@@ -5,8 +5,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use isobench_environments::{EnvKind, HostFacts};
 use isobench_harness::config::Overrides;
-use isobench_harness::runner::{results_path, Registry};
 use isobench_harness::session::{self, Session, SessionOptions};
+use isobench_harness::{results_path, Registry};
 use isobench_harness::{ExperimentConfig, HarnessError};
 
 use crate::cli::{Cli, Command, RunArgs};
@@ -56,7 +56,7 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
         &Registry,
     )?;
     if !args.common.offline {
-        crate::setup::ensure_for_run(cache, &config, options.agent.as_deref())?;
+        crate::setup::ensure_for_run(cache, &config, options.agent.as_deref(), &Registry)?;
     }
     eprintln!(
         "isobench: {} on {} ({} iterations after {} warm-ups, {} repetitions in {} order, engine {}, {} thread(s)); results in {}",

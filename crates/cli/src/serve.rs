@@ -8,9 +8,9 @@ use anyhow::Result;
 use clap::Args;
 use isobench_environments::HostFacts;
 use isobench_harness::config::Overrides;
-use isobench_harness::runner::{results_path, Registry, RunObserver};
 use isobench_harness::serving::{self, Scenario, ServeSettings, TransportKind};
 use isobench_harness::session::{self, Session, SessionOptions};
+use isobench_harness::{results_path, Registry, RunObserver};
 use isobench_harness::{ExperimentConfig, HarnessError};
 use isobench_results::ServingResult;
 
@@ -194,7 +194,8 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
         &Registry,
     )?;
     for &kind in &config.environments {
-        if let Some(reason) = serving::transport_refusal(kind, settings.transport) {
+        let can = isobench_harness::EnvironmentSource::capabilities(&Registry, kind);
+        if let Some(reason) = serving::transport_refusal(can, settings.transport) {
             return Err(HarnessError::Invalid(format!(
                 "--transport {}: `{kind}` {reason}",
                 settings.transport.name()
@@ -203,7 +204,7 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
         }
     }
     if !args.common.offline {
-        crate::setup::ensure_for_run(cache, &config, options.agent.as_deref())?;
+        crate::setup::ensure_for_run(cache, &config, options.agent.as_deref(), &Registry)?;
     }
     eprintln!(
         "isobench serve-bench: {} on {} over {}, scenarios {}; results in {}",

@@ -30,7 +30,12 @@ pub fn setup(cache: &Path, args: SetupArgs) -> Result<i32> {
 }
 
 /// What a run needs, fetched if missing (a no-op on a complete cache).
-pub fn ensure_for_run(cache: &Path, config: &ExperimentConfig, agent: Option<&Path>) -> Result<()> {
+pub fn ensure_for_run(
+    cache: &Path,
+    config: &ExperimentConfig,
+    agent: Option<&Path>,
+    source: &dyn isobench_harness::EnvironmentSource,
+) -> Result<()> {
     let mut components = vec![Component::Assets];
     if config.engine == isobench_harness::config::Engine::Ort {
         components.push(Component::OnnxRuntime);
@@ -38,7 +43,7 @@ pub fn ensure_for_run(cache: &Path, config: &ExperimentConfig, agent: Option<&Pa
     let vmm_from_cache = config
         .environments
         .iter()
-        .any(|&kind| isobench_environments::capabilities(kind).vmm_from_cache);
+        .any(|&kind| source.capabilities(kind).vmm_from_cache);
     if vmm_from_cache && config.firecracker.is_none() {
         components.push(Component::Firecracker);
     }

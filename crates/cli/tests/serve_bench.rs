@@ -446,7 +446,7 @@ fn agent_keeps_serving_after_bad_tcp_clients() {
             "--assets",
             assets.to_str().unwrap(),
             "--listen",
-            &addr,
+            &format!("tcp:{addr}"),
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -555,9 +555,9 @@ fn agent_serves_on_a_serial_device() {
             "knn",
             "--assets",
             assets.to_str().unwrap(),
-            "--device",
+            "--listen",
         ])
-        .arg(&slave)
+        .arg(format!("device:{}", slave.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -114,7 +114,8 @@ fn main() {
         let mut completed = false;
         for boot in 0..boots {
             let spec = LaunchSpec {
-                agent_args: agent_args.clone(),
+                invocation: isobench_environments::AgentInvocation::parse(&agent_args)
+                    .unwrap_or_else(|e| panic!("--agent-args {agent_args:?}: {e}")),
                 limits: Limits {
                     vcpus: Some(1),
                     memory_mib: Some(1024),

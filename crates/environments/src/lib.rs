@@ -59,6 +59,8 @@ pub use run_id::{RunId, RunLabel};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use isobench_records::AgentInvocation;
+
 /// Resource limits applied to an instance, the same for every environment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Limits {
@@ -70,13 +72,15 @@ pub struct Limits {
     pub cpuset: Option<String>,
 }
 
-/// What to launch: the agent's arguments with paths as seen inside the environment.
+/// What to launch: the agent's invocation with paths as seen inside the environment.
 #[derive(Debug, Clone)]
 pub struct LaunchSpec {
-    /// Arguments passed to the agent (after the program name). Asset paths
-    /// refer to [`AgentPayload::assets_dir`] as mounted inside, which is
-    /// given by [`Environment::assets_path_inside`].
-    pub agent_args: Vec<String>,
+    /// What the agent is asked to do. Asset paths refer to
+    /// [`AgentPayload::assets_dir`] as mounted inside, which is given by
+    /// [`Environment::assets_path_inside`]; the environment adds what only
+    /// it knows (a chroot, a VM init's modules and halt, a root device)
+    /// and writes the argv with [`AgentInvocation::to_args`].
+    pub invocation: AgentInvocation,
     /// Resource limits.
     pub limits: Limits,
     /// Time allowed from launch to the end of the instance before it is killed.

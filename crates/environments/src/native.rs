@@ -13,9 +13,9 @@ use crate::instance::{prepared, StopGuard, Teardown};
 use crate::lines::Deadline;
 use crate::process::ChildProcess;
 use crate::{
-    AgentPayload, Availability, Capabilities, EnvError, EnvKind, EnvOptions, Environment,
-    EnvironmentInfo, ExitInfo, HostFacts, Instance, LaunchSpec, MeterTarget, PayloadView, Prepared,
-    Swept,
+    AgentInvocation, AgentPayload, Availability, Capabilities, EnvError, EnvKind, EnvOptions,
+    Environment, EnvironmentInfo, ExitInfo, HostFacts, Instance, LaunchSpec, MeterTarget,
+    PayloadView, Prepared, Swept,
 };
 
 /// What native can do (its registry entry's [`Capabilities`]): a host
@@ -158,7 +158,7 @@ impl Environment for Native {
             None
         };
         let mut command = Command::new(&payload.agent_binary);
-        command.args(agent_args(payload, &spec.agent_args));
+        command.args(agent_args(payload, &spec.invocation));
         command.envs(self.payload_view().env(payload)?);
         if let Some(group) = &cgroup {
             join_before_exec(&mut command, group)?;
@@ -172,16 +172,15 @@ impl Environment for Native {
     }
 }
 
-/// The host agent's arguments: `agent_args`, and with a user root
-/// `--chroot <tree>` (the agent enters the tree itself, read-only, in a
-/// private mount namespace).
-pub fn agent_args(payload: &AgentPayload, agent_args: &[String]) -> Vec<String> {
-    let mut args = agent_args.to_vec();
-    if let Some(root) = &payload.user_root {
-        args.push("--chroot".into());
-        args.push(root.dir.display().to_string());
+/// The host agent's arguments: the invocation's, and with a user root
+/// `exec --chroot <tree>` (the agent enters the tree itself, read-only, in
+/// a private mount namespace).
+pub fn agent_args(payload: &AgentPayload, invocation: &AgentInvocation) -> Vec<String> {
+    let mut invocation = invocation.clone();
+    if let (Some(root), AgentInvocation::Exec(exec)) = (&payload.user_root, &mut invocation) {
+        exec.chroot = Some(root.dir.clone());
     }
-    args
+    invocation.to_args()
 }
 
 /// Makes the child join `group` between fork and exec, so every page and
@@ -308,22 +307,25 @@ mod tests {
             env: vec![],
             user_root: None,
         };
-        let args = vec!["exec".to_string(), "--spec".into(), "7b7d".into()];
-        assert_eq!(agent_args(&payload, &args), args);
+        let invocation = AgentInvocation::exec(isobench_records::user::ExecSpec {
+            argv: vec!["true".into()],
+            env: vec![],
+            workdir: None,
+            measure: isobench_records::user::Measure::Process,
+            iterations: 1,
+            warmup: 0,
+        });
+        let args = invocation.to_args();
+        assert_eq!(agent_args(&payload, &invocation), args);
         payload.user_root = Some(crate::UserRootRef {
             dir: "/cache/user-roots/tree-0123".into(),
             digest: "0123".repeat(16),
             bytes: 1,
         });
+        let chrooted = agent_args(&payload, &invocation);
         assert_eq!(
-            agent_args(&payload, &args),
-            [
-                "exec",
-                "--spec",
-                "7b7d",
-                "--chroot",
-                "/cache/user-roots/tree-0123"
-            ]
+            chrooted[args.len()..],
+            ["--chroot", "/cache/user-roots/tree-0123"]
         );
     }
 }

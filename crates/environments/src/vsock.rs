@@ -123,7 +123,7 @@ pub fn connect(
                 return Err(EnvError::Vmm {
                     vmm: "vsock".into(),
                     message: format!(
-                        "no connection to guest port {port} over {} after {attempts} attempts in {:.1} s: {e}; check that the agent listens (--vsock-port {port}) and that the guest kernel has a virtio-vsock driver",
+                        "no connection to guest port {port} over {} after {attempts} attempts in {:.1} s: {e}; check that the agent listens (--listen vsock:{port}) and that the guest kernel has a virtio-vsock driver",
                         endpoint.describe(),
                         patience.as_secs_f64()
                     ),

@@ -128,17 +128,20 @@ fn dead_run_id(kind: EnvKind) -> RunId {
 fn spec(env: &dyn Environment, run_id: RunId, iterations: u32) -> LaunchSpec {
     let assets = env.assets_path_inside().display().to_string();
     LaunchSpec {
-        agent_args: [
-            "run",
-            "--workload",
-            "knn",
-            "--iterations",
-            &iterations.to_string(),
-            "--assets",
-            &assets,
-        ]
-        .map(String::from)
-        .to_vec(),
+        invocation: isobench_environments::AgentInvocation::parse(
+            &[
+                "run",
+                "--workload",
+                "knn",
+                "--iterations",
+                &iterations.to_string(),
+                "--assets",
+                &assets,
+            ]
+            .map(String::from)
+            .to_vec(),
+        )
+        .unwrap(),
         limits: Limits {
             vcpus: Some(1),
             memory_mib: Some(1024),
@@ -530,8 +533,9 @@ fn docker_stop_while_running_kills_and_cleans_up() {
     env.prepare(&payload).unwrap();
     let run_id = unique_run_id(EnvKind::Docker);
     let mut spec = spec(&env, run_id, 1_000_000);
-    spec.agent_args
-        .extend(["--warmup".to_string(), "0".to_string()]);
+    if let isobench_environments::AgentInvocation::Run(run) = &mut spec.invocation {
+        run.warmup = 0;
+    }
     let mut instance = env.launch(&spec).unwrap();
     let first = instance.next_line(Duration::from_secs(60)).unwrap();
     assert!(first.is_some_and(|l| l.contains("\"ready\"")));

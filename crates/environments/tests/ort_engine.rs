@@ -109,21 +109,24 @@ fn run_yolov8(env: &mut dyn Environment, payload: &AgentPayload) -> Vec<Record> 
         .unwrap_or_else(|e| panic!("{kind}: prepare: {e}"));
     let assets = env.assets_path_inside().display().to_string();
     let spec = LaunchSpec {
-        agent_args: [
-            "run",
-            "--workload",
-            "yolov8",
-            "--engine",
-            "ort",
-            "--iterations",
-            "1",
-            "--warmup",
-            "0",
-            "--assets",
-            &assets,
-        ]
-        .map(String::from)
-        .to_vec(),
+        invocation: isobench_environments::AgentInvocation::parse(
+            &[
+                "run",
+                "--workload",
+                "yolov8",
+                "--engine",
+                "ort",
+                "--iterations",
+                "1",
+                "--warmup",
+                "0",
+                "--assets",
+                &assets,
+            ]
+            .map(String::from)
+            .to_vec(),
+        )
+        .unwrap(),
         limits: Limits {
             vcpus: Some(1),
             memory_mib: Some(1024),

@@ -141,7 +141,7 @@ fn exec_spec(argv: &[&str]) -> ExecSpec {
 
 fn launch_spec(run_id: RunId, spec: &ExecSpec, timeout: Duration) -> LaunchSpec {
     LaunchSpec {
-        agent_args: vec!["exec".into(), "--spec".into(), spec.encode()],
+        invocation: isobench_environments::AgentInvocation::exec(spec.clone()),
         limits: Limits {
             vcpus: Some(1),
             memory_mib: Some(512),

@@ -84,7 +84,7 @@ fn spec(run_id: RunId, assets_inside: &Path, timeout: Duration) -> LaunchSpec {
     agent_args.push("--assets".into());
     agent_args.push(assets_inside.display().to_string());
     LaunchSpec {
-        agent_args,
+        invocation: isobench_environments::AgentInvocation::parse(&agent_args).unwrap(),
         limits: Limits {
             vcpus: Some(1),
             memory_mib: Some(1024),

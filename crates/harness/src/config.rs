@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::HarnessError;
 
 pub use isobench_records::user::{ExecSpec, Measure};
+use isobench_records::{AgentInvocation, Listen, ModelSpec};
 pub use isobench_records::{Engine, Workload};
 
 /// Default measured iterations per repetition.
@@ -551,52 +552,36 @@ impl ExperimentConfig {
         })
     }
 
-    /// The agent's `run` arguments for this experiment; `assets` is the asset
-    /// directory as seen inside the environment.
-    pub fn agent_args(&self, assets: &Path) -> Vec<String> {
-        if let Some(command) = &self.command {
-            return vec![
-                "exec".into(),
-                "--spec".into(),
-                command.exec_spec(self.iterations, self.warmup).encode(),
-            ];
+    /// The model the agent loads for this experiment; `assets` is the asset
+    /// directory as seen inside the environment (the user's model and
+    /// images are staged under it, in `user/`).
+    pub fn model_spec(&self, assets: &Path) -> ModelSpec {
+        ModelSpec {
+            // Hand-written workloads run their own code whatever --engine says.
+            engine: self.workload.runs_onnx().then_some(self.engine),
+            threads: self.threads,
+            assets: Some(assets.to_path_buf()),
+            model: self.model.as_ref().map(|_| assets.join("user/model.onnx")),
+            images: self.images.as_ref().map(|_| assets.join("user/images")),
+            busy_ms: self.busy_ms,
+            touch_mib: self.touch_mib,
+            ..ModelSpec::new(self.workload)
         }
-        let mut args = vec![
-            "run".to_string(),
-            "--workload".into(),
-            self.workload.to_string(),
-            "--engine".into(),
-            self.engine.to_string(),
-            "--threads".into(),
-            self.threads.to_string(),
-            "--iterations".into(),
-            self.iterations.to_string(),
-            "--warmup".into(),
-            self.warmup.to_string(),
-            "--assets".into(),
-            assets.display().to_string(),
-        ];
-        if self.model.is_some() {
-            args.extend([
-                "--model".into(),
-                assets.join("user/model.onnx").display().to_string(),
-            ]);
+    }
+
+    /// What the agent does in one repetition of this experiment: `run` the
+    /// workload, or `exec` the user's program.
+    pub fn run_invocation(&self, assets: &Path) -> AgentInvocation {
+        match &self.command {
+            Some(command) => AgentInvocation::exec(command.exec_spec(self.iterations, self.warmup)),
+            None => AgentInvocation::run(self.model_spec(assets), self.iterations, self.warmup),
         }
-        if self.images.is_some() {
-            args.extend([
-                "--images".into(),
-                assets.join("user/images").display().to_string(),
-            ]);
-        }
-        if self.workload == Workload::Busy {
-            args.extend([
-                "--busy-ms".into(),
-                self.busy_ms.to_string(),
-                "--touch-mib".into(),
-                self.touch_mib.to_string(),
-            ]);
-        }
-        args
+    }
+
+    /// What a serving agent of this experiment does: `serve` the workload's
+    /// model, taking requests from `listen`.
+    pub fn serve_invocation(&self, assets: &Path, listen: Listen) -> AgentInvocation {
+        AgentInvocation::serve(self.model_spec(assets), listen)
     }
 
     /// A warning when this design cannot reach significance at `alpha`

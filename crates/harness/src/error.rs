@@ -108,51 +108,17 @@ pub enum HarnessError {
 #[derive(Debug, thiserror::Error)]
 pub enum RepetitionError {
     /// The instance could not be launched.
-    #[error("launch: {0}")]
-    Launch(#[source] isobench_environments::EnvError),
-    /// SIGINT / SIGTERM arrived (the repetition is measured again on --resume).
-    #[error("interrupted")]
-    Interrupted,
-    /// The whole repetition took longer than `--timeout`.
-    #[error("timed out after {seconds} s (--timeout)")]
-    Deadline {
-        /// The limit.
-        seconds: u64,
-    },
-    /// No `ready` record within `--boot-timeout` of the launch.
-    #[error("no ready record within {seconds} s of launch (--boot-timeout): the environment did not boot or the agent hung while loading")]
-    BootTimeout {
-        /// The limit.
-        seconds: u64,
-    },
-    /// No record within `--iteration-timeout` of the previous one.
-    #[error(
-        "no record for {seconds} s after the previous one (--iteration-timeout): the agent hung"
-    )]
-    IterationTimeout {
-        /// The limit.
-        seconds: u64,
-    },
+    #[error("{0}")]
+    Launch(#[source] crate::lifecycle::LaunchError),
+    /// Reading its records stopped (interrupt, a limit, an invalid record, the agent's error).
+    #[error(transparent)]
+    Records(crate::lifecycle::ReadError),
     /// The output ended before the `summary` record.
     #[error("agent exited before its summary record{}", last_output_note(.last_output))]
     EarlyExit {
         /// The runtime's / VMM's last words, else the agent's last stray line.
         last_output: Option<String>,
     },
-    /// A line carried the record marker but was not a valid record.
-    #[error("agent printed an invalid record: {0}")]
-    InvalidRecord(#[source] isobench_records::RecordError),
-    /// The agent reported an error (its `error` record).
-    #[error("agent error ({kind}): {message}")]
-    Agent {
-        /// The agent's error category.
-        kind: String,
-        /// Its one-line message.
-        message: String,
-    },
-    /// Reading the instance's output failed.
-    #[error("reading the agent's output: {0}")]
-    Stream(#[source] isobench_environments::EnvError),
     /// Appending to the journal failed.
     #[error("journal: {0}")]
     Journal(#[source] Box<HarnessError>),

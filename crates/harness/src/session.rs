@@ -12,7 +12,7 @@ use isobench_environments::user_root::{self, RootSource, TreeMount, UserRoot, Us
 use isobench_environments::{EnvKind, EnvOptions, HostFacts};
 
 use crate::config::{CommandWorkload, RootChoice};
-use crate::runner::{EnvironmentSource, Registry, RunContext};
+use crate::context::{EnvironmentSource, Registry, RunContext};
 use crate::{payload, ExperimentConfig, HarnessError};
 
 /// What a session needs beyond the experiment itself.
@@ -83,8 +83,7 @@ pub fn choose_environments(
     Ok(EnvKind::ALL
         .into_iter()
         .filter(|&kind| {
-            let emulated = isobench_environments::capabilities(kind).may_be_emulated
-                && !facts.kvm.can_boot_linux();
+            let emulated = source.capabilities(kind).may_be_emulated && !facts.kvm.can_boot_linux();
             !emulated && source.detect(kind, facts, options).available
         })
         .collect())

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use isobench_environments::{EnvKind, EnvOptions, HostFacts};
 use isobench_harness::config::Overrides;
-use isobench_harness::runner::{run_experiment, Registry, SilentObserver};
+use isobench_harness::context::SilentObserver;
 use isobench_harness::ExperimentConfig;
+use isobench_harness::{run_experiment, Registry};
 use isobench_results::{ResultsFile, Status};
 use isobench_testkit::fake::{FakeAgent, GARBAGE};
 

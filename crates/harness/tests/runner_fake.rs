@@ -14,7 +14,8 @@ use std::time::Duration;
 use isobench_environments::EnvKind;
 use isobench_harness::config::{Order, Overrides};
 use isobench_harness::journal::JOURNAL_FILE;
-use isobench_harness::runner::{results_path, run_experiment, schedule, RunContext, RunObserver};
+use isobench_harness::modes::batch::schedule;
+use isobench_harness::{results_path, run_experiment, RunContext, RunObserver};
 use isobench_harness::{ExperimentConfig, HarnessError};
 use isobench_results::{ResultsFile, Status};
 use isobench_stats::Verdict;
@@ -327,11 +328,11 @@ fn a_good_run_saves_samples_summaries_verdicts_rounds_and_calibration() {
             assert_eq!(log.count(|e| *e == event), 1, "{event:?}");
         }
     }
-    let assets = FAKE_ASSETS_INSIDE.to_string();
-    assert!(log
-        .launches()
-        .iter()
-        .all(|l| l.agent_args.contains(&assets) && l.agent_args.contains(&"knn".to_string())));
+    assert!(log.launches().iter().all(|l| {
+        let model = l.invocation.model().expect("a run invocation has a model");
+        model.assets.as_deref() == Some(std::path::Path::new(FAKE_ASSETS_INSIDE))
+            && model.workload == isobench_records::Workload::Knn
+    }));
 
     // The observer heard every environment start and finish, and every record.
     assert_eq!(

@@ -21,10 +21,14 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod invocation;
 pub mod kinds;
 pub mod serve;
 pub mod user;
 
+pub use invocation::{
+    AgentInvocation, ExecCommand, GuestInit, Halt, Listen, ModelSpec, RunSpec, ServeSpec,
+};
 pub use kinds::{Engine, UnknownName, Workload};
 
 /// Version of the record format; every record carries it as `v`.

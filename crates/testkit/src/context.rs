@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use isobench_environments::{AgentPayload, EnvOptions, HostFacts};
-use isobench_harness::runner::{EnvironmentSource, RunContext};
 use isobench_harness::ExperimentConfig;
+use isobench_harness::{EnvironmentSource, RunContext};
 use isobench_results::{PayloadIdentity, ResultsFile, Status};
 
 /// The payload of `agent` reading `assets`, with no extra files and no
@@ -23,7 +23,7 @@ pub fn payload(agent: &Path, assets: &Path) -> AgentPayload {
 }
 
 /// A [`RunContext`] running `config` with environments from `source`
-/// (a [`crate::fake::FakeSource`], or `isobench_harness::runner::Registry`
+/// (a [`crate::fake::FakeSource`], or `isobench_harness::Registry`
 /// for real ones) on `payload`. The work and cache directories are `work`
 /// and `cache` under `dir`; the host facts are this host's, the host
 /// metadata and payload identity empty; not interrupted, not resuming

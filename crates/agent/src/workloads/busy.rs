@@ -12,10 +12,8 @@ use isobench_records::Digest;
 use super::{IterationOutcome, Workload, WorkloadOptions};
 use crate::error::AgentError;
 
-/// Default CPU time per iteration, ms.
-pub const DEFAULT_BUSY_MS: u64 = 100;
-/// Default memory held, MiB.
-pub const DEFAULT_TOUCH_MIB: u64 = 64;
+/// Default CPU time per iteration (ms) and memory held (MiB): the invocation's defaults.
+pub use isobench_records::invocation::{DEFAULT_BUSY_MS, DEFAULT_TOUCH_MIB};
 
 /// The loaded `busy` workload: its touched memory and its per-iteration CPU budget.
 pub struct Busy {

@@ -148,7 +148,7 @@ impl DockerRun {
         ContainerCreateBody {
             image: Some(config.image.to_string()),
             entrypoint: config.entrypoint,
-            cmd: Some(config.spec.agent_args.clone()),
+            cmd: Some(config.spec.invocation.to_args()),
             env: Some(config.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             labels: Some(labels(&self.name)),
             attach_stdout: Some(true),

@@ -34,9 +34,9 @@ use crate::instance::{prepared, StopGuard};
 use crate::vm::{Compression, GuestImage, Halt, KernelSource};
 use crate::vsock::VsockEndpoint;
 use crate::{
-    AgentPayload, Availability, Capabilities, EnvError, EnvKind, EnvOptions, Environment,
-    EnvironmentInfo, ExitInfo, HostFacts, Instance, KvmKind, LaunchSpec, MeterTarget, PayloadView,
-    Prepared, Swept,
+    AgentInvocation, AgentPayload, Availability, Capabilities, EnvError, EnvKind, EnvOptions,
+    Environment, EnvironmentInfo, ExitInfo, HostFacts, Instance, KvmKind, LaunchSpec, MeterTarget,
+    PayloadView, Prepared, Swept,
 };
 
 pub use api::ApiClient;
@@ -152,12 +152,12 @@ impl Firecracker {
     }
 
     /// The boot arguments for one launch.
-    pub fn boot_args(image: &GuestImage, agent_args: &[String]) -> Result<String, EnvError> {
+    pub fn boot_args(image: &GuestImage, invocation: &AgentInvocation) -> Result<String, EnvError> {
         let base: Vec<String> = ["console=ttyS0", "reboot=k", "panic=1", "pci=off", "quiet"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        crate::vm::kernel_cmdline(&base, image, agent_args, Halt::Reboot)
+        crate::vm::kernel_cmdline(&base, image, invocation, Halt::Reboot)
     }
 
     /// Refuses vsock with a kernel that cannot see Firecracker's virtio-mmio devices.
@@ -294,7 +294,7 @@ impl Environment for Firecracker {
         vm.configure(&VmConfig {
             kernel: vmlinux.clone(),
             initrd: Some(image.initramfs.path.clone()),
-            boot_args: Self::boot_args(image, &spec.agent_args)?,
+            boot_args: Self::boot_args(image, &spec.invocation)?,
             vcpus: spec.limits.vcpus.unwrap_or(crate::vm::DEFAULT_VCPUS),
             mem_mib: spec
                 .limits
@@ -427,10 +427,20 @@ mod tests {
     fn the_root_drive_is_a_read_only_drive_named_to_the_agent() {
         use std::io::{Read, Write};
         let (_dir, image) = exec_image("CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n");
-        let args = vec!["exec".to_string(), "--spec".into(), "7b7d".into()];
-        let boot = Firecracker::boot_args(&image, &args).unwrap();
+        let spec = isobench_records::user::ExecSpec {
+            argv: vec!["true".into()],
+            env: vec![],
+            workdir: None,
+            measure: isobench_records::user::Measure::Process,
+            iterations: 1,
+            warmup: 0,
+        };
+        let encoded = spec.encode();
+        let boot = Firecracker::boot_args(&image, &AgentInvocation::exec(spec)).unwrap();
         assert!(
-            boot.ends_with("-- exec --spec 7b7d --root-device /dev/vda --halt reboot"),
+            boot.ends_with(&format!(
+                "-- exec --spec {encoded} --root-device /dev/vda --halt reboot"
+            )),
             "{boot}"
         );
         assert!(Firecracker::check_mmio(&image, "the root drive", "").is_ok());

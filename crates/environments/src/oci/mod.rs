@@ -405,7 +405,7 @@ impl Environment for Oci {
             guard.dir(),
             &bundle::BundleConfig {
                 rootfs: root_dir,
-                agent_args: &spec.agent_args,
+                agent_args: &spec.invocation.to_args(),
                 env: &env,
                 limits: &spec.limits,
                 cgroups_path: &cgroups_path,

@@ -256,7 +256,7 @@ impl Qemu {
         } else {
             Halt::Poweroff
         };
-        let append = vm::kernel_cmdline(&base, image, &spec.agent_args, halt)?;
+        let append = vm::kernel_cmdline(&base, image, &spec.invocation, halt)?;
         let mut args: Vec<String> = vec![self.binary.display().to_string()];
         let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
         push(&["-name", &spec.run_id.to_string()]);
@@ -563,7 +563,11 @@ mod tests {
 
     fn spec() -> LaunchSpec {
         LaunchSpec {
-            agent_args: vec!["run".into(), "--workload".into(), "knn".into()],
+            invocation: crate::AgentInvocation::run(
+                isobench_records::ModelSpec::new(isobench_records::Workload::Knn),
+                10,
+                1,
+            ),
             limits: crate::Limits {
                 vcpus: Some(2),
                 memory_mib: Some(512),
@@ -599,7 +603,7 @@ mod tests {
         let append = &kvm[kvm.iter().position(|a| a == "-append").unwrap() + 1];
         assert_eq!(
             append,
-            "console=ttyS0 quiet panic=-1 -- run --workload knn --modules /lib/modules/virtio.ko --halt poweroff"
+            "console=ttyS0 quiet panic=-1 -- run --workload knn --iterations 10 --warmup 1 --modules /lib/modules/virtio.ko --halt poweroff"
         );
         let tcg = qemu(EnvKind::QemuMicrovm, Accel::Tcg)
             .command_line(&spec(), &image(), sock, None)
@@ -711,7 +715,16 @@ mod tests {
             cached: true,
         });
         let mut spec = spec();
-        spec.agent_args = vec!["exec".into(), "--spec".into(), "7b7d".into()];
+        let exec_spec = isobench_records::user::ExecSpec {
+            argv: vec!["true".into()],
+            env: vec![],
+            workdir: None,
+            measure: isobench_records::user::Measure::Process,
+            iterations: 1,
+            warmup: 0,
+        };
+        let encoded = exec_spec.encode();
+        spec.invocation = crate::AgentInvocation::exec(exec_spec);
         let append =
             |args: &[String]| args[args.iter().position(|a| a == "-append").unwrap() + 1].clone();
         let drive = "-drive file=/c/user-roots/tree-0123.ext4,format=raw,if=none,id=isobench-root,readonly=on";
@@ -726,7 +739,9 @@ mod tests {
             "{joined}"
         );
         assert!(
-            append(&q35).contains("-- exec --spec 7b7d --root-device /dev/vda --modules"),
+            append(&q35).contains(&format!(
+                "-- exec --spec {encoded} --root-device /dev/vda --modules"
+            )),
             "{}",
             append(&q35)
         );
@@ -773,7 +788,7 @@ mod tests {
             "{kernel_part}"
         );
         assert!(
-            init_part.starts_with("exec --spec 7b7d --root-device /dev/vda"),
+            init_part.starts_with(&format!("exec --spec {encoded} --root-device /dev/vda")),
             "{init_part}"
         );
     }

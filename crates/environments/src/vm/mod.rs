@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::lines::Deadline;
 use crate::process::ChildProcess;
-use crate::{AgentPayload, EnvError, EnvOptions, PayloadView, Prepared};
+use crate::{AgentInvocation, AgentPayload, EnvError, EnvOptions, PayloadView, Prepared};
 
 pub use initramfs::{
     Compression, Initramfs, InitramfsSpec, GUEST_ASSETS, GUEST_INIT, GUEST_MODULES_DIR,
@@ -53,23 +53,9 @@ pub fn kernel_detail(options: &EnvOptions) -> Result<String, (String, String)> {
     })
 }
 
-/// How the agent (PID 1) ends the VM when done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Halt {
-    /// ACPI power-off (QEMU: the process exits).
-    Poweroff,
-    /// Reset (Firecracker with `reboot=k`: the process exits).
-    Reboot,
-}
-
-impl Halt {
-    fn as_arg(self) -> &'static str {
-        match self {
-            Halt::Poweroff => "poweroff",
-            Halt::Reboot => "reboot",
-        }
-    }
-}
+/// How the agent (PID 1) ends the VM when done: ACPI power-off (QEMU
+/// exits) or a reset (Firecracker with `reboot=k` exits).
+pub use isobench_records::Halt;
 
 /// A kernel and initramfs ready to boot the agent.
 #[derive(Debug, Clone)]
@@ -169,33 +155,29 @@ pub fn prepare_guest(
 
 /// Builds the kernel command line: the VMM's `base` parameters, the agent's
 /// environment (`KEY=VALUE` words the kernel hands to init as environment),
-/// then ` -- ` and the agent's argv: `agent_args` followed by
-/// `--root-device /dev/vda` (with a root drive), `--modules ... --halt ...`.
-/// Words cannot contain whitespace or quotes.
+/// then ` -- ` and the agent's argv: the invocation completed with what a
+/// VM's init needs (the image's modules, `halt`, and `--root-device
+/// /dev/vda` for an `exec` with a root drive). Words cannot contain
+/// whitespace or quotes.
 pub fn kernel_cmdline(
     base: &[String],
     image: &GuestImage,
-    agent_args: &[String],
+    invocation: &AgentInvocation,
     halt: Halt,
 ) -> Result<String, EnvError> {
+    let mut invocation = invocation.clone();
+    let guest = invocation.guest_mut();
+    guest.modules = image.modules_inside.iter().map(PathBuf::from).collect();
+    guest.halt = Some(halt);
+    if let (Some(_), AgentInvocation::Exec(exec)) = (&image.root_drive, &mut invocation) {
+        exec.root_device = Some(PathBuf::from(GUEST_ROOT_DEVICE));
+    }
     let mut words: Vec<String> = base.to_vec();
     for (key, value) in &image.env {
         words.push(format!("{key}={value}"));
     }
     words.push("--".into());
-    // The agent takes --modules / --halt as options of its `run` subcommand,
-    // so they follow the agent's own arguments.
-    words.extend(agent_args.iter().cloned());
-    if image.root_drive.is_some() {
-        words.push("--root-device".into());
-        words.push(GUEST_ROOT_DEVICE.into());
-    }
-    if !image.modules_inside.is_empty() {
-        words.push("--modules".into());
-        words.push(image.modules_inside.join(","));
-    }
-    words.push("--halt".into());
-    words.push(halt.as_arg().into());
+    words.extend(invocation.to_args());
     if let Some(bad) = words
         .iter()
         .find(|w| w.is_empty() || w.chars().any(|c| c.is_whitespace() || c == '"'))
@@ -383,29 +365,36 @@ mod tests {
         }
     }
 
+    fn knn() -> AgentInvocation {
+        AgentInvocation::run(
+            isobench_records::ModelSpec::new(isobench_records::Workload::Knn),
+            10,
+            1,
+        )
+    }
+
     #[test]
     fn cmdline_carries_env_modules_halt_and_args() {
-        let args: Vec<String> = ["run", "--workload", "knn"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
         let line = kernel_cmdline(
             &["console=ttyS0".into()],
             &image(vec![(
                 "ORT_DYLIB_PATH".into(),
                 "/lib/libonnxruntime.so".into(),
             )]),
-            &args,
+            &knn(),
             Halt::Poweroff,
         )
         .unwrap();
         assert_eq!(
             line,
-            "console=ttyS0 ORT_DYLIB_PATH=/lib/libonnxruntime.so -- run --workload knn --modules /lib/modules/virtio_ring.ko,/lib/modules/virtio.ko --halt poweroff"
+            "console=ttyS0 ORT_DYLIB_PATH=/lib/libonnxruntime.so -- run --workload knn --iterations 10 --warmup 1 --modules /lib/modules/virtio_ring.ko,/lib/modules/virtio.ko --halt poweroff"
         );
-        let err = kernel_cmdline(&[], &image(vec![]), &["a b".into()], Halt::Reboot).unwrap_err();
-        assert!(err.to_string().contains("`a b`"), "{err}");
-        let long = vec!["x".repeat(3000)];
+        let mut spaced = knn();
+        spaced.model_mut().unwrap().assets = Some("/a b".into());
+        let err = kernel_cmdline(&[], &image(vec![]), &spaced, Halt::Reboot).unwrap_err();
+        assert!(err.to_string().contains("`/a b`"), "{err}");
+        let mut long = knn();
+        long.model_mut().unwrap().assets = Some("x".repeat(3000).into());
         assert!(kernel_cmdline(&[], &image(vec![]), &long, Halt::Reboot)
             .unwrap_err()
             .to_string()
@@ -420,14 +409,22 @@ mod tests {
             bytes: 1,
             cached: true,
         });
-        let args: Vec<String> = ["exec", "--spec", "7b7d"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let line = kernel_cmdline(&["console=ttyS0".into()], &image, &args, Halt::Reboot).unwrap();
+        let exec = AgentInvocation::exec(isobench_records::user::ExecSpec {
+            argv: vec!["true".into()],
+            env: vec![],
+            workdir: None,
+            measure: isobench_records::user::Measure::Process,
+            iterations: 1,
+            warmup: 0,
+        });
+        let line = kernel_cmdline(&["console=ttyS0".into()], &image, &exec, Halt::Reboot).unwrap();
+        let spec = match &exec {
+            AgentInvocation::Exec(e) => e.spec.encode(),
+            _ => unreachable!(),
+        };
         assert_eq!(
             line,
-            "console=ttyS0 -- exec --spec 7b7d --root-device /dev/vda --modules /lib/modules/virtio_ring.ko,/lib/modules/virtio.ko --halt reboot"
+            format!("console=ttyS0 -- exec --spec {spec} --root-device /dev/vda --modules /lib/modules/virtio_ring.ko,/lib/modules/virtio.ko --halt reboot")
         );
     }
 

@@ -25,7 +25,7 @@
 //!         }
 //!     }));
 //! let log = source.log();
-//! let source: Arc<dyn isobench_harness::runner::EnvironmentSource> = Arc::new(source);
+//! let source: Arc<dyn isobench_harness::EnvironmentSource> = Arc::new(source);
 //! # let _ = (log, source);
 //! ```
 
@@ -42,7 +42,7 @@ use isobench_environments::{
     AgentPayload, Availability, EnvError, EnvKind, EnvOptions, Environment, EnvironmentInfo,
     ExitInfo, HostFacts, Instance, LaunchSpec, MeterTarget, PayloadView, Prepared, RunLabel,
 };
-use isobench_harness::runner::EnvironmentSource;
+use isobench_harness::EnvironmentSource;
 
 /// Where a fake environment says the assets are inside it.
 pub const FAKE_ASSETS_INSIDE: &str = "/fake/assets";
@@ -80,8 +80,8 @@ pub struct Launch {
     /// Launches of the same kind and repetition before this one, in this
     /// log (0 for the first; a resumed repetition's relaunch counts 1).
     pub attempt: u32,
-    /// The agent's arguments.
-    pub agent_args: Vec<String>,
+    /// What the agent was asked to do.
+    pub invocation: isobench_environments::AgentInvocation,
     /// Whether the launch asked for an input channel.
     pub interactive: bool,
 }
@@ -399,7 +399,7 @@ impl Environment for FakeEnvironment {
             kind: self.kind,
             repetition,
             attempt,
-            agent_args: spec.agent_args.clone(),
+            invocation: spec.invocation.clone(),
             interactive: spec.interactive,
         };
         let script = (self.backend.scripter)(&launch);
@@ -590,7 +590,11 @@ mod tests {
 
     fn spec(kind: EnvKind, repetition: u32) -> LaunchSpec {
         LaunchSpec {
-            agent_args: vec!["run".into()],
+            invocation: isobench_environments::AgentInvocation::run(
+                isobench_records::ModelSpec::new(isobench_records::Workload::Knn),
+                1,
+                0,
+            ),
             limits: Limits::default(),
             timeout: Duration::from_secs(5),
             run_id: RunId::new(kind, RunLabel::Repetition(repetition)),

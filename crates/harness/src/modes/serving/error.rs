@@ -6,6 +6,12 @@ use isobench_environments::EnvError;
 /// A serving run that could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The instance could not be launched.
+    #[error("{0}")]
+    Launch(#[source] crate::lifecycle::LaunchError),
+    /// The agent did not get to `ready` (it exited, hung, failed or was interrupted).
+    #[error("{0}")]
+    Start(#[source] crate::lifecycle::ReadError),
     /// The agent reported an error (its `error` record).
     #[error("agent error ({kind}): {message}")]
     Agent {
@@ -44,18 +50,9 @@ pub enum ServeError {
         #[source]
         source: EnvError,
     },
-    /// A line carried the record marker but was not a valid record.
-    #[error("agent printed an invalid record: {0}")]
-    InvalidRecord(#[source] isobench_records::RecordError),
     /// A request could not be encoded.
     #[error("encoding a request: {0}")]
     Frame(#[source] isobench_records::serve::FrameError),
-    /// No `ready` record in time.
-    #[error("no `ready` record within {seconds} s")]
-    NotReady {
-        /// The limit.
-        seconds: u64,
-    },
     /// The environment gave the instance no way for the host to reach it.
     #[error("{env} gave the instance no {what} the host can reach")]
     Unreachable {

@@ -1,103 +1,34 @@
-//! Runs an experiment: every environment, every repetition, every record,
-//! with results saved after each repetition so an interrupted run keeps
-//! what it measured.
+//! Batch mode (`isobench run`): rounds of fresh instances, each running
+//! the workload's warm-up and measured iterations, with every sample
+//! journalled and results saved after each repetition so an interrupted run
+//! keeps what it measured. Instances come from the shared lifecycle
+//! ([`crate::lifecycle`]); this module says what to do with them.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use isobench_environments::{
-    AgentPayload, Availability, EnvError, EnvKind, EnvOptions, Environment, HostFacts, Instance,
-    LaunchSpec, Limits, RunId, RunLabel,
-};
-use isobench_records::{parse_line, LineKind, Record};
+use isobench_environments::{EnvKind, RunLabel};
+use isobench_records::Record;
 use isobench_results::{
-    EnvironmentResult, Experiment, HostInfo, IterationSample, PayloadIdentity, Repetition,
-    ResultsFile, Round, Status, Usage,
+    EnvironmentResult, Experiment, IterationSample, Repetition, ResultsFile, Round, Status, Usage,
 };
 
 use crate::calibration;
 use crate::config::Order;
+use crate::context::{results_path, RunContext, RunObserver};
 use crate::journal::{self, Entry, Journal};
-use crate::metrics::sampler::{Meter, Sampler};
+use crate::lifecycle::{Channels, Lab, LaunchRequest, LiveInstance, ReadError};
 use crate::metrics::window::{mark, measured_cpu, Marks, Moment};
 use crate::summarize::summarize_all;
 use crate::{ExperimentConfig, HarnessError, RepetitionError};
-
-/// Receives progress events (the CLI draws progress bars from them).
-pub trait RunObserver: Sync {
-    /// An environment starts; `iterations` is the number of iteration records expected per repetition.
-    fn environment_started(&self, _env: &str, _repetitions: u32, _iterations: u64) {}
-    /// A record arrived.
-    fn iteration_done(&self, _env: &str, _repetition: u32, _index: u64, _warmup: bool) {}
-    /// An environment finished.
-    fn environment_finished(&self, _env: &str, _status: &Status) {}
-    /// A message for the user.
-    fn message(&self, _text: &str) {}
-}
-
-/// An observer that ignores everything.
-pub struct SilentObserver;
-impl RunObserver for SilentObserver {}
-
-/// Where the runner gets its environments: the registry, or a fake in tests.
-pub trait EnvironmentSource: Send + Sync {
-    /// Whether `kind` can run here with these options.
-    fn detect(&self, kind: EnvKind, facts: &HostFacts, options: &EnvOptions) -> Availability;
-    /// Builds the environment for `kind`.
-    fn build(&self, kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError>;
-}
-
-/// The environments of [`isobench_environments::registry`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Registry;
-
-impl EnvironmentSource for Registry {
-    fn detect(&self, kind: EnvKind, facts: &HostFacts, options: &EnvOptions) -> Availability {
-        isobench_environments::detect(kind, facts, options)
-    }
-
-    fn build(&self, kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError> {
-        isobench_environments::build(kind, options)
-    }
-}
-
-/// Everything an experiment needs besides its configuration.
-pub struct RunContext {
-    /// Where environments come from (the registry outside tests).
-    pub source: Arc<dyn EnvironmentSource>,
-    /// The resolved configuration.
-    pub config: ExperimentConfig,
-    /// The agent and assets.
-    pub payload: AgentPayload,
-    /// Their fingerprints.
-    pub identity: PayloadIdentity,
-    /// Environment construction options.
-    pub env_options: EnvOptions,
-    /// Host facts (KVM kind, cgroups).
-    pub host_facts: HostFacts,
-    /// Host metadata for the results.
-    pub host: HostInfo,
-    /// Set by a signal handler to stop the run early.
-    pub interrupted: Arc<AtomicBool>,
-    /// Continue the experiment journalled in the output directory instead of starting afresh.
-    pub resume: bool,
-}
-
-/// Path of the results file in an output directory.
-pub fn results_path(output: &Path) -> PathBuf {
-    output.join("results.json")
-}
 
 /// One environment of the experiment while it runs.
 struct Slot {
     kind: EnvKind,
     /// Index into `results.environments`.
     index: usize,
-    /// The prepared environment; `None` when it is finished (from the
-    /// journal), skipped or failed to prepare.
-    env: Option<Box<dyn Environment>>,
+    /// Whether it launches instances in the rounds (false when it is
+    /// finished from the journal, skipped, or failed to prepare).
+    runnable: bool,
     /// Repetition indices already measured (from the journal).
     done: Vec<u32>,
 }
@@ -174,11 +105,12 @@ pub fn run_experiment(
     );
     results.serving = earlier_serving;
     save(&mut results, &path)?;
+    let mut lab = Lab::open(ctx);
 
     // 1. Prepare every environment (or take it whole from the journal).
     let mut slots: Vec<Slot> = Vec::new();
     for &kind in &config.environments {
-        if ctx.interrupted.load(Ordering::Relaxed) {
+        if lab.interrupted() {
             break;
         }
         let index = results.environments.len();
@@ -190,7 +122,7 @@ pub fn run_experiment(
             slots.push(Slot {
                 kind,
                 index,
-                env: None,
+                runnable: false,
                 done: Vec::new(),
             });
             continue;
@@ -228,15 +160,12 @@ pub fn run_experiment(
             done.push(rep.index);
             results.environments[index].repetitions.push(rep);
         }
-        let env = if done.len() as u32 >= config.repetitions {
-            None
-        } else {
-            prepare_environment(ctx, kind, &mut results.environments[index])
-        };
+        let runnable = done.len() as u32 >= config.repetitions
+            || prepare(&mut lab, kind, &mut results.environments[index]);
         slots.push(Slot {
             kind,
             index,
-            env,
+            runnable: runnable && (done.len() as u32) < config.repetitions,
             done,
         });
         save(&mut results, &path)?;
@@ -245,13 +174,13 @@ pub fn run_experiment(
     // 2. The rounds.
     let runnable: Vec<EnvKind> = slots
         .iter()
-        .filter(|s| s.env.is_some())
+        .filter(|s| s.runnable)
         .map(|s| s.kind)
         .collect();
     let plan = schedule(config.order, &runnable, config.repetitions, config.seed);
     results.rounds = rounds_of(&plan);
     for (sequence, &(round, kind)) in plan.iter().enumerate() {
-        if ctx.interrupted.load(Ordering::Relaxed) {
+        if lab.interrupted() {
             break;
         }
         let slot = slots
@@ -261,13 +190,10 @@ pub fn run_experiment(
         if slot.done.contains(&round) {
             continue;
         }
-        let Some(env) = slot.env.as_mut() else {
-            continue;
-        };
         let before = calibration::probe();
-        let mut rep = run_repetition(ctx, env.as_mut(), kind, round, &mut journal, observer);
+        let mut rep = run_repetition(&mut lab, kind, round, &mut journal, observer);
         let after = calibration::probe();
-        if ctx.interrupted.load(Ordering::Relaxed) {
+        if lab.interrupted() {
             // An interrupted repetition is measured again on --resume.
             break;
         }
@@ -294,10 +220,10 @@ pub fn run_experiment(
     }
 
     // 3. Tear down, journal finished environments.
-    let interrupted = ctx.interrupted.load(Ordering::Relaxed);
-    for slot in &mut slots {
-        if let Some(mut env) = slot.env.take() {
-            if let Err(e) = env.teardown() {
+    let interrupted = lab.interrupted();
+    for slot in &slots {
+        if slot.runnable {
+            if let Err(e) = lab.teardown(slot.kind) {
                 observer.message(&format!("{}: clean-up: {e}", slot.kind));
             }
             observer
@@ -384,143 +310,76 @@ fn fail(results: &mut ResultsFile, index: usize, reason: String) {
     }
 }
 
-/// Detects, builds and prepares one environment, recording its metadata
-/// and any failure in `entry`; `None` when it cannot run.
-fn prepare_environment(
-    ctx: &RunContext,
-    kind: EnvKind,
-    entry: &mut EnvironmentResult,
-) -> Option<Box<dyn Environment>> {
-    let availability = ctx.source.detect(kind, &ctx.host_facts, &ctx.env_options);
-    if !availability.available {
-        entry.status = Status::Skipped {
-            reason: format!("{} (fix: {})", availability.reason, availability.fix),
-        };
-        return None;
-    }
-    let mut env: Box<dyn Environment> = match ctx.source.build(kind, &ctx.env_options) {
-        Ok(env) => env,
-        Err(e) => {
-            entry.status = Status::Failed {
-                reason: e.to_string(),
-            };
-            return None;
-        }
-    };
-    let started = Instant::now();
-    let prepared = env.prepare(&ctx.payload);
-    let info = env.info();
-    entry.runtime_version = info.runtime_version;
-    entry.accel = info.accel;
-    entry.emulated = info.emulated;
-    entry.notes = info.notes;
-    entry.prepare_seconds = started.elapsed().as_secs_f64();
-    match prepared {
+/// Prepares `kind` in the lab, recording its facts, or why it cannot run,
+/// in `entry`; true when it can launch instances.
+fn prepare(lab: &mut Lab<'_>, kind: EnvKind, entry: &mut EnvironmentResult) -> bool {
+    match lab.prepare(kind) {
         Ok(prepared) => {
-            entry.image_bytes = prepared.image_bytes;
-            Some(env)
+            let facts = prepared.facts().clone();
+            entry.runtime_version = facts.runtime_version;
+            entry.accel = facts.accel;
+            entry.emulated = facts.emulated;
+            entry.notes = facts.notes;
+            entry.image_bytes = facts.image_bytes;
+            entry.prepare_seconds = facts.prepare_seconds;
+            true
         }
-        Err(e) => {
-            entry.status = Status::Failed {
-                reason: format!("prepare: {e}"),
+        Err(unready) => {
+            entry.status = match unready {
+                crate::lifecycle::Unready::Unavailable { .. } => Status::Skipped {
+                    reason: unready.to_string(),
+                },
+                _ => Status::Failed {
+                    reason: unready.to_string(),
+                },
             };
-            let _ = env.teardown();
-            None
+            false
         }
     }
 }
 
 /// Runs one fresh instance and collects its records and usage.
 pub fn run_repetition(
-    ctx: &RunContext,
-    env: &mut dyn Environment,
+    lab: &mut Lab<'_>,
     kind: EnvKind,
     repetition: u32,
     journal: &mut Journal,
     observer: &dyn RunObserver,
 ) -> Repetition {
+    let ctx = lab.context();
     let config = &ctx.config;
-    let spec = LaunchSpec {
-        agent_args: config.agent_args(&env.assets_path_inside()),
-        limits: Limits {
-            vcpus: config.vcpus,
-            memory_mib: config.memory_mib,
-            cpuset: None,
-        },
-        timeout: Duration::from_secs(config.timeout_seconds),
-        run_id: RunId::new(kind, RunLabel::Repetition(repetition)),
-        interactive: false,
-        vsock: false,
-        network: false,
-    };
     let mut rep = Repetition {
         index: repetition,
         ..Repetition::default()
     };
-    let mut instance = match env.launch(&spec) {
+    let Some(assets) = lab.prepared(kind).map(|p| p.assets_inside()) else {
+        rep.error = Some(format!("{kind} is not prepared"));
+        return rep;
+    };
+    let request = LaunchRequest {
+        invocation: config.run_invocation(&assets),
+        label: RunLabel::Repetition(repetition),
+        channels: Channels::default(),
+        sample: true,
+    };
+    let mut instance = match lab.launch(kind, request) {
         Ok(instance) => instance,
         Err(e) => {
             rep.error = Some(RepetitionError::Launch(e).to_string());
             return rep;
         }
     };
-    let origin = instance.launched_at();
-    let target = instance.meter_target();
-    for pid in target.root_pids() {
-        crate::cleanup::register_process(&ctx.env_options.work_dir, pid);
-    }
-    let sampler = Sampler::start(
-        target.clone(),
-        Duration::from_millis(config.sample_interval_ms),
-        origin,
-    );
-    let meter = Meter::new(target.clone());
     let mut marks = Marks::default();
-    let outcome = collect_records(
-        ctx,
-        instance.as_mut(),
-        kind,
-        repetition,
-        origin,
-        &mut rep,
-        journal,
-        observer,
-        &mut |moment| {
-            let what = match moment {
-                Moment::Ready => "ready",
-                Moment::WindowStart => "start of the measured iterations",
-                Moment::WindowEnd => "end of the measured iterations",
-            };
-            let marked = mark(&meter, &sampler, origin, &mut marks.missed, what);
-            match moment {
-                Moment::Ready => marks.ready = marked,
-                Moment::WindowStart => marks.window_start = marked,
-                Moment::WindowEnd => marks.window_end = marked,
-            }
-        },
-    );
-    if let Some(reading) = meter.read() {
-        sampler.add(&reading, origin);
+    let outcome = collect_records(ctx, &mut instance, &mut rep, journal, observer, &mut marks);
+    let vmm_overhead = instance.vmm_overhead_bytes();
+    if let Some(ready) = rep.ready_seconds {
+        rep.guest_start_to_ready_seconds = instance.guest_start_to(ready);
     }
-    let vmm_overhead = if env.capabilities().vmm_overhead {
-        target
-            .root_pids()
-            .first()
-            .and_then(|&pid| crate::metrics::vmm::vmm_overhead(pid))
-            .map(|(bytes, _)| bytes)
-    } else {
-        None
-    };
-    if let (Some(started), Some(ready)) = (instance.guest_started_at(), rep.ready_seconds) {
-        let offset = started.saturating_duration_since(origin).as_secs_f64();
-        rep.guest_start_to_ready_seconds = Some(ready - offset);
-    }
-    let exit = instance.stop();
-    let sampled = sampler.finish();
-    let wall_seconds = origin.elapsed().as_secs_f64();
+    let stopped = instance.stop();
+    let sampled = stopped.sampled.expect("the launch asked for sampling");
     let mut cpu_seconds = sampled.samples.last().map(|s| s.cpu);
     let mut cgroup_peak = sampled.cgroup_peak_bytes;
-    match exit {
+    match stopped.exit {
         Ok(exit) => {
             rep.exit_code = exit.code;
             if let Some(last) = exit.final_cpu_seconds {
@@ -550,7 +409,7 @@ pub fn run_repetition(
     rep.usage = Usage {
         source: sampled.source,
         cpu_seconds,
-        wall_seconds,
+        wall_seconds: stopped.wall_seconds,
         startup_cpu_seconds: marks.ready.map(|m| m.reading.cpu_seconds),
         measured_cpu_seconds: window.cpu_seconds,
         measured_wall_seconds: window.wall_seconds,
@@ -566,112 +425,69 @@ pub fn run_repetition(
     rep
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Reads the instance's records into `rep` up to the agent's summary,
+/// taking meter readings at the moments that bound the measured window.
 fn collect_records(
     ctx: &RunContext,
-    instance: &mut dyn Instance,
-    kind: EnvKind,
-    repetition: u32,
-    origin: Instant,
+    instance: &mut LiveInstance,
     rep: &mut Repetition,
     journal: &mut Journal,
     observer: &dyn RunObserver,
-    on_moment: &mut dyn FnMut(Moment),
+    marks: &mut Marks,
 ) -> Result<(), RepetitionError> {
     let config = &ctx.config;
-    let guest_kernel = isobench_environments::capabilities(kind).guest_kernel;
-    let deadline = origin + Duration::from_secs(ctx.config.timeout_seconds);
-    let mut last_arrival: Option<Instant> = None;
-    let mut noise: Vec<String> = Vec::new();
-    loop {
-        if ctx.interrupted.load(Ordering::Relaxed) {
-            return Err(RepetitionError::Interrupted);
-        }
-        let now = Instant::now();
-        let left = deadline.saturating_duration_since(now);
-        if left.is_zero() {
-            return Err(RepetitionError::Deadline {
-                seconds: ctx.config.timeout_seconds,
-            });
-        }
-        // Boot (launch to ready) and each iteration (record to record) have
-        // their own, shorter limits, so a hung guest or agent is caught early.
-        match last_arrival {
-            None if now - origin > Duration::from_secs(ctx.config.boot_timeout_seconds) => {
-                return Err(RepetitionError::BootTimeout {
-                    seconds: ctx.config.boot_timeout_seconds,
-                });
-            }
-            Some(last)
-                if now - last > Duration::from_secs(ctx.config.iteration_timeout_seconds) =>
-            {
-                return Err(RepetitionError::IterationTimeout {
-                    seconds: ctx.config.iteration_timeout_seconds,
-                });
-            }
-            _ => {}
-        }
-        // Wake up regularly to notice an interrupt.
-        let line = match instance.next_line(left.min(Duration::from_millis(250))) {
-            Ok(Some(line)) => line,
-            Ok(None) => {
-                // The runtime's / VMM's own last words first, else the last stray stdout line.
-                return Err(RepetitionError::EarlyExit {
-                    last_output: instance.diagnostics().or_else(|| noise.last().cloned()),
-                });
-            }
-            Err(EnvError::Timeout { .. }) => continue,
-            // The instance stopped itself at the whole run's limit.
-            Err(EnvError::RunDeadline { .. }) => {
-                return Err(RepetitionError::Deadline {
-                    seconds: ctx.config.timeout_seconds,
-                })
-            }
-            Err(e) => return Err(RepetitionError::Stream(e)),
+    let kind = instance.kind();
+    let repetition = rep.index;
+    let origin = instance.origin();
+    let mut on_moment = |instance: &LiveInstance, moment: Moment| {
+        let what = match moment {
+            Moment::Ready => "ready",
+            Moment::WindowStart => "start of the measured iterations",
+            Moment::WindowEnd => "end of the measured iterations",
         };
-        let now = Instant::now();
-        let since_launch = (now - origin).as_secs_f64();
-        match parse_line(&line) {
-            Ok(LineKind::Noise) => {
-                // A guest kernel's console keeps talking: keep its latest
-                // lines; elsewhere the first stray lines say what went wrong.
-                if guest_kernel {
-                    noise.push(line.chars().take(200).collect());
-                    if noise.len() > 20 {
-                        noise.remove(0);
-                    }
-                } else if noise.len() < 20 {
-                    noise.push(line.chars().take(200).collect());
-                }
+        let sampler = instance.sampler().expect("the launch asked for sampling");
+        let marked = mark(instance.meter(), sampler, origin, &mut marks.missed, what);
+        match moment {
+            Moment::Ready => marks.ready = marked,
+            Moment::WindowStart => marks.window_start = marked,
+            Moment::WindowEnd => marks.window_end = marked,
+        }
+    };
+    loop {
+        let arrival = match instance.next_record() {
+            Ok(arrival) => arrival,
+            Err(ReadError::Ended { last_output }) => {
+                return Err(RepetitionError::EarlyExit { last_output })
             }
-            Err(e) => return Err(RepetitionError::InvalidRecord(e)),
-            Ok(LineKind::Record(Record::Ready(ready))) => {
-                rep.ready_seconds = Some(since_launch);
+            Err(e) => return Err(RepetitionError::Records(e)),
+        };
+        match arrival.record {
+            Record::Ready(ready) => {
+                rep.ready_seconds = Some(arrival.since_launch);
                 rep.agent_ready_us = Some(ready.ready_us);
-                last_arrival = Some(now);
-                on_moment(Moment::Ready);
+                on_moment(instance, Moment::Ready);
                 if config.warmup == 0 {
-                    on_moment(Moment::WindowStart);
+                    on_moment(instance, Moment::WindowStart);
                 }
             }
-            Ok(LineKind::Record(Record::Iteration(it))) => {
+            Record::Iteration(it) => {
                 if rep.first_inference_seconds.is_none() {
-                    rep.first_inference_seconds = Some(since_launch);
+                    rep.first_inference_seconds = Some(arrival.since_launch);
                 }
                 observer.iteration_done(kind.name(), repetition, it.index, it.warmup);
-                let previous = last_arrival.unwrap_or(origin);
                 if !it.warmup {
                     if rep.measured_start_seconds.is_none() {
-                        rep.measured_start_seconds = Some((previous - origin).as_secs_f64());
+                        rep.measured_start_seconds =
+                            Some((arrival.previous - origin).as_secs_f64());
                     }
-                    rep.measured_end_seconds = Some(since_launch);
+                    rep.measured_end_seconds = Some(arrival.since_launch);
                     let sample = IterationSample {
                         index: it.index,
                         input: it.input,
                         preprocess_us: it.preprocess_us,
                         inference_us: it.inference_us,
                         postprocess_us: it.postprocess_us,
-                        end_to_end_us: (now - previous).as_micros() as u64,
+                        end_to_end_us: (arrival.at - arrival.previous).as_micros() as u64,
                         digest: Some(it.digest),
                     };
                     journal
@@ -686,22 +502,22 @@ fn collect_records(
                         .map_err(|e| RepetitionError::Journal(Box::new(e)))?;
                     rep.iterations.push(sample);
                     if it.index + 1 == config.iterations {
-                        on_moment(Moment::WindowEnd);
+                        on_moment(instance, Moment::WindowEnd);
                     }
                 } else if it.index + 1 == config.warmup {
-                    on_moment(Moment::WindowStart);
+                    on_moment(instance, Moment::WindowStart);
                 }
-                last_arrival = Some(now);
             }
-            Ok(LineKind::Record(Record::Summary(summary))) => {
+            Record::Summary(summary) => {
                 rep.agent_summary = Some(summary);
                 return Ok(());
             }
-            Ok(LineKind::Record(Record::Error(error))) => {
-                return Err(RepetitionError::Agent {
+            // The reader turns error records into errors; should one get through:
+            Record::Error(error) => {
+                return Err(RepetitionError::Records(ReadError::Agent {
                     kind: error.kind,
                     message: error.message,
-                });
+                }))
             }
         }
     }

@@ -100,7 +100,7 @@ impl Channel for InstanceChannel<'_> {
 }
 
 /// A socket connection to a listening agent (`serve --listen` over TCP,
-/// `serve --vsock-port` over vsock): one handle writes, a thread reads lines.
+/// `serve --listen vsock:PORT` over vsock): one handle writes, a thread reads lines.
 pub struct StreamChannel {
     writer: Box<dyn Write + Send>,
     lines: LineStream,

@@ -14,18 +14,17 @@ pub mod error;
 pub mod loadgen;
 pub mod scenario;
 
-use std::path::Path;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use isobench_environments::{
-    EnvError, EnvKind, Environment, Instance, LaunchSpec, Limits, RunId, RunLabel,
-};
-use isobench_records::{parse_line, LineKind, Record};
+use isobench_environments::{EnvKind, RunLabel};
+use isobench_records::Listen;
 use isobench_results::{Experiment, PeakStep, ResultsFile, ServingResult};
 
+use crate::context::{results_path, RunContext, RunObserver};
+use crate::lifecycle::{Channels, Lab, LaunchRequest, LiveInstance};
 use crate::metrics::Meter;
-use crate::runner::{results_path, RunContext, RunObserver};
 use crate::HarnessError;
 
 use channel::{Channel, InstanceChannel, StreamChannel};
@@ -35,51 +34,6 @@ pub use scenario::{Scenario, ServeSettings, TransportKind};
 
 /// The guest port the agent listens on with the vsock transport.
 pub const VSOCK_PORT: u32 = 7070;
-
-/// Where the agent takes requests from, as `serve` arguments see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Listen {
-    /// Its stdin (or the VM's serial console).
-    Stdio,
-    /// A TCP listener on this `addr:port`.
-    Tcp(String),
-    /// A vsock listener on this port.
-    Vsock(u32),
-}
-
-/// The agent's `serve` arguments for the experiment and transport.
-pub fn serve_args(ctx: &RunContext, assets: &Path, listen: &Listen) -> Vec<String> {
-    let config = &ctx.config;
-    let mut args = vec![
-        "serve".to_string(),
-        "--workload".into(),
-        config.workload.to_string(),
-        "--engine".into(),
-        config.engine.to_string(),
-        "--threads".into(),
-        config.threads.to_string(),
-        "--assets".into(),
-        assets.display().to_string(),
-    ];
-    if config.model.is_some() {
-        args.extend([
-            "--model".into(),
-            assets.join("user/model.onnx").display().to_string(),
-        ]);
-    }
-    if config.images.is_some() {
-        args.extend([
-            "--images".into(),
-            assets.join("user/images").display().to_string(),
-        ]);
-    }
-    match listen {
-        Listen::Stdio => {}
-        Listen::Tcp(addr) => args.extend(["--listen".into(), addr.clone()]),
-        Listen::Vsock(port) => args.extend(["--vsock-port".into(), port.to_string()]),
-    }
-    args
-}
 
 /// Runs the serving benchmark on every environment of the experiment, then
 /// adds the results to `results.json` in the output directory (replacing
@@ -91,8 +45,9 @@ pub fn serve_bench(
 ) -> Result<Vec<ServingResult>, HarnessError> {
     settings.validate()?;
     let mut all = Vec::new();
+    let mut lab = Lab::open(ctx);
     for &kind in &ctx.config.environments {
-        if ctx.interrupted.load(Ordering::Relaxed) {
+        if lab.interrupted() {
             break;
         }
         observer.message(&format!(
@@ -100,7 +55,7 @@ pub fn serve_bench(
             ctx.config.workload,
             settings.transport.name()
         ));
-        let results = bench_environment(ctx, kind, settings, observer);
+        let results = bench_environment(&mut lab, kind, settings, observer);
         for r in &results {
             observer.message(&format!(
                 "{kind}: {} done: {} queries, {}",
@@ -131,7 +86,7 @@ fn failed(
         .map(|s| ServingResult {
             env: kind.name().into(),
             scenario: s.name().into(),
-            transport: transport_name(kind, settings.transport).into(),
+            transport: transport_name(ctx, kind, settings.transport).into(),
             workload: ctx.config.workload.to_string(),
             failure: Some(reason.clone()),
             ..ServingResult::default()
@@ -139,20 +94,20 @@ fn failed(
         .collect()
 }
 
-fn transport_name(kind: EnvKind, transport: TransportKind) -> &'static str {
+fn transport_name(ctx: &RunContext, kind: EnvKind, transport: TransportKind) -> &'static str {
     match transport {
         TransportKind::Tcp => "tcp",
         TransportKind::Vsock => "vsock",
-        TransportKind::Stdio => isobench_environments::capabilities(kind)
-            .input
-            .transport_name(),
+        TransportKind::Stdio => ctx.source.capabilities(kind).input.transport_name(),
     }
 }
 
 /// Why `kind` cannot serve over `transport`, if it cannot: a phrase that
 /// follows the environment's name (`` `oci-runc` has no network ... ``).
-pub fn transport_refusal(kind: EnvKind, transport: TransportKind) -> Option<String> {
-    let can = isobench_environments::capabilities(kind);
+pub fn transport_refusal(
+    can: isobench_environments::Capabilities,
+    transport: TransportKind,
+) -> Option<String> {
     match transport {
         TransportKind::Tcp if !can.tcp => Some(format!(
             "has no network the host reaches ({TCP_ENVIRONMENTS}); use --transport stdio for it"
@@ -168,36 +123,23 @@ pub fn transport_refusal(kind: EnvKind, transport: TransportKind) -> Option<Stri
 }
 
 fn bench_environment(
-    ctx: &RunContext,
+    lab: &mut Lab<'_>,
     kind: EnvKind,
     settings: &ServeSettings,
     observer: &dyn RunObserver,
 ) -> Vec<ServingResult> {
-    let availability = ctx.source.detect(kind, &ctx.host_facts, &ctx.env_options);
-    if !availability.available {
-        return failed(
-            kind,
-            settings,
-            ctx,
-            format!(
-                "unavailable: {} (fix: {})",
-                availability.reason, availability.fix
-            ),
-        );
-    }
-    if let Some(reason) = transport_refusal(kind, settings.transport) {
+    let ctx = lab.context();
+    if let Some(reason) = transport_refusal(ctx.source.capabilities(kind), settings.transport) {
         return failed(kind, settings, ctx, format!("`{kind}` {reason}"));
     }
-    let mut env: Box<dyn Environment> = match ctx.source.build(kind, &ctx.env_options) {
-        Ok(env) => env,
-        Err(e) => return failed(kind, settings, ctx, e.to_string()),
+    let emulated = match lab.prepare(kind) {
+        Ok(prepared) => prepared.facts().emulated,
+        Err(unready @ crate::lifecycle::Unready::Unavailable { .. }) => {
+            return failed(kind, settings, ctx, format!("unavailable: {unready}"))
+        }
+        Err(unready) => return failed(kind, settings, ctx, unready.to_string()),
     };
-    if let Err(e) = env.prepare(&ctx.payload) {
-        let _ = env.teardown();
-        return failed(kind, settings, ctx, format!("prepare: {e}"));
-    }
-    let emulated = env.info().emulated;
-    let results = match bench_instance(ctx, env.as_mut(), kind, settings, observer) {
+    let results = match bench_instance(lab, kind, settings, observer) {
         Ok(mut results) => {
             for r in &mut results {
                 r.emulated = emulated;
@@ -206,7 +148,7 @@ fn bench_environment(
         }
         Err(reason) => failed(kind, settings, ctx, reason.to_string()),
     };
-    if let Err(e) = env.teardown() {
+    if let Err(e) = lab.teardown(kind) {
         observer.message(&format!("{kind}: clean-up: {e}"));
     }
     results
@@ -230,142 +172,107 @@ fn free_port() -> Result<u16, ServeError> {
         })
 }
 
-/// Waits for the `ready` record; returns seconds since launch and the engine.
-fn wait_ready(instance: &mut dyn Instance, timeout: Duration) -> Result<(f64, String), ServeError> {
-    let origin = instance.launched_at();
-    let deadline = Instant::now() + timeout;
-    let mut last_noise = String::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ServeError::NotReady {
-                seconds: timeout.as_secs(),
-            });
-        }
-        match instance.next_line(left) {
-            Ok(Some(line)) => match parse_line(&line) {
-                Ok(LineKind::Record(Record::Ready(ready))) => {
-                    return Ok((origin.elapsed().as_secs_f64(), ready.engine.to_string()))
-                }
-                Ok(LineKind::Record(Record::Error(e))) => {
-                    return Err(ServeError::Agent {
-                        kind: e.kind,
-                        message: e.message,
-                    })
-                }
-                Ok(_) => last_noise = line.chars().take(200).collect(),
-                Err(e) => return Err(ServeError::InvalidRecord(e)),
-            },
-            Ok(None) => {
-                return Err(ServeError::OutputEnded {
-                    last_output: instance
-                        .diagnostics()
-                        .or_else(|| (!last_noise.is_empty()).then_some(last_noise)),
-                })
-            }
-            Err(EnvError::Timeout { .. }) => continue,
-            Err(source) => {
-                return Err(ServeError::Env {
-                    what: "waiting for `ready`",
-                    source,
-                })
-            }
-        }
-    }
-}
-
 fn bench_instance(
-    ctx: &RunContext,
-    env: &mut dyn Environment,
+    lab: &mut Lab<'_>,
     kind: EnvKind,
     settings: &ServeSettings,
     observer: &dyn RunObserver,
 ) -> Result<Vec<ServingResult>, ServeError> {
-    let config = &ctx.config;
+    let ctx = lab.context();
+    let host_network = ctx.source.capabilities(kind).host_network;
     let listen = match settings.transport {
-        TransportKind::Tcp if env.capabilities().host_network => {
-            Listen::Tcp(format!("127.0.0.1:{}", free_port()?))
+        TransportKind::Tcp if host_network => {
+            Listen::Tcp(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), free_port()?))
         }
-        TransportKind::Tcp => Listen::Tcp(format!("0.0.0.0:{CONTAINER_TCP_PORT}")),
+        TransportKind::Tcp => Listen::Tcp(SocketAddr::new(
+            Ipv4Addr::UNSPECIFIED.into(),
+            CONTAINER_TCP_PORT,
+        )),
         TransportKind::Vsock => Listen::Vsock(VSOCK_PORT),
         TransportKind::Stdio => Listen::Stdio,
     };
-    let spec = LaunchSpec {
-        agent_args: serve_args(ctx, &env.assets_path_inside(), &listen),
-        limits: Limits {
-            vcpus: config.vcpus,
-            memory_mib: config.memory_mib,
-            cpuset: None,
+    let assets = lab
+        .prepared(kind)
+        .map(|p| p.assets_inside())
+        .unwrap_or_default();
+    let request = LaunchRequest {
+        invocation: ctx.config.serve_invocation(&assets, listen.clone()),
+        label: RunLabel::Serve,
+        channels: Channels {
+            input: settings.transport == TransportKind::Stdio,
+            vsock: settings.transport == TransportKind::Vsock,
+            network: settings.transport == TransportKind::Tcp,
         },
-        timeout: Duration::from_secs(config.timeout_seconds),
-        run_id: RunId::new(kind, RunLabel::Serve),
-        interactive: settings.transport == TransportKind::Stdio,
-        vsock: settings.transport == TransportKind::Vsock,
-        network: settings.transport == TransportKind::Tcp,
+        sample: false,
     };
-    let mut instance = env.launch(&spec).map_err(|source| ServeError::Env {
-        what: "launch",
-        source,
-    })?;
-    let target = instance.meter_target();
-    for pid in target.root_pids() {
-        crate::cleanup::register_process(&ctx.env_options.work_dir, pid);
+    let mut instance = lab.launch(kind, request).map_err(ServeError::Launch)?;
+    let outcome = serve_on(ctx, &mut instance, &listen, settings, observer);
+    let stopped = instance.stop();
+    if let Err(e) = stopped.exit {
+        observer.message(&format!("{kind}: stopping the instance: {e}"));
     }
-    let outcome = (|| {
-        let (ready_seconds, engine) = wait_ready(
-            instance.as_mut(),
-            Duration::from_secs(config.timeout_seconds),
-        )?;
-        observer.message(&format!("{kind}: agent ready after {ready_seconds:.3} s"));
-        let meter = Meter::new(target.clone());
-        let mut socket;
-        let mut stdio;
-        let channel: &mut dyn Channel = match &listen {
-            Listen::Tcp(listen) => {
-                let ip = instance
+    outcome
+}
+
+/// Waits for the agent, connects to it over `listen`, and runs the scenarios.
+fn serve_on(
+    ctx: &RunContext,
+    instance: &mut LiveInstance,
+    listen: &Listen,
+    settings: &ServeSettings,
+    observer: &dyn RunObserver,
+) -> Result<Vec<ServingResult>, ServeError> {
+    let kind = instance.kind();
+    let (arrival, ready) = instance.wait_ready().map_err(ServeError::Start)?;
+    let ready_seconds = arrival.since_launch;
+    observer.message(&format!("{kind}: agent ready after {ready_seconds:.3} s"));
+    let meter = Meter::new(instance.meter_target().clone());
+    let mut socket;
+    let mut stdio;
+    let channel: &mut dyn Channel = match listen {
+        Listen::Tcp(listening) => {
+            let ip: IpAddr =
+                instance
+                    .instance()
                     .network_address()
                     .ok_or_else(|| ServeError::Unreachable {
                         env: kind.to_string(),
                         what: "network",
                     })?;
-                let port = listen.rsplit(':').next().unwrap_or_default();
-                let addr = std::net::SocketAddr::new(ip, port.parse().unwrap_or(0)).to_string();
-                socket = StreamChannel::tcp(&addr, Duration::from_secs(10))?;
-                &mut socket
-            }
-            Listen::Vsock(port) => {
-                let endpoint = instance.vsock().ok_or_else(|| ServeError::Unreachable {
+            let addr = SocketAddr::new(ip, listening.port());
+            socket = StreamChannel::tcp(&addr.to_string(), Duration::from_secs(10))?;
+            &mut socket
+        }
+        Listen::Vsock(port) => {
+            let endpoint = instance
+                .instance()
+                .vsock()
+                .ok_or_else(|| ServeError::Unreachable {
                     env: kind.to_string(),
                     what: "vsock device",
                 })?;
-                observer.message(&format!("{kind}: connecting over {}", endpoint.describe()));
-                socket = StreamChannel::vsock(&endpoint, *port, Duration::from_secs(30))?;
-                &mut socket
-            }
-            Listen::Stdio => {
-                stdio = InstanceChannel::new(instance.as_mut());
-                &mut stdio
-            }
-        };
-        let mut session = Session::new(channel, &ctx.interrupted);
-        session.input = settings.input.clone();
-        session.response_timeout = settings.response_timeout;
-        let bench = Bench {
-            kind,
-            settings,
-            ctx,
-            meter: &meter,
-            ready_seconds,
-            engine,
-            observer,
-        };
-        bench.run(&mut session)
-    })();
-    let _ = instance.close_input();
-    if let Err(e) = instance.stop() {
-        observer.message(&format!("{kind}: stopping the instance: {e}"));
-    }
-    outcome
+            observer.message(&format!("{kind}: connecting over {}", endpoint.describe()));
+            socket = StreamChannel::vsock(&endpoint, *port, Duration::from_secs(30))?;
+            &mut socket
+        }
+        Listen::Stdio | Listen::Device(_) => {
+            stdio = InstanceChannel::new(instance.instance());
+            &mut stdio
+        }
+    };
+    let mut session = Session::new(channel, &ctx.interrupted);
+    session.input = settings.input.clone();
+    session.response_timeout = settings.response_timeout;
+    let bench = Bench {
+        kind,
+        settings,
+        ctx,
+        meter: &meter,
+        ready_seconds,
+        engine: ready.engine.to_string(),
+        observer,
+    };
+    bench.run(&mut session)
 }
 
 struct Bench<'a> {
@@ -564,7 +471,7 @@ impl Bench<'_> {
         ServingResult {
             env: self.kind.name().into(),
             scenario: scenario.name().into(),
-            transport: transport_name(self.kind, self.settings.transport).into(),
+            transport: transport_name(self.ctx, self.kind, self.settings.transport).into(),
             workload: self.ctx.config.workload.to_string(),
             engine: self.engine.clone(),
             emulated: false,
@@ -657,7 +564,7 @@ fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError>
                 iterations: 0,
                 warmup: 0,
                 repetitions: 1,
-                ..crate::runner::experiment_of(&ctx.config)
+                ..crate::modes::batch::experiment_of(&ctx.config)
             },
             ctx.host.clone(),
             ctx.identity.clone(),
