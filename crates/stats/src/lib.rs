@@ -1,47 +1,86 @@
-//! Statistics for benchmark samples: descriptive summaries, bootstrap
-//! confidence intervals, MAD outlier detection (as hyperfine does), ratios
-//! between environments, and the A/B verdict.
+//! Statistics for benchmark samples: the verdict of a comparison between
+//! environments, the design of a run, descriptive summaries, bootstrap
+//! intervals and MAD outlier detection (as hyperfine does).
 //!
-//! # The repetition is the unit of replication
+//! # The verdict: four outcomes
 //!
-//! A benchmark runs several *repetitions* (each a fresh container, VM or
-//! process) of several *iterations* each. The iterations of one repetition are
-//! repeated measures of that repetition, not independent samples: the host's
-//! speed drifts, so repetitions differ by far more than their iterations do
-//! (e.g. means of 296.6, 263.4 and 272.6 ms, each known to within 1–4 ms).
-//! Treating every iteration as an independent sample gives absurdly narrow
-//! intervals and false "significant" differences. So:
+//! A candidate environment is compared with a baseline by one rule
+//! ([`outcome`], [`Decision`]) on one interval of the ratio candidate /
+//! baseline, with a threshold (default 5%) and an overall error rate
+//! (default α = 0.01):
 //!
-//! - measurements are held as a [`Repeated`] sample (one vector per repetition);
-//! - intervals come from the two-level bootstrap of [`hierarchical`], which
-//!   resamples repetitions and then iterations within them;
-//! - the one verdict ([`Comparison`]) comes from a permutation test whose unit
-//!   is the repetition ([`repetition_test()`]), exact when the design is small.
-//!   A design with too few repetitions to reach `p < alpha` whatever the data
-//!   is reported as [`Verdict::Inconclusive`] rather than "no difference";
-//! - [`variance_components`] tells how much of the spread is between
-//!   repetitions, and [`repetition_outliers`] flags a repetition unlike the others.
+//! - **slower** / **faster**: the interval excludes 1 and the estimate is
+//!   beyond the threshold;
+//! - **same**: the interval lies inside ±threshold (two one-sided tests);
+//! - **inconclusive**: neither; the decision says how many more rounds would
+//!   decide, and what change the run could have detected (the minimum
+//!   detectable effect at 80% power).
 //!
-//! The iteration-level [`pooled_permutation_test`] remains for use *within* one
-//! repetition; it assumes independent samples and must not decide verdicts
-//! across repetitions.
+//! # The design that ran
 //!
-//! Percentiles ([`percentile`], [`Summary`]'s p90/p95/p99) use the nearest-rank
-//! definition, the one HDR histograms use for serving latencies (see [`summary`]).
+//! A run launches, in each *round*, one fresh instance (a *repetition*) of
+//! every environment in a shuffled order, and each repetition runs several
+//! *iterations*. The repetition is the unit of replication: its iterations are
+//! repeated measures of one instance, not independent samples.
 //!
-//! Every random procedure takes an explicit seed: the same data and seed
-//! give the same answer.
+//! - The estimate is **paired on rounds** ([`paired`]): the mean over complete
+//!   rounds of `ln(b_r / a_r)`, a randomised complete block analysis (the
+//!   round is the block) in which whatever slowed a whole round cancels, with
+//!   Student's t interval. Without complete rounds (a blocked order, or two
+//!   runs compared by `isobench compare`) it is Welch's unpaired interval, and
+//!   every result says which [`Design`] was used. The same two analyses of a
+//!   plain difference serve memory figures (`≈ 0` when the interval includes 0).
+//! - A run **looks after every round** until every comparison is decided or its
+//!   budget is spent ([`sequential`]). Each look's interval is a repeated
+//!   confidence interval from Lan–DeMets alpha spending (O'Brien–Fleming
+//!   type), so that looking often does not inflate the error rate: the
+//!   intervals of all looks cover together with probability `1 - α`. A fixed
+//!   design (`--repetitions N`) is one final look at the `1 - α` level.
+//! - **Iterations per instance** follow the variance components ([`design`]):
+//!   Cochran's two-stage optimum from the cost of an instance, the cost of an
+//!   iteration, and how much instances and iterations vary.
+//!
+//! The crate's simulation study (`src/study`, run with `cargo test --release
+//! -p isobench-stats study:: -- --nocapture --test-threads 1`) measures the
+//! intervals' coverage and the error rates and power of the design.
+//!
+//! # Older items, kept until their callers move
+//!
+//! - [`Comparison`] and [`Verdict`] (with `NoDifference`, "no significant
+//!   difference"), [`repetition_test()`] (the unpaired exact permutation test
+//!   on repetition means), [`min_attainable_p`] and [`repetitions_needed`]:
+//!   the previous verdict, superseded by [`Decision`] and [`Outcome`].
+//! - [`hierarchical_ratio`] / [`hierarchical_ci`]: the two-level percentile
+//!   bootstrap. It describes the data but under-covers with few repetitions
+//!   (about 87% for a nominal 95% at five); no verdict comes from it.
+//! - [`pooled_permutation_test`]: for independent samples only (iterations
+//!   within one repetition); pooling iterations across repetitions gives false
+//!   differences.
+//!
+//! # Also here
+//!
+//! [`Summary`] (percentiles by nearest rank, the definition HDR histograms use
+//! for serving latencies), [`variance_components`] (the ICC of an
+//! environment's repetitions) and [`repetition_outliers`]. Every random
+//! procedure takes an explicit seed: the same data and seed give the same
+//! answer; the decisions themselves are deterministic functions of the data
+//! and the recorded looks.
 
 #![deny(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 
 pub mod bootstrap;
+pub mod design;
+mod distributions;
 pub mod hierarchical;
+pub mod outcome;
 pub mod outliers;
+pub mod paired;
 pub mod permutation;
 pub mod repetition_test;
 pub mod sample;
+pub mod sequential;
 pub mod statistic;
 pub mod summary;
 pub mod variance;
@@ -50,16 +89,35 @@ pub mod verdict;
 #[cfg(test)]
 mod simulation;
 #[cfg(test)]
+mod study;
+#[cfg(test)]
 mod testdata;
 
 pub use bootstrap::{bootstrap_ci, DEFAULT_LEVEL, DEFAULT_RESAMPLES};
+pub use design::{
+    iterations_per_instance, within_log_variance, Clamp, DesignCosts, IterationsChoice,
+    VarianceFigures, MIN_BETWEEN_SHARE, MIN_BETWEEN_VARIANCE,
+};
 pub use hierarchical::{hierarchical_ci, hierarchical_ratio};
+pub use outcome::{
+    Decision, DecisionOptions, InconclusiveReason, Outcome, DEFAULT_POWER, MAX_PROJECTED_ROUNDS,
+    MIN_ROUNDS_FOR_INTERVAL,
+};
 pub use outliers::{mad_outliers, modified_z_scores, OUTLIER_THRESHOLD};
+pub use paired::{
+    paired_difference, paired_log_ratio, unpaired_difference, unpaired_log_ratio, Arm, Design,
+    Estimate, Observations, RoundPair, Scale, MIN_PAIRED_ROUNDS,
+};
 pub use permutation::{pooled_permutation_test, PooledPermutationTest};
 pub use repetition_test::{
     min_attainable_p, repetition_test, repetitions_needed, RepetitionTest, EXACT_LIMIT,
 };
 pub use sample::Repeated;
+pub use sequential::{
+    all_decided, decide, decide_fixed, decide_with, Boundaries, BoundaryTracker, Look,
+    LookBoundary, LookProblem, Looks, Monitor, SequentialPlan, SpendingFunction,
+    DEFAULT_MIN_ROUNDS, MAX_BOUNDARY,
+};
 pub use statistic::Statistic;
 pub use summary::{percentile, Summary};
 pub use variance::{repetition_outliers, variance_components, VarianceComponents};
@@ -77,6 +135,13 @@ pub struct Interval {
     pub high: f64,
     /// Confidence level, e.g. 0.95.
     pub level: f64,
+}
+
+impl Interval {
+    /// True when `x` lies in `[low, high]`.
+    pub fn contains(&self, x: f64) -> bool {
+        self.low <= x && x <= self.high
+    }
 }
 
 /// The ratio of one environment's statistic to the baseline's, with its
@@ -125,4 +190,54 @@ pub enum StatsError {
         "the baseline's mean/median is 0, so no ratio to it exists; check the baseline's samples"
     )]
     ZeroBaseline,
+    /// Too few values for an interval (a standard deviation needs two).
+    #[error("{have} values, at least {need} needed for an interval")]
+    TooFewForInterval {
+        /// Values (rounds or repetitions) given.
+        have: usize,
+        /// Values needed.
+        need: usize,
+    },
+    /// A repetition statistic is NaN or infinite.
+    #[error("the {arm}'s statistic {index} is not a finite number")]
+    NotFiniteStatistic {
+        /// Which side.
+        arm: paired::Arm,
+        /// Index of the value (the round's position when paired).
+        index: usize,
+    },
+    /// A statistic of 0 or less cannot enter a ratio (a time must be positive).
+    #[error("the {arm}'s statistic {index} is not positive, so no ratio of it exists")]
+    NotPositive {
+        /// Which side.
+        arm: paired::Arm,
+        /// Index of the value (the round's position when paired).
+        index: usize,
+    },
+    /// The looks of a sequential run are not a valid sequence.
+    #[error("look {index}: {problem}")]
+    InvalidLook {
+        /// Index of the offending look (0-based).
+        index: usize,
+        /// What is wrong with it.
+        problem: sequential::LookProblem,
+    },
+    /// An option is out of its range (e.g. alpha not in (0, 1)).
+    #[error("{name} = {value} is out of range ({range})")]
+    InvalidOption {
+        /// The option's name.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+        /// The allowed range, in words.
+        range: &'static str,
+    },
+    /// More data than the last look had: a decision is made at a look, from the rounds it saw.
+    #[error("{units} rounds of data but the last look was taken after {rounds} rounds")]
+    DataBeyondLook {
+        /// Rounds (pairs, or repetitions per side) in the data.
+        units: usize,
+        /// Rounds of the last look.
+        rounds: usize,
+    },
 }

@@ -1,4 +1,7 @@
-//! Permutation test whose unit is the repetition.
+//! Permutation test whose unit is the repetition (unpaired): the test of the
+//! previous verdict ([`crate::Comparison`]). Decisions now come from the
+//! paired analysis of rounds ([`crate::paired`], [`crate::outcome`]); this
+//! stays until its callers move.
 //!
 //! Each repetition (one fresh container, VM or process) is summarised by the
 //! statistic of its iterations (mean or median); the test compares the mean of

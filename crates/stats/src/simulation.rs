@@ -1,6 +1,8 @@
-//! Simulated benchmarks on a drifting host: the repetition-level verdict keeps
-//! its false-positive rate and has power, where the pooled iteration-level
-//! method it replaces calls most non-differences significant.
+//! Simulated benchmarks on a drifting host for the *previous* verdict
+//! ([`crate::Comparison`]): the repetition-level test keeps its false-positive
+//! rate and has power, where the pooled iteration-level method it replaced
+//! calls most non-differences significant. The study of the current verdict
+//! (four outcomes, paired rounds, sequential looks) is in `src/study`.
 //!
 //! Each environment has `R` repetitions of `I` iterations; every value of a
 //! repetition is `mu * (1 + offset) * (1 + noise)` with one `offset ~ N(0, 5%)`

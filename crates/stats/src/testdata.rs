@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::sample::Repeated;
 
 /// One standard normal draw (Box-Muller).
-fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+pub(crate) fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     let u1: f64 = 1.0 - rng.gen::<f64>();
     let u2: f64 = rng.gen();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()

@@ -1,5 +1,8 @@
-//! The A/B verdict: the one rule that says whether B is faster, slower, not
-//! significantly different, or whether the data cannot tell.
+//! The previous A/B verdict: faster, slower, not significantly different, or
+//! inconclusive. Superseded by the four outcomes of [`crate::outcome`]
+//! (slower, faster, same, inconclusive, decided on the paired design of
+//! [`crate::paired`] with the sequential looks of [`crate::sequential`]); kept
+//! until its callers move, then to be deleted.
 //!
 //! The verdict comes from the repetition-level permutation test
 //! ([`crate::repetition_test()`]) and Firecracker's rule for A/B performance
