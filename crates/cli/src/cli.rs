@@ -220,7 +220,7 @@ impl RunArgs {
             boot_timeout: self.boot_timeout,
             iteration_timeout: self.iteration_timeout,
             sample_interval_ms: self.sample_interval_ms,
-            order: self.order.map(|o| o.as_order().as_str().to_string()),
+            order: self.order.map(|o| o.as_order().name().to_string()),
             busy_ms: self.busy_ms,
             touch_mib: self.touch_mib,
             command: self.command.clone(),

@@ -65,7 +65,7 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
         config.iterations,
         config.warmup,
         config.repetitions,
-        config.order.as_str(),
+        config.order.name(),
         config.engine,
         config.threads,
         config.output.display()

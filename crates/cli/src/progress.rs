@@ -56,6 +56,7 @@ impl RunObserver for Bars {
         if let Some(bar) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(env) {
             match status {
                 Status::Completed => bar.finish_with_message("done"),
+                Status::Interrupted => bar.abandon_with_message("interrupted"),
                 Status::Failed { reason } => {
                     bar.abandon_with_message(format!("FAILED: {}", truncate(reason)))
                 }

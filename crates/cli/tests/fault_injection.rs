@@ -121,7 +121,7 @@ fn trial(
         "{env}: repetitions"
     );
     for (i, rep) in result.repetitions.iter().enumerate() {
-        assert_eq!(rep.index as usize, i, "{env}: repetition order");
+        assert_eq!(rep.round as usize, i + 1, "{env}: repetition order");
         let indices: Vec<u64> = rep.iterations.iter().map(|s| s.index).collect();
         assert_eq!(
             indices,

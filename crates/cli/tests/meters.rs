@@ -67,7 +67,7 @@ fn busy_workload_shows_its_known_cpu_and_memory_natively_and_in_a_container() {
         assert_eq!(env.status, Status::Completed, "{}", env.name);
         for rep in &env.repetitions {
             let usage = &rep.usage;
-            let label = format!("{} repetition {}: {usage:#?}", env.name, rep.index);
+            let label = format!("{} repetition {}: {usage:#?}", env.name, rep.round);
             // CPU: the workload burns exactly BUSY_MS of its thread's CPU per
             // iteration; the host adds the record writes (microseconds).
             let per_inference = usage.cpu_seconds_per_inference.expect(&label);

@@ -94,7 +94,10 @@ fn knn_in_native_and_containers_gives_real_metrics_and_leaves_nothing() {
             // the figure is absent with its reason, never a whole-life stand-in.
             assert_eq!(rep.usage.cpu_percent, None, "{}", env.name);
             assert!(
-                rep.usage.absent.iter().any(|a| a.contains("shorter than")),
+                rep.usage
+                    .absent
+                    .iter()
+                    .any(|a| matches!(a, isobench_results::AbsentReason::WindowTooShort { .. })),
                 "{}: {:?}",
                 env.name,
                 rep.usage.absent
@@ -142,7 +145,7 @@ fn knn_in_native_and_containers_gives_real_metrics_and_leaves_nothing() {
     }
     // Interleaved rounds: each round ran every environment once, in the
     // order results.json records, and the journal shows the same order.
-    assert_eq!(results.experiment.order, "interleaved");
+    assert_eq!(results.experiment.order, isobench_results::Order::Interleaved);
     assert_eq!(results.rounds.len(), 2);
     let planned: Vec<String> = results
         .rounds

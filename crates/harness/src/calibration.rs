@@ -14,7 +14,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use isobench_results::{Calibration, HostSpeed, ResultsFile};
+use isobench_results::{AffectedRepetition, Calibration, HostSpeed, ResultsFile};
 
 /// Matrix side of the reference computation.
 const SIZE: usize = 64;
@@ -58,13 +58,13 @@ pub fn probe() -> f64 {
 /// The experiment-wide host-speed figure from every repetition's probe;
 /// `None` when no repetition has one.
 pub fn host_speed(results: &ResultsFile) -> Option<HostSpeed> {
-    let mut probes: Vec<(String, f64)> = results
+    let mut probes: Vec<((&str, u32), f64)> = results
         .environments
         .iter()
         .flat_map(|env| {
             env.repetitions.iter().filter_map(move |rep| {
                 rep.calibration
-                    .map(|c| (format!("{} #{}", env.name, rep.index), c.seconds()))
+                    .map(|c| ((env.name.as_str(), rep.round), c.seconds()))
             })
         })
         .collect();
@@ -88,7 +88,11 @@ pub fn host_speed(results: &ResultsFile) -> Option<HostSpeed> {
     let affected = probes
         .iter()
         .filter(|(_, v)| (v / median - 1.0).abs() > DRIFT_THRESHOLD)
-        .map(|(name, v)| format!("{name} ({:+.1}%)", (v / median - 1.0) * 100.0))
+        .map(|&((env, round), v)| AffectedRepetition {
+            env: env.to_string(),
+            round,
+            off: v / median - 1.0,
+        })
         .collect();
     Some(HostSpeed {
         median_seconds: median,
@@ -128,11 +132,12 @@ mod tests {
             image_bytes: None,
             prepare_seconds: 0.0,
             status: Status::Completed,
+            planned_repetitions: probes.len() as u32,
             repetitions: probes
                 .iter()
                 .enumerate()
                 .map(|(i, &p)| Repetition {
-                    index: i as u32,
+                    round: i as u32 + 1,
                     calibration: Some(calibration(p, p)),
                     ..Repetition::default()
                 })
@@ -153,6 +158,9 @@ mod tests {
         let speed = host_speed(&results).unwrap();
         assert!((speed.median_seconds - 0.010).abs() < 1e-9);
         assert!((speed.drift - (0.013 / 0.0099 - 1.0)).abs() < 1e-9);
-        assert_eq!(speed.affected, vec!["docker #2 (+30.0%)".to_string()]);
+        assert_eq!(speed.affected.len(), 1);
+        let affected = &speed.affected[0];
+        assert_eq!((affected.env.as_str(), affected.round), ("docker", 3));
+        assert!((affected.off - 0.30).abs() < 1e-9, "{affected:?}");
     }
 }

@@ -19,43 +19,8 @@ pub const DEFAULT_ITERATIONS: u64 = 20;
 /// and only with complete separation; 6 vs 6 leaves room for overlap.
 pub const DEFAULT_REPETITIONS: u32 = 6;
 
-/// How repetitions are scheduled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Order {
-    /// Rounds: each launches one fresh instance of every environment, in an
-    /// order shuffled per round with the experiment's seed, so the host's
-    /// drift spreads over every environment alike.
-    #[default]
-    Interleaved,
-    /// Every repetition of one environment, then the next (drift is
-    /// attributed to whichever environment ran at that moment).
-    Blocked,
-}
-
-impl Order {
-    /// `interleaved` or `blocked`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Order::Interleaved => "interleaved",
-            Order::Blocked => "blocked",
-        }
-    }
-}
-
-impl std::str::FromStr for Order {
-    type Err = HarnessError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "interleaved" => Ok(Order::Interleaved),
-            "blocked" => Ok(Order::Blocked),
-            other => Err(HarnessError::Invalid(format!(
-                "unknown order `{other}`; use interleaved or blocked"
-            ))),
-        }
-    }
-}
+/// How repetitions are scheduled (the results' own type).
+pub use isobench_results::Order;
 
 /// Default limit for boot and for each iteration, seconds.
 pub const DEFAULT_STEP_TIMEOUT: u64 = 300;
@@ -485,7 +450,7 @@ impl ExperimentConfig {
             }
         }
         let order = match &o.order {
-            Some(text) => text.parse()?,
+            Some(text) => text.parse().map_err(HarnessError::Invalid)?,
             None => Order::default(),
         };
         match (&command, workload) {
@@ -582,6 +547,16 @@ impl ExperimentConfig {
     /// model, taking requests from `listen`.
     pub fn serve_invocation(&self, assets: &Path, listen: Listen) -> AgentInvocation {
         AgentInvocation::serve(self.model_spec(assets), listen)
+    }
+
+    /// The environment every other one is compared with: `native` when it
+    /// is in the run, else the first environment.
+    pub fn baseline(&self) -> EnvKind {
+        if self.environments.contains(&EnvKind::Native) || self.environments.is_empty() {
+            EnvKind::Native
+        } else {
+            self.environments[0]
+        }
     }
 
     /// A warning when this design cannot reach significance at `alpha`

@@ -34,7 +34,7 @@ pub enum Entry {
     Sample {
         /// Environment name.
         env: String,
-        /// Repetition index.
+        /// The repetition's round.
         repetition: u32,
         /// The sample.
         sample: IterationSample,
@@ -176,7 +176,7 @@ mod tests {
             )
             .unwrap();
         let rep = Repetition {
-            index: 0,
+            round: 1,
             ..Repetition::default()
         };
         journal

@@ -6,7 +6,7 @@
 
 use isobench_records::Digest;
 use isobench_results::{
-    EnvOutput, EnvironmentResult, InputOutputs, OutputCheck, OutputMismatch, ResultsFile,
+    EnvOutput, EnvironmentResult, InputOutputs, OutputCheck, OutputMismatch, ResultsFile, Warning,
 };
 
 /// The first output each input produced in `env`, in order of first appearance.
@@ -24,13 +24,13 @@ fn first_outputs(env: &EnvironmentResult) -> Vec<(&str, &Digest)> {
     firsts
 }
 
-/// Compares every environment's outputs with the baseline's; `None` when
-/// no iteration carries an output digest.
+/// Compares every environment's outputs with the baseline's (else the
+/// first environment's that has outputs); `None` when no iteration carries
+/// an output digest.
 pub fn check_outputs(results: &ResultsFile) -> Option<OutputCheck> {
     let reference_env = results
-        .environments
-        .iter()
-        .find(|e| e.name == "native" && !first_outputs(e).is_empty())
+        .baseline_env()
+        .filter(|e| !first_outputs(e).is_empty())
         .or_else(|| {
             results
                 .environments
@@ -58,7 +58,7 @@ pub fn check_outputs(results: &ResultsFile) -> Option<OutputCheck> {
                     if check.mismatches.len() < OutputCheck::KEPT {
                         check.mismatches.push(OutputMismatch {
                             env: env.name.clone(),
-                            repetition: rep.index,
+                            round: rep.round,
                             index: it.index,
                             input: it.input.clone(),
                             reason,
@@ -93,19 +93,14 @@ pub fn check_outputs(results: &ResultsFile) -> Option<OutputCheck> {
 }
 
 /// The warning a reader must see when outputs differ.
-pub fn mismatch_warning(check: &OutputCheck) -> Option<String> {
+pub fn mismatch_warning(check: &OutputCheck) -> Option<Warning> {
     let first = check.mismatches.first()?;
-    Some(format!(
-        "outputs differ between environments: {} of {} iterations differ from {}'s output for the same input (first: {} repetition {} iteration {} on {}: {}); the environments did not compute the same thing",
-        check.mismatch_count,
-        check.compared,
-        check.reference,
-        first.env,
-        first.repetition,
-        first.index,
-        first.input,
-        first.reason
-    ))
+    Some(Warning::OutputsDiffer {
+        reference: check.reference.clone(),
+        mismatches: check.mismatch_count,
+        compared: check.compared,
+        first: first.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -136,6 +131,7 @@ mod tests {
             image_bytes: None,
             prepare_seconds: 0.0,
             status: Status::Completed,
+            planned_repetitions: 1,
             repetitions: vec![Repetition {
                 iterations: scores
                     .iter()
@@ -157,6 +153,7 @@ mod tests {
     fn finds_the_environment_that_computed_something_else() {
         let mut results: ResultsFile =
             serde_json::from_str(include_str!("../tests/data/empty-results.json")).unwrap();
+        results.baseline = Some("native".into());
         results.environments = vec![
             env("docker", &[0.5, 0.7, 0.5, 0.7]),
             env("native", &[0.5, 0.7, 0.5, 0.7]),
@@ -172,7 +169,10 @@ mod tests {
             (m.env.as_str(), m.index, m.input.as_str()),
             ("gvisor", 3, "img1.jpg")
         );
-        assert!(mismatch_warning(&check).unwrap().contains("1 of 12"));
+        assert!(matches!(
+            mismatch_warning(&check),
+            Some(Warning::OutputsDiffer { mismatches: 1, compared: 12, .. })
+        ));
         assert_eq!(check.by_input.len(), 2);
         assert_eq!(check.by_input[0].outputs.len(), 3);
         // Within tolerance: consistent.

@@ -9,7 +9,10 @@
 //! [`verdict_options`] are used by every report and by `isobench compare`,
 //! so all of them show the same verdict.
 
-use isobench_results::{EnvironmentResult, EnvironmentSummary, ResultsFile};
+use isobench_results::{
+    AbsentReason, EnvironmentResult, EnvironmentSummary, FailedRepetition, Order, ResultsFile,
+    Status, Warning,
+};
 use isobench_stats::{
     hierarchical_ci, hierarchical_ratio, repetition_outliers, variance_components, CompareOptions,
     Comparison, Repeated, Statistic, Summary, DEFAULT_LEVEL, DEFAULT_RESAMPLES,
@@ -43,7 +46,7 @@ fn grouped(env: &EnvironmentResult) -> (Vec<u32>, Option<Repeated>) {
     for rep in &env.repetitions {
         let values: Vec<f64> = rep.inference_us().collect();
         if !values.is_empty() {
-            indices.push(rep.index);
+            indices.push(rep.round);
             groups.push(values);
         }
     }
@@ -150,7 +153,7 @@ pub fn summarize(
             .repetitions
             .iter()
             .filter(|r| r.error.is_some())
-            .map(|r| r.index)
+            .map(|r| r.round)
             .collect(),
         ready_seconds: collect(|r| r.ready_seconds),
         first_inference_seconds: collect(|r| r.first_inference_seconds),
@@ -181,19 +184,12 @@ pub fn summarize(
     })
 }
 
-/// The environment results are compared with: `native` when it has
-/// samples, else the first environment that has.
+/// The environment results are compared with: the file's baseline, when
+/// it has samples.
 pub fn baseline_of(results: &ResultsFile) -> Option<&EnvironmentResult> {
     results
-        .environments
-        .iter()
-        .find(|e| e.name == "native" && !e.all_inference_us().is_empty())
-        .or_else(|| {
-            results
-                .environments
-                .iter()
-                .find(|e| !e.all_inference_us().is_empty())
-        })
+        .baseline_env()
+        .filter(|e| !e.all_inference_us().is_empty())
 }
 
 /// Recomputes every environment's summary (against the baseline), the
@@ -213,7 +209,7 @@ pub fn summarize_all(results: &mut ResultsFile) {
             .environments
             .iter()
             .map(|env| {
-                let is_baseline = baseline.as_ref().is_some_and(|b| b.env.name == env.name);
+                let is_baseline = results.is_baseline(&env.name);
                 summarize(env, baseline.as_ref().filter(|_| !is_baseline), seed)
             })
             .collect()
@@ -226,159 +222,170 @@ pub fn summarize_all(results: &mut ResultsFile) {
     results.warnings = warnings(results);
 }
 
-/// Warnings a reader should see, as hyperfine prints them.
-pub fn warnings(results: &ResultsFile) -> Vec<String> {
+/// Warnings a reader should see, as hyperfine prints them: one per cause
+/// and environment, as data (the reports put them into words).
+pub fn warnings(results: &ResultsFile) -> Vec<Warning> {
     let mut out = Vec::new();
     if results.host.load_average > f64::from(results.host.cpus.max(1)) {
-        out.push(format!(
-            "the host's load average ({:.1}) was above its CPU count ({}) when the experiment started: a noisy neighbour may distort the figures",
-            results.host.load_average, results.host.cpus
-        ));
+        out.push(Warning::BusyHost {
+            load_average: results.host.load_average,
+            cpus: results.host.cpus,
+        });
     }
     let n = results.experiment.repetitions as usize;
     let floor = isobench_stats::min_attainable_p(n, n, isobench_stats::DEFAULT_PERMUTATIONS);
     if n > 0 && floor >= isobench_stats::DEFAULT_ALPHA {
-        out.push(format!(
-            "{n} repetitions per environment cannot reach p < {} (the smallest p-value of {n} vs {n} repetitions is {floor:.3}): verdicts are inconclusive; ask for --repetitions {} or more",
-            isobench_stats::DEFAULT_ALPHA,
-            isobench_stats::repetitions_needed(isobench_stats::DEFAULT_ALPHA)
-        ));
+        out.push(Warning::DesignTooSmall {
+            repetitions: n as u32,
+            needed: isobench_stats::repetitions_needed(isobench_stats::DEFAULT_ALPHA) as u32,
+            alpha: isobench_stats::DEFAULT_ALPHA,
+        });
     }
-    if results.experiment.order == "blocked" {
-        out.push(
-            "repetitions ran in blocks (--order blocked): any drift of the host over the run is attributed to whichever environment ran at that moment".into(),
-        );
+    if results.experiment.order == Order::Blocked {
+        out.push(Warning::BlockedOrder);
+    }
+    if results
+        .environments
+        .iter()
+        .any(|e| e.status == Status::Interrupted)
+    {
+        out.push(Warning::Interrupted {
+            rounds_done: results
+                .environments
+                .iter()
+                .map(|e| e.repetitions.len() as u32)
+                .max()
+                .unwrap_or(0),
+        });
     }
     if let Some(speed) = &results.host_speed {
         if speed.drift > DRIFT_THRESHOLD && !speed.affected.is_empty() {
-            out.push(format!(
-                "the host's speed drifted by {:.1}% during the experiment (reference computation {:.1}–{:.1} ms, median {:.1} ms); repetitions run while it was more than {:.0}% off its median: {}",
-                speed.drift * 100.0,
-                speed.min_seconds * 1e3,
-                speed.max_seconds * 1e3,
-                speed.median_seconds * 1e3,
-                DRIFT_THRESHOLD * 100.0,
-                speed.affected.join(", ")
-            ));
+            out.push(Warning::HostDrift {
+                drift: speed.drift,
+                min_seconds: speed.min_seconds,
+                max_seconds: speed.max_seconds,
+                median_seconds: speed.median_seconds,
+                threshold: DRIFT_THRESHOLD,
+                affected: speed.affected.clone(),
+            });
         }
     }
     if let Some(check) = &results.outputs {
-        if let Some(warning) = mismatch_warning(check) {
-            out.push(warning);
-        }
+        out.extend(mismatch_warning(check));
     }
-    let baseline = baseline_of(results).map(|b| b.name.clone());
     for env in &results.environments {
-        if env.emulated {
-            out.push(format!(
-                "{}: figures come from software emulation ({}); they say nothing about hardware-virtualised performance",
-                env.name,
-                env.accel.as_deref().unwrap_or("tcg")
-            ));
-        }
-        let failed: Vec<String> = env
-            .repetitions
-            .iter()
-            .filter_map(|r| Some(format!("#{}: {}", r.index, r.error.as_ref()?)))
-            .collect();
-        if !failed.is_empty() {
-            out.push(format!(
-                "{}: {} of {} repetitions failed ({})",
-                env.name,
-                failed.len(),
-                env.repetitions.len(),
-                failed.join("; ")
-            ));
-            if baseline.as_deref() == Some(env.name.as_str()) {
-                out.push(format!(
-                    "the baseline {} is partly failed: every ratio and verdict against it rests on its {} successful repetitions",
-                    env.name,
-                    env.repetitions.len() - failed.len()
-                ));
-            }
-        }
-        for rep in &env.repetitions {
-            if let Some(e) = &rep.stop_error {
-                out.push(format!(
-                    "{} repetition {}: stopping the instance failed ({e}); its exit code and final counters are unknown",
-                    env.name, rep.index
-                ));
-            }
-            for reason in &rep.usage.absent {
-                if reason.contains("read nothing") {
-                    out.push(format!(
-                        "{} repetition {}: {reason}: its CPU figures are absent",
-                        env.name, rep.index
-                    ));
-                }
-            }
-        }
-        let short: Vec<&String> = env
-            .repetitions
-            .iter()
-            .flat_map(|r| r.usage.absent.iter())
-            .filter(|a| !a.contains("read nothing"))
-            .collect();
-        if let Some(first) = short.first() {
-            out.push(format!(
-                "{}: CPU figures absent for {} repetition(s): {first}",
-                env.name,
-                short.len()
-            ));
-        }
-        if let Some(summary) = &env.summary {
-            if summary.inference_us.cv > HIGH_CV {
-                out.push(format!(
-                    "{}: inference time varies a lot (CV {:.1}%); consider more iterations or a quieter host",
-                    env.name,
-                    summary.inference_us.cv * 100.0
-                ));
-            }
-            if !summary.outlier_repetitions.is_empty() {
-                let means: Vec<String> = summary
-                    .variance
-                    .as_ref()
-                    .map(|v| {
-                        v.repetition_means
-                            .iter()
-                            .map(|m| format!("{:.1}", m / 1e3))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(format!(
-                    "{}: repetition(s) {} had a mean inference time far from the environment's other repetitions (repetition means {} ms): the instance, or the host at that moment, behaved differently; see their calibration",
-                    env.name,
-                    summary
-                        .outlier_repetitions
-                        .iter()
-                        .map(|i| format!("#{i}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    means.join(", ")
-                ));
-            }
-            let outliers = summary.inference_us.outliers.len();
-            if outliers > 0 {
-                out.push(format!(
-                    "{}: {outliers} iteration(s) are statistical outliers in inference time (modified z-score > 3.5)",
-                    env.name
-                ));
-            }
-        }
-        for rep in &env.repetitions {
-            if let (Some(first), Some(rest)) = (rep.iterations.first(), rep.iterations.get(1..)) {
-                if !rest.is_empty() {
-                    let mean =
-                        rest.iter().map(|i| i.inference_us as f64).sum::<f64>() / rest.len() as f64;
-                    if first.inference_us as f64 > 2.0 * mean && mean > 0.0 {
-                        out.push(format!(
-                            "{} repetition {}: the first measured iteration was much slower than the rest (caches?); consider more --warmup",
-                            env.name, rep.index
-                        ));
-                    }
-                }
-            }
-        }
+        env_warnings(results, env, &mut out);
     }
     out
+}
+
+/// The warnings about one environment.
+fn env_warnings(results: &ResultsFile, env: &EnvironmentResult, out: &mut Vec<Warning>) {
+    let name = || env.name.clone();
+    if env.emulated {
+        out.push(Warning::Emulated {
+            env: name(),
+            accel: env.accel.clone().unwrap_or_else(|| "tcg".into()),
+        });
+    }
+    let failed: Vec<FailedRepetition> = env
+        .repetitions
+        .iter()
+        .filter_map(|r| {
+            Some(FailedRepetition {
+                round: r.round,
+                reason: r.error.clone()?,
+            })
+        })
+        .collect();
+    if !failed.is_empty() {
+        out.push(Warning::FailedRepetitions {
+            env: name(),
+            failed,
+            total: env.repetitions.len() as u32,
+            baseline: results.is_baseline(&env.name),
+        });
+    }
+    let stop_failed: Vec<&isobench_results::Repetition> = env
+        .repetitions
+        .iter()
+        .filter(|r| r.stop_error.is_some())
+        .collect();
+    if let Some(first) = stop_failed.first() {
+        out.push(Warning::StopFailed {
+            env: name(),
+            rounds: stop_failed.iter().map(|r| r.round).collect(),
+            error: first.stop_error.clone().unwrap_or_default(),
+        });
+    }
+    // One warning per distinct reason (reasons that differ only in their
+    // numbers, e.g. two short windows, count as one: the first is kept).
+    let mut absent: Vec<(AbsentReason, Vec<u32>)> = Vec::new();
+    for rep in env.repetitions.iter().filter(|r| r.error.is_none()) {
+        for reason in &rep.usage.absent {
+            match absent
+                .iter_mut()
+                .find(|(r, _)| std::mem::discriminant(r) == std::mem::discriminant(reason))
+            {
+                Some((_, rounds)) => rounds.push(rep.round),
+                None => absent.push((reason.clone(), vec![rep.round])),
+            }
+        }
+    }
+    for (reason, rounds) in absent {
+        out.push(Warning::CpuAbsent {
+            env: name(),
+            reason,
+            rounds,
+        });
+    }
+    if let Some(summary) = &env.summary {
+        if summary.inference_us.cv > HIGH_CV {
+            out.push(Warning::HighVariation {
+                env: name(),
+                cv: summary.inference_us.cv,
+            });
+        }
+        if !summary.outlier_repetitions.is_empty() {
+            out.push(Warning::OutlierRepetitions {
+                env: name(),
+                rounds: summary.outlier_repetitions.clone(),
+                means_ms: summary
+                    .variance
+                    .as_ref()
+                    .map(|v| v.repetition_means.iter().map(|m| m / 1e3).collect())
+                    .unwrap_or_default(),
+            });
+        }
+        let outliers = summary.inference_us.outliers.len();
+        if outliers > 0 {
+            out.push(Warning::OutlierIterations {
+                env: name(),
+                count: outliers as u32,
+            });
+        }
+    }
+    let slow_first: Vec<u32> = env
+        .repetitions
+        .iter()
+        .filter(|rep| {
+            let (Some(first), Some(rest)) = (rep.iterations.first(), rep.iterations.get(1..))
+            else {
+                return false;
+            };
+            if rest.is_empty() {
+                return false;
+            }
+            let mean = rest.iter().map(|i| i.inference_us as f64).sum::<f64>() / rest.len() as f64;
+            mean > 0.0 && first.inference_us as f64 > 2.0 * mean
+        })
+        .map(|rep| rep.round)
+        .collect();
+    if !slow_first.is_empty() {
+        out.push(Warning::SlowFirstIteration {
+            env: name(),
+            rounds: slow_first,
+            warmup: results.experiment.warmup,
+        });
+    }
 }

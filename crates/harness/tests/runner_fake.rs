@@ -166,7 +166,7 @@ fn journalled(output: &Path) -> Vec<(String, u32)> {
             (v["entry"] == "repetition").then(|| {
                 (
                     v["env"].as_str().unwrap().to_string(),
-                    v["repetition"]["index"].as_u64().unwrap() as u32,
+                    v["repetition"]["round"].as_u64().unwrap() as u32,
                 )
             })
         })
@@ -196,27 +196,27 @@ fn a_good_run_saves_samples_summaries_verdicts_rounds_and_calibration() {
         serde_json::to_value(&saved).unwrap(),
         serde_json::to_value(&results).unwrap()
     );
-    assert_eq!(results.experiment.order, "interleaved");
+    assert_eq!(results.experiment.order, Order::Interleaved);
     let mut sequences = BTreeSet::new();
     for e in &results.environments {
         assert_eq!(e.status, Status::Completed, "{}", e.name);
         assert_eq!(e.runtime_version.as_deref(), Some("fake 0.0.0"));
         assert_eq!(e.image_bytes, Some(4096));
-        let indices: Vec<u32> = e.repetitions.iter().map(|r| r.index).collect();
-        assert_eq!(indices, [0, 1, 2, 3, 4, 5], "{}", e.name);
+        let indices: Vec<u32> = e.repetitions.iter().map(|r| r.round).collect();
+        assert_eq!(indices, [1, 2, 3, 4, 5, 6], "{}", e.name);
         let base = match e.name.as_str() {
             "native" => 1000,
             "docker" => 1001,
             _ => 1500,
         };
         for rep in &e.repetitions {
-            let what = format!("{} #{}", e.name, rep.index);
+            let what = format!("{} round {}", e.name, rep.round);
             assert_eq!(rep.error, None, "{what}");
             assert_eq!(rep.exit_code, Some(0), "{what}");
             // The measured samples, as scripted; the warm-up is not kept.
             let times: Vec<u64> = rep.iterations.iter().map(|s| s.inference_us).collect();
             let expected: Vec<u64> = (0..ITERATIONS)
-                .map(|i| base + 7 * u64::from(rep.index) + i)
+                .map(|i| base + 7 * u64::from(rep.round) + i)
                 .collect();
             assert_eq!(times, expected, "{what}");
             assert!(rep.iterations.iter().all(|s| s.digest.is_some()), "{what}");
@@ -257,8 +257,8 @@ fn a_good_run_saves_samples_summaries_verdicts_rounds_and_calibration() {
     // Summaries and verdicts against native.
     let native = env(&results, "native").summary.as_ref().unwrap();
     assert_eq!(native.inference_us.n, 30);
-    assert_eq!(native.inference_us.min, 1000.0);
-    assert_eq!(native.inference_us.max, 1000.0 + 7.0 * 5.0 + 4.0);
+    assert_eq!(native.inference_us.min, 1000.0 + 7.0);
+    assert_eq!(native.inference_us.max, 1000.0 + 7.0 * 6.0 + 4.0);
     assert!(native.comparison.is_none(), "the baseline has no verdict");
     let docker = env(&results, "docker").summary.as_ref().unwrap();
     assert_eq!(
@@ -280,7 +280,7 @@ fn a_good_run_saves_samples_summaries_verdicts_rounds_and_calibration() {
     let planned: Vec<(String, u32)> = results
         .rounds
         .iter()
-        .flat_map(|r| r.order.iter().map(move |e| (e.clone(), r.index)))
+        .flat_map(|r| r.order.iter().map(move |e| (e.clone(), r.round)))
         .collect();
     for round in &results.rounds {
         let mut names = round.order.clone();
@@ -289,7 +289,7 @@ fn a_good_run_saves_samples_summaries_verdicts_rounds_and_calibration() {
             names,
             ["docker", "gvisor", "native"],
             "round {}",
-            round.index
+            round.round
         );
     }
     let launched: Vec<(String, u32)> = log
@@ -305,7 +305,7 @@ fn a_good_run_saves_samples_summaries_verdicts_rounds_and_calibration() {
         .flat_map(|e| {
             e.repetitions
                 .iter()
-                .map(move |r| (r.sequence.unwrap(), e.name.clone(), r.index))
+                .map(move |r| (r.sequence.unwrap(), e.name.clone(), r.round))
         })
         .collect();
     by_sequence.sort();
@@ -366,7 +366,7 @@ fn interleaved_and_blocked_orders_launch_as_scheduled() {
         let (seed, parsed) = (config.seed, config.order);
         let (ctx, log) = context(dir.path(), config, source);
         let results = run_experiment(&ctx, &Recorder::default()).unwrap();
-        assert_eq!(results.experiment.order, order);
+        assert_eq!(results.experiment.order, parsed);
         let launched = log.launch_order();
         assert_eq!(
             launched.iter().map(|&(k, r)| (r, k)).collect::<Vec<_>>(),
@@ -380,7 +380,7 @@ fn interleaved_and_blocked_orders_launch_as_scheduled() {
             .flat_map(|r| {
                 r.order
                     .iter()
-                    .map(move |e| (e.parse::<EnvKind>().unwrap(), r.index))
+                    .map(move |e| (e.parse::<EnvKind>().unwrap(), r.round))
             })
             .collect();
         let mut sorted_launches = launched.clone();
@@ -394,7 +394,7 @@ fn interleaved_and_blocked_orders_launch_as_scheduled() {
     }
     let blocked: Vec<(EnvKind, u32)> = kinds
         .iter()
-        .flat_map(|&k| (0..4).map(move |r| (k, r)))
+        .flat_map(|&k| (1..=4).map(move |r| (k, r)))
         .collect();
     assert_eq!(
         orders[1], blocked,
@@ -405,13 +405,13 @@ fn interleaved_and_blocked_orders_launch_as_scheduled() {
         let in_round: Vec<EnvKind> = orders[0][2 * round as usize..2 * round as usize + 2]
             .iter()
             .map(|&(k, r)| {
-                assert_eq!(r, round);
+                assert_eq!(r, round + 1);
                 k
             })
             .collect();
         assert!(in_round.contains(&EnvKind::Native) && in_round.contains(&EnvKind::Docker));
     }
-    assert_eq!(Order::Blocked.as_str(), "blocked");
+    assert_eq!(Order::Blocked.name(), "blocked");
 }
 
 #[test]
@@ -419,7 +419,7 @@ fn an_agent_that_exits_early_fails_its_repetition_and_the_rest_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let source = FakeSource::new().with(EnvKind::Native, steady(1000)).with(
         EnvKind::Docker,
-        broken_at(1000, 1, |agent| Script::exits_early(agent, 2)),
+        broken_at(1000, 2, |agent| Script::exits_early(agent, 2)),
     );
     let config = config(dir.path(), "native,docker", 3, Overrides::default());
     let (ctx, log) = context(dir.path(), config, source);
@@ -427,7 +427,7 @@ fn an_agent_that_exits_early_fails_its_repetition_and_the_rest_go_on() {
 
     let reason = failure(&results, "docker");
     assert!(
-        reason.starts_with("repetition 1: agent exited before its summary record")
+        reason.starts_with("repetition 2: agent exited before its summary record")
             && reason.contains(CRASH_DIAGNOSTICS),
         "{reason}"
     );
@@ -442,7 +442,7 @@ fn an_agent_that_exits_early_fails_its_repetition_and_the_rest_go_on() {
         assert_eq!(rep.iterations.len(), ITERATIONS as usize);
     }
     let summary = docker.summary.as_ref().unwrap();
-    assert_eq!(summary.failed_repetitions, [1]);
+    assert_eq!(summary.failed_repetitions, [2]);
     assert_eq!(env(&results, "native").status, Status::Completed);
     assert_eq!(log.launches().len(), 6, "every scheduled launch happened");
     assert_eq!(log.stops().len(), 6);
@@ -455,16 +455,16 @@ fn boot_iteration_and_total_timeouts_catch_hangs_early() {
     let source = FakeSource::new()
         .with(
             EnvKind::Native,
-            broken_at(1000, 0, |_| Script::hangs_before_ready()),
+            broken_at(1000, 1, |_| Script::hangs_before_ready()),
         )
         .with(
             EnvKind::Docker,
-            broken_at(1000, 0, |agent| Script::hangs_after(agent, 2)),
+            broken_at(1000, 1, |agent| Script::hangs_after(agent, 2)),
         )
         // Never idle for a second, but far too slow for --timeout.
         .with(
             EnvKind::Gvisor,
-            broken_at(1000, 0, move |_| Script::well_behaved(&slow)),
+            broken_at(1000, 1, move |_| Script::well_behaved(&slow)),
         );
     let config = config(
         dir.path(),
@@ -482,7 +482,7 @@ fn boot_iteration_and_total_timeouts_catch_hangs_early() {
 
     let native = failure(&results, "native");
     assert!(
-        native.starts_with("repetition 0: no ready record within 1 s of launch (--boot-timeout)"),
+        native.starts_with("repetition 1: no ready record within 1 s of launch (--boot-timeout)"),
         "{native}"
     );
     let hung = &env(&results, "native").repetitions[0];
@@ -491,7 +491,7 @@ fn boot_iteration_and_total_timeouts_catch_hangs_early() {
     let docker = failure(&results, "docker");
     assert!(
         docker.starts_with(
-            "repetition 0: no record for 1 s after the previous one (--iteration-timeout)"
+            "repetition 1: no record for 1 s after the previous one (--iteration-timeout)"
         ),
         "{docker}"
     );
@@ -505,7 +505,7 @@ fn boot_iteration_and_total_timeouts_catch_hangs_early() {
     // ends it, whichever notices first.
     let gvisor = failure(&results, "gvisor");
     assert!(
-        gvisor.starts_with("repetition 0: ") && gvisor.contains("2 s (--timeout)"),
+        gvisor.starts_with("repetition 1: ") && gvisor.contains("2 s (--timeout)"),
         "{gvisor}"
     );
     // Every environment's second repetition is well-behaved and completes.
@@ -520,7 +520,7 @@ fn boot_iteration_and_total_timeouts_catch_hangs_early() {
     let stops = log.stops();
     assert_eq!(stops.len(), 6);
     for (kind, rep, exit) in stops {
-        assert_eq!(exit.killed, rep == Some(0), "{kind} #{rep:?}: {exit:?}");
+        assert_eq!(exit.killed, rep == Some(1), "{kind} round {rep:?}: {exit:?}");
     }
     // Each hung repetition lasted its limit (launch to stop), not the
     // default 300 s limits, nor less than it was given.
@@ -538,21 +538,21 @@ fn garbage_output_fails_the_repetition_naming_the_invalid_record() {
     let dir = tempfile::tempdir().unwrap();
     let source = FakeSource::new().with(
         EnvKind::Native,
-        broken_at(1000, 1, |agent| Script::garbage(agent, 3)),
+        broken_at(1000, 2, |agent| Script::garbage(agent, 3)),
     );
     let config = config(dir.path(), "native", 2, Overrides::default());
     let (ctx, _log) = context(dir.path(), config, source);
     let results = run_experiment(&ctx, &Recorder::default()).unwrap();
     let reason = failure(&results, "native");
     assert!(
-        reason.starts_with("repetition 1: agent printed an invalid record: malformed agent record")
+        reason.starts_with("repetition 2: agent printed an invalid record: malformed agent record")
             && reason.contains(GARBAGE),
         "{reason}"
     );
     let native = env(&results, "native");
     assert_eq!(native.repetitions[1].iterations.len(), 3);
     assert_eq!(native.repetitions[0].error, None);
-    assert_eq!(native.summary.as_ref().unwrap().failed_repetitions, [1]);
+    assert_eq!(native.summary.as_ref().unwrap().failed_repetitions, [2]);
 }
 
 #[test]
@@ -571,7 +571,7 @@ fn an_agent_error_record_fails_the_environment_with_its_message() {
     let reason = failure(&results, "native");
     assert_eq!(
         reason,
-        format!("repetition 0: agent error (model): {message}")
+        format!("repetition 1: agent error (model): {message}")
     );
     let native = env(&results, "native");
     assert_eq!(native.repetitions.len(), 2);
@@ -636,7 +636,7 @@ fn unavailable_unbuildable_and_unpreparable_environments_are_recorded_and_the_re
     }
     assert_eq!(
         log.launch_order(),
-        [(EnvKind::Native, 0), (EnvKind::Native, 1)],
+        [(EnvKind::Native, 1), (EnvKind::Native, 2)],
         "only native was launched"
     );
     // The failed prepare was cleaned up.
@@ -704,16 +704,16 @@ fn a_resumed_run_measures_every_repetition_exactly_once() {
     // Every repetition exactly once, with every sample exactly once.
     for e in &results.environments {
         assert_eq!(e.status, Status::Completed, "{}", e.name);
-        let indices: Vec<u32> = e.repetitions.iter().map(|r| r.index).collect();
-        assert_eq!(indices, [0, 1, 2], "{}", e.name);
+        let indices: Vec<u32> = e.repetitions.iter().map(|r| r.round).collect();
+        assert_eq!(indices, [1, 2, 3], "{}", e.name);
         for rep in &e.repetitions {
             let samples: Vec<u64> = rep.iterations.iter().map(|s| s.index).collect();
             assert_eq!(
                 samples,
                 (0..ITERATIONS).collect::<Vec<_>>(),
-                "{} #{}",
+                "{} round {}",
                 e.name,
-                rep.index
+                rep.round
             );
         }
     }

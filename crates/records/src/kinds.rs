@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A workload the agent runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A workload the agent runs (default: the YOLOv8 detector, the default experiment's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Workload {
     /// k-nearest neighbours written from scratch, on the digits data set.
@@ -15,6 +15,7 @@ pub enum Workload {
     /// A dense network trained by isobench, on the digits data set.
     Mlp,
     /// A YOLOv8 detector (any Ultralytics ONNX export) on photos.
+    #[default]
     Yolov8,
     /// The PP-OCRv4 DBNet text detector on a printed page.
     OcrDet,
@@ -68,11 +69,12 @@ impl Workload {
     }
 }
 
-/// An inference engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// An inference engine (default: tract, the static agent's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Engine {
     /// tract (pure Rust; in the static agent).
+    #[default]
     Tract,
     /// ONNX Runtime through the `ort` crate (the dynamic agent).
     Ort,

@@ -342,7 +342,7 @@ fn failure_detail(env: &EnvironmentResult) -> String {
     let errors: Vec<String> = env
         .repetitions
         .iter()
-        .filter_map(|r| Some(format!("#{}: {}", r.index, r.error.as_ref()?)))
+        .filter_map(|r| Some(format!("round {}: {}", r.round, r.error.as_ref()?)))
         .collect();
     if errors.is_empty() {
         format!("its status is failed ({failed} of {total} repetitions have an error)")
@@ -458,8 +458,8 @@ pub fn compare_files(
             warnings.push(format!("{what} differs: A {va}, B {vb}"));
         }
     };
-    differs("workload", xa.workload.clone(), xb.workload.clone());
-    differs("engine", xa.engine.clone(), xb.engine.clone());
+    differs("workload", xa.workload.to_string(), xb.workload.to_string());
+    differs("engine", xa.engine.to_string(), xb.engine.to_string());
     differs(
         "model",
         format!("{:?}", xa.model),
@@ -476,7 +476,7 @@ pub fn compare_files(
         format!("{:?}", xa.memory_mib),
         format!("{:?}", xb.memory_mib),
     );
-    differs("order", xa.order.clone(), xb.order.clone());
+    differs("order", xa.order.to_string(), xb.order.to_string());
     differs(
         "agent sha256",
         a.payload.agent_sha256.clone(),
@@ -653,7 +653,12 @@ pub fn compare_environments(
                 "the host's speed drifted by {:.1}% during the experiment; repetitions run while it was more than {:.0}% off its median: {}",
                 speed.drift * 100.0,
                 HOST_DRIFT_THRESHOLD * 100.0,
-                speed.affected.join(", ")
+                speed
+                    .affected
+                    .iter()
+                    .map(|a| format!("{} round {} ({:+.1}%)", a.env, a.round, a.off * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
@@ -668,7 +673,7 @@ pub fn compare_environments(
                 .map(|m| {
                     format!(
                         "{} repetition {} iteration {} on {}: {} (reference {})",
-                        m.env, m.repetition, m.index, m.input, m.reason, check.reference
+                        m.env, m.round, m.index, m.input, m.reason, check.reference
                     )
                 }),
         );

@@ -24,6 +24,7 @@ pub mod export;
 mod format;
 pub mod merged;
 pub mod paper;
+pub mod words;
 
 pub use compare::{
     compare_environments, compare_files, CompareReport, CompareRow, HOST_DRIFT_THRESHOLD,

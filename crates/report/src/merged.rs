@@ -70,7 +70,7 @@ fn build(files: &[(String, ResultsFile)]) -> Merged {
                 .calibration_seconds()
                 .map(|c| num(c * 1e3))
                 .unwrap_or_else(|| DASH.into()),
-            order: f.experiment.order.clone(),
+            order: f.experiment.order.to_string(),
             date: utc(f.started_unix),
         })
         .collect();
@@ -221,7 +221,7 @@ fn build(files: &[(String, ResultsFile)]) -> Merged {
                 check.mismatch_count, check.compared, check.reference
             ));
         }
-        if let Some(base) = f.baseline().filter(|b| b.partly_failed()) {
+        if let Some(base) = f.baseline_env().filter(|b| b.partly_failed()) {
             let (failed, total) = failed_count(base);
             warnings.push(format!(
                 "{label}: the baseline {} is partly failed ({failed} of {total} repetitions failed): every ratio against it is marked †",

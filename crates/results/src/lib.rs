@@ -9,16 +9,20 @@ use std::path::Path;
 
 pub mod outputs;
 pub mod serving;
+pub mod warnings;
 
 pub use outputs::{EnvOutput, InputOutputs, OutputCheck, OutputMismatch};
 pub use serving::{LatencySummary, PeakStep, RequestCounts, ServingResult};
+pub use warnings::{AbsentReason, AffectedRepetition, FailedRepetition, Warning};
 
-use isobench_records::{Digest, Summary as AgentSummary};
+use isobench_records::{Digest, Engine, Summary as AgentSummary, Workload};
 use isobench_stats::{Comparison, Interval, Ratio, Summary, VarianceComponents};
 use serde::{Deserialize, Serialize};
 
-/// Version of the results.json schema.
-pub const RESULTS_VERSION: u32 = 2;
+/// Version of the results.json schema. v3: typed warnings and absent
+/// reasons, the baseline as a field, repetitions numbered by their round
+/// from 1, per-environment states with the planned repetitions.
+pub const RESULTS_VERSION: u32 = 3;
 
 /// The whole results file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +37,9 @@ pub struct ResultsFile {
     pub started_unix: u64,
     /// The experiment as run.
     pub experiment: Experiment,
+    /// The environment every other one is compared with (`--baseline`;
+    /// default `native` when it is in the run, else the first environment).
+    pub baseline: Option<String>,
     /// The host it ran on.
     pub host: HostInfo,
     /// Identity of the agent and assets (byte-identical in every environment).
@@ -49,9 +56,10 @@ pub struct ResultsFile {
     /// Whether every environment computed the same outputs for the same inputs.
     #[serde(default)]
     pub outputs: Option<OutputCheck>,
-    /// Warnings for the reader (high CV, emulated figures, noisy host).
+    /// Warnings for the reader (high CV, emulated figures, noisy host), as
+    /// data; the reports put them into words.
     #[serde(default)]
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Model-serving results (`isobench serve-bench`), per environment and scenario.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serving: Vec<ServingResult>,
@@ -62,10 +70,10 @@ pub struct ResultsFile {
 pub struct Experiment {
     /// Environments requested, in order.
     pub environments: Vec<String>,
-    /// Workload name.
-    pub workload: String,
-    /// Engine (`tract`, `ort`); `native` for hand-written models.
-    pub engine: String,
+    /// The workload.
+    pub workload: Workload,
+    /// The engine that ran (`tract`, `ort`; `native` for hand-written models).
+    pub engine: Engine,
     /// Model file, when the workload uses one.
     pub model: Option<String>,
     /// Image directory, when the workload uses images.
@@ -84,26 +92,63 @@ pub struct Experiment {
     pub threads: u32,
     /// Seed of every random procedure (bootstrap, permutations, round order).
     pub seed: u64,
-    /// How repetitions were scheduled: `interleaved` (rounds of one fresh
-    /// instance of every environment, in a seeded shuffled order) or
-    /// `blocked` (all repetitions of one environment, then the next).
-    #[serde(default = "default_order")]
-    pub order: String,
+    /// How repetitions were scheduled.
+    pub order: Order,
     /// `--workload command`: the program as run, its root filesystem and how
     /// it was measured (e.g. `python3 /app/knn.py in /srv/tree (records)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
 }
 
-fn default_order() -> String {
-    "blocked".into()
+/// How repetitions are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// Rounds: each launches one fresh instance of every environment, in an
+    /// order shuffled per round with the experiment's seed, so the host's
+    /// drift spreads over every environment alike.
+    #[default]
+    Interleaved,
+    /// Every repetition of one environment, then the next (drift is
+    /// attributed to whichever environment ran at that moment).
+    Blocked,
+}
+
+impl Order {
+    /// `interleaved` or `blocked`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::Interleaved => "interleaved",
+            Order::Blocked => "blocked",
+        }
+    }
+}
+
+impl std::str::FromStr for Order {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "interleaved" => Ok(Order::Interleaved),
+            "blocked" => Ok(Order::Blocked),
+            other => Err(format!(
+                "unknown order `{other}`; use interleaved or blocked"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Order {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One round of an interleaved experiment: the environments launched in it, in order.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Round {
-    /// 0-based round index (the repetition index of every instance in it).
-    pub index: u32,
+    /// The round, from 1 (the `round` of every repetition in it).
+    pub round: u32,
     /// Environment names in launch order.
     pub order: Vec<String>,
 }
@@ -181,8 +226,8 @@ pub struct HostSpeed {
     /// `max / min - 1`: how much the host's speed drifted over the experiment.
     pub drift: f64,
     /// Repetitions whose probe differs from the median by more than the
-    /// drift threshold, as `env #index (+x.x%)`.
-    pub affected: Vec<String>,
+    /// drift threshold.
+    pub affected: Vec<AffectedRepetition>,
 }
 
 /// sha256 of what runs inside every environment.
@@ -200,8 +245,11 @@ pub struct PayloadIdentity {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Status {
-    /// Every repetition completed.
+    /// Every planned repetition completed.
     Completed,
+    /// The run was interrupted (SIGINT / SIGTERM) before every planned
+    /// repetition was done; `isobench run --resume` continues it.
+    Interrupted,
     /// At least one repetition failed; the reason of the first failure.
     Failed {
         /// One-line reason.
@@ -234,6 +282,10 @@ pub struct EnvironmentResult {
     pub prepare_seconds: f64,
     /// Outcome.
     pub status: Status,
+    /// Repetitions planned: the fixed design's count, or the sequential
+    /// design's most (`--max-rounds`); done is `repetitions.len()`.
+    #[serde(default)]
+    pub planned_repetitions: u32,
     /// Every repetition, with raw samples.
     pub repetitions: Vec<Repetition>,
     /// Summary over all repetitions (absent when nothing was measured).
@@ -243,8 +295,8 @@ pub struct EnvironmentResult {
 /// One fresh instance of an environment.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Repetition {
-    /// 0-based repetition index (the round it ran in).
-    pub index: u32,
+    /// The round it ran in, from 1 (with `--order blocked`, its ordinal).
+    pub round: u32,
     /// Position of this launch in the whole experiment (0 = first instance launched).
     #[serde(default)]
     pub sequence: Option<u32>,
@@ -325,9 +377,9 @@ pub struct Usage {
     /// `100 * measured_cpu_seconds / measured_wall_seconds`: % of one core while
     /// the measured iterations ran (2 busy cores = 200%).
     pub cpu_percent: Option<f64>,
-    /// Why a CPU figure is absent (meter read nothing, window too short).
+    /// Why the CPU figures are absent (meter read nothing, window too short).
     #[serde(default)]
-    pub absent: Vec<String>,
+    pub absent: Vec<AbsentReason>,
     /// Host peak resident memory of the instance, the same formula in every
     /// environment: the larger of (a) the sum of each of its host processes'
     /// peak RSS (`VmHWM`: the agent and runtime processes of a container's
@@ -472,6 +524,7 @@ impl ResultsFile {
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
             experiment,
+            baseline: None,
             host,
             payload,
             environments: Vec::new(),
@@ -530,12 +583,15 @@ impl ResultsFile {
         std::fs::rename(&tmp, path).map_err(io)
     }
 
-    /// The environment used as the baseline for ratios: `native` if present, else the first.
-    pub fn baseline(&self) -> Option<&EnvironmentResult> {
-        self.environments
-            .iter()
-            .find(|e| e.name == "native" && e.summary.is_some())
-            .or_else(|| self.environments.iter().find(|e| e.summary.is_some()))
+    /// The baseline environment (the [`ResultsFile::baseline`] field), when it is in the file.
+    pub fn baseline_env(&self) -> Option<&EnvironmentResult> {
+        let name = self.baseline.as_deref()?;
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// True when `env` is the baseline.
+    pub fn is_baseline(&self, env: &str) -> bool {
+        self.baseline.as_deref() == Some(env)
     }
 
     /// The host-speed figure of the experiment: the median probe, seconds.
@@ -610,6 +666,7 @@ mod tests {
             git_revision: None,
             started_unix: 1,
             experiment: Experiment::default(),
+            baseline: None,
             host: HostInfo::default(),
             payload: PayloadIdentity::default(),
             environments: vec![],
@@ -642,7 +699,7 @@ mod tests {
                 .contains("not a valid isobench results file"),
             "{err}"
         );
-        let other = text.replace("\"results_version\":2", "\"results_version\":7");
+        let other = text.replace("\"results_version\":3", "\"results_version\":7");
         let err = ResultsFile::from_json(&other, "r.json").unwrap_err();
         assert!(
             matches!(err, ResultsError::Version { found: 7, .. }),

@@ -37,8 +37,8 @@ impl OutputCheck {
 pub struct OutputMismatch {
     /// Environment.
     pub env: String,
-    /// Repetition index.
-    pub repetition: u32,
+    /// The repetition's round.
+    pub round: u32,
     /// Iteration index.
     pub index: u64,
     /// Input name.

@@ -4,6 +4,8 @@
 
 use std::time::Instant;
 
+use isobench_results::AbsentReason;
+
 use super::sampler::{Meter, Reading, Sampler, MIN_CPU_WINDOW_SECONDS};
 
 /// A meter reading taken at a moment that matters, with its time.
@@ -53,7 +55,7 @@ pub(crate) struct Window {
     pub(crate) wall_seconds: Option<f64>,
     pub(crate) per_inference: Option<f64>,
     pub(crate) percent: Option<f64>,
-    pub(crate) absent: Vec<String>,
+    pub(crate) absent: Vec<AbsentReason>,
 }
 
 /// CPU over the measured iterations only, from the readings at both ends
@@ -62,18 +64,27 @@ pub(crate) struct Window {
 pub(crate) fn measured_cpu(marks: &Marks, iterations: u64) -> Window {
     let (Some(start), Some(end)) = (marks.window_start, marks.window_end) else {
         return Window {
-            absent: vec!["no meter reading at both ends of the measured iterations".into()],
+            absent: vec![AbsentReason::NoWindow],
             ..Window::default()
         };
     };
     let wall = end.t - start.t;
     let cpu = (end.reading.cpu_seconds - start.reading.cpu_seconds).max(0.0);
     if wall < MIN_CPU_WINDOW_SECONDS {
+        // Iterations that would fill the shortest window, at this window's pace.
+        let per_iteration = wall / iterations.max(1) as f64;
+        let iterations_needed = if per_iteration > 0.0 {
+            (MIN_CPU_WINDOW_SECONDS / per_iteration).ceil() as u64
+        } else {
+            iterations.max(1)
+        };
         return Window {
             wall_seconds: Some(wall),
-            absent: vec![format!(
-                "the measured iterations lasted {wall:.3} s, shorter than the {MIN_CPU_WINDOW_SECONDS:.1} s the CPU counters need for ±5% (ask for more --iterations)"
-            )],
+            absent: vec![AbsentReason::WindowTooShort {
+                seconds: wall,
+                minimum_seconds: MIN_CPU_WINDOW_SECONDS,
+                iterations_needed,
+            }],
             ..Window::default()
         };
     }
@@ -136,7 +147,18 @@ mod tests {
         };
         let w = measured_cpu(&short, 10);
         assert_eq!((w.cpu_seconds, w.percent), (None, None));
-        assert!(w.absent[0].contains("shorter than"), "{:?}", w.absent);
+        // 0.1 s for 10 iterations: 0.4 s needs 40.
+        assert!(
+            matches!(
+                w.absent[0],
+                AbsentReason::WindowTooShort {
+                    iterations_needed: 40,
+                    ..
+                }
+            ),
+            "{:?}",
+            w.absent
+        );
         // No reading at the end: absent.
         let missing = Marks {
             window_end: None,

@@ -9,7 +9,8 @@ use std::path::Path;
 use isobench_environments::{EnvKind, RunLabel};
 use isobench_records::Record;
 use isobench_results::{
-    EnvironmentResult, Experiment, IterationSample, Repetition, ResultsFile, Round, Status, Usage,
+    AbsentReason, EnvironmentResult, Experiment, IterationSample, Repetition, ResultsFile, Round,
+    Status, Usage,
 };
 
 use crate::calibration;
@@ -33,26 +34,34 @@ struct Slot {
     done: Vec<u32>,
 }
 
-/// The launch schedule: `(round, environment)` in launch order. Interleaved:
-/// each round holds every environment once, shuffled with a generator
-/// seeded by the experiment's seed and the round; blocked: every round of
-/// the first environment, then the next.
-pub fn schedule(order: Order, kinds: &[EnvKind], rounds: u32, seed: u64) -> Vec<(u32, EnvKind)> {
+/// The environments of one interleaved round, in launch order: every
+/// environment once, shuffled with a generator seeded by the experiment's
+/// seed and the round.
+pub fn round_order(kinds: &[EnvKind], round: u32, seed: u64) -> Vec<EnvKind> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
+    let mut rng =
+        rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x0DE5_1A7E_0000_0000 ^ u64::from(round));
+    let mut order = kinds.to_vec();
+    order.shuffle(&mut rng);
+    order
+}
+
+/// The launch schedule of `rounds` rounds: `(round, environment)` in launch
+/// order, rounds numbered from 1. Interleaved: each round holds every
+/// environment once ([`round_order`]); blocked: every round of the first
+/// environment, then the next.
+pub fn schedule(order: Order, kinds: &[EnvKind], rounds: u32, seed: u64) -> Vec<(u32, EnvKind)> {
     match order {
         Order::Blocked => kinds
             .iter()
-            .flat_map(|&kind| (0..rounds).map(move |round| (round, kind)))
+            .flat_map(|&kind| (1..=rounds).map(move |round| (round, kind)))
             .collect(),
-        Order::Interleaved => (0..rounds)
+        Order::Interleaved => (1..=rounds)
             .flat_map(|round| {
-                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
-                    seed ^ 0x0DE5_1A7E_0000_0000 ^ u64::from(round),
-                );
-                let mut order = kinds.to_vec();
-                order.shuffle(&mut rng);
-                order.into_iter().map(move |kind| (round, kind))
+                round_order(kinds, round, seed)
+                    .into_iter()
+                    .map(move |kind| (round, kind))
             })
             .collect(),
     }
@@ -104,6 +113,7 @@ pub fn run_experiment(
         crate::host::git_revision(),
     );
     results.serving = earlier_serving;
+    results.baseline = Some(config.baseline().name().to_string());
     save(&mut results, &path)?;
     let mut lab = Lab::open(ctx);
 
@@ -141,6 +151,7 @@ pub fn run_experiment(
             image_bytes: None,
             prepare_seconds: 0.0,
             status: Status::Completed,
+            planned_repetitions: config.repetitions,
             repetitions: vec![],
             summary: None,
         });
@@ -154,10 +165,10 @@ pub fn run_experiment(
                 fail(
                     &mut results,
                     index,
-                    format!("repetition {}: {error}", rep.index),
+                    format!("repetition {}: {error}", rep.round),
                 );
             }
-            done.push(rep.index);
+            done.push(rep.round);
             results.environments[index].repetitions.push(rep);
         }
         let runnable = done.len() as u32 >= config.repetitions
@@ -215,13 +226,21 @@ pub fn run_experiment(
         )?;
         let reps = &mut results.environments[slot.index].repetitions;
         reps.push(rep);
-        reps.sort_by_key(|r| r.index);
+        reps.sort_by_key(|r| r.round);
         save(&mut results, &path)?;
     }
 
-    // 3. Tear down, journal finished environments.
+    // 3. Tear down, journal finished environments; an interrupted run marks
+    // the environments whose plan is not done.
     let interrupted = lab.interrupted();
     for slot in &slots {
+        let env = &mut results.environments[slot.index];
+        if interrupted
+            && env.status == Status::Completed
+            && (env.repetitions.len() as u32) < env.planned_repetitions
+        {
+            env.status = Status::Interrupted;
+        }
         if slot.runnable {
             if let Err(e) = lab.teardown(slot.kind) {
                 observer.message(&format!("{}: clean-up: {e}", slot.kind));
@@ -249,15 +268,15 @@ pub fn run_experiment(
 fn rounds_of(plan: &[(u32, EnvKind)]) -> Vec<Round> {
     let mut rounds: Vec<Round> = Vec::new();
     for &(round, kind) in plan {
-        match rounds.iter_mut().find(|r| r.index == round) {
+        match rounds.iter_mut().find(|r| r.round == round) {
             Some(r) => r.order.push(kind.name().to_string()),
             None => rounds.push(Round {
-                index: round,
+                round,
                 order: vec![kind.name().to_string()],
             }),
         }
     }
-    rounds.sort_by_key(|r| r.index);
+    rounds.sort_by_key(|r| r.round);
     rounds
 }
 
@@ -269,12 +288,12 @@ pub(crate) fn experiment_of(config: &ExperimentConfig) -> Experiment {
             .iter()
             .map(|k| k.name().to_string())
             .collect(),
-        workload: config.workload.to_string(),
+        workload: config.workload,
         // Hand-written workloads run no ONNX engine, whatever --engine says.
         engine: if config.workload.runs_onnx() {
-            config.engine.to_string()
+            config.engine
         } else {
-            crate::config::Engine::Native.to_string()
+            crate::config::Engine::Native
         },
         model: config.model.as_ref().map(|p| p.display().to_string()),
         images: config.images.as_ref().map(|p| p.display().to_string()),
@@ -285,7 +304,7 @@ pub(crate) fn experiment_of(config: &ExperimentConfig) -> Experiment {
         memory_mib: config.memory_mib,
         threads: config.threads,
         seed: config.seed,
-        order: config.order.as_str().to_string(),
+        order: config.order,
         command: config.command.as_ref().map(|c| {
             let argv = shlex::try_join(c.argv.iter().map(String::as_str))
                 .unwrap_or_else(|_| c.argv.join(" "));
@@ -349,7 +368,7 @@ pub fn run_repetition(
     let ctx = lab.context();
     let config = &ctx.config;
     let mut rep = Repetition {
-        index: repetition,
+        round: repetition,
         ..Repetition::default()
     };
     let Some(assets) = lab.prepared(kind).map(|p| p.assets_inside()) else {
@@ -400,11 +419,10 @@ pub fn run_repetition(
     let window = measured_cpu(&marks, rep.iterations.len() as u64);
     let mut absent = window.absent;
     if !marks.missed.is_empty() {
-        absent.push(format!(
-            "the meter ({}) read nothing at {}",
-            sampled.source,
-            marks.missed.join(", ")
-        ));
+        absent.push(AbsentReason::MeterReadNothing {
+            meter: sampled.source.clone(),
+            moments: marks.missed.iter().map(|m| m.to_string()).collect(),
+        });
     }
     rep.usage = Usage {
         source: sampled.source,
@@ -437,7 +455,7 @@ fn collect_records(
 ) -> Result<(), RepetitionError> {
     let config = &ctx.config;
     let kind = instance.kind();
-    let repetition = rep.index;
+    let repetition = rep.round;
     let origin = instance.origin();
     let mut on_moment = |instance: &LiveInstance, moment: Moment| {
         let what = match moment {
@@ -533,7 +551,7 @@ mod tests {
     fn interleaved_rounds_hold_every_environment_once_in_a_seeded_order() {
         let plan = schedule(Order::Interleaved, &KINDS, 6, 7);
         assert_eq!(plan.len(), 18);
-        for round in 0..6 {
+        for round in 1..=6 {
             let mut in_round: Vec<EnvKind> = plan
                 .iter()
                 .filter(|(r, _)| *r == round)
@@ -547,7 +565,7 @@ mod tests {
         assert!(rounds.windows(2).all(|w| w[0] <= w[1]));
         // Same seed, same plan; the order differs between rounds for some seed.
         assert_eq!(plan, schedule(Order::Interleaved, &KINDS, 6, 7));
-        let orders: std::collections::BTreeSet<Vec<EnvKind>> = (0..6)
+        let orders: std::collections::BTreeSet<Vec<EnvKind>> = (1..=6)
             .map(|round| {
                 plan.iter()
                     .filter(|(r, _)| *r == round)
@@ -570,12 +588,12 @@ mod tests {
         assert_eq!(
             plan,
             vec![
-                (0, EnvKind::Native),
                 (1, EnvKind::Native),
-                (0, EnvKind::Docker),
+                (2, EnvKind::Native),
                 (1, EnvKind::Docker),
-                (0, EnvKind::Gvisor),
+                (2, EnvKind::Docker),
                 (1, EnvKind::Gvisor),
+                (2, EnvKind::Gvisor),
             ]
         );
     }

@@ -106,6 +106,11 @@ impl Exporter for CsvExporter {
         for env in &results.environments {
             let status = match &env.status {
                 Status::Completed => "completed".to_string(),
+                Status::Interrupted => format!(
+                    "interrupted ({} of {} repetitions)",
+                    env.repetitions.len(),
+                    env.planned_repetitions
+                ),
                 Status::Failed { reason } => format!("failed: {reason}"),
                 Status::Skipped { reason } => format!("skipped: {reason}"),
             };
@@ -113,7 +118,7 @@ impl Exporter for CsvExporter {
                 .repetitions
                 .iter()
                 .filter(|r| r.error.is_some())
-                .map(|r| r.index)
+                .map(|r| r.round)
                 .collect();
             let mut cells = vec![
                 env.name.clone(),
@@ -227,8 +232,8 @@ pub fn raw_csv(results: &ResultsFile) -> Vec<u8> {
                 out.push_str(&format!(
                     "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                     csv_field(&env.name),
-                    rep.index,
-                    rep.index,
+                    rep.round,
+                    rep.round,
                     sequence,
                     it.index,
                     csv_field(&it.input),

@@ -108,7 +108,7 @@ impl Exporter for HtmlExporter {
             x.iterations,
             x.repetitions,
             x.warmup,
-            esc(&x.order),
+            esc(x.order.name()),
             esc(&results.host.hostname),
             esc(&results.isobench_version)
         ));
@@ -121,7 +121,7 @@ impl Exporter for HtmlExporter {
         if !results.warnings.is_empty() {
             h.push_str("<div class=\"warnings\" id=\"warnings\"><strong>Warnings</strong><ul>\n");
             for w in &results.warnings {
-                h.push_str(&format!("<li>{}</li>\n", esc(w)));
+                h.push_str(&format!("<li>{}</li>\n", esc(&crate::words::warning(w))));
             }
             h.push_str("</ul></div>\n");
         }
@@ -191,7 +191,7 @@ impl Exporter for HtmlExporter {
             for round in &results.rounds {
                 h.push_str(&format!(
                     "<li>round {}: {}</li>\n",
-                    round.index,
+                    round.round,
                     esc(&round.order.join(", "))
                 ));
             }
@@ -270,7 +270,7 @@ impl Exporter for HtmlExporter {
                         .map(|m| {
                             vec![
                                 m.env.clone(),
-                                m.repetition.to_string(),
+                                m.round.to_string(),
                                 m.index.to_string(),
                                 m.input.clone(),
                                 m.reason.clone(),
@@ -334,6 +334,11 @@ impl Exporter for HtmlExporter {
         for env in &results.environments {
             let status = match &env.status {
                 Status::Completed => "completed".to_string(),
+                Status::Interrupted => format!(
+                    "interrupted ({} of {} repetitions)",
+                    env.repetitions.len(),
+                    env.planned_repetitions
+                ),
                 Status::Failed { reason } => format!("failed: {reason}"),
                 Status::Skipped { reason } => format!("skipped: {reason}"),
             };
@@ -391,8 +396,8 @@ impl Exporter for HtmlExporter {
         h.push_str("<h2>Configuration</h2>\n");
         h.push_str(&kv_table(&[
             ("Environments", esc(&x.environments.join(", "))),
-            ("Workload", esc(&x.workload)),
-            ("Engine", esc(&x.engine)),
+            ("Workload", esc(x.workload.name())),
+            ("Engine", esc(x.engine.name())),
             ("Model", opt(x.model.as_ref())),
             ("Images", opt(x.images.as_ref())),
             (
@@ -400,7 +405,7 @@ impl Exporter for HtmlExporter {
                 format!("{} / {}", x.iterations, x.warmup),
             ),
             ("Repetitions", x.repetitions.to_string()),
-            ("Order", esc(&x.order)),
+            ("Order", esc(x.order.name())),
             ("vCPUs", opt(x.vcpus)),
             ("Memory (MiB)", opt(x.memory_mib)),
             ("Engine threads", x.threads.to_string()),

@@ -56,11 +56,11 @@ impl Exporter for MarkdownExporter {
         let mut out = format!(
             "**isobench** {} · workload `{}` ({}) · {} iterations × {} repetitions ({}), {} warm-up · {} · {} ({} CPUs)\n\n",
             results.isobench_version,
-            md_cell(&x.workload),
-            md_cell(&x.engine),
+            md_cell(x.workload.name()),
+            md_cell(x.engine.name()),
             x.iterations,
             x.repetitions,
-            md_cell(&x.order),
+            md_cell(x.order.name()),
             x.warmup,
             utc(results.started_unix),
             md_cell(&results.host.cpu_model),
@@ -84,7 +84,7 @@ impl Exporter for MarkdownExporter {
         if !results.warnings.is_empty() {
             out.push('\n');
             for w in &results.warnings {
-                out.push_str(&format!("> ⚠ {}\n", md_cell(w)));
+                out.push_str(&format!("> ⚠ {}\n", md_cell(&crate::words::warning(w))));
             }
         }
 
@@ -99,7 +99,7 @@ impl Exporter for MarkdownExporter {
         for round in &results.rounds {
             out.push_str(&format!(
                 "- round {}: {}\n",
-                round.index,
+                round.round,
                 md_cell(&round.order.join(", "))
             ));
         }
@@ -168,7 +168,7 @@ impl Exporter for MarkdownExporter {
                         out.push_str(&format!(
                             "- mismatch: {} repetition {} iteration {} on `{}`: {}\n",
                             md_cell(&m.env),
-                            m.repetition,
+                            m.round,
                             m.index,
                             md_cell(&m.input),
                             md_cell(&m.reason)

@@ -97,7 +97,7 @@ pub fn write_reports(results: &ResultsFile, dir: &Path) -> Result<Vec<PathBuf>, 
 
 /// The environment ratios and verdicts are computed against (see [`ResultsFile::baseline`]).
 pub(crate) fn baseline_name(results: &ResultsFile) -> Option<&str> {
-    results.baseline().map(|b| b.name.as_str())
+    results.baseline_env().map(|b| b.name.as_str())
 }
 
 /// True when `env` is the file's baseline.
@@ -112,6 +112,7 @@ pub(crate) fn verdict_text(results: &ResultsFile, env: &EnvironmentResult) -> St
     let Some(s) = &env.summary else {
         return match &env.status {
             Status::Completed => "no samples".into(),
+            Status::Interrupted => "interrupted".into(),
             Status::Failed { .. } => "failed".into(),
             Status::Skipped { .. } => "skipped".into(),
         };
@@ -138,7 +139,7 @@ pub(crate) fn verdict_class(env: &EnvironmentResult) -> Option<&'static str> {
 
 /// The note of a partly failed baseline (what the † mark on ratios refers to).
 pub(crate) fn partly_failed_baseline(results: &ResultsFile) -> Option<String> {
-    let base = results.baseline()?;
+    let base = results.baseline_env()?;
     if !base.partly_failed() {
         return None;
     }
@@ -195,58 +196,31 @@ pub(crate) fn p99_note(results: &ResultsFile) -> Option<String> {
     })
 }
 
-/// Distinct reasons why CPU figures are absent in `env`'s measured repetitions.
+/// Distinct reasons why CPU figures are absent in `env`'s measured
+/// repetitions, each with the rounds it concerns (reasons of one kind that
+/// differ only in their numbers are one line: the first is worded).
 fn absent_reasons(env: &EnvironmentResult) -> Vec<String> {
-    // Reasons that differ only in their numbers (each repetition's window
-    // length) are one line: the repetitions, and the first number's range.
-    let shape = |r: &str| -> String {
-        r.split(|c: char| c.is_ascii_digit() || c == '.')
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join("N")
-    };
-    let first_number = |r: &str| -> Option<f64> {
-        let start = r.find(|c: char| c.is_ascii_digit())?;
-        let text: String = r[start..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.')
-            .collect();
-        text.parse().ok()
-    };
-    let mut groups: Vec<(String, Vec<u32>, Vec<String>)> = Vec::new();
+    let mut groups: Vec<(&isobench_results::AbsentReason, Vec<u32>)> = Vec::new();
     for rep in env.repetitions.iter().filter(|r| !r.iterations.is_empty()) {
         for reason in &rep.usage.absent {
-            let key = shape(reason);
-            match groups.iter_mut().find(|(k, _, _)| *k == key) {
-                Some((_, reps, texts)) => {
-                    reps.push(rep.index);
-                    texts.push(reason.clone());
-                }
-                None => groups.push((key, vec![rep.index], vec![reason.clone()])),
+            let kind = std::mem::discriminant(reason);
+            match groups
+                .iter_mut()
+                .find(|(r, _)| std::mem::discriminant(*r) == kind)
+            {
+                Some((_, rounds)) => rounds.push(rep.round),
+                None => groups.push((reason, vec![rep.round])),
             }
         }
     }
     groups
         .into_iter()
-        .map(|(_, reps, texts)| {
-            let which = reps
-                .iter()
-                .map(|i| format!("#{i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let numbers: Vec<f64> = texts.iter().filter_map(|t| first_number(t)).collect();
-            let text = &texts[0];
-            let same = texts.iter().all(|t| t == text);
-            match (same, first_number(text)) {
-                (false, Some(first)) if numbers.len() == texts.len() => {
-                    let lo = numbers.iter().copied().fold(f64::INFINITY, f64::min);
-                    let hi = numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let shown = first.to_string();
-                    let range = format!("{lo:.3}–{hi:.3}");
-                    format!("{which}: {}", text.replacen(&shown, &range, 1))
-                }
-                _ => format!("{which}: {text}"),
-            }
+        .map(|(reason, rounds)| {
+            format!(
+                "{}: {}",
+                crate::words::rounds(&rounds),
+                crate::words::absent(reason)
+            )
         })
         .collect()
 }
@@ -322,7 +296,7 @@ pub(crate) fn status_lines(results: &ResultsFile) -> Vec<String> {
         let errors: Vec<String> = env
             .repetitions
             .iter()
-            .filter_map(|r| Some(format!("#{}: {}", r.index, r.error.as_ref()?)))
+            .filter_map(|r| Some(format!("round {}: {}", r.round, r.error.as_ref()?)))
             .collect();
         match (&env.summary, &env.status) {
             (None, Status::Failed { reason }) => {
@@ -405,7 +379,7 @@ pub(crate) fn summary_headers(results: &ResultsFile, unit: TimeUnit) -> Vec<Stri
 /// Unit for inference columns: from the baseline's (else the smallest) mean.
 pub(crate) fn inference_unit(results: &ResultsFile) -> TimeUnit {
     let typical = results
-        .baseline()
+        .baseline_env()
         .and_then(|b| b.summary.as_ref())
         .map(|s| s.inference_us.mean)
         .unwrap_or(0.0);
@@ -532,7 +506,7 @@ pub(crate) fn definitions(results: &ResultsFile) -> Vec<(&'static str, String)> 
 
 /// How repetitions were scheduled, in one sentence.
 pub(crate) fn order_sentence(results: &ResultsFile) -> String {
-    if results.experiment.order == "interleaved" {
+    if results.experiment.order == isobench_results::Order::Interleaved {
         format!(
             "Interleaved: {} round(s), each launching one fresh instance of every environment in a seeded shuffled order.",
             results.rounds.len()
@@ -569,18 +543,18 @@ pub(crate) fn variance_rows(results: &ResultsFile, unit: TimeUnit) -> Vec<Varian
                 .filter(|r| !r.iterations.is_empty())
                 .map(|r| {
                     let mean = r.inference_us().sum::<f64>() / r.iterations.len() as f64;
-                    let mark = if outliers.contains(&r.index) {
+                    let mark = if outliers.contains(&r.round) {
                         " (outlier)"
                     } else {
                         ""
                     };
-                    format!("#{} {}{mark}", r.index, num(unit.conv(mean)))
+                    format!("round {} {}{mark}", r.round, num(unit.conv(mean)))
                 })
                 .collect();
             let failed: Vec<String> = env
                 .repetitions
                 .iter()
-                .filter_map(|r| Some(format!("#{}: {}", r.index, r.error.as_ref()?)))
+                .filter_map(|r| Some(format!("round {}: {}", r.round, r.error.as_ref()?)))
                 .collect();
             VarianceRow {
                 env: env_label(env),
@@ -625,7 +599,7 @@ pub(crate) fn repetition_rows(results: &ResultsFile, unit: TimeUnit) -> Vec<Repe
             .unwrap_or_default();
         for r in &env.repetitions {
             let mut note = Vec::new();
-            if outliers.contains(&r.index) {
+            if outliers.contains(&r.round) {
                 note.push("outlier".to_string());
             }
             if let Some(e) = &r.error {
@@ -636,7 +610,7 @@ pub(crate) fn repetition_rows(results: &ResultsFile, unit: TimeUnit) -> Vec<Repe
             }
             rows.push(RepetitionRow {
                 env: env.name.clone(),
-                index: r.index.to_string(),
+                index: r.round.to_string(),
                 sequence: or_dash(r.sequence, |s| s.to_string()),
                 iterations: r.iterations.len().to_string(),
                 mean: if r.iterations.is_empty() {
@@ -680,7 +654,11 @@ pub(crate) fn host_speed_lines(results: &ResultsFile) -> Vec<String> {
         format!(
             "Repetitions run while the host was more than {:.0}% off its median speed: {}.",
             crate::compare::HOST_DRIFT_THRESHOLD * 100.0,
-            h.affected.join(", ")
+            h.affected
+                .iter()
+                .map(|a| format!("{} round {} ({:+.1}%)", a.env, a.round, a.off * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     });
     lines

@@ -165,7 +165,7 @@ pub fn terminal_table(results: &ResultsFile) -> String {
         let warned = results
             .warnings
             .iter()
-            .any(|w| w.starts_with("outputs differ"));
+            .any(|w| matches!(w, isobench_results::Warning::OutputsDiffer { .. }));
         if !warned {
             out.push_str(&format!("  {}\n", outputs_sentence(check)));
         }
@@ -178,7 +178,7 @@ pub fn terminal_table(results: &ResultsFile) -> String {
         tick(threshold * 100.0)
     ));
     for warning in &results.warnings {
-        out.push_str(&format!("warning: {warning}\n"));
+        out.push_str(&format!("warning: {}\n", crate::words::warning(warning)));
     }
     out
 }

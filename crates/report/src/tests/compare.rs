@@ -6,7 +6,7 @@ use isobench_stats::{Inconclusive, Verdict};
 use crate::{compare_environments, compare_files, render_paper_table, terminal_table};
 
 use super::fixtures::*;
-use super::summaries::*;
+use isobench_harness::summarize::{summarize_all, verdict_options};
 
 /// Two runs of native + docker; in B docker is 20% slower.
 fn pair(b_docker: f64) -> (ResultsFile, ResultsFile) {
@@ -59,7 +59,7 @@ fn compare_files_flags_a_regression_and_not_its_absence() {
 
     // Different experiments are called out.
     let mut other = a.clone();
-    other.experiment.workload = "knn".into();
+    other.experiment.workload = isobench_records::Workload::Knn;
     let r = compare_files(&a, &other, "A.json", "B.json", &options(), false);
     assert!(
         r.warnings.iter().any(|w| w.starts_with("workload differs")),

@@ -101,7 +101,13 @@ fn a_partly_failed_baseline_marks_every_ratio() {
 #[test]
 fn absent_cpu_figures_read_dash_with_the_reason_never_zero() {
     let mut docker = env("docker", &means(10_000.0, 5), 20, 2);
-    absent_cpu(&mut docker, "the CPU meter read nothing (cgroup gone)");
+    absent_cpu(
+        &mut docker,
+        isobench_results::AbsentReason::MeterReadNothing {
+            meter: "cgroup-v1 /isobench/gone".into(),
+            moments: vec!["ready".into()],
+        },
+    );
     let file = file_of(
         "yolov8",
         vec![env("native", &means(10_000.0, 5), 20, 1), docker],
@@ -110,7 +116,7 @@ fn absent_cpu_figures_read_dash_with_the_reason_never_zero() {
     let cells = md_cells(md_row(&markdown, "docker"));
     assert_eq!(&cells[5..8], ["—", "—", "—"], "{cells:?}");
     assert!(
-        markdown.contains("docker: CPU %, CPU s/inference, start-up CPU absent (—): #0, #1, #2, #3, #4: the CPU meter read nothing (cgroup gone)"),
+        markdown.contains("docker: CPU %, CPU s/inference, start-up CPU absent (—): rounds 1, 2, 3, 4 and 5: the meter (cgroup-v1 /isobench/gone) read nothing at ready"),
         "{markdown}"
     );
     let terminal = terminal_table(&file);

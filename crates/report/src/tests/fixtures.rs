@@ -11,7 +11,7 @@ use isobench_stats::CompareOptions;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::summaries::summarize_all;
+use isobench_harness::summarize::summarize_all;
 use crate::export::{CsvExporter, Exporter, HtmlExporter, MarkdownExporter};
 
 pub(super) const INCONCLUSIVE_3V3: &str =
@@ -49,7 +49,7 @@ pub(super) fn detection(input: usize, shift: f32) -> Digest {
 /// each (2% noise), every figure measured.
 pub(super) fn env(name: &str, means: &[f64], n: usize, seed: u64) -> EnvironmentResult {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let repetitions = means
+    let repetitions: Vec<Repetition> = means
         .iter()
         .enumerate()
         .map(|(r, &mean)| {
@@ -83,7 +83,7 @@ pub(super) fn env(name: &str, means: &[f64], n: usize, seed: u64) -> Environment
                 .collect();
             let workload_rss = 40_000_000 + r as u64 * 100_000;
             Repetition {
-                index: r as u32,
+                round: r as u32 + 1,
                 ready_seconds: Some(0.05 + 0.001 * r as f64),
                 first_inference_seconds: Some(0.1 + 0.001 * r as f64),
                 agent_ready_us: Some(20_000),
@@ -132,6 +132,7 @@ pub(super) fn env(name: &str, means: &[f64], n: usize, seed: u64) -> Environment
         image_bytes: Some(12_345_678),
         prepare_seconds: 1.5,
         status: Status::Completed,
+        planned_repetitions: repetitions.len() as u32,
         repetitions,
         summary: None,
     }
@@ -190,7 +191,7 @@ pub(super) fn fail_repetition(e: &mut EnvironmentResult, index: usize, reason: &
 }
 
 /// Makes every CPU figure of `e` absent, for `reason`.
-pub(super) fn absent_cpu(e: &mut EnvironmentResult, reason: &str) {
+pub(super) fn absent_cpu(e: &mut EnvironmentResult, reason: isobench_results::AbsentReason) {
     for r in &mut e.repetitions {
         let u = &mut r.usage;
         u.cpu_seconds = None;
@@ -198,7 +199,7 @@ pub(super) fn absent_cpu(e: &mut EnvironmentResult, reason: &str) {
         u.measured_cpu_seconds = None;
         u.cpu_seconds_per_inference = None;
         u.cpu_percent = None;
-        u.absent = vec![reason.into()];
+        u.absent = vec![reason.clone()];
     }
 }
 
@@ -223,7 +224,7 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
             }
         }
         rounds.push(Round {
-            index: r as u32,
+            round: r as u32 + 1,
             order,
         });
     }
@@ -238,8 +239,8 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
         started_unix: 1_795_000_000,
         experiment: Experiment {
             environments: envs.iter().map(|e| e.name.clone()).collect(),
-            workload: workload.into(),
-            engine: "tract".into(),
+            workload: workload.parse().expect("a workload name"),
+            engine: isobench_records::Engine::Tract,
             model: Some("/cache/assets/models/yolov8-fall.onnx".into()),
             images: None,
             iterations: iterations as u64,
@@ -249,7 +250,7 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
             memory_mib: Some(512),
             threads: 1,
             seed: 42,
-            order: "interleaved".into(),
+            order: isobench_results::Order::Interleaved,
             command: None,
         },
         host: HostInfo {
@@ -270,11 +271,16 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
             agent_static: true,
             assets_sha256: "bb".repeat(32),
         },
+        baseline: envs
+            .iter()
+            .find(|e| e.name == "native")
+            .or(envs.first())
+            .map(|e| e.name.clone()),
         environments: envs,
         rounds,
         host_speed: None,
         outputs: None,
-        warnings: vec!["a warning with <markup> & | pipes".into()],
+        warnings: vec![],
         serving: vec![],
     };
     summarize_all(&mut file);

@@ -1,9 +1,9 @@
 //! Exporters, the terminal table, comparisons and merged reports on synthetic
-//! v2 results files whose summaries are computed the way the harness
-//! computes them (`crates/harness/src/summarize.rs`, mirrored by [`summaries::summarize_all`]).
+//! results files whose summaries, outputs check and warnings are computed by
+//! the production code (`isobench_harness::summarize::summarize_all`), so the
+//! reports are tested on what a run really writes.
 
 mod fixtures;
-mod summaries;
 
 mod compare;
 mod exporters;

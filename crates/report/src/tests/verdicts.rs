@@ -6,7 +6,7 @@ use isobench_stats::Verdict;
 use crate::{compare_environments, render_paper_table, terminal_table};
 
 use super::fixtures::*;
-use super::summaries::*;
+use isobench_harness::summarize::verdict_options;
 
 /// Every table shows the file's verdict, in the same words, for every environment.
 fn assert_one_verdict_everywhere(file: &ResultsFile) {
