@@ -4,18 +4,24 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use isobench_environments::{EnvKind, HostFacts};
-use isobench_harness::config::Overrides;
 use isobench_harness::session::{self, Session, SessionOptions};
 use isobench_harness::{results_path, Registry};
 use isobench_harness::{ExperimentConfig, HarnessError};
 
 use crate::cli::{Cli, Command, RunArgs};
 
-/// Runs the chosen subcommand; returns the process exit code.
-pub fn dispatch(cli: Cli) -> Result<i32> {
+/// Runs the chosen subcommand; returns the process exit code. `matches`
+/// are the parsed command line `cli` came from (the experiment's options are
+/// layered over an experiment file by where each value came from).
+pub fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> Result<i32> {
     let cache = cli.cache.clone().unwrap_or_else(isobench_assets::cache_dir);
     match cli.command {
-        Command::Run(args) => run(args, &cache),
+        Command::Run(args) => {
+            let run_matches = matches
+                .subcommand_matches("run")
+                .expect("the run subcommand's matches");
+            run(args, run_matches, &cache)
+        }
         Command::Setup(args) => crate::setup::setup(&cache, args),
         Command::Doctor => doctor(&cache),
         Command::Report(args) => crate::reports::report(args),
@@ -25,12 +31,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn run(args: RunArgs, cache: &Path) -> Result<i32> {
+fn run(args: RunArgs, matches: &clap::ArgMatches, cache: &Path) -> Result<i32> {
     let facts = HostFacts::probe();
     let options = SessionOptions {
         cache: cache.to_path_buf(),
-        agent: args.common.agent.clone(),
-        jailer: args.common.jailer,
+        agent: args.tool.agent.clone(),
         resume: args.resume.is_some(),
     };
     let mut config = match &args.resume {
@@ -38,60 +43,43 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
             let mut config = isobench_harness::journal::recover(dir)?
                 .config
                 .context("the journal has no configuration")?;
-            config.output = dir.clone();
+            config.common.output = dir.clone();
             config
         }
-        None => {
-            let file = match &args.config {
-                Some(path) => Overrides::from_file(path)?,
-                None => Overrides::default(),
-            };
-            ExperimentConfig::resolve(file.merge(args.overrides()))?
-        }
+        None => ExperimentConfig::layered(matches, args.config.as_deref())?,
     };
-    config.environments = session::choose_environments(
-        &config.environments,
+    config.common.environments = session::choose_environments(
+        &config.common.environments,
         &facts,
         &session::env_options(&config, &facts, &options),
         &Registry,
     )?;
-    if !args.common.offline {
+    if !args.tool.offline {
         crate::setup::ensure_for_run(cache, &config, options.agent.as_deref(), &Registry)?;
     }
-    eprintln!(
-        "isobench: {} on {} ({} iterations after {} warm-ups, {} repetitions in {} order, engine {}, {} thread(s)); results in {}",
-        config.workload,
-        config.environments.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
-        config.iterations,
-        config.warmup,
-        config.repetitions,
-        config.order.name(),
-        config.engine,
-        config.threads,
-        config.output.display()
-    );
+    eprintln!("{}", banner(&config));
     let session = Session::open(config, facts, &options)?;
     let config = &session.ctx.config;
-    let bars = crate::progress::Bars::new();
-    let outcome = isobench_harness::run_experiment(&session.ctx, &bars);
-    let path = results_path(&config.output);
+    let progress = crate::progress::for_stderr();
+    let outcome = isobench_harness::run_experiment(&session.ctx, progress.as_ref());
+    let path = results_path(&config.common.output);
     let results = match outcome {
         Ok(results) => results,
         Err(HarnessError::Interrupted(path)) => {
             if let Ok(saved) = isobench_results::ResultsFile::load(&path) {
-                let _ = crate::reports::write_all(&saved, &config.output);
+                let _ = crate::reports::write_all(&saved, &config.common.output);
             }
             eprintln!(
                 "interrupted: results measured so far are in {}; continue with `isobench run --resume {}`",
                 path.display(),
-                config.output.display()
+                config.common.output.display()
             );
             return Ok(130);
         }
         Err(e) => return Err(e.into()),
     };
     print!("{}", isobench_report::terminal_table(&results));
-    crate::reports::write_all(&results, &config.output)?;
+    crate::reports::write_all(&results, &config.common.output)?;
     eprintln!(
         "results: {} (and results.csv, samples.csv, report.md, report.html)",
         path.display()
@@ -112,6 +100,36 @@ fn run(args: RunArgs, cache: &Path) -> Result<i32> {
     Ok(0)
 }
 
+/// What the run is about to do, in two lines.
+fn banner(config: &ExperimentConfig) -> String {
+    let (c, b) = (&config.common, &config.batch);
+    let rounds = match b.repetitions {
+        Some(n) => format!("{n} rounds ({} order)", b.order),
+        None => format!(
+            "rounds until every verdict is decided (budget {}, {}–{} rounds)",
+            b.budget, b.min_rounds, b.max_rounds
+        ),
+    };
+    let iterations = match b.iterations {
+        Some(n) => format!("{n} iterations"),
+        None => "iterations chosen after the first rounds".into(),
+    };
+    format!(
+        "isobench: {} ({}, {} thread(s)) on {}, baseline {}\n  {rounds}; {iterations} after {} warm-up(s); results in {}",
+        config.workload(),
+        config.engine_run(),
+        c.threads,
+        c.environments
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.baseline(),
+        b.warmup,
+        c.output.display()
+    )
+}
+
 fn doctor(cache: &Path) -> Result<i32> {
     let facts = HostFacts::probe();
     println!("host: KVM: {}", facts.kvm.explain());
@@ -124,7 +142,7 @@ fn doctor(cache: &Path) -> Result<i32> {
     println!();
     let mut width = 0;
     let options = session::env_options(
-        &ExperimentConfig::resolve(Overrides::default())?,
+        &ExperimentConfig::default(),
         &facts,
         &SessionOptions {
             cache: cache.to_path_buf(),

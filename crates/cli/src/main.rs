@@ -7,8 +7,6 @@ mod reports;
 mod serve;
 mod setup;
 
-use clap::Parser as _;
-
 /// Clap's error as one line: `error: invalid value 'x' for '--flag <V>' [possible values: a, b]`.
 fn one_line(error: &clap::Error) -> String {
     let text = error.render().to_string();
@@ -28,8 +26,12 @@ fn one_line(error: &clap::Error) -> String {
 }
 
 fn main() {
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
+    use clap::{CommandFactory, FromArgMatches};
+    let parsed = cli::Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Ok((cli::Cli::from_arg_matches(&matches)?, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
             eprintln!("{}; see `isobench --help`", one_line(&e));
@@ -49,7 +51,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .without_time()
         .init();
-    match commands::dispatch(cli) {
+    match commands::dispatch(cli, &matches) {
         Ok(code) => std::process::exit(code),
         Err(error) => {
             // One line: the chain of causes joined.

@@ -4,12 +4,13 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use isobench_report::compare::CompareOptions;
 use isobench_report::{
     compare_environments, compare_files, merged_html, merged_markdown, render_paper_table,
     write_reports, ExportFormat,
 };
 use isobench_results::ResultsFile;
-use isobench_stats::{CompareOptions, Statistic};
+use isobench_stats::Statistic;
 
 use crate::cli::{CompareArgs, ReportArgs, ReportStyle};
 
@@ -118,19 +119,20 @@ pub fn compare(args: CompareArgs) -> Result<i32> {
     if args.threshold < 0.0 {
         bail!("--threshold {} must not be negative", args.threshold);
     }
-    if args.resamples < 100 {
+    let a = ResultsFile::load(&args.a)?;
+    if !(args.threshold > 0.0 && args.threshold < 100.0) {
         bail!(
-            "--resamples {} is too few; use at least 100",
-            args.resamples
+            "--threshold {} must be a percentage between 0 and 100",
+            args.threshold
         );
     }
-    let a = ResultsFile::load(&args.a)?;
     let options = CompareOptions {
         statistic,
-        resamples: args.resamples,
-        seed: args.seed.unwrap_or(a.experiment.seed),
-        alpha: args.alpha,
-        threshold: args.threshold / 100.0,
+        decision: isobench_stats::DecisionOptions {
+            alpha: args.alpha,
+            threshold: args.threshold / 100.0,
+            ..isobench_harness::summarize::decision_options()
+        },
     };
     let report = match &args.b {
         Some(b_path) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use isobench_environments::HostFacts;
-use isobench_harness::config::Overrides;
+use isobench_harness::config::{BatchOptions, CommonOptions, Workload};
 use isobench_harness::serving::{self, Scenario, ServeSettings, TransportKind};
 use isobench_harness::session::{self, Session, SessionOptions};
 use isobench_harness::{results_path, Registry, RunObserver};
@@ -19,7 +19,10 @@ use isobench_results::ServingResult;
 pub struct ServeArgs {
     /// Options shared with run.
     #[command(flatten)]
-    pub common: crate::cli::CommonArgs,
+    pub common: CommonOptions,
+    /// Agent, downloads.
+    #[command(flatten)]
+    pub tool: crate::cli::ToolArgs,
     /// Scenarios, comma separated.
     #[arg(
         long,
@@ -171,29 +174,29 @@ impl RunObserver for Messages {
 /// failed, lost requests or got error answers).
 pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
     let facts = HostFacts::probe();
-    let mut overrides = Overrides {
-        iterations: Some(1),
-        warmup: Some(0),
-        repetitions: Some(1),
-        ..args.common.overrides()
+    let mut common = args.common.clone();
+    if common.environments.is_empty() {
+        common.environments = vec![isobench_environments::EnvKind::Native];
+    }
+    common.workload.get_or_insert(Workload::Knn);
+    let mut config = ExperimentConfig {
+        common,
+        batch: BatchOptions::default(),
     };
-    overrides.env = Some(overrides.env.unwrap_or_else(|| vec!["native".into()]));
-    overrides.workload = Some(overrides.workload.unwrap_or_else(|| "knn".into()));
+    config.validate()?;
     let options = SessionOptions {
         cache: cache.to_path_buf(),
-        agent: args.common.agent.clone(),
-        jailer: args.common.jailer,
+        agent: args.tool.agent.clone(),
         resume: false,
     };
-    let mut config = ExperimentConfig::resolve(overrides)?;
-    let settings = args.settings(config.seed)?;
-    config.environments = session::choose_environments(
-        &config.environments,
+    let settings = args.settings(config.common.seed)?;
+    config.common.environments = session::choose_environments(
+        &config.common.environments,
         &facts,
         &session::env_options(&config, &facts, &options),
         &Registry,
     )?;
-    for &kind in &config.environments {
+    for &kind in &config.common.environments {
         let can = isobench_harness::EnvironmentSource::capabilities(&Registry, kind);
         if let Some(reason) = serving::transport_refusal(can, settings.transport) {
             return Err(HarnessError::Invalid(format!(
@@ -203,13 +206,14 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
             .into());
         }
     }
-    if !args.common.offline {
+    if !args.tool.offline {
         crate::setup::ensure_for_run(cache, &config, options.agent.as_deref(), &Registry)?;
     }
     eprintln!(
         "isobench serve-bench: {} on {} over {}, scenarios {}; results in {}",
-        config.workload,
+        config.workload(),
         config
+            .common
             .environments
             .iter()
             .map(|k| k.name())
@@ -222,7 +226,7 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
             .map(|s| s.name())
             .collect::<Vec<_>>()
             .join(", "),
-        config.output.display()
+        config.common.output.display()
     );
     let session = Session::open(config, facts, &options)?;
     let config = &session.ctx.config;
@@ -240,12 +244,12 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
     };
     println!("{}", render(&results));
     // The same reports as batch runs, with the serving table.
-    if let Ok(saved) = isobench_results::ResultsFile::load(&results_path(&config.output)) {
-        crate::reports::write_all(&saved, &config.output)?;
+    if let Ok(saved) = isobench_results::ResultsFile::load(&results_path(&config.common.output)) {
+        crate::reports::write_all(&saved, &config.common.output)?;
     }
     eprintln!(
         "results: {} (`serving`; also report.md, report.html)",
-        results_path(&config.output).display()
+        results_path(&config.common.output).display()
     );
     let failed: Vec<String> = results
         .iter()

@@ -37,21 +37,22 @@ pub fn ensure_for_run(
     source: &dyn isobench_harness::EnvironmentSource,
 ) -> Result<()> {
     let mut components = vec![Component::Assets];
-    if config.engine == isobench_harness::config::Engine::Ort {
+    if config.common.engine == isobench_harness::config::Engine::Ort {
         components.push(Component::OnnxRuntime);
     }
     let vmm_from_cache = config
+        .common
         .environments
         .iter()
         .any(|&kind| source.capabilities(kind).vmm_from_cache);
-    if vmm_from_cache && config.firecracker.is_none() {
+    if vmm_from_cache && config.common.firecracker.is_none() {
         components.push(Component::Firecracker);
     }
     let report = announce(cache).ensure(&components)?;
     if !report.was_noop() {
         eprintln!("{report}");
     }
-    if config.workload == isobench_harness::config::Workload::Mlp {
+    if config.workload() == isobench_harness::config::Workload::Mlp {
         train_mlp(cache, agent)?;
     }
     Ok(())

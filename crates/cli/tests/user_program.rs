@@ -180,7 +180,10 @@ fn a_python_knn_gives_the_same_predictions_in_every_environment() {
     assert!(output.status.success(), "run failed:\n{stdout}\n{stderr}");
     println!("{stdout}");
     let results = results.expect("results.json");
-    assert_eq!(results.experiment.workload, isobench_records::Workload::Command);
+    assert_eq!(
+        results.experiment.workload,
+        isobench_records::Workload::Command
+    );
     assert!(
         results
             .experiment

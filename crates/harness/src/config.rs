@@ -1,8 +1,20 @@
-//! Experiment configuration: an optional TOML file, overridden by
-//! command-line flags, resolved into an [`ExperimentConfig`] with defaults.
+//! Experiment configuration: one definition per option.
+//!
+//! Each option is one field of [`CommonOptions`] (what `isobench run` and
+//! `isobench serve-bench` share) or [`BatchOptions`] (`run` only). The same
+//! field is the command-line flag (clap; its doc comment is the help, its
+//! default is shown there), the experiment file's key (TOML, the flag's name
+//! in kebab-case or snake_case) and the journal's copy (serde). Layering
+//! (defaults, then the file, then the flags given on the command line) is
+//! generic ([`ExperimentConfig::layered`]): adding an option is one field
+//! and its use.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
+use clap::parser::ValueSource;
 use isobench_environments::EnvKind;
 use serde::{Deserialize, Serialize};
 
@@ -11,209 +23,239 @@ use crate::HarnessError;
 pub use isobench_records::user::{ExecSpec, Measure};
 use isobench_records::{AgentInvocation, Listen, ModelSpec};
 pub use isobench_records::{Engine, Workload};
-
-/// Default measured iterations per repetition.
-pub const DEFAULT_ITERATIONS: u64 = 20;
-/// Default repetitions (fresh instances) per environment: the smallest
-/// n-vs-n design whose exact permutation test reaches p < 0.01 is 5 vs 5,
-/// and only with complete separation; 6 vs 6 leaves room for overlap.
-pub const DEFAULT_REPETITIONS: u32 = 6;
-
 /// How repetitions are scheduled (the results' own type).
 pub use isobench_results::Order;
 
-/// Default limit for boot and for each iteration, seconds.
-pub const DEFAULT_STEP_TIMEOUT: u64 = 300;
+/// Default seed of every random procedure.
+pub const DEFAULT_SEED: u64 = 0x15_0BE7C4;
 
-fn default_step_timeout() -> u64 {
-    DEFAULT_STEP_TIMEOUT
-}
-
-/// Every setting of an experiment, each optional: what a TOML file or the
-/// command line gives. Later layers override earlier ones ([`Overrides::merge`]).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Overrides {
-    /// Environments to run (`env = ["native", "docker"]`).
-    pub env: Option<Vec<String>>,
-    /// Workload name.
-    pub workload: Option<String>,
-    /// Model file.
-    pub model: Option<PathBuf>,
-    /// Image directory.
-    pub images: Option<PathBuf>,
-    /// Inference engine.
-    pub engine: Option<String>,
-    /// Measured iterations per repetition.
-    pub iterations: Option<u64>,
-    /// Warm-up iterations per repetition.
-    pub warmup: Option<u64>,
-    /// Fresh environments per environment kind.
-    pub repetitions: Option<u32>,
-    /// vCPUs / CPU quota.
-    pub vcpus: Option<u32>,
-    /// Memory limit / VM RAM in MiB.
-    pub memory: Option<u64>,
-    /// Engine threads.
-    pub threads: Option<u32>,
-    /// Output directory.
-    pub output: Option<PathBuf>,
-    /// Seconds allowed per repetition (boot + all iterations).
-    pub timeout: Option<u64>,
-    /// Seconds allowed from launch to the agent's ready record.
-    pub boot_timeout: Option<u64>,
-    /// Seconds allowed between two records once the agent is ready.
-    pub iteration_timeout: Option<u64>,
-    /// Seed of the statistics' random procedures.
-    pub seed: Option<u64>,
-    /// Run `native` inside a cgroup with the same limits as the containers.
-    pub native_cgroup: Option<bool>,
-    /// Guest kernel for the VM environments.
-    pub kernel: Option<PathBuf>,
-    /// Firecracker binary.
-    pub firecracker: Option<PathBuf>,
-    /// Host-side metering interval in milliseconds.
-    pub sample_interval_ms: Option<u64>,
-    /// Repetition schedule: `interleaved` (default) or `blocked`.
-    pub order: Option<String>,
-    /// CPU milliseconds per iteration of the `busy` calibration workload.
-    pub busy_ms: Option<u64>,
-    /// MiB of memory the `busy` calibration workload holds.
-    pub touch_mib: Option<u64>,
-    /// `--workload command`: the program and its arguments, split like a
-    /// shell would split them but run without one.
-    pub command: Option<String>,
-    /// `--workload command`: the root filesystem, a directory tree.
-    pub rootfs: Option<PathBuf>,
-    /// `--workload command`: the root filesystem, a Docker image in the local daemon.
-    pub image: Option<String>,
-    /// `--workload command`: `records` (default) or `process`.
-    pub measure: Option<String>,
-    /// `--workload command`: the working directory inside the tree.
-    pub workdir: Option<String>,
-    /// `--workload command`: environment variables, `KEY=VALUE`.
-    pub setenv: Option<Vec<String>>,
-    /// `--workload command`: host paths shown read-only in the tree, `HOST:GUEST:ro`.
-    pub mount: Option<Vec<String>>,
-}
-
-impl Overrides {
-    /// Reads a TOML experiment file.
-    pub fn from_file(path: &Path) -> Result<Self, HarnessError> {
-        let text = std::fs::read_to_string(path).map_err(|source| HarnessError::ConfigRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| HarnessError::ConfigParse {
-            path: path.to_path_buf(),
-            message: e
-                .to_string()
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join(" | "),
-        })
-    }
-
-    /// `self` with every setting that `over` has replaced by `over`'s.
-    pub fn merge(self, over: Overrides) -> Overrides {
-        macro_rules! pick {
-            ($($field:ident),*) => { Overrides { $($field: over.$field.or(self.$field)),* } };
-        }
-        pick!(
-            env,
-            workload,
-            model,
-            images,
-            engine,
-            iterations,
-            warmup,
-            repetitions,
-            vcpus,
-            memory,
-            threads,
-            output,
-            timeout,
-            boot_timeout,
-            iteration_timeout,
-            seed,
-            native_cgroup,
-            kernel,
-            firecracker,
-            sample_interval_ms,
-            order,
-            busy_ms,
-            touch_mib,
-            command,
-            rootfs,
-            image,
-            measure,
-            workdir,
-            setenv,
-            mount
-        )
-    }
-}
-
-/// A resolved experiment: every setting has a value.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ExperimentConfig {
-    /// Environments to run, in order. Empty: every available one (resolved by the CLI).
+/// Options `isobench run` and `isobench serve-bench` share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
+pub struct CommonOptions {
+    /// Environments, comma separated (see `isobench doctor`). Default: every
+    /// available one except software-emulated VMs (run); native (serve-bench).
+    #[arg(long = "env", id = "env", value_delimiter = ',', value_name = "LIST")]
+    #[serde(rename = "env")]
     pub environments: Vec<EnvKind>,
-    /// The workload.
-    pub workload: Workload,
-    /// Model file (default: the workload's default model in the assets).
+    /// The environment every other one is compared with. Default: native
+    /// when it is in the run, else the first environment.
+    #[arg(long)]
+    pub baseline: Option<EnvKind>,
+    /// Workload: knn, mlp, yolov8, ocr-det, busy (a calibration workload of
+    /// known CPU and memory cost), command (your own program: --command and
+    /// --rootfs or --image). Default: yolov8 (run); knn (serve-bench).
+    #[arg(long)]
+    pub workload: Option<Workload>,
+    /// Model file (an Ultralytics YOLOv8 detection ONNX export for yolov8).
+    #[arg(long, value_name = "FILE")]
     pub model: Option<PathBuf>,
-    /// Image directory (default: the workload's default images).
+    /// Directory of images for the model.
+    #[arg(long, value_name = "DIR")]
     pub images: Option<PathBuf>,
-    /// The ONNX engine (hand-written workloads run `native` whatever this says).
+    /// Inference engine of ONNX models: tract (in the static agent) or ort
+    /// (ONNX Runtime, in the dynamic agent).
+    #[arg(long, default_value_t = Engine::Tract)]
     pub engine: Engine,
-    /// Measured iterations per repetition.
-    pub iterations: u64,
-    /// Warm-up iterations per repetition.
-    pub warmup: u64,
-    /// Fresh environments per kind.
-    pub repetitions: u32,
-    /// vCPUs / CPU quota (None: backend default, 2 for VMs).
-    pub vcpus: Option<u32>,
-    /// Memory in MiB (None: unlimited for processes and containers, 1024 for VMs).
-    pub memory_mib: Option<u64>,
     /// Engine threads.
+    #[arg(long, default_value_t = 1)]
     pub threads: u32,
-    /// Output directory.
+    /// vCPUs (VMs) / CPU quota (containers, native in its cgroup). Default:
+    /// unlimited for processes and containers, 2 for VMs.
+    #[arg(long)]
+    pub vcpus: Option<u32>,
+    /// Memory in MiB (VM RAM / container limit). Default: unlimited for
+    /// processes and containers, 1024 for VMs.
+    #[arg(long, value_name = "MIB")]
+    pub memory: Option<u64>,
+    /// Output directory for results.json, the CSV files and the reports.
+    #[arg(long, value_name = "DIR", default_value = "isobench-results")]
     pub output: PathBuf,
-    /// Seconds allowed per repetition.
-    pub timeout_seconds: u64,
-    /// Seconds allowed from launch to ready.
-    #[serde(default = "default_step_timeout")]
-    pub boot_timeout_seconds: u64,
-    /// Seconds allowed between two records.
-    #[serde(default = "default_step_timeout")]
-    pub iteration_timeout_seconds: u64,
-    /// Statistics seed.
+    /// Seconds allowed per instance (run: boot and every iteration;
+    /// serve-bench: boot and model load).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub timeout: u64,
+    /// Seed of every random procedure (round order, Poisson arrivals).
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
-    /// Put `native` in a cgroup with the same limits and the same metering as
-    /// the containers (default; falls back to the process tree where the host
-    /// has no writable cgroup v1).
-    pub native_cgroup: bool,
-    /// Guest kernel.
+    /// Run `native` as a plain process (metered through its process tree)
+    /// instead of in a cgroup with the containers' limits and metering.
+    #[arg(long)]
+    pub no_native_cgroup: bool,
+    /// Guest kernel for the VM environments: a bzImage or an ELF vmlinux.
+    /// `scripts/build-microvm-kernel.sh` builds one Firecracker's vsock needs.
+    #[arg(long, value_name = "FILE")]
     pub kernel: Option<PathBuf>,
-    /// Firecracker binary.
+    /// Firecracker binary (default: the one `isobench setup` fetched).
+    #[arg(long, value_name = "FILE")]
     pub firecracker: Option<PathBuf>,
-    /// Metering interval, ms.
-    pub sample_interval_ms: u64,
-    /// Repetition schedule.
-    #[serde(default = "blocked")]
+    /// Start Firecracker through its jailer (chroot, uid/gid 0, a cgroup v1
+    /// CPU quota of --vcpus; needs root).
+    #[arg(long)]
+    pub jailer: bool,
+}
+
+impl Default for CommonOptions {
+    fn default() -> Self {
+        defaults::<CommonOptions>()
+    }
+}
+
+/// Options of `isobench run` only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
+pub struct BatchOptions {
+    /// Measured iterations per instance. Default: chosen from the variance
+    /// after the first rounds (more instances, fewer iterations each, when
+    /// instances differ more than iterations).
+    #[arg(long)]
+    pub iterations: Option<u64>,
+    /// Warm-up iterations per instance (not measured).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// A fixed design of N rounds (repetitions per environment). Default:
+    /// sequential rounds until every comparison is decided or --budget is spent.
+    #[arg(long, value_name = "N")]
+    pub repetitions: Option<u32>,
+    /// Measuring time of a sequential run (e.g. 150s, 3m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "150s")]
+    pub budget: Budget,
+    /// Sequential runs: the first look at the verdicts after this many rounds.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub min_rounds: u32,
+    /// Sequential runs: at most this many rounds.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub max_rounds: u32,
+    /// How rounds are scheduled: interleaved (one fresh instance of every
+    /// environment per round, in a seeded shuffled order) or blocked (all
+    /// repetitions of one environment, then the next; needs --repetitions).
+    #[arg(long, default_value_t = Order::Interleaved)]
     pub order: Order,
-    /// CPU milliseconds per iteration of the `busy` workload.
-    #[serde(default = "default_busy_ms")]
+    /// Seconds allowed from launch to the agent's ready record (boot / start).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub boot_timeout: u64,
+    /// Seconds allowed between two agent records (one iteration).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub iteration_timeout: u64,
+    /// Host metering interval, milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub sample_interval_ms: u64,
+    /// busy workload: CPU milliseconds per iteration.
+    #[arg(long, value_name = "MS", default_value_t = isobench_records::invocation::DEFAULT_BUSY_MS)]
     pub busy_ms: u64,
-    /// MiB the `busy` workload holds.
-    #[serde(default = "default_touch_mib")]
+    /// busy workload: MiB of memory written once and held.
+    #[arg(long, value_name = "MIB", default_value_t = isobench_records::invocation::DEFAULT_TOUCH_MIB)]
     pub touch_mib: u64,
-    /// The user's own program (`--workload command`).
-    #[serde(default)]
-    pub command: Option<CommandWorkload>,
+    /// Your own program (with --workload command): the program and its
+    /// arguments, split as a shell would split them but run without one
+    /// (write `sh -c '...'` for a shell).
+    #[arg(long, value_name = "\"PROGRAM ARGS\"")]
+    pub command: Option<String>,
+    /// The root filesystem your program runs in: a directory tree (made with
+    /// debootstrap, or unpacked from a tarball). Native chroots into it,
+    /// containers use it as their root, VMs get it as a read-only ext4 drive.
+    #[arg(long, value_name = "DIR", conflicts_with = "image")]
+    pub rootfs: Option<PathBuf>,
+    /// The root filesystem from a Docker image already in the local daemon
+    /// (exported through the Engine API; no registry is reachable).
+    #[arg(long, value_name = "NAME")]
+    pub image: Option<String>,
+    /// How your program is measured: records (it prints one JSON line per
+    /// iteration, see helpers/python/isobench_records.py) or process (each
+    /// iteration is one fresh invocation, timed from start to exit).
+    #[arg(long, value_enum, default_value_t = Measure::Records)]
+    pub measure: Measure,
+    /// Working directory of your program inside the tree.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// An environment variable for your program, KEY=VALUE (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub setenv: Vec<String>,
+    /// A host path shown read-only in the tree at GUEST, HOST:GUEST:ro
+    /// (repeatable; copied into the tree isobench caches, so every
+    /// environment, VMs included, sees the same bytes).
+    #[arg(long, value_name = "HOST:GUEST:ro")]
+    pub mount: Vec<String>,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        defaults::<BatchOptions>()
+    }
+}
+
+/// A type's defaults are its flags' defaults (one definition: the `#[arg]`
+/// attributes): parsed from an empty command line.
+fn defaults<T: clap::Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults").no_binary_name(true));
+    let matches = command
+        .try_get_matches_from(Vec::<String>::new())
+        .expect("every option has a default or is optional");
+    T::from_arg_matches(&matches).expect("the defaults parse")
+}
+
+/// A resolved experiment: every option with its value (a default, the
+/// experiment file's, or the flag's). The journal keeps it, so
+/// `isobench run --resume` runs the same experiment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, clap::Args)]
+#[serde(default)]
+pub struct ExperimentConfig {
+    /// What `run` and `serve-bench` share.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub common: CommonOptions,
+    /// What only `run` has.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub batch: BatchOptions,
+}
+
+/// `--budget`: a measuring time, written `150s`, `2m 30s`, `3m`, `1h` (or plain seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget(pub Duration);
+
+impl fmt::Display for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl FromStr for Budget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let duration = match text.parse::<u64>() {
+            Ok(seconds) => Duration::from_secs(seconds),
+            Err(_) => humantime::parse_duration(text)
+                .map_err(|e| format!("`{s}` is not a duration ({e}); write e.g. 150s, 3m or 1h"))?,
+        };
+        if duration.is_zero() {
+            return Err(format!("`{s}`: the budget must be positive"));
+        }
+        Ok(Budget(duration))
+    }
+}
+
+impl Serialize for Budget {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Budget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Text {
+            Seconds(u64),
+            Words(String),
+        }
+        match Text::deserialize(deserializer)? {
+            Text::Seconds(s) => Ok(Budget(Duration::from_secs(s.max(1)))),
+            Text::Words(w) => w.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 /// Where the user's root filesystem comes from.
@@ -252,23 +294,27 @@ pub struct CommandWorkload {
     pub mounts: Vec<MountSpec>,
 }
 
+fn invalid(message: String) -> HarnessError {
+    HarnessError::Invalid(message)
+}
+
 impl CommandWorkload {
-    /// From the `--command` family of settings (`None` when no command was given).
-    fn resolve(o: &Overrides) -> Result<Option<Self>, HarnessError> {
+    /// From the `--command` family of options (`None` when no command was given).
+    fn resolve(o: &BatchOptions) -> Result<Option<Self>, HarnessError> {
         let Some(text) = &o.command else {
             return Ok(None);
         };
         let argv = shlex::split(text)
             .filter(|a| !a.is_empty())
             .ok_or_else(|| {
-                HarnessError::Invalid(format!(
-                "--command `{text}`: unbalanced quotes or empty; give the program and its arguments"
-            ))
+                invalid(format!(
+                    "--command `{text}`: unbalanced quotes or empty; give the program and its arguments"
+                ))
             })?;
         let root = match (&o.rootfs, &o.image) {
             (Some(dir), None) => {
                 if !dir.is_dir() {
-                    return Err(HarnessError::Invalid(format!(
+                    return Err(invalid(format!(
                         "--rootfs {} is not a directory; give a root filesystem tree (e.g. made with debootstrap)",
                         dir.display()
                     )));
@@ -277,70 +323,34 @@ impl CommandWorkload {
             }
             (None, Some(image)) => RootChoice::Image(image.clone()),
             (Some(_), Some(_)) => {
-                return Err(HarnessError::Invalid(
+                return Err(invalid(
                     "--rootfs and --image both given: choose one root filesystem".into(),
                 ))
             }
             (None, None) => {
-                return Err(HarnessError::Invalid(
+                return Err(invalid(
                     "--workload command needs a root filesystem: --rootfs DIR or --image NAME"
                         .into(),
                 ))
             }
         };
-        let measure = match o.measure.as_deref() {
-            None | Some("records") => Measure::Records,
-            Some("process") => Measure::Process,
-            Some(other) => {
-                return Err(HarnessError::Invalid(format!(
-                    "--measure {other}: use records (the program prints one record per iteration) or process (one invocation per iteration)"
-                )))
-            }
-        };
         let env = o
             .setenv
             .iter()
-            .flatten()
             .map(|kv| match kv.split_once('=') {
                 Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-                _ => Err(HarnessError::Invalid(format!(
-                    "--setenv {kv}: give KEY=VALUE"
-                ))),
+                _ => Err(invalid(format!("--setenv {kv}: give KEY=VALUE"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mounts = o
             .mount
             .iter()
-            .flatten()
-            .map(|m| {
-                let parts: Vec<&str> = m.split(':').collect();
-                match parts.as_slice() {
-                    [host, guest] | [host, guest, "ro"] if guest.starts_with('/') => {
-                        let host = PathBuf::from(host);
-                        if !host.exists() {
-                            return Err(HarnessError::Invalid(format!(
-                                "--mount {m}: {} does not exist",
-                                host.display()
-                            )));
-                        }
-                        Ok(MountSpec {
-                            host,
-                            guest: PathBuf::from(guest),
-                        })
-                    }
-                    [_, _, mode] if *mode != "ro" => Err(HarnessError::Invalid(format!(
-                        "--mount {m}: only read-only mounts are supported (HOST:GUEST:ro)"
-                    ))),
-                    _ => Err(HarnessError::Invalid(format!(
-                        "--mount {m}: give HOST:GUEST:ro with an absolute GUEST path"
-                    ))),
-                }
-            })
+            .map(|m| parse_mount(m))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(CommandWorkload {
             argv,
             root,
-            measure,
+            measure: o.measure,
             workdir: o.workdir.clone(),
             env,
             mounts,
@@ -360,186 +370,233 @@ impl CommandWorkload {
     }
 }
 
-/// A journal written before rounds existed ran its environments in blocks.
-fn blocked() -> Order {
-    Order::Blocked
-}
-
-fn default_busy_ms() -> u64 {
-    100
-}
-
-fn default_touch_mib() -> u64 {
-    64
+/// `HOST:GUEST[:ro]` with an absolute GUEST and an existing HOST.
+fn parse_mount(m: &str) -> Result<MountSpec, HarnessError> {
+    let parts: Vec<&str> = m.split(':').collect();
+    match parts.as_slice() {
+        [host, guest] | [host, guest, "ro"] if guest.starts_with('/') => {
+            let host = PathBuf::from(host);
+            if !host.exists() {
+                return Err(invalid(format!(
+                    "--mount {m}: {} does not exist",
+                    host.display()
+                )));
+            }
+            Ok(MountSpec {
+                host,
+                guest: PathBuf::from(guest),
+            })
+        }
+        [_, _, mode] if *mode != "ro" => Err(invalid(format!(
+            "--mount {m}: only read-only mounts are supported (HOST:GUEST:ro)"
+        ))),
+        _ => Err(invalid(format!(
+            "--mount {m}: give HOST:GUEST:ro with an absolute GUEST path"
+        ))),
+    }
 }
 
 impl ExperimentConfig {
-    /// Defaults: the YOLOv8 fall detector with tract, 1 thread,
-    /// [`DEFAULT_ITERATIONS`] iterations after 3 warm-ups,
-    /// [`DEFAULT_REPETITIONS`] repetitions in interleaved rounds.
-    pub fn resolve(o: Overrides) -> Result<Self, HarnessError> {
-        let command = CommandWorkload::resolve(&o)?;
-        let environments = o
-            .env
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|s| s.split(','))
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| {
-                s.parse::<EnvKind>()
-                    .map_err(|e| HarnessError::Invalid(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut unique = Vec::new();
-        for kind in environments {
-            if !unique.contains(&kind) {
-                unique.push(kind);
+    /// The experiment from `matches` (the command line parsed with this
+    /// type's flags) over an experiment `file` over the defaults: a flag
+    /// given on the command line wins, then the file's key, then the default.
+    /// Checked with [`ExperimentConfig::validate`].
+    pub fn layered(matches: &clap::ArgMatches, file: Option<&Path>) -> Result<Self, HarnessError> {
+        use clap::FromArgMatches;
+        let flags =
+            ExperimentConfig::from_arg_matches(matches).map_err(|e| invalid(e.to_string()))?;
+        let Some(file) = file else {
+            flags.validate()?;
+            return Ok(flags);
+        };
+        let mut merged = serde_json::to_value(&flags).expect("a configuration serialises");
+        let table = read_experiment_file(file)?;
+        let object = merged
+            .as_object_mut()
+            .expect("a configuration is an object");
+        for (key, value) in table {
+            let from_command_line = matches!(
+                matches.value_source(&key),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            );
+            if !from_command_line {
+                object.insert(key, value);
             }
         }
-        let workload: Workload = match &o.workload {
-            Some(name) => name.parse()?,
-            None => Workload::Yolov8,
-        };
-        let engine: Engine = match &o.engine {
-            Some(name) => name.parse()?,
-            None => Engine::Tract,
-        };
-        if engine == Engine::Native {
-            return Err(HarnessError::Invalid(
+        let config: ExperimentConfig =
+            serde_json::from_value(merged).map_err(|e| HarnessError::ConfigParse {
+                path: file.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The defaults with `f` applied (tests, and the commands that build a
+    /// configuration in code), checked.
+    pub fn with(f: impl FnOnce(&mut ExperimentConfig)) -> Result<Self, HarnessError> {
+        let mut config = ExperimentConfig::default();
+        f(&mut config);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value and their combinations; a clear one-line error
+    /// naming the option and the fix.
+    pub fn validate(&self) -> Result<(), HarnessError> {
+        let (c, b) = (&self.common, &self.batch);
+        if c.engine == Engine::Native {
+            return Err(invalid(
                 "--engine native: hand-written workloads use it by themselves; give tract or ort (the engine for ONNX models)".into(),
             ));
         }
-        let iterations = o.iterations.unwrap_or(DEFAULT_ITERATIONS);
-        if iterations == 0 {
-            return Err(HarnessError::Invalid(
-                "--iterations must be at least 1".into(),
+        for (flag, value) in [
+            ("--threads", Some(u64::from(c.threads))),
+            ("--vcpus", c.vcpus.map(u64::from)),
+            ("--iterations", b.iterations),
+            ("--repetitions", b.repetitions.map(u64::from)),
+            ("--busy-ms", Some(b.busy_ms)),
+        ] {
+            if value == Some(0) {
+                return Err(invalid(format!("{flag} must be at least 1")));
+            }
+        }
+        if let Some(mib) = c.memory.filter(|&m| m < 64) {
+            return Err(invalid(format!(
+                "--memory {mib} MiB is too small; give at least 64"
+            )));
+        }
+        if b.min_rounds < 2 {
+            return Err(invalid(format!(
+                "--min-rounds {}: a verdict needs at least 2 rounds",
+                b.min_rounds
+            )));
+        }
+        if b.max_rounds < b.min_rounds {
+            return Err(invalid(format!(
+                "--max-rounds {} is below --min-rounds {}",
+                b.max_rounds, b.min_rounds
+            )));
+        }
+        if b.order == Order::Blocked && b.repetitions.is_none() {
+            return Err(invalid(
+                "--order blocked runs a fixed design: give --repetitions N (sequential rounds must interleave)".into(),
             ));
         }
-        let repetitions = o.repetitions.unwrap_or(DEFAULT_REPETITIONS);
-        if repetitions == 0 {
-            return Err(HarnessError::Invalid(
-                "--repetitions must be at least 1".into(),
-            ));
+        for (flag, path) in [
+            ("--model", &c.model),
+            ("--images", &c.images),
+            ("--kernel", &c.kernel),
+        ] {
+            if let Some(path) = path.as_ref().filter(|p| !p.exists()) {
+                return Err(invalid(format!("{flag} {} does not exist", path.display())));
+            }
         }
-        let threads = o.threads.unwrap_or(1);
-        if threads == 0 {
-            return Err(HarnessError::Invalid("--threads must be at least 1".into()));
-        }
-        if o.vcpus == Some(0) {
-            return Err(HarnessError::Invalid("--vcpus must be at least 1".into()));
-        }
-        if let Some(mib) = o.memory {
-            if mib < 64 {
-                return Err(HarnessError::Invalid(format!(
-                    "--memory {mib} MiB is too small; give at least 64"
+        if let Some(baseline) = c.baseline {
+            if !c.environments.is_empty() && !c.environments.contains(&baseline) {
+                return Err(invalid(format!(
+                    "--baseline {baseline} is not among --env {}; add it or choose one of them",
+                    names(&c.environments)
                 )));
             }
         }
-        for (flag, path) in [
-            ("--model", &o.model),
-            ("--images", &o.images),
-            ("--kernel", &o.kernel),
-        ] {
-            if let Some(path) = path {
-                if !path.exists() {
-                    return Err(HarnessError::Invalid(format!(
-                        "{flag} {} does not exist",
-                        path.display()
-                    )));
-                }
-            }
-        }
-        let order = match &o.order {
-            Some(text) => text.parse().map_err(HarnessError::Invalid)?,
-            None => Order::default(),
-        };
-        match (&command, workload) {
+        let command = CommandWorkload::resolve(b)?;
+        match (&command, self.workload()) {
             (None, Workload::Command) => {
-                return Err(HarnessError::Invalid(
+                return Err(invalid(
                     "--workload command needs --command \"PROGRAM ARGS\" and --rootfs DIR or --image NAME".into(),
                 ))
             }
             (Some(_), w) if w != Workload::Command => {
-                return Err(HarnessError::Invalid(format!(
+                return Err(invalid(format!(
                     "--command runs with --workload command, not {w}"
                 )))
             }
             _ => {}
         }
         if command.is_none()
-            && (o.rootfs.is_some()
-                || o.image.is_some()
-                || o.measure.is_some()
-                || o.workdir.is_some()
-                || o.setenv.is_some()
-                || o.mount.is_some())
+            && (b.rootfs.is_some()
+                || b.image.is_some()
+                || b.workdir.is_some()
+                || !b.setenv.is_empty()
+                || !b.mount.is_empty())
         {
-            return Err(HarnessError::Invalid(
-                "--rootfs, --image, --measure, --workdir, --setenv and --mount go with --workload command".into(),
+            return Err(invalid(
+                "--rootfs, --image, --workdir, --setenv and --mount go with --workload command"
+                    .into(),
             ));
         }
-        if command.is_some() && (o.model.is_some() || o.images.is_some() || engine == Engine::Ort) {
-            return Err(HarnessError::Invalid(
+        if command.is_some() && (c.model.is_some() || c.images.is_some() || c.engine == Engine::Ort)
+        {
+            return Err(invalid(
                 "--model, --images and --engine ort are for the built-in workloads; a command brings its own".into(),
             ));
         }
-        let busy_ms = o.busy_ms.unwrap_or_else(default_busy_ms);
-        if busy_ms == 0 {
-            return Err(HarnessError::Invalid("--busy-ms must be at least 1".into()));
+        Ok(())
+    }
+
+    /// The workload (default yolov8).
+    pub fn workload(&self) -> Workload {
+        self.common.workload.unwrap_or(Workload::Yolov8)
+    }
+
+    /// The user's program (`--workload command`), resolved from its options.
+    pub fn command(&self) -> Option<CommandWorkload> {
+        CommandWorkload::resolve(&self.batch).ok().flatten()
+    }
+
+    /// The engine that runs: hand-written workloads run `native` whatever --engine says.
+    pub fn engine_run(&self) -> Engine {
+        if self.workload().runs_onnx() {
+            self.common.engine
+        } else {
+            Engine::Native
         }
-        Ok(ExperimentConfig {
-            environments: unique,
-            workload,
-            model: o.model,
-            images: o.images,
-            engine,
-            iterations,
-            warmup: o.warmup.unwrap_or(3),
-            repetitions,
-            vcpus: o.vcpus,
-            memory_mib: o.memory,
-            threads,
-            output: o
-                .output
-                .unwrap_or_else(|| PathBuf::from("isobench-results")),
-            timeout_seconds: o.timeout.unwrap_or(600).max(1),
-            boot_timeout_seconds: o.boot_timeout.unwrap_or(DEFAULT_STEP_TIMEOUT).max(1),
-            iteration_timeout_seconds: o.iteration_timeout.unwrap_or(DEFAULT_STEP_TIMEOUT).max(1),
-            seed: o.seed.unwrap_or(0x15_0BE7C4),
-            native_cgroup: o.native_cgroup.unwrap_or(true),
-            kernel: o.kernel,
-            firecracker: o.firecracker,
-            sample_interval_ms: o.sample_interval_ms.unwrap_or(50).clamp(5, 10_000),
-            order,
-            busy_ms,
-            touch_mib: o.touch_mib.unwrap_or_else(default_touch_mib),
-            command,
+    }
+
+    /// The environment every other one is compared with: `--baseline`, else
+    /// `native` when it is in the run, else the first environment.
+    pub fn baseline(&self) -> EnvKind {
+        let envs = &self.common.environments;
+        self.common.baseline.unwrap_or_else(|| {
+            if envs.contains(&EnvKind::Native) || envs.is_empty() {
+                EnvKind::Native
+            } else {
+                envs[0]
+            }
         })
+    }
+
+    /// The measuring budget of a sequential run.
+    pub fn budget(&self) -> Duration {
+        self.batch.budget.0
     }
 
     /// The model the agent loads for this experiment; `assets` is the asset
     /// directory as seen inside the environment (the user's model and
     /// images are staged under it, in `user/`).
     pub fn model_spec(&self, assets: &Path) -> ModelSpec {
+        let c = &self.common;
         ModelSpec {
             // Hand-written workloads run their own code whatever --engine says.
-            engine: self.workload.runs_onnx().then_some(self.engine),
-            threads: self.threads,
+            engine: self.workload().runs_onnx().then_some(c.engine),
+            threads: c.threads,
             assets: Some(assets.to_path_buf()),
-            model: self.model.as_ref().map(|_| assets.join("user/model.onnx")),
-            images: self.images.as_ref().map(|_| assets.join("user/images")),
-            busy_ms: self.busy_ms,
-            touch_mib: self.touch_mib,
-            ..ModelSpec::new(self.workload)
+            model: c.model.as_ref().map(|_| assets.join("user/model.onnx")),
+            images: c.images.as_ref().map(|_| assets.join("user/images")),
+            busy_ms: self.batch.busy_ms,
+            touch_mib: self.batch.touch_mib,
+            ..ModelSpec::new(self.workload())
         }
     }
 
-    /// What the agent does in one repetition of this experiment: `run` the
-    /// workload, or `exec` the user's program.
-    pub fn run_invocation(&self, assets: &Path) -> AgentInvocation {
-        match &self.command {
-            Some(command) => AgentInvocation::exec(command.exec_spec(self.iterations, self.warmup)),
-            None => AgentInvocation::run(self.model_spec(assets), self.iterations, self.warmup),
+    /// What the agent does in one repetition of `iterations` measured
+    /// iterations: `run` the workload, or `exec` the user's program.
+    pub fn run_invocation(&self, assets: &Path, iterations: u64) -> AgentInvocation {
+        let warmup = self.batch.warmup;
+        match self.command() {
+            Some(command) => AgentInvocation::exec(command.exec_spec(iterations, warmup)),
+            None => AgentInvocation::run(self.model_spec(assets), iterations, warmup),
         }
     }
 
@@ -548,100 +605,150 @@ impl ExperimentConfig {
     pub fn serve_invocation(&self, assets: &Path, listen: Listen) -> AgentInvocation {
         AgentInvocation::serve(self.model_spec(assets), listen)
     }
+}
 
-    /// The environment every other one is compared with: `native` when it
-    /// is in the run, else the first environment.
-    pub fn baseline(&self) -> EnvKind {
-        if self.environments.contains(&EnvKind::Native) || self.environments.is_empty() {
-            EnvKind::Native
-        } else {
-            self.environments[0]
+/// `native, docker`.
+fn names(kinds: &[EnvKind]) -> String {
+    kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+}
+
+/// Every key an experiment file may hold (snake_case): the options' names.
+fn known_keys() -> Vec<String> {
+    match serde_json::to_value(ExperimentConfig::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads an experiment file into `key → value`, keys in snake_case (the
+/// file may write the flags' kebab-case names); an unknown key is an error
+/// naming the nearest known one.
+fn read_experiment_file(
+    path: &Path,
+) -> Result<serde_json::Map<String, serde_json::Value>, HarnessError> {
+    let text = std::fs::read_to_string(path).map_err(|source| HarnessError::ConfigRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parse_error = |message: String| HarnessError::ConfigParse {
+        path: path.to_path_buf(),
+        message,
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        let span = e
+            .span()
+            .map(|s| format!("line {}: ", text[..s.start].lines().count().max(1)))
+            .unwrap_or_default();
+        let message: Vec<&str> = e.message().lines().map(str::trim).collect();
+        parse_error(format!("{span}{}", message.join("; ")))
+    })?;
+    let known = known_keys();
+    let mut out = serde_json::Map::new();
+    for (key, value) in table {
+        let normal = key.replace('-', "_");
+        if !known.contains(&normal) {
+            let nearest = known
+                .iter()
+                .map(|k| (strsim::levenshtein(k, &normal), k))
+                .min()
+                .filter(|(distance, _)| *distance <= 3)
+                .map(|(_, k)| format!("; did you mean `{}`?", k.replace('_', "-")))
+                .unwrap_or_else(|| "; see `isobench run --help` for the options".into());
+            return Err(parse_error(format!("unknown key `{key}`{nearest}")));
         }
+        let value = serde_json::to_value(value).map_err(|e| parse_error(e.to_string()))?;
+        out.insert(normal, value);
     }
-
-    /// A warning when this design cannot reach significance at `alpha`
-    /// whatever the data: with n vs n repetitions, the exact permutation
-    /// test's smallest p-value is `2 / C(2n, n)`.
-    pub fn design_warning(&self, alpha: f64) -> Option<String> {
-        let n = self.repetitions as usize;
-        let floor = isobench_stats::min_attainable_p(n, n, isobench_stats::DEFAULT_PERMUTATIONS);
-        (floor >= alpha).then(|| {
-            format!(
-                "with {n} repetitions per environment no difference can reach p < {alpha} (the smallest p-value of {n} vs {n} repetitions is {floor:.3}): every verdict will be inconclusive; ask for --repetitions {} or more",
-                isobench_stats::repetitions_needed(alpha)
-            )
-        })
-    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{Args, FromArgMatches};
+
+    fn command() -> clap::Command {
+        ExperimentConfig::augment_args(clap::Command::new("run").no_binary_name(true))
+    }
+
+    fn parse(args: &[&str], file: Option<&Path>) -> Result<ExperimentConfig, HarnessError> {
+        let matches = command()
+            .try_get_matches_from(args)
+            .map_err(|e| invalid(e.to_string()))?;
+        ExperimentConfig::layered(&matches, file)
+    }
 
     #[test]
-    fn flags_override_file_and_defaults_fill_the_rest() {
-        let file: Overrides =
-            toml::from_str("env = [\"native\", \"docker\"]\nworkload = \"knn\"\niterations = 5\n")
+    fn defaults_are_the_flags_defaults() {
+        let config = ExperimentConfig::default();
+        assert_eq!(config.batch.warmup, 3);
+        assert_eq!(config.common.threads, 1);
+        assert_eq!(config.batch.budget, Budget(Duration::from_secs(150)));
+        assert_eq!(config.batch.order, Order::Interleaved);
+        assert_eq!(config.common.seed, DEFAULT_SEED);
+        assert_eq!(config.workload(), Workload::Yolov8);
+        let from_flags =
+            ExperimentConfig::from_arg_matches(&command().get_matches_from(Vec::<&str>::new()))
                 .unwrap();
-        let flags = Overrides {
-            iterations: Some(7),
-            ..Overrides::default()
-        };
-        let config = ExperimentConfig::resolve(file.merge(flags)).unwrap();
-        assert_eq!(config.environments, vec![EnvKind::Native, EnvKind::Docker]);
-        assert_eq!(config.workload, Workload::Knn);
-        assert_eq!(config.iterations, 7);
-        assert_eq!(config.warmup, 3);
-        assert_eq!(config.engine, Engine::Tract);
-        assert_eq!(config.order, Order::Interleaved);
-        assert_eq!(config.design_warning(0.01), None);
-        let few = ExperimentConfig {
-            repetitions: 3,
-            ..config
-        };
-        let warning = few.design_warning(0.01).unwrap();
-        assert!(warning.contains("--repetitions 5"), "{warning}");
+        assert_eq!(from_flags, config);
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench.toml");
+        std::fs::write(
+            &path,
+            "env = [\"native\", \"docker\"]\nworkload = \"knn\"\niterations = 5\nmin-rounds = 6\nbudget = \"2m\"\n",
+        )
+        .unwrap();
+        let config = parse(&["--iterations", "7"], Some(&path)).unwrap();
+        assert_eq!(
+            config.common.environments,
+            vec![EnvKind::Native, EnvKind::Docker]
+        );
+        assert_eq!(config.workload(), Workload::Knn);
+        assert_eq!(config.batch.iterations, Some(7), "the flag wins");
+        assert_eq!(config.batch.min_rounds, 6, "kebab-case keys work");
+        assert_eq!(config.budget(), Duration::from_secs(120));
+        assert_eq!(config.batch.warmup, 3, "the default fills the rest");
+        // The journal's copy reads back the same.
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ExperimentConfig>(&json).unwrap(),
+            config
+        );
     }
 
     #[test]
     fn bad_values_are_clear_errors() {
-        let bad = |o: Overrides| ExperimentConfig::resolve(o).unwrap_err().to_string();
-        assert!(bad(Overrides {
-            env: Some(vec!["native,podman".into()]),
-            ..Default::default()
-        })
-        .contains("unknown environment `podman`"));
-        assert!(bad(Overrides {
-            workload: Some("resnet".into()),
-            ..Default::default()
-        })
-        .contains("unknown workload `resnet`"));
-        assert!(bad(Overrides {
-            iterations: Some(0),
-            ..Default::default()
-        })
-        .contains("--iterations"));
-        assert!(bad(Overrides {
-            model: Some("/nonexistent.onnx".into()),
-            ..Default::default()
-        })
-        .contains("does not exist"));
+        let bad = |args: &[&str]| parse(args, None).unwrap_err().to_string();
+        assert!(bad(&["--env", "native,nowhere"]).contains("unknown environment `nowhere`"));
+        assert!(bad(&["--workload", "resnet"]).contains("unknown workload `resnet`"));
+        assert!(bad(&["--iterations", "0"]).contains("--iterations"));
+        assert!(bad(&["--model", "/nonexistent.onnx"]).contains("does not exist"));
+        assert!(bad(&["--budget", "soon"]).contains("not a duration"));
+        assert!(bad(&["--order", "blocked"]).contains("--repetitions"));
+        assert!(
+            bad(&["--env", "docker,gvisor", "--baseline", "native"]).contains("not among --env")
+        );
     }
 
     #[test]
-    fn malformed_and_negative_toml_name_the_file() {
+    fn file_errors_name_the_file_the_line_and_the_nearest_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bench.toml");
+        std::fs::write(&path, "workload = \"knn\"\niteratons = 1\n").unwrap();
+        let err = parse(&[], Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("bench.toml"), "{err}");
+        assert!(err.contains("did you mean `iterations`"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
         std::fs::write(&path, "iterations = -3\n").unwrap();
-        let err = Overrides::from_file(&path).unwrap_err().to_string();
-        assert!(
-            err.contains("bench.toml") && err.contains("iterations"),
-            "{err}"
-        );
-        std::fs::write(&path, "workload = \"knn\"\nbogus = 1\n").unwrap();
-        let err = Overrides::from_file(&path).unwrap_err().to_string();
-        assert!(err.contains("unknown field `bogus`"), "{err}");
+        let err = parse(&[], Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("bench.toml") && err.contains("-3"), "{err}");
         std::fs::write(&path, "workload = [\n").unwrap();
-        assert!(Overrides::from_file(&path).is_err());
+        let err = parse(&[], Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("line"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
     }
 }

@@ -72,10 +72,14 @@ pub fn results_path(output: &Path) -> PathBuf {
 /// Receives progress events (the CLI draws progress bars, or prints
 /// plain lines, from them).
 pub trait RunObserver: Sync {
-    /// An environment starts; `iterations` is the number of iteration records expected per repetition.
-    fn environment_started(&self, _env: &str, _repetitions: u32, _iterations: u64) {}
+    /// An environment starts; it runs at most `rounds` repetitions.
+    fn environment_started(&self, _env: &str, _rounds: u32) {}
     /// A record arrived.
-    fn iteration_done(&self, _env: &str, _repetition: u32, _index: u64, _warmup: bool) {}
+    fn iteration_done(&self, _env: &str, _round: u32, _index: u64, _warmup: bool) {}
+    /// A repetition ended (successfully or not).
+    fn repetition_finished(&self, _env: &str, _repetition: &isobench_results::Repetition) {}
+    /// A round ended; `results` holds its summaries and verdicts so far.
+    fn round_finished(&self, _round: u32, _results: &isobench_results::ResultsFile) {}
     /// An environment finished.
     fn environment_finished(&self, _env: &str, _status: &Status) {}
     /// A message for the user.

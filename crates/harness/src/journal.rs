@@ -46,6 +46,16 @@ pub enum Entry {
         /// The repetition.
         repetition: Box<Repetition>,
     },
+    /// A round whose every launch is done (interleaved runs): what the
+    /// design's next decisions depend on, for `--resume` to replay.
+    Round {
+        /// The round, from 1.
+        round: u32,
+        /// Seconds it took.
+        seconds: f64,
+        /// Measuring seconds of the run when it ended.
+        elapsed_seconds: f64,
+    },
     /// An environment that is finished (status, metadata, all repetitions).
     Environment {
         /// The environment's results.
@@ -107,6 +117,19 @@ pub struct Recovered {
     pub environments: BTreeMap<String, EnvironmentResult>,
     /// Completed repetitions of environments that did not finish, by name.
     pub repetitions: BTreeMap<String, Vec<Repetition>>,
+    /// Rounds that were complete.
+    pub rounds: Vec<RecoveredRound>,
+}
+
+/// A round the journal records as complete.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecoveredRound {
+    /// The round, from 1.
+    pub round: u32,
+    /// Seconds it took.
+    pub seconds: f64,
+    /// Measuring seconds of the run when it ended.
+    pub elapsed_seconds: f64,
 }
 
 /// Reads a journal. A torn last line (the harness was killed mid-write) is ignored.
@@ -141,6 +164,15 @@ pub fn recover(output: &Path) -> Result<Recovered, HarnessError> {
                     .or_default()
                     .push(*repetition);
             }
+            Entry::Round {
+                round,
+                seconds,
+                elapsed_seconds,
+            } => recovered.rounds.push(RecoveredRound {
+                round,
+                seconds,
+                elapsed_seconds,
+            }),
             Entry::Environment { result } => {
                 recovered.repetitions.remove(&result.name);
                 recovered.environments.insert(result.name.clone(), *result);
@@ -156,16 +188,13 @@ pub fn recover(output: &Path) -> Result<Recovered, HarnessError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Overrides;
 
     #[test]
     fn recovers_finished_parts_and_ignores_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
-        let config = ExperimentConfig::resolve(Overrides {
-            workload: Some("knn".into()),
-            ..Overrides::default()
-        })
-        .unwrap();
+        let config =
+            ExperimentConfig::with(|c| c.common.workload = Some(crate::config::Workload::Knn))
+                .unwrap();
         let mut journal = Journal::open(dir.path()).unwrap();
         journal
             .append(

@@ -171,7 +171,11 @@ mod tests {
         );
         assert!(matches!(
             mismatch_warning(&check),
-            Some(Warning::OutputsDiffer { mismatches: 1, compared: 12, .. })
+            Some(Warning::OutputsDiffer {
+                mismatches: 1,
+                compared: 12,
+                ..
+            })
         ));
         assert_eq!(check.by_input.len(), 2);
         assert_eq!(check.by_input[0].outputs.len(), 3);

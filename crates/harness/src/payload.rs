@@ -139,7 +139,7 @@ pub fn stage_assets(
             cache_assets.display()
         )));
     }
-    if config.model.is_none() && config.images.is_none() {
+    if config.common.model.is_none() && config.common.images.is_none() {
         return Ok(cache_assets.to_path_buf());
     }
     let out = staging.join("assets");
@@ -152,7 +152,7 @@ pub fn stage_assets(
         std::fs::remove_dir_all(&out).map_err(|e| io("clearing staged assets", e))?;
     }
     link_tree(cache_assets, &out).map_err(|e| io("staging assets", e))?;
-    if let Some(model) = &config.model {
+    if let Some(model) = &config.common.model {
         std::fs::create_dir_all(out.join("user")).map_err(|e| io("creating user/", e))?;
         std::fs::copy(model, out.join("user/model.onnx")).map_err(|source| HarnessError::Io {
             what: "copying the model (--model)",
@@ -160,7 +160,7 @@ pub fn stage_assets(
             source,
         })?;
     }
-    if let Some(images) = &config.images {
+    if let Some(images) = &config.common.images {
         link_tree(images, &out.join("user/images")).map_err(|source| HarnessError::Io {
             what: "copying the images (--images)",
             path: images.clone(),

@@ -22,8 +22,6 @@ pub struct SessionOptions {
     pub cache: PathBuf,
     /// An explicit agent binary (`--agent`).
     pub agent: Option<PathBuf>,
-    /// Start Firecracker through its jailer.
-    pub jailer: bool,
     /// Continue the experiment journalled in the output directory.
     pub resume: bool,
 }
@@ -37,13 +35,13 @@ pub fn env_options(
     EnvOptions {
         cache_dir: options.cache.clone(),
         work_dir: work_dir(),
-        native_cgroup: config.native_cgroup && facts.root && facts.cgroup_v1,
-        kernel: config.kernel.clone(),
-        firecracker: config.firecracker.clone().or_else(|| {
+        native_cgroup: !config.common.no_native_cgroup && facts.root && facts.cgroup_v1,
+        kernel: config.common.kernel.clone(),
+        firecracker: config.common.firecracker.clone().or_else(|| {
             let bundled = isobench_assets::firecracker_bin(&options.cache);
             bundled.is_file().then_some(bundled)
         }),
-        jailer: options.jailer,
+        jailer: config.common.jailer,
         docker_host: std::env::var("DOCKER_HOST").ok(),
     }
 }
@@ -181,16 +179,16 @@ impl Session {
         options: &SessionOptions,
         source: Arc<dyn EnvironmentSource>,
     ) -> Result<Session, HarnessError> {
-        let agent = payload::find_agent(options.agent.as_deref(), config.engine.name())?;
-        let staging = DirGuard::create(config.output.join(".staging"))?;
+        let agent = payload::find_agent(options.agent.as_deref(), config.common.engine.name())?;
+        let staging = DirGuard::create(config.common.output.join(".staging"))?;
         let assets = payload::stage_assets(
             &config,
             &isobench_assets::assets_dir(&options.cache),
             staging.path(),
         )?;
-        let onnxruntime = (config.engine == crate::config::Engine::Ort)
+        let onnxruntime = (config.common.engine == crate::config::Engine::Ort)
             .then(|| isobench_assets::onnxruntime_lib(&options.cache));
-        let user_root = match &config.command {
+        let user_root = match &config.command() {
             Some(command) => Some(prepare_user_root(command, &agent, &options.cache)?),
             None => None,
         };

@@ -1,21 +1,24 @@
 //! From raw repetitions to per-environment statistics, the verdict against
 //! the baseline, and warnings.
 //!
-//! A repetition (one fresh instance) is the unit of replication: the CIs
-//! are two-level bootstrap intervals (repetitions, then iterations within
-//! each), the verdict is a permutation test on repetition means
-//! ([`isobench_stats::Comparison`]: p < alpha and |change| > threshold), and
-//! a design too small to reach p < alpha is `inconclusive`. The same
-//! [`verdict_options`] are used by every report and by `isobench compare`,
-//! so all of them show the same verdict.
+//! A repetition (one fresh instance) is the unit of replication. The
+//! verdict compares each environment's repetition means with the
+//! baseline's, paired by round (`isobench_stats::Observations::by_round`:
+//! whatever slowed a whole round cancels in its ratio), and decides it at
+//! the run's last look (`isobench_stats::decide_with`): slower, faster or
+//! same when the look's repeated confidence interval says so, else
+//! inconclusive with what would decide it. The same [`decision_options`]
+//! are used by every report and by `isobench compare`, and the looks are
+//! stored in results.json, so every report shows the same verdict.
 
 use isobench_results::{
-    AbsentReason, EnvironmentResult, EnvironmentSummary, FailedRepetition, Order, ResultsFile,
-    Status, Warning,
+    AbsentReason, EnvironmentResult, EnvironmentSummary, FailedRepetition, MemoryDifference, Order,
+    ResultsFile, Status, Warning,
 };
 use isobench_stats::{
-    hierarchical_ci, hierarchical_ratio, repetition_outliers, variance_components, CompareOptions,
-    Comparison, Repeated, Statistic, Summary, DEFAULT_LEVEL, DEFAULT_RESAMPLES,
+    decide_with, hierarchical_ci, paired_difference, repetition_outliers, variance_components,
+    Boundaries, Decision, DecisionOptions, Observations, Repeated, RoundPair, Statistic, Summary,
+    DEFAULT_LEVEL, DEFAULT_RESAMPLES,
 };
 
 use crate::calibration::{host_speed, DRIFT_THRESHOLD};
@@ -28,15 +31,16 @@ pub const HIGH_CV: f64 = 0.10;
 /// below which a repetition is never called an outlier (however tight the others are).
 pub const OUTLIER_MIN_RELATIVE: f64 = 0.05;
 
-/// The verdict settings shared by the terminal table, every report and
-/// `isobench compare`'s defaults: a permutation test on repetition means,
-/// alpha 0.01, a 5% threshold, seeded with the experiment's seed.
-pub fn verdict_options(seed: u64) -> CompareOptions {
-    CompareOptions {
-        seed,
-        ..CompareOptions::default()
-    }
+/// The verdict rule shared by the terminal table, every report and
+/// `isobench compare`'s defaults: α 0.01 overall, a 5% threshold,
+/// O'Brien–Fleming-type alpha spending over the looks, MDE at 80% power.
+pub fn decision_options() -> DecisionOptions {
+    DecisionOptions::default()
 }
+
+/// Level of the memory differences' intervals (descriptive: whether a
+/// difference stands out of the meter's noise, not a verdict).
+pub const MEMORY_LEVEL: f64 = 0.95;
 
 /// Inference samples of `env` grouped by repetition, with the repetition
 /// indices (repetitions without samples left out).
@@ -79,14 +83,83 @@ fn summary_of(groups: &Repeated, seed: u64) -> Option<Summary> {
     Some(summary)
 }
 
-/// The baseline an environment is compared with.
+/// The baseline an environment is compared with, and how: the run's
+/// order, looks and decision rule.
 pub struct Baseline<'a> {
     /// The baseline environment.
     pub env: &'a EnvironmentResult,
-    /// Its inference samples by repetition.
-    pub groups: Repeated,
-    /// Its mean host peak RSS, bytes.
-    pub host_peak_rss_bytes: Option<u64>,
+    /// The boundaries of the run's looks (the last one decides).
+    pub boundaries: Boundaries,
+    /// Rounds the last look covers (data after it waits for the next look).
+    pub rounds: u32,
+    /// Paired on rounds (interleaved) or not (blocked).
+    pub paired: bool,
+    /// The decision rule.
+    pub options: DecisionOptions,
+}
+
+/// `(round, mean inference time)` of every measured repetition of `env` up to `rounds`.
+fn round_means(env: &EnvironmentResult, rounds: u32) -> Vec<(usize, f64)> {
+    env.repetitions
+        .iter()
+        .filter(|r| r.round <= rounds && !r.iterations.is_empty())
+        .map(|r| {
+            let values: Vec<f64> = r.inference_us().collect();
+            (
+                r.round as usize,
+                values.iter().sum::<f64>() / values.len() as f64,
+            )
+        })
+        .collect()
+}
+
+/// `(round, host peak RSS)` of every measured repetition of `env` up to `rounds`.
+fn round_memory(env: &EnvironmentResult, rounds: u32) -> Vec<(usize, f64)> {
+    env.repetitions
+        .iter()
+        .filter(|r| r.round <= rounds && !r.iterations.is_empty())
+        .filter_map(|r| Some((r.round as usize, r.usage.host_peak_rss_bytes? as f64)))
+        .collect()
+}
+
+/// The observations of `env` against the baseline: paired by round when
+/// the run interleaved its rounds, else the two sides' repetitions.
+pub fn observations(base: &Baseline<'_>, env: &EnvironmentResult) -> Observations {
+    let a = round_means(base.env, base.rounds);
+    let b = round_means(env, base.rounds);
+    if base.paired {
+        Observations::by_round(&a, &b)
+    } else {
+        Observations::Unpaired {
+            baseline: a.into_iter().map(|(_, v)| v).collect(),
+            candidate: b.into_iter().map(|(_, v)| v).collect(),
+        }
+    }
+}
+
+/// The host memory `env` costs beyond the baseline, paired by round.
+fn memory_difference(base: &Baseline<'_>, env: &EnvironmentResult) -> Option<MemoryDifference> {
+    let a = round_memory(base.env, base.rounds);
+    let b = round_memory(env, base.rounds);
+    let pairs: Vec<RoundPair> = b
+        .iter()
+        .filter_map(|(round, candidate)| {
+            let (_, baseline) = a.iter().find(|(r, _)| r == round)?;
+            Some(RoundPair {
+                baseline: *baseline,
+                candidate: *candidate,
+            })
+        })
+        .collect();
+    let estimate = paired_difference(&pairs).ok()?;
+    let interval = estimate.interval(MEMORY_LEVEL);
+    Some(MemoryDifference {
+        mean_bytes: estimate.estimate,
+        low_bytes: interval.low,
+        high_bytes: interval.high,
+        level: MEMORY_LEVEL,
+        within_noise: estimate.includes_zero(MEMORY_LEVEL),
+    })
 }
 
 /// Mean over measured repetitions of the host peak RSS.
@@ -133,18 +206,18 @@ pub fn summarize(
         r.agent_summary.as_ref()?.peak_rss_bytes.map(|b| b as f64)
     };
     let host_peak = mean_host_peak(env);
-    let (ratio_to_baseline, comparison, not_compared) = match baseline {
-        None => (None, None, None),
+    let (decision, not_compared): (Option<Decision>, Option<String>) = match baseline {
+        None => (None, None),
         Some(base) if base.env.emulated != env.emulated => (
-            None,
             None,
             Some("one side is emulated (TCG), the other hardware-accelerated".to_string()),
         ),
-        Some(base) => (
-            hierarchical_ratio(&base.groups, &groups, Statistic::Mean, seed).ok(),
-            Comparison::compute(&base.groups, &groups, &verdict_options(seed)).ok(),
-            None,
-        ),
+        Some(base) => {
+            match decide_with(&observations(base, env), &base.boundaries, &base.options) {
+                Ok(decision) => (Some(decision), None),
+                Err(e) => (None, Some(e.to_string())),
+            }
+        }
     };
     Some(EnvironmentSummary {
         variance: variance_components(&groups),
@@ -164,10 +237,7 @@ pub fn summarize(
         startup_cpu_seconds: mean_of(measured.iter().map(|r| r.usage.startup_cpu_seconds)),
         workload_peak_rss_bytes: mean_of(measured.iter().map(workload_rss)).map(|b| b as u64),
         host_peak_rss_bytes: host_peak,
-        isolation_overhead_bytes: baseline.and(host_peak).and_then(|host| {
-            let base = baseline?.host_peak_rss_bytes?;
-            Some(host as i64 - base as i64)
-        }),
+        isolation_overhead: baseline.and_then(|base| memory_difference(base, env)),
         vmm_overhead_bytes: mean_of(
             measured
                 .iter()
@@ -176,8 +246,7 @@ pub fn summarize(
         .map(|b| b as u64),
         accuracy: (!accuracies.is_empty())
             .then(|| accuracies.iter().sum::<f64>() / accuracies.len() as f64),
-        ratio_to_baseline,
-        comparison,
+        decision,
         not_compared,
         inference_us,
         end_to_end_us,
@@ -196,13 +265,20 @@ pub fn baseline_of(results: &ResultsFile) -> Option<&EnvironmentResult> {
 /// host-speed figure, the same-answer check and the warnings.
 pub fn summarize_all(results: &mut ResultsFile) {
     let seed = results.experiment.seed;
+    let options = results
+        .design
+        .as_ref()
+        .map(|d| d.decision)
+        .unwrap_or_else(decision_options);
+    let looks = results.looks();
     let summaries: Vec<Option<EnvironmentSummary>> = {
         let baseline = baseline_of(results).and_then(|env| {
-            let (_, groups) = grouped(env);
             Some(Baseline {
                 env,
-                groups: groups?,
-                host_peak_rss_bytes: mean_host_peak(env),
+                boundaries: Boundaries::compute(&looks, options.alpha, options.spending).ok()?,
+                rounds: looks.last()?.rounds as u32,
+                paired: results.experiment.order == Order::Interleaved,
+                options,
             })
         });
         results
@@ -230,15 +306,6 @@ pub fn warnings(results: &ResultsFile) -> Vec<Warning> {
         out.push(Warning::BusyHost {
             load_average: results.host.load_average,
             cpus: results.host.cpus,
-        });
-    }
-    let n = results.experiment.repetitions as usize;
-    let floor = isobench_stats::min_attainable_p(n, n, isobench_stats::DEFAULT_PERMUTATIONS);
-    if n > 0 && floor >= isobench_stats::DEFAULT_ALPHA {
-        out.push(Warning::DesignTooSmall {
-            repetitions: n as u32,
-            needed: isobench_stats::repetitions_needed(isobench_stats::DEFAULT_ALPHA) as u32,
-            alpha: isobench_stats::DEFAULT_ALPHA,
         });
     }
     if results.experiment.order == Order::Blocked {

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use isobench_environments::{EnvKind, EnvOptions, HostFacts};
-use isobench_harness::config::Overrides;
+use isobench_harness::config::Workload;
 use isobench_harness::context::SilentObserver;
 use isobench_harness::ExperimentConfig;
 use isobench_harness::{run_experiment, Registry};
@@ -51,20 +51,13 @@ fn run(
     agent: PathBuf,
     timeout: u64,
 ) -> (Result<ResultsFile, isobench_harness::HarnessError>, PathBuf) {
-    run_with(
-        dir,
-        agent,
-        Overrides {
-            timeout: Some(timeout),
-            ..Overrides::default()
-        },
-    )
+    run_with(dir, agent, move |c| c.common.timeout = timeout)
 }
 
 fn run_with(
     dir: &Path,
     agent: PathBuf,
-    limits: Overrides,
+    limits: impl FnOnce(&mut ExperimentConfig),
 ) -> (Result<ResultsFile, isobench_harness::HarnessError>, PathBuf) {
     let assets = dir.join("assets");
     std::fs::create_dir_all(&assets).unwrap();
@@ -72,18 +65,15 @@ fn run_with(
         "out-{}",
         agent.file_name().unwrap().to_string_lossy()
     ));
-    let config = ExperimentConfig::resolve(Overrides {
-        env: Some(vec!["native".into()]),
-        workload: Some("knn".into()),
-        iterations: Some(5),
-        warmup: Some(1),
-        repetitions: Some(2),
-        timeout: limits.timeout,
-        boot_timeout: limits.boot_timeout,
-        iteration_timeout: limits.iteration_timeout,
-        output: Some(output.clone()),
-        sample_interval_ms: Some(10),
-        ..Overrides::default()
+    let config = ExperimentConfig::with(|c| {
+        c.common.environments = vec![EnvKind::Native];
+        c.common.workload = Some(Workload::Knn);
+        c.batch.iterations = Some(5);
+        c.batch.warmup = 1;
+        c.batch.repetitions = Some(2);
+        c.common.output = output.clone();
+        c.batch.sample_interval_ms = 10;
+        limits(c);
     })
     .unwrap();
     let ctx = isobench_testkit::run_context(
@@ -214,12 +204,10 @@ fn native_is_always_detected() {
 fn boot_and_iteration_timeouts_catch_a_hang_early() {
     let dir = tempfile::tempdir().unwrap();
     let silent = script(dir.path(), "never-ready-agent", "exec sleep 1000");
-    let limits = Overrides {
-        timeout: Some(600),
-        boot_timeout: Some(1),
-        ..Overrides::default()
-    };
-    let (results, _) = run_with(dir.path(), silent, limits);
+    let (results, _) = run_with(dir.path(), silent, |c| {
+        c.common.timeout = 600;
+        c.batch.boot_timeout = 1;
+    });
     match &results.unwrap().environments[0].status {
         Status::Failed { reason } => assert!(reason.contains("--boot-timeout"), "{reason}"),
         other => panic!("expected failure, got {other:?}"),
@@ -230,12 +218,10 @@ fn boot_and_iteration_timeouts_catch_a_hang_early() {
         "stuck-agent",
         &format!("{}\nexec sleep 1000", echo_lines(&records(1))),
     );
-    let limits = Overrides {
-        timeout: Some(600),
-        iteration_timeout: Some(1),
-        ..Overrides::default()
-    };
-    let (results, _) = run_with(dir.path(), stuck, limits);
+    let (results, _) = run_with(dir.path(), stuck, |c| {
+        c.common.timeout = 600;
+        c.batch.iteration_timeout = 1;
+    });
     let results = results.unwrap();
     match &results.environments[0].status {
         Status::Failed { reason } => assert!(reason.contains("--iteration-timeout"), "{reason}"),

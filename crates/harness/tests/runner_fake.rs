@@ -12,13 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use isobench_environments::EnvKind;
-use isobench_harness::config::{Order, Overrides};
+use isobench_harness::config::{Order, Workload};
 use isobench_harness::journal::JOURNAL_FILE;
 use isobench_harness::modes::batch::schedule;
 use isobench_harness::{results_path, run_experiment, RunContext, RunObserver};
 use isobench_harness::{ExperimentConfig, HarnessError};
 use isobench_results::{ResultsFile, Status};
-use isobench_stats::Verdict;
+use isobench_stats::Outcome;
 use isobench_testkit::fake::{
     Event, FakeAgent, FakeBackend, FakeLog, FakeMeter, FakeSource, Script, CRASH_DIAGNOSTICS,
     CRASH_EXIT_CODE, FAKE_ASSETS_INSIDE, GARBAGE,
@@ -30,22 +30,30 @@ const WARMUP: u64 = 1;
 /// An experiment over `envs` (comma-separated) writing to `<dir>/out`:
 /// `repetitions` of [`WARMUP`] + [`ITERATIONS`] records, generous time
 /// limits unless `more` sets them.
-fn config(dir: &Path, envs: &str, repetitions: u32, more: Overrides) -> ExperimentConfig {
-    let base = Overrides {
-        env: Some(vec![envs.into()]),
-        workload: Some("knn".into()),
-        iterations: Some(ITERATIONS),
-        warmup: Some(WARMUP),
-        repetitions: Some(repetitions),
-        output: Some(dir.join("out")),
-        timeout: Some(30),
-        boot_timeout: Some(10),
-        iteration_timeout: Some(10),
-        sample_interval_ms: Some(10),
-        ..Overrides::default()
-    };
-    ExperimentConfig::resolve(base.merge(more)).unwrap()
+fn config(
+    dir: &Path,
+    envs: &str,
+    repetitions: u32,
+    more: impl FnOnce(&mut ExperimentConfig),
+) -> ExperimentConfig {
+    ExperimentConfig::with(|c| {
+        c.common.environments = envs.split(',').map(|e| e.parse().unwrap()).collect();
+        c.common.workload = Some(Workload::Knn);
+        c.batch.iterations = Some(ITERATIONS);
+        c.batch.warmup = WARMUP;
+        c.batch.repetitions = Some(repetitions);
+        c.common.output = dir.join("out");
+        c.common.timeout = 30;
+        c.batch.boot_timeout = 10;
+        c.batch.iteration_timeout = 10;
+        c.batch.sample_interval_ms = 10;
+        more(c);
+    })
+    .unwrap()
 }
+
+/// No further settings.
+fn as_is(_: &mut ExperimentConfig) {}
 
 /// A run context over `source`, and the source's log.
 fn context(dir: &Path, config: ExperimentConfig, source: FakeSource) -> (RunContext, Arc<FakeLog>) {
@@ -109,7 +117,7 @@ impl Recorder {
 }
 
 impl RunObserver for Recorder {
-    fn environment_started(&self, env: &str, _repetitions: u32, _iterations: u64) {
+    fn environment_started(&self, env: &str, _rounds: u32) {
         self.started.lock().unwrap().push(env.into());
     }
 
@@ -185,7 +193,7 @@ fn a_good_run_saves_samples_summaries_verdicts_rounds_and_calibration() {
             EnvKind::Gvisor,
             steady(1500).metered(FakeMeter::TestProcess),
         );
-    let config = config(dir.path(), "native,docker,gvisor", 6, Overrides::default());
+    let config = config(dir.path(), "native,docker,gvisor", 6, as_is);
     let (ctx, log) = context(dir.path(), config, source);
     let observer = Recorder::default();
     let results = run_experiment(&ctx, &observer).unwrap();
@@ -259,15 +267,14 @@ fn a_good_run_saves_samples_summaries_verdicts_rounds_and_calibration() {
     assert_eq!(native.inference_us.n, 30);
     assert_eq!(native.inference_us.min, 1000.0 + 7.0);
     assert_eq!(native.inference_us.max, 1000.0 + 7.0 * 6.0 + 4.0);
-    assert!(native.comparison.is_none(), "the baseline has no verdict");
+    assert!(native.decision.is_none(), "the baseline has no verdict");
+    // docker runs 1 µs slower than native in every round: paired by round,
+    // that is a tight 1.001×, well inside ±5%: the same.
     let docker = env(&results, "docker").summary.as_ref().unwrap();
-    assert_eq!(
-        docker.comparison.as_ref().unwrap().verdict,
-        Verdict::NoDifference
-    );
+    assert_eq!(docker.decision.as_ref().unwrap().outcome, Outcome::Same);
     let gvisor = env(&results, "gvisor").summary.as_ref().unwrap();
-    assert_eq!(gvisor.comparison.as_ref().unwrap().verdict, Verdict::Slower);
-    let ratio = gvisor.ratio_to_baseline.as_ref().unwrap().ratio;
+    assert_eq!(gvisor.decision.as_ref().unwrap().outcome, Outcome::Slower);
+    let ratio = gvisor.decision.as_ref().unwrap().ratio;
     assert!((ratio - 1.5).abs() < 0.02, "gvisor/native {ratio}");
     let outputs = results.outputs.as_ref().unwrap();
     assert!(outputs.consistent(), "{:?}", outputs.mismatches);
@@ -354,16 +361,10 @@ fn interleaved_and_blocked_orders_launch_as_scheduled() {
         let source = FakeSource::new()
             .with(EnvKind::Native, steady(1000))
             .with(EnvKind::Docker, steady(1100));
-        let config = config(
-            dir.path(),
-            "native,docker",
-            4,
-            Overrides {
-                order: Some(order.into()),
-                ..Overrides::default()
-            },
-        );
-        let (seed, parsed) = (config.seed, config.order);
+        let config = config(dir.path(), "native,docker", 4, |c| {
+            c.batch.order = order.parse().unwrap()
+        });
+        let (seed, parsed) = (config.common.seed, config.batch.order);
         let (ctx, log) = context(dir.path(), config, source);
         let results = run_experiment(&ctx, &Recorder::default()).unwrap();
         assert_eq!(results.experiment.order, parsed);
@@ -421,7 +422,7 @@ fn an_agent_that_exits_early_fails_its_repetition_and_the_rest_go_on() {
         EnvKind::Docker,
         broken_at(1000, 2, |agent| Script::exits_early(agent, 2)),
     );
-    let config = config(dir.path(), "native,docker", 3, Overrides::default());
+    let config = config(dir.path(), "native,docker", 3, as_is);
     let (ctx, log) = context(dir.path(), config, source);
     let results = run_experiment(&ctx, &Recorder::default()).unwrap();
 
@@ -466,17 +467,11 @@ fn boot_iteration_and_total_timeouts_catch_hangs_early() {
             EnvKind::Gvisor,
             broken_at(1000, 1, move |_| Script::well_behaved(&slow)),
         );
-    let config = config(
-        dir.path(),
-        "native,docker,gvisor",
-        2,
-        Overrides {
-            timeout: Some(2),
-            boot_timeout: Some(1),
-            iteration_timeout: Some(1),
-            ..Overrides::default()
-        },
-    );
+    let config = config(dir.path(), "native,docker,gvisor", 2, |c| {
+        c.common.timeout = 2;
+        c.batch.boot_timeout = 1;
+        c.batch.iteration_timeout = 1;
+    });
     let (ctx, log) = context(dir.path(), config, source);
     let results = run_experiment(&ctx, &Recorder::default()).unwrap();
 
@@ -520,7 +515,11 @@ fn boot_iteration_and_total_timeouts_catch_hangs_early() {
     let stops = log.stops();
     assert_eq!(stops.len(), 6);
     for (kind, rep, exit) in stops {
-        assert_eq!(exit.killed, rep == Some(1), "{kind} round {rep:?}: {exit:?}");
+        assert_eq!(
+            exit.killed,
+            rep == Some(1),
+            "{kind} round {rep:?}: {exit:?}"
+        );
     }
     // Each hung repetition lasted its limit (launch to stop), not the
     // default 300 s limits, nor less than it was given.
@@ -540,7 +539,7 @@ fn garbage_output_fails_the_repetition_naming_the_invalid_record() {
         EnvKind::Native,
         broken_at(1000, 2, |agent| Script::garbage(agent, 3)),
     );
-    let config = config(dir.path(), "native", 2, Overrides::default());
+    let config = config(dir.path(), "native", 2, as_is);
     let (ctx, _log) = context(dir.path(), config, source);
     let results = run_experiment(&ctx, &Recorder::default()).unwrap();
     let reason = failure(&results, "native");
@@ -565,7 +564,7 @@ fn an_agent_error_record_fails_the_environment_with_its_message() {
             FakeBackend::always(Script::agent_error("model", message)),
         )
         .with(EnvKind::Docker, steady(1000));
-    let config = config(dir.path(), "native,docker", 2, Overrides::default());
+    let config = config(dir.path(), "native,docker", 2, as_is);
     let (ctx, _log) = context(dir.path(), config, source);
     let results = run_experiment(&ctx, &Recorder::default()).unwrap();
     let reason = failure(&results, "native");
@@ -590,7 +589,7 @@ fn an_agent_error_record_fails_the_environment_with_its_message() {
     // Docker ran, and with no native samples it is the baseline.
     let docker = env(&results, "docker");
     assert_eq!(docker.status, Status::Completed);
-    assert!(docker.summary.as_ref().unwrap().comparison.is_none());
+    assert!(docker.summary.as_ref().unwrap().decision.is_none());
 }
 
 #[test]
@@ -610,12 +609,7 @@ fn unavailable_unbuildable_and_unpreparable_environments_are_recorded_and_the_re
             EnvKind::Gvisor,
             steady(1000).failing_prepare("runsc refused the bundle"),
         );
-    let config = config(
-        dir.path(),
-        "native,docker,oci-runc,gvisor",
-        2,
-        Overrides::default(),
-    );
+    let config = config(dir.path(), "native,docker,oci-runc,gvisor", 2, as_is);
     let (ctx, log) = context(dir.path(), config, source);
     let results = run_experiment(&ctx, &Recorder::default()).unwrap();
     assert_eq!(env(&results, "native").status, Status::Completed);
@@ -654,12 +648,12 @@ fn a_resumed_run_measures_every_repetition_exactly_once() {
             .with(EnvKind::Docker, steady(1200))
             .logging_to(Arc::clone(&log))
     };
-    let config = config(dir.path(), "native,docker", 3, Overrides::default());
+    let config = config(dir.path(), "native,docker", 3, as_is);
     let planned: Vec<(EnvKind, u32)> = schedule(
-        config.order,
+        config.batch.order,
         &[EnvKind::Native, EnvKind::Docker],
         3,
-        config.seed,
+        config.common.seed,
     )
     .into_iter()
     .map(|(r, k)| (k, r))

@@ -169,7 +169,7 @@ mod tests {
 }
 
 /// How a user's program is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Measure {
     /// The program prints one [`UserIteration`] line per iteration and runs

@@ -2,12 +2,13 @@
 //! (`isobench compare A.json B.json`, environment by environment) or
 //! environments inside one file against a baseline.
 //!
-//! Each pair is decided by the one rule of [`isobench_stats::Comparison`]: a
-//! permutation test whose unit is the repetition (each environment's
-//! samples grouped by repetition), significant only when p < alpha *and*
-//! |change| > threshold, inconclusive when the design cannot reach p < alpha.
-//! With the default options seeded with the experiment's seed this is the
-//! verdict every report of the file shows.
+//! Each pair is decided by the one rule of [`isobench_stats::Decision`]:
+//! slower or faster when the interval of the ratio excludes 1 and the change
+//! exceeds the threshold, same when the interval lies inside ±threshold,
+//! inconclusive otherwise (with what would decide it). Environments of one
+//! file are paired by round and decided at the file's last look, so the
+//! verdicts are the ones every report of the file shows; two files are two
+//! sessions, compared unpaired with one look at the end.
 //!
 //! Two files are also checked for what would make the comparison measure
 //! something else than the configuration: the host's speed (its
@@ -16,11 +17,35 @@
 //! inputs must give the same outputs).
 
 use isobench_results::{EnvironmentResult, IterationSample, ResultsFile};
-use isobench_stats::{CompareOptions, Comparison, Inconclusive, Repeated};
+use isobench_stats::{
+    decide, decide_fixed, DecisionOptions, InconclusiveReason, Looks, Observations, Outcome,
+    Statistic,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::format::{failed_count, num, tick, TimeUnit, DASH};
 use crate::ReportError;
+
+/// Version of `isobench compare --json`'s format.
+pub const COMPARE_FORMAT_VERSION: u32 = 2;
+
+/// Settings of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CompareOptions {
+    /// Per-repetition statistic compared (mean or median of its iterations).
+    pub statistic: Statistic,
+    /// The decision rule (α, threshold, spending, power).
+    pub decision: DecisionOptions,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            statistic: Statistic::Mean,
+            decision: DecisionOptions::default(),
+        }
+    }
+}
 
 /// Relative difference between two files' host-speed probe medians above
 /// which the host is said to have run at a different speed: the comparison
@@ -50,18 +75,24 @@ pub struct CompareRow {
     /// True when B's environment is partly failed.
     #[serde(default)]
     pub b_failed: bool,
-    /// The test and verdict (absent when the pair was not compared); its
-    /// `inconclusive` says why a verdict could not be reached.
-    pub comparison: Option<Comparison>,
+    /// Mean over A's repetitions of their statistic, µs.
+    #[serde(default)]
+    pub a_mean_us: Option<f64>,
+    /// Mean over B's repetitions of their statistic, µs.
+    #[serde(default)]
+    pub b_mean_us: Option<f64>,
+    /// The decision (absent when the pair was not compared); its
+    /// `inconclusive` says why and what would decide it.
+    pub decision: Option<isobench_stats::Decision>,
     /// Why the pair was not compared.
     pub skipped: Option<String>,
 }
 
 impl CompareRow {
-    /// The verdict as every report words it: [`Comparison::label`], or
+    /// The verdict as every report words it: [`isobench_stats::Decision::label`], or
     /// `not compared (reason)`.
     pub fn verdict_label(&self) -> String {
-        match (&self.comparison, &self.skipped) {
+        match (&self.decision, &self.skipped) {
             (Some(c), _) => c.label(),
             (None, reason) => format!(
                 "not compared ({})",
@@ -90,12 +121,18 @@ impl CompareRow {
 /// A machine-readable comparison (serialise it for `--json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CompareReport {
+    /// Format version of this document ([`COMPARE_FORMAT_VERSION`]).
+    #[serde(default)]
+    pub format_version: u32,
     /// Label of side A (file name or environment).
     pub a_label: String,
     /// Label of side B.
     pub b_label: String,
-    /// Test settings.
+    /// Decision settings.
     pub options: CompareOptions,
+    /// Paired by round (environments of one file) or unpaired (two files).
+    #[serde(default)]
+    pub paired: bool,
     /// Compared pairs.
     pub rows: Vec<CompareRow>,
     /// Environments only in A (file comparison).
@@ -117,7 +154,7 @@ pub struct CompareReport {
 }
 
 impl CompareReport {
-    /// True when some pair's verdict is [`isobench_stats::Verdict::Slower`] (B regressed against A).
+    /// True when some pair's outcome is [`Outcome::Slower`] (B regressed against A).
     pub fn has_regression(&self) -> bool {
         self.regressions().next().is_some()
     }
@@ -125,9 +162,9 @@ impl CompareReport {
     /// Pairs that regressed.
     pub fn regressions(&self) -> impl Iterator<Item = &CompareRow> {
         self.rows.iter().filter(|r| {
-            r.comparison
+            r.decision
                 .as_ref()
-                .is_some_and(|c| c.verdict.is_regression())
+                .is_some_and(|d| d.outcome == Outcome::Slower)
         })
     }
 
@@ -136,29 +173,31 @@ impl CompareReport {
         !self.output_mismatches.is_empty()
     }
 
-    /// A plain-text table for the terminal: environment, A, B, change, 95%
-    /// CI of B − A, p, repetitions compared, verdict; then environments only
-    /// in one side, warnings, and the closing line(s): `REGRESSION in: ...`
-    /// or `no regression`, and `OUTPUTS DIFFER: ...` when outputs differ.
+    /// A plain-text table for the terminal: environment, A, B, ratio with
+    /// the interval the verdict used, rounds compared, verdict; then
+    /// environments only in one side, warnings, and the closing line(s):
+    /// `REGRESSION in: ...` or `no regression`, and `OUTPUTS DIFFER: ...`.
     pub fn to_text(&self) -> String {
         let o = &self.options;
         let mut out = format!(
-            "A: {}\nB: {}\nin-agent inference time, {} of each repetition; permutation test on repetition {}s \
-             (exact when the splits can be enumerated, else {} random permutations), seed {}; \
-             significant when p < {} and |change| > {}%\n\n",
+            "A: {}\nB: {}\nin-agent inference time, {} of each repetition; {}; \
+             slower/faster when the interval excludes 1 and |change| > {}%, same when it lies within ±{}% (α {})\n\n",
             self.a_label,
             self.b_label,
             o.statistic.as_str(),
-            o.statistic.as_str(),
-            o.resamples,
-            o.seed,
-            o.alpha,
-            tick(o.threshold * 100.0)
+            if self.paired {
+                "paired by round"
+            } else {
+                "two runs, unpaired (Welch)"
+            },
+            tick(o.decision.threshold * 100.0),
+            tick(o.decision.threshold * 100.0),
+            o.decision.alpha
         );
         let typical = self
             .rows
             .iter()
-            .filter_map(|r| r.comparison.map(|c| c.test.a))
+            .filter_map(|r| r.a_mean_us)
             .fold(0.0f64, f64::max);
         let unit = TimeUnit::for_us(typical);
         let u = unit.label();
@@ -166,44 +205,29 @@ impl CompareReport {
             "environment".to_string(),
             format!("A ({u})"),
             format!("B ({u})"),
-            "change".into(),
-            format!("95% CI of B−A ({u})"),
-            "p".into(),
-            "reps (A vs B)".into(),
+            "B / A [interval]".into(),
+            "rounds".into(),
             "verdict".into(),
         ];
         let mut rows: Vec<Vec<String>> = vec![header.to_vec()];
         for r in &self.rows {
             let reps = format!("{} vs {}", r.a_repetitions, r.b_repetitions);
-            match &r.comparison {
-                Some(c) => {
-                    let t = &c.test;
-                    rows.push(vec![
-                        r.shown_name(),
-                        num(unit.conv(t.a)),
-                        num(unit.conv(t.b)),
-                        format!("{:+.1}%", t.relative_difference * 100.0),
-                        format!(
-                            "[{}, {}]",
-                            num(unit.conv(t.ci.low)),
-                            num(unit.conv(t.ci.high))
-                        ),
-                        format_p(t.p_value, t.exact, t.resamples),
-                        reps,
-                        shout(&r.verdict_label()),
-                    ]);
-                }
-                None => rows.push(vec![
-                    r.shown_name(),
-                    DASH.into(),
-                    DASH.into(),
-                    DASH.into(),
-                    DASH.into(),
-                    DASH.into(),
-                    reps,
-                    shout(&r.verdict_label()),
-                ]),
-            }
+            let mean = |m: Option<f64>| m.map_or_else(|| DASH.to_string(), |v| num(unit.conv(v)));
+            let ratio = match &r.decision {
+                Some(d) => match d.interval {
+                    Some(i) => format!("{:.3}× [{:.3}, {:.3}]", d.ratio, i.low, i.high),
+                    None => format!("{:.3}×", d.ratio),
+                },
+                None => DASH.into(),
+            };
+            rows.push(vec![
+                r.shown_name(),
+                mean(r.a_mean_us),
+                mean(r.b_mean_us),
+                ratio,
+                reps,
+                shout(&r.verdict_label()),
+            ]);
         }
         out.push_str(&text_table(&rows));
         for name in &self.only_in_a {
@@ -234,32 +258,11 @@ impl CompareReport {
     }
 }
 
-/// The verdict with its first words upper-cased (`SLOWER`, `INCONCLUSIVE (reason)`).
+/// The verdict with its first word upper-cased (`SLOWER`, `INCONCLUSIVE: reason`).
 fn shout(label: &str) -> String {
-    match label.split_once(" (") {
-        Some((head, rest)) => format!("{} ({rest}", head.to_uppercase()),
+    match label.split_once([':', ' ']) {
+        Some((head, _)) => format!("{}{}", head.to_uppercase(), &label[head.len()..]),
         None => label.to_uppercase(),
-    }
-}
-
-/// p-value as text, saying whether it is exact or from random permutations.
-pub(crate) fn format_p(p: f64, exact: bool, resamples: usize) -> String {
-    let value = if p < 0.001 {
-        format!("{p:.1e}")
-    } else if p < 0.01 {
-        format!("{p:.4}")
-    } else {
-        format!("{p:.3}")
-    };
-    if exact {
-        format!("{value} (exact)")
-    } else {
-        let floor = 1.0 / (resamples as f64 + 1.0);
-        if p <= floor * 1.000_001 {
-            format!("≤{floor:.1e} ({resamples} perms)")
-        } else {
-            format!("{value} ({resamples} perms)")
-        }
     }
 }
 
@@ -295,43 +298,86 @@ fn text_table(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Compares one pair of environments (B against A) with the repetition-level test.
+/// `(round, statistic)` of every measured repetition of `env`.
+fn repetition_stats(env: &EnvironmentResult, statistic: Statistic) -> Vec<(usize, f64)> {
+    env.repetitions
+        .iter()
+        .filter(|r| !r.iterations.is_empty())
+        .map(|r| {
+            let mut values: Vec<f64> = r.inference_us().collect();
+            (r.round as usize, statistic.of(&mut values))
+        })
+        .collect()
+}
+
+/// How a pair is compared: within one file (paired by round, at the file's
+/// looks) or across two files (unpaired, one look).
+enum Pairing<'a> {
+    /// Paired by round; decided at these looks.
+    Rounds(&'a Looks),
+    /// Two sessions.
+    Unpaired,
+}
+
+/// Compares one pair of environments (B against A).
 fn compare_pair(
     a: &EnvironmentResult,
     b: &EnvironmentResult,
     options: &CompareOptions,
+    pairing: &Pairing<'_>,
 ) -> CompareRow {
-    let ga = a.inference_by_repetition();
-    let gb = b.inference_by_repetition();
+    let sa = repetition_stats(a, options.statistic);
+    let sb = repetition_stats(b, options.statistic);
+    let mean = |v: &[(usize, f64)]| {
+        (!v.is_empty()).then(|| v.iter().map(|(_, x)| x).sum::<f64>() / v.len() as f64)
+    };
     let mut row = CompareRow {
         a_environment: a.name.clone(),
         b_environment: b.name.clone(),
-        a_repetitions: ga.len(),
-        b_repetitions: gb.len(),
-        n_a: ga.iter().map(Vec::len).sum(),
-        n_b: gb.iter().map(Vec::len).sum(),
+        a_repetitions: sa.len(),
+        b_repetitions: sb.len(),
+        n_a: a.repetitions.iter().map(|r| r.iterations.len()).sum(),
+        n_b: b.repetitions.iter().map(|r| r.iterations.len()).sum(),
         a_failed: a.partly_failed(),
         b_failed: b.partly_failed(),
-        comparison: None,
+        a_mean_us: mean(&sa),
+        b_mean_us: mean(&sb),
+        decision: None,
         skipped: None,
     };
     if a.emulated != b.emulated {
         row.skipped = Some("one side is emulated (TCG), the other hardware-accelerated".into());
         return row;
     }
-    let side = |groups: Vec<Vec<f64>>, which: &str, env: &EnvironmentResult| {
-        Repeated::new(groups).map_err(|e| match e {
-            isobench_stats::StatsError::Empty => format!("{which}: {} has no samples", env.name),
-            other => format!("{which}: {other}"),
-        })
+    for (side, stats, env) in [("A", &sa, a), ("B", &sb, b)] {
+        if stats.is_empty() {
+            row.skipped = Some(format!("{side}: {} has no samples", env.name));
+            return row;
+        }
+    }
+    let decided = match pairing {
+        Pairing::Rounds(looks) => {
+            let covered = looks.last().map_or(0, |l| l.rounds);
+            let upto = |v: &[(usize, f64)]| -> Vec<(usize, f64)> {
+                v.iter().copied().filter(|(r, _)| *r <= covered).collect()
+            };
+            decide(
+                &Observations::by_round(&upto(&sa), &upto(&sb)),
+                looks,
+                &options.decision,
+            )
+        }
+        Pairing::Unpaired => decide_fixed(
+            &Observations::Unpaired {
+                baseline: sa.iter().map(|(_, v)| *v).collect(),
+                candidate: sb.iter().map(|(_, v)| *v).collect(),
+            },
+            &options.decision,
+        ),
     };
-    let compared = side(ga, "A", a).and_then(|ra| {
-        let rb = side(gb, "B", b)?;
-        Comparison::compute(&ra, &rb, options).map_err(|e| e.to_string())
-    });
-    match compared {
-        Ok(c) => row.comparison = Some(c),
-        Err(e) => row.skipped = Some(e),
+    match decided {
+        Ok(d) => row.decision = Some(d),
+        Err(e) => row.skipped = Some(e.to_string()),
     }
     row
 }
@@ -384,7 +430,7 @@ pub fn compare_files(
     let mut only_in_a = Vec::new();
     for ea in &a.environments {
         match b.environments.iter().find(|eb| eb.name == ea.name) {
-            Some(eb) => rows.push(compare_pair(ea, eb, options)),
+            Some(eb) => rows.push(compare_pair(ea, eb, options, &Pairing::Unpaired)),
             None => only_in_a.push(ea.name.clone()),
         }
     }
@@ -418,8 +464,8 @@ pub fn compare_files(
                 ));
                 if !allow_host_drift {
                     for row in &mut rows {
-                        if let Some(c) = &mut row.comparison {
-                            c.refuse_significance(Inconclusive::HostDrift { percent });
+                        if let Some(d) = &mut row.decision {
+                            d.downgrade(InconclusiveReason::HostDrift { percent });
                         }
                     }
                 }
@@ -550,9 +596,11 @@ pub fn compare_files(
     }
 
     CompareReport {
+        format_version: COMPARE_FORMAT_VERSION,
         a_label: a_label.to_string(),
         b_label: b_label.to_string(),
         options: *options,
+        paired: false,
         rows,
         only_in_a,
         only_in_b,
@@ -597,10 +645,9 @@ pub fn compare_environments(
     };
     let base = match baseline {
         Some(name) => find(name)?,
-        None => measured
-            .iter()
-            .copied()
-            .find(|e| e.name == "native")
+        None => results
+            .baseline_env()
+            .filter(|b| measured.iter().any(|m| m.name == b.name))
             .or_else(|| measured.first().copied())
             .ok_or_else(|| {
                 ReportError::NothingToCompare(
@@ -622,9 +669,15 @@ pub fn compare_environments(
             base.name
         )));
     }
+    let looks = results.looks();
+    let pairing = if results.experiment.order == isobench_results::Order::Interleaved {
+        Pairing::Rounds(&looks)
+    } else {
+        Pairing::Unpaired
+    };
     let rows: Vec<CompareRow> = candidates
         .iter()
-        .map(|e| compare_pair(base, e, options))
+        .map(|e| compare_pair(base, e, options, &pairing))
         .collect();
 
     let mut warnings = Vec::new();
@@ -686,6 +739,8 @@ pub fn compare_environments(
     }
 
     Ok(CompareReport {
+        format_version: COMPARE_FORMAT_VERSION,
+        paired: matches!(pairing, Pairing::Rounds(_)),
         a_label: format!("{} (baseline)", base.name),
         b_label: candidates
             .iter()

@@ -172,7 +172,11 @@ mod tests {
             minimum_seconds: 0.4,
             iterations_needed: 40,
         };
-        assert!(absent(&short).contains("--iterations 40"), "{}", absent(&short));
+        assert!(
+            absent(&short).contains("--iterations 40"),
+            "{}",
+            absent(&short)
+        );
         let slow = Warning::SlowFirstIteration {
             env: "docker".into(),
             rounds: vec![1, 4],

@@ -7,16 +7,19 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod design;
 pub mod outputs;
 pub mod serving;
 pub mod warnings;
+
+pub use design::{MemoryDifference, Plan, RunDesign, Stop};
 
 pub use outputs::{EnvOutput, InputOutputs, OutputCheck, OutputMismatch};
 pub use serving::{LatencySummary, PeakStep, RequestCounts, ServingResult};
 pub use warnings::{AbsentReason, AffectedRepetition, FailedRepetition, Warning};
 
 use isobench_records::{Digest, Engine, Summary as AgentSummary, Workload};
-use isobench_stats::{Comparison, Interval, Ratio, Summary, VarianceComponents};
+use isobench_stats::{Decision, Interval, Summary, VarianceComponents};
 use serde::{Deserialize, Serialize};
 
 /// Version of the results.json schema. v3: typed warnings and absent
@@ -46,6 +49,10 @@ pub struct ResultsFile {
     pub payload: PayloadIdentity,
     /// Results per environment, in the order requested.
     pub environments: Vec<EnvironmentResult>,
+    /// How the rounds were planned, the looks taken, the iterations chosen,
+    /// and why the run stopped (batch runs).
+    #[serde(default)]
+    pub design: Option<RunDesign>,
     /// The order instances were launched in: one entry per round, each
     /// listing the environments launched in it, in launch order.
     #[serde(default)]
@@ -78,12 +85,14 @@ pub struct Experiment {
     pub model: Option<String>,
     /// Image directory, when the workload uses images.
     pub images: Option<String>,
-    /// Measured iterations per repetition.
-    pub iterations: u64,
+    /// Measured iterations per repetition when fixed (`--iterations`);
+    /// `None`: chosen from the variance (see [`ResultsFile::design`]).
+    pub iterations: Option<u64>,
     /// Warm-up iterations per repetition.
     pub warmup: u64,
-    /// Fresh environments per environment kind.
-    pub repetitions: u32,
+    /// Rounds of a fixed design (`--repetitions`); `None`: sequential
+    /// rounds (see [`ResultsFile::design`]).
+    pub repetitions: Option<u32>,
     /// vCPUs / CPU quota.
     pub vcpus: Option<u32>,
     /// Memory limit / VM RAM, MiB.
@@ -451,20 +460,20 @@ pub struct EnvironmentSummary {
     /// Mean over repetitions of [`Usage::host_peak_rss_bytes`].
     pub host_peak_rss_bytes: Option<u64>,
     /// Host memory the isolation itself costs: this environment's
-    /// `host_peak_rss_bytes` minus the baseline's, both from the same
-    /// host-side meter (runtime processes, a sandbox's kernel, a VM's guest
-    /// kernel, page cache and VMM); absent for the baseline.
-    pub isolation_overhead_bytes: Option<i64>,
+    /// host peak RSS minus the baseline's in the same rounds, both from the
+    /// same host-side meter (runtime processes, a sandbox's kernel, a VM's
+    /// guest kernel, page cache and VMM), with its interval; `≈ 0` when the
+    /// interval holds 0 (the meter's noise); absent for the baseline.
+    pub isolation_overhead: Option<MemoryDifference>,
     /// Mean over repetitions of [`Usage::vmm_overhead_bytes`].
     pub vmm_overhead_bytes: Option<u64>,
     /// Accuracy reported by the agent (mean over repetitions).
     pub accuracy: Option<f64>,
-    /// Mean inference time relative to the baseline, with a two-level
-    /// bootstrap CI (absent for the baseline).
-    pub ratio_to_baseline: Option<Ratio>,
-    /// The verdict against the baseline: a permutation test on repetition
-    /// means, significant when p < alpha and |change| > threshold (absent for the baseline).
-    pub comparison: Option<Comparison>,
+    /// The verdict against the baseline (absent for the baseline): the
+    /// ratio of mean inference times (geometric mean of the rounds' ratios,
+    /// paired on rounds), the interval the verdict used, and the outcome
+    /// (slower, faster, same, inconclusive) at the run's last look.
+    pub decision: Option<Decision>,
     /// Why this environment was not compared with the baseline.
     #[serde(default)]
     pub not_compared: Option<String>,
@@ -528,6 +537,7 @@ impl ResultsFile {
             host,
             payload,
             environments: Vec::new(),
+            design: None,
             rounds: Vec::new(),
             host_speed: None,
             outputs: None,
@@ -587,6 +597,34 @@ impl ResultsFile {
     pub fn baseline_env(&self) -> Option<&EnvironmentResult> {
         let name = self.baseline.as_deref()?;
         self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// A copy holding only the repetitions of rounds up to `round` (what the
+    /// run knew after that round).
+    pub fn clone_up_to(&self, round: u32) -> ResultsFile {
+        let mut copy = self.clone();
+        for env in &mut copy.environments {
+            env.repetitions.retain(|r| r.round <= round);
+        }
+        copy.rounds.retain(|r| r.round <= round);
+        copy
+    }
+
+    /// The looks every verdict of the file is decided at: its design's,
+    /// else one final look over the rounds run (a fixed design).
+    pub fn looks(&self) -> isobench_stats::Looks {
+        match self.design.as_ref().map(|d| &d.looks) {
+            Some(looks) if !looks.is_empty() => looks.clone(),
+            _ => {
+                let rounds = self
+                    .environments
+                    .iter()
+                    .flat_map(|e| e.repetitions.iter().map(|r| r.round))
+                    .max()
+                    .unwrap_or(0);
+                isobench_stats::Looks::fixed(rounds.max(1) as usize)
+            }
+        }
     }
 
     /// True when `env` is the baseline.
@@ -670,6 +708,7 @@ mod tests {
             host: HostInfo::default(),
             payload: PayloadIdentity::default(),
             environments: vec![],
+            design: None,
             rounds: vec![],
             host_speed: None,
             outputs: None,

@@ -149,6 +149,7 @@ impl<'c> Lab<'c> {
     pub fn open(ctx: &'c RunContext) -> Self {
         let slots = ctx
             .config
+            .common
             .environments
             .iter()
             .map(|&kind| {
@@ -209,11 +210,11 @@ impl<'c> Lab<'c> {
         let spec = LaunchSpec {
             invocation: request.invocation,
             limits: Limits {
-                vcpus: config.vcpus,
-                memory_mib: config.memory_mib,
+                vcpus: config.common.vcpus,
+                memory_mib: config.common.memory,
                 cpuset: None,
             },
-            timeout: Duration::from_secs(config.timeout_seconds),
+            timeout: Duration::from_secs(config.common.timeout),
             run_id: RunId::new(kind, request.label),
             interactive: request.channels.input,
             vsock: request.channels.vsock,
@@ -230,7 +231,7 @@ impl<'c> Lab<'c> {
         let sampler = request.sample.then(|| {
             Sampler::start(
                 target.clone(),
-                Duration::from_millis(config.sample_interval_ms),
+                Duration::from_millis(config.batch.sample_interval_ms),
                 origin,
             )
         });

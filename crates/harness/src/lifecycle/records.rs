@@ -35,9 +35,9 @@ impl StepLimits {
     /// The experiment's `--timeout`, `--boot-timeout` and `--iteration-timeout`.
     pub fn of(config: &ExperimentConfig) -> Self {
         StepLimits {
-            total: Duration::from_secs(config.timeout_seconds),
-            boot: Duration::from_secs(config.boot_timeout_seconds),
-            step: Duration::from_secs(config.iteration_timeout_seconds),
+            total: Duration::from_secs(config.common.timeout),
+            boot: Duration::from_secs(config.batch.boot_timeout),
+            step: Duration::from_secs(config.batch.iteration_timeout),
         }
     }
 }

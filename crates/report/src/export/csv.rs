@@ -58,15 +58,17 @@ pub const SUMMARY_HEADER: &[&str] = &[
     "workload_peak_rss_bytes",
     "host_peak_rss_bytes",
     "isolation_overhead_bytes",
+    "isolation_overhead_low_bytes",
+    "isolation_overhead_high_bytes",
     "vmm_overhead_bytes",
     "accuracy",
     "ratio_to_baseline",
-    "ratio_ci_low",
-    "ratio_ci_high",
+    "ratio_interval_low",
+    "ratio_interval_high",
+    "ratio_interval_level",
     "verdict",
-    "p_value",
-    "repetitions_compared",
-    "min_p_value",
+    "rounds_compared",
+    "minimum_detectable_effect_percent",
     "calibration_median_s",
     "image_bytes",
 ];
@@ -168,13 +170,17 @@ impl Exporter for CsvExporter {
                     cells.push(opt(s.startup_cpu_seconds));
                     cells.push(opt(s.workload_peak_rss_bytes));
                     cells.push(opt(s.host_peak_rss_bytes));
-                    cells.push(opt(s.isolation_overhead_bytes));
+                    let m = s.isolation_overhead.as_ref();
+                    cells.push(opt(m.map(|m| m.mean_bytes)));
+                    cells.push(opt(m.map(|m| m.low_bytes)));
+                    cells.push(opt(m.map(|m| m.high_bytes)));
                     cells.push(opt(s.vmm_overhead_bytes));
                     cells.push(opt(s.accuracy));
-                    let r = s.ratio_to_baseline.as_ref();
-                    cells.push(opt(r.map(|r| r.ratio)));
-                    cells.push(opt(r.map(|r| r.ci.low)));
-                    cells.push(opt(r.map(|r| r.ci.high)));
+                    let d = s.decision.as_ref();
+                    cells.push(opt(d.map(|d| d.ratio)));
+                    cells.push(opt(d.and_then(|d| d.interval).map(|i| i.low)));
+                    cells.push(opt(d.and_then(|d| d.interval).map(|i| i.high)));
+                    cells.push(opt(d.and_then(|d| d.interval).map(|i| i.level)));
                 }
                 None => {
                     let filled = cells.len();
@@ -185,13 +191,12 @@ impl Exporter for CsvExporter {
                     cells.extend((filled..verdict_at).map(|_| String::new()));
                 }
             }
-            let c = s.and_then(|s| s.comparison.as_ref());
+            let d = s.and_then(|s| s.decision.as_ref());
             cells.push(verdict_text(results, env));
-            cells.push(opt(c.map(|c| c.test.p_value)));
-            cells.push(opt(c.map(|c| {
-                format!("{} vs {}", c.test.a_repetitions, c.test.b_repetitions)
-            })));
-            cells.push(opt(c.map(|c| c.test.min_p_value)));
+            cells.push(opt(d.map(|d| d.design.to_string())));
+            cells.push(opt(d
+                .and_then(|d| d.minimum_detectable_effect)
+                .map(|m| m * 100.0)));
             cells.push(opt(calibration_median(env)));
             cells.push(opt(env.image_bytes));
             debug_assert_eq!(cells.len(), SUMMARY_HEADER.len());

@@ -102,11 +102,10 @@ impl Exporter for HtmlExporter {
             css()
         );
         h.push_str(&format!(
-            "<h1>{}</h1>\n<p class=\"sub\">{} · {} iterations × {} repetitions ({} warm-up, {} order) · host {} · isobench {}</p>\n",
+            "<h1>{}</h1>\n<p class=\"sub\">{} · {} ({} warm-up, {} order) · host {} · isobench {}</p>\n",
             esc(&title),
             esc(&utc(results.started_unix)),
-            x.iterations,
-            x.repetitions,
+            esc(&crate::format::design_text(results)),
             x.warmup,
             esc(x.order.name()),
             esc(&results.host.hostname),
@@ -402,9 +401,14 @@ impl Exporter for HtmlExporter {
             ("Images", opt(x.images.as_ref())),
             (
                 "Iterations / warm-up",
-                format!("{} / {}", x.iterations, x.warmup),
+                format!(
+                    "{} / {}",
+                    x.iterations
+                        .map_or_else(|| "chosen from the variance".into(), |i| i.to_string()),
+                    x.warmup
+                ),
             ),
-            ("Repetitions", x.repetitions.to_string()),
+            ("Rounds", esc(&crate::format::design_text(results))),
             ("Order", esc(x.order.name())),
             ("vCPUs", opt(x.vcpus)),
             ("Memory (MiB)", opt(x.memory_mib)),

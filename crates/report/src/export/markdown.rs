@@ -54,12 +54,11 @@ impl Exporter for MarkdownExporter {
         let x = &results.experiment;
         let unit = inference_unit(results);
         let mut out = format!(
-            "**isobench** {} · workload `{}` ({}) · {} iterations × {} repetitions ({}), {} warm-up · {} · {} ({} CPUs)\n\n",
+            "**isobench** {} · workload `{}` ({}) · {} ({}), {} warm-up · {} · {} ({} CPUs)\n\n",
             results.isobench_version,
             md_cell(x.workload.name()),
             md_cell(x.engine.name()),
-            x.iterations,
-            x.repetitions,
+            md_cell(&crate::format::design_text(results)),
             md_cell(x.order.name()),
             x.warmup,
             utc(results.started_unix),

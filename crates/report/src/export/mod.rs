@@ -14,7 +14,7 @@ mod terminal;
 use std::path::{Path, PathBuf};
 
 use isobench_results::{EnvironmentResult, ResultsFile, Status};
-use isobench_stats::{Verdict, DEFAULT_ALPHA, DEFAULT_THRESHOLD};
+use isobench_stats::{Outcome, DEFAULT_ALPHA, DEFAULT_THRESHOLD};
 
 pub use self::csv::{raw_csv, CsvExporter};
 pub use self::html::HtmlExporter;
@@ -106,8 +106,9 @@ pub(crate) fn is_baseline(results: &ResultsFile, env: &EnvironmentResult) -> boo
 }
 
 /// The verdict of `env` as every report words it: `baseline`, the
-/// comparison's label (`slower`, `faster`, `no significant difference`,
-/// `inconclusive (reason)`), `not compared (reason)`, or why nothing was measured.
+/// decision's label (`slower`, `faster`, `same`, `inconclusive: between …
+/// and …; what would decide it`), `not compared (reason)`, or why nothing
+/// was measured.
 pub(crate) fn verdict_text(results: &ResultsFile, env: &EnvironmentResult) -> String {
     let Some(s) = &env.summary else {
         return match &env.status {
@@ -120,8 +121,8 @@ pub(crate) fn verdict_text(results: &ResultsFile, env: &EnvironmentResult) -> St
     if is_baseline(results, env) {
         return "baseline".into();
     }
-    match (&s.comparison, &s.not_compared) {
-        (Some(c), _) => c.label(),
+    match (&s.decision, &s.not_compared) {
+        (Some(d), _) => d.label(),
         (None, Some(why)) => format!("not compared ({why})"),
         (None, None) => "not compared".into(),
     }
@@ -129,11 +130,11 @@ pub(crate) fn verdict_text(results: &ResultsFile, env: &EnvironmentResult) -> St
 
 /// CSS class / emphasis of a verdict.
 pub(crate) fn verdict_class(env: &EnvironmentResult) -> Option<&'static str> {
-    match env.summary.as_ref()?.comparison.as_ref()?.verdict {
-        Verdict::Slower => Some("slower"),
-        Verdict::Faster => Some("faster"),
-        Verdict::Inconclusive => Some("inconclusive"),
-        Verdict::NoDifference => None,
+    match env.summary.as_ref()?.decision.as_ref()?.outcome {
+        Outcome::Slower => Some("slower"),
+        Outcome::Faster => Some("faster"),
+        Outcome::Inconclusive => Some("inconclusive"),
+        Outcome::Same => Some("same"),
     }
 }
 
@@ -151,7 +152,8 @@ pub(crate) fn partly_failed_baseline(results: &ResultsFile) -> Option<String> {
     ))
 }
 
-/// The ratio cell: `1.123× [1.050, 1.190]` (with † against a partly failed baseline).
+/// The ratio cell: `1.123× [1.050, 1.190]`, the interval the verdict used
+/// (with † against a partly failed baseline).
 pub(crate) fn ratio_text(results: &ResultsFile, env: &EnvironmentResult) -> String {
     let Some(s) = &env.summary else {
         return DASH.into();
@@ -164,11 +166,9 @@ pub(crate) fn ratio_text(results: &ResultsFile, env: &EnvironmentResult) -> Stri
     } else {
         ""
     };
-    or_dash(s.ratio_to_baseline.as_ref(), |r| {
-        format!(
-            "{:.3}× [{:.3}, {:.3}]{dagger}",
-            r.ratio, r.ci.low, r.ci.high
-        )
+    or_dash(s.decision.as_ref(), |d| match d.interval {
+        Some(i) => format!("{:.3}× [{:.3}, {:.3}]{dagger}", d.ratio, i.low, i.high),
+        None => format!("{:.3}×{dagger}", d.ratio),
     })
 }
 
@@ -335,8 +335,8 @@ pub(crate) fn verdict_rule(results: &ResultsFile) -> (f64, f64) {
     results
         .environments
         .iter()
-        .filter_map(|e| e.summary.as_ref()?.comparison.as_ref())
-        .map(|c| (c.alpha, c.threshold))
+        .filter_map(|e| e.summary.as_ref()?.decision.as_ref())
+        .map(|d| (d.alpha, d.threshold))
         .next()
         .unwrap_or((DEFAULT_ALPHA, DEFAULT_THRESHOLD))
 }
@@ -368,11 +368,8 @@ pub(crate) fn summary_headers(results: &ResultsFile, unit: TimeUnit) -> Vec<Stri
         "Workload peak RSS (MiB)".into(),
         "Host peak RSS (MiB)".into(),
         "Isolation overhead (MiB)".into(),
-        "Ratio to baseline (two-level bootstrap 95% CI)".into(),
-        format!(
-            "Verdict (p < {alpha}, |change| > {}%)",
-            tick(threshold * 100.0)
-        ),
+        "Ratio to baseline [the verdict's interval]".into(),
+        format!("Verdict (α {alpha}, ±{}%)", tick(threshold * 100.0)),
     ]
 }
 
@@ -388,7 +385,17 @@ pub(crate) fn inference_unit(results: &ResultsFile) -> TimeUnit {
 
 /// Isolation overhead cell, with the VMM's share for VMs: `+128.4 (VMM 12.3)`.
 pub(crate) fn isolation_text(s: &isobench_results::EnvironmentSummary) -> String {
-    let over = or_dash(s.isolation_overhead_bytes, mib_signed);
+    let over = or_dash(s.isolation_overhead.as_ref(), |m| {
+        if m.within_noise {
+            format!(
+                "≈ 0 [{}, {}]",
+                mib_signed(m.low_bytes as i64),
+                mib_signed(m.high_bytes as i64)
+            )
+        } else {
+            mib_signed(m.mean_bytes as i64)
+        }
+    });
     match s.vmm_overhead_bytes {
         Some(vmm) => format!("{over} (VMM {})", mib(vmm as f64)),
         None => over,
@@ -443,8 +450,9 @@ pub(crate) fn definitions(results: &ResultsFile) -> Vec<(&'static str, String)> 
         (
             "Repetition",
             format!(
-                "one fresh instance (process, container or VM) running {} warm-up and {} measured iterations; the repetition, not the iteration, is the unit of replication of every interval and test",
-                x.warmup, x.iterations
+                "one fresh instance (process, container or VM) running {} warm-up and {} measured iterations; the repetition, not the iteration, is the unit of replication of every interval and verdict",
+                x.warmup,
+                x.iterations.map_or_else(|| "a number of".into(), |i| i.to_string())
             ),
         ),
         (
@@ -481,17 +489,17 @@ pub(crate) fn definitions(results: &ResultsFile) -> Vec<(&'static str, String)> 
         ),
         (
             "Isolation overhead",
-            "this environment's host peak RSS minus the baseline's, both from the same host-side meter: the host memory the isolation itself costs (runtime, sandbox kernel, guest kernel and page cache, VMM); for VMs the VMM's own resident memory outside guest RAM is shown as (VMM …)".into(),
+            "this environment's host peak RSS minus the baseline's in the same rounds (paired), both from the same host-side meter: the host memory the isolation itself costs (runtime, sandbox kernel, guest kernel and page cache, VMM); `≈ 0 [low, high]` when the 95% interval of the difference holds 0, i.e. within the meter's noise; for VMs the VMM's own resident memory outside guest RAM is shown as (VMM …)".into(),
         ),
         (
             "Ratio to baseline",
-            "mean inference time over the baseline's, with a 95% two-level bootstrap interval (repetitions, then iterations within them); it describes, it decides nothing".into(),
+            "the geometric mean over rounds of this environment's repetition mean over the baseline's in the same round (paired by round: what slowed a whole round cancels), with the interval the verdict used: the repeated confidence interval of the run's last look (its level is the look's nominal level, 1 − α for a fixed design)".into(),
         ),
         (
             "Verdict",
             format!(
-                "a permutation test on repetition means against the baseline (exact when every split can be enumerated): slower or faster when p < {alpha} and |change| > {}%, no significant difference otherwise, inconclusive when the design cannot reach p < {alpha} (too few repetitions) or the comparison is confounded; `isobench compare` gives the same verdict",
-                tick(threshold * 100.0)
+                "slower or faster when the interval excludes 1 and the change exceeds {t}%; same when the interval lies within ±{t}% (equivalence, two one-sided tests); inconclusive otherwise, with the interval, the change the run could have detected (80% power) and about how many more rounds would decide; α = {alpha} over all the looks of a sequential run (O'Brien–Fleming-type alpha spending); `isobench compare` gives the same verdict",
+                t = tick(threshold * 100.0)
             ),
         ),
         (

@@ -25,14 +25,10 @@ fn ratio_short(results: &ResultsFile, env: &isobench_results::EnvironmentResult)
         ""
     };
     or_dash(
-        env.summary
-            .as_ref()
-            .and_then(|s| s.ratio_to_baseline.as_ref()),
-        |r| {
-            format!(
-                "{:.2}× [{:.2}, {:.2}]{dagger}",
-                r.ratio, r.ci.low, r.ci.high
-            )
+        env.summary.as_ref().and_then(|s| s.decision.as_ref()),
+        |d| match d.interval {
+            Some(i) => format!("{:.2}× [{:.2}, {:.2}]{dagger}", d.ratio, i.low, i.high),
+            None => format!("{:.2}×{dagger}", d.ratio),
         },
     )
 }

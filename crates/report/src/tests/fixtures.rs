@@ -11,8 +11,8 @@ use isobench_stats::CompareOptions;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use isobench_harness::summarize::summarize_all;
 use crate::export::{CsvExporter, Exporter, HtmlExporter, MarkdownExporter};
+use isobench_harness::summarize::summarize_all;
 
 pub(super) const INCONCLUSIVE_3V3: &str =
     "inconclusive (too few repetitions: 3 vs 3; at least 5 vs 5 needed for p < 0.01)";

@@ -46,13 +46,13 @@ pub fn serve_bench(
     settings.validate()?;
     let mut all = Vec::new();
     let mut lab = Lab::open(ctx);
-    for &kind in &ctx.config.environments {
+    for &kind in &ctx.config.common.environments {
         if lab.interrupted() {
             break;
         }
         observer.message(&format!(
             "{kind}: serving {} ({})",
-            ctx.config.workload,
+            ctx.config.workload(),
             settings.transport.name()
         ));
         let results = bench_environment(&mut lab, kind, settings, observer);
@@ -69,7 +69,9 @@ pub fn serve_bench(
     add_ratios(&mut all);
     save(ctx, &all)?;
     if ctx.interrupted.load(Ordering::Relaxed) {
-        return Err(HarnessError::Interrupted(results_path(&ctx.config.output)));
+        return Err(HarnessError::Interrupted(results_path(
+            &ctx.config.common.output,
+        )));
     }
     Ok(all)
 }
@@ -87,7 +89,7 @@ fn failed(
             env: kind.name().into(),
             scenario: s.name().into(),
             transport: transport_name(ctx, kind, settings.transport).into(),
-            workload: ctx.config.workload.to_string(),
+            workload: ctx.config.workload().to_string(),
             failure: Some(reason.clone()),
             ..ServingResult::default()
         })
@@ -472,7 +474,7 @@ impl Bench<'_> {
             env: self.kind.name().into(),
             scenario: scenario.name().into(),
             transport: transport_name(self.ctx, self.kind, self.settings.transport).into(),
-            workload: self.ctx.config.workload.to_string(),
+            workload: self.ctx.config.workload().to_string(),
             engine: self.engine.clone(),
             emulated: false,
             ready_seconds: Some(self.ready_seconds),
@@ -550,7 +552,7 @@ pub fn add_ratios(results: &mut [ServingResult]) {
 /// Adds `results` to `results.json` in the output directory (creating it
 /// when absent), replacing entries of the same environment, scenario and transport.
 fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError> {
-    let output = &ctx.config.output;
+    let output = &ctx.config.common.output;
     std::fs::create_dir_all(output).map_err(|source| HarnessError::Io {
         what: "creating the output directory",
         path: output.clone(),
@@ -561,9 +563,9 @@ fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError>
         Ok(file) => file,
         Err(_) if !path.exists() => ResultsFile::new(
             Experiment {
-                iterations: 0,
+                iterations: None,
                 warmup: 0,
-                repetitions: 1,
+                repetitions: None,
                 ..crate::modes::batch::experiment_of(&ctx.config)
             },
             ctx.host.clone(),
