@@ -165,8 +165,7 @@ mod tests {
     #[test]
     fn mounts_into_a_private_root_when_root() {
         if !nix::unistd::geteuid().is_root() {
-            println!("skipped: mounting needs root");
-            return;
+            isobench_testkit::skip!("mounting needs root");
         }
         // Run in a child with its own mount namespace so nothing leaks to
         // the host even if the test fails half-way.

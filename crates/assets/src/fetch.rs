@@ -271,8 +271,7 @@ mod tests {
             .output()
             .is_ok_and(|o| o.status.success());
         if !pip_ok {
-            println!("SKIPPED: python3 -m pip is not installed on this host");
-            return;
+            isobench_testkit::skip!("python3 -m pip is not installed on this host");
         }
         let dir = tempfile::tempdir().unwrap();
         let pins = Pins::default();

@@ -473,16 +473,14 @@ fn pypi_reachable() -> bool {
 #[test]
 fn real_pip_download_of_the_smallest_wheel() {
     if !pypi_reachable() {
-        println!("SKIPPED: pypi.org / files.pythonhosted.org not reachable from this host");
-        return;
+        isobench_testkit::skip!("pypi.org / files.pythonhosted.org not reachable from this host");
     }
     let pip_ok = std::process::Command::new("python3")
         .args(["-m", "pip", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !pip_ok {
-        println!("SKIPPED: python3 -m pip is not installed on this host");
-        return;
+        isobench_testkit::skip!("python3 -m pip is not installed on this host");
     }
     let all = Pins::default();
     let smallest = "ultralytics-8.4.190-py3-none-any.whl";

@@ -27,7 +27,7 @@ pub enum Command {
     /// Fetch and check the pinned models, images, data and binaries.
     Setup(SetupArgs),
     /// List every environment, whether it can run here, and how to fix it.
-    Doctor,
+    Doctor(DoctorArgs),
     /// Regenerate reports (HTML, Markdown, CSV, paper table) from a results file.
     Report(ReportArgs),
     /// Compare two results files (or two environments of one) with a permutation test on repetition means.
@@ -64,9 +64,14 @@ pub struct RunArgs {
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Continue the interrupted experiment in this output directory (its journal
-    /// holds the configuration; other experiment flags are ignored).
-    #[arg(long, value_name = "DIR")]
+    /// holds the configuration; other experiment flags are ignored). A finished
+    /// run is left as it is.
+    #[arg(long, value_name = "DIR", conflicts_with = "overwrite")]
     pub resume: Option<PathBuf>,
+    /// Replace the results of an earlier run in the output directory (without
+    /// it, a run refuses a directory that holds results).
+    #[arg(long)]
+    pub overwrite: bool,
     /// Agent, downloads.
     #[command(flatten)]
     pub tool: ToolArgs,
@@ -104,6 +109,14 @@ impl From<StatisticArg> for isobench_stats::Statistic {
             StatisticArg::Median => isobench_stats::Statistic::Median,
         }
     }
+}
+
+/// `isobench doctor` options.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the findings as JSON (format version 1).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `isobench setup` options.

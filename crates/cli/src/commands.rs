@@ -23,7 +23,7 @@ pub fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> Result<i32> {
             run(args, run_matches, &cache)
         }
         Command::Setup(args) => crate::setup::setup(&cache, args),
-        Command::Doctor => doctor(&cache),
+        Command::Doctor(args) => doctor(&cache, args.json),
         Command::Report(args) => crate::reports::report(args),
         Command::Compare(args) => crate::reports::compare(args),
         Command::Clean => clean(&cache),
@@ -40,13 +40,24 @@ fn run(args: RunArgs, matches: &clap::ArgMatches, cache: &Path) -> Result<i32> {
     };
     let mut config = match &args.resume {
         Some(dir) => {
-            let mut config = isobench_harness::journal::recover(dir)?
+            let recovered = isobench_harness::journal::recover(dir)?;
+            if recovered.finished {
+                eprintln!("{}", HarnessError::NothingToResume(dir.clone()));
+                return Ok(0);
+            }
+            let mut config = recovered
                 .config
                 .context("the journal has no configuration")?;
             config.common.output = dir.clone();
             config
         }
-        None => ExperimentConfig::layered(matches, args.config.as_deref())?,
+        None => {
+            let config = ExperimentConfig::layered(matches, args.config.as_deref())?;
+            if !args.overwrite && holds_a_run(&config.common.output) {
+                return Err(HarnessError::ResultsExist(config.common.output.clone()).into());
+            }
+            config
+        }
     };
     config.common.environments = session::choose_environments(
         &config.common.environments,
@@ -78,7 +89,7 @@ fn run(args: RunArgs, matches: &clap::ArgMatches, cache: &Path) -> Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
-    print!("{}", isobench_report::terminal_table(&results));
+    crate::out::print(&isobench_report::terminal_table(&results))?;
     crate::reports::write_all(&results, &config.common.output)?;
     eprintln!(
         "results: {} (and results.csv, samples.csv, report.md, report.html)",
@@ -98,6 +109,22 @@ fn run(args: RunArgs, matches: &clap::ArgMatches, cache: &Path) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// True when `output` holds an earlier batch run (its journal, or a
+/// results file with environments; serving results alone are kept by a run).
+fn holds_a_run(output: &Path) -> bool {
+    if output
+        .join(isobench_harness::journal::JOURNAL_FILE)
+        .exists()
+    {
+        return true;
+    }
+    let path = results_path(output);
+    match isobench_results::ResultsFile::load(&path) {
+        Ok(results) => !results.environments.is_empty(),
+        Err(_) => path.exists(),
+    }
 }
 
 /// What the run is about to do, in two lines.
@@ -130,17 +157,19 @@ fn banner(config: &ExperimentConfig) -> String {
     )
 }
 
-fn doctor(cache: &Path) -> Result<i32> {
+/// One environment as `doctor` sees it.
+#[derive(serde::Serialize)]
+struct DoctorRow {
+    name: &'static str,
+    available: bool,
+    reason: String,
+    fix: String,
+    description: &'static str,
+}
+
+/// `isobench doctor [--json]`.
+fn doctor(cache: &Path, json: bool) -> Result<i32> {
     let facts = HostFacts::probe();
-    println!("host: KVM: {}", facts.kvm.explain());
-    println!(
-        "host: cgroups {}; running as {}",
-        if facts.cgroup_v1 { "v1 (hybrid)" } else { "v2" },
-        if facts.root { "root" } else { "non-root" }
-    );
-    println!("cache: {}", cache.display());
-    println!();
-    let mut width = 0;
     let options = session::env_options(
         &ExperimentConfig::default(),
         &facts,
@@ -149,30 +178,56 @@ fn doctor(cache: &Path) -> Result<i32> {
             ..SessionOptions::default()
         },
     );
-    let rows: Vec<_> = EnvKind::ALL
+    let rows: Vec<DoctorRow> = EnvKind::ALL
         .into_iter()
         .map(|kind| {
-            width = width.max(kind.name().len());
-            (kind, isobench_environments::detect(kind, &facts, &options))
+            let a = isobench_environments::detect(kind, &facts, &options);
+            DoctorRow {
+                name: kind.name(),
+                available: a.available,
+                reason: a.reason,
+                fix: a.fix,
+                description: kind.description(),
+            }
         })
         .collect();
-    for (kind, availability) in rows {
-        let state = if availability.available {
+    let cgroups = if facts.cgroup_v1 { "v1 (hybrid)" } else { "v2" };
+    if json {
+        let doc = serde_json::json!({
+            "format_version": 1,
+            "host": {
+                "kvm": facts.kvm.explain(),
+                "cgroups": cgroups,
+                "root": facts.root,
+            },
+            "cache": cache,
+            "environments": rows,
+        });
+        crate::out::print(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+        return Ok(0);
+    }
+    let mut text = format!(
+        "host: KVM: {}\nhost: cgroups {cgroups}; running as {}\ncache: {}\n\n",
+        facts.kvm.explain(),
+        if facts.root { "root" } else { "non-root" },
+        cache.display()
+    );
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    for row in &rows {
+        let state = if row.available {
             "available"
         } else {
             "unavailable"
         };
-        println!(
-            "{:<width$}  {:<11}  {}  [{}]",
-            kind.name(),
-            state,
-            availability.reason,
-            kind.description()
-        );
-        if !availability.fix.is_empty() {
-            println!("{:<width$}  {:<11}  fix: {}", "", "", availability.fix);
+        text.push_str(&format!(
+            "{:<width$}  {:<11}  {}  [{}]\n",
+            row.name, state, row.reason, row.description
+        ));
+        if !row.fix.is_empty() {
+            text.push_str(&format!("{:<width$}  {:<11}  fix: {}\n", "", "", row.fix));
         }
     }
+    crate::out::print(&text)?;
     Ok(0)
 }
 

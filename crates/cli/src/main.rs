@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod out;
 mod progress;
 mod reports;
 mod serve;

@@ -98,6 +98,12 @@ pub enum HarnessError {
         /// The journal file.
         path: PathBuf,
     },
+    /// `--resume` of a run whose design is done.
+    #[error("{0} holds a finished run: nothing to resume (its results and reports are unchanged)")]
+    NothingToResume(PathBuf),
+    /// A fresh run into a directory that holds an earlier run's results.
+    #[error("{0} holds the results of an earlier run; give --overwrite to replace them, --resume {0} to continue it, or another --output")]
+    ResultsExist(PathBuf),
     /// The run was interrupted (Ctrl-C / SIGTERM); results measured so far are saved.
     #[error("interrupted; results measured so far are in {0}")]
     Interrupted(PathBuf),

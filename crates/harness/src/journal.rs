@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use isobench_results::{EnvironmentResult, IterationSample, Repetition};
+use isobench_results::{EnvironmentResult, HostInfo, IterationSample, Repetition};
 use serde::{Deserialize, Serialize};
 
 use crate::{ExperimentConfig, HarnessError};
@@ -25,10 +25,17 @@ pub const JOURNAL_FILE: &str = "journal.jsonl";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "entry", rename_all = "snake_case")]
 pub enum Entry {
-    /// The experiment as configured (first line).
+    /// The experiment as configured (first line), with the host as it was
+    /// when the run started (a resumed run keeps them).
     Start {
         /// Resolved configuration.
         config: Box<ExperimentConfig>,
+        /// The host when the run started.
+        #[serde(default)]
+        host: Option<Box<HostInfo>>,
+        /// Unix time the run started.
+        #[serde(default)]
+        started_unix: Option<u64>,
     },
     /// A measured iteration, as it arrived.
     Sample {
@@ -61,6 +68,8 @@ pub enum Entry {
         /// The environment's results.
         result: Box<EnvironmentResult>,
     },
+    /// The run ended with its design done (last line): nothing to resume.
+    Finished,
 }
 
 /// Appends entries to the journal.
@@ -113,6 +122,12 @@ impl Journal {
 pub struct Recovered {
     /// The configuration it ran with.
     pub config: Option<ExperimentConfig>,
+    /// The host when it started.
+    pub host: Option<HostInfo>,
+    /// Unix time it started.
+    pub started_unix: Option<u64>,
+    /// True when the run ended with its design done.
+    pub finished: bool,
     /// Environments that finished, by name.
     pub environments: BTreeMap<String, EnvironmentResult>,
     /// Completed repetitions of environments that did not finish, by name.
@@ -155,7 +170,16 @@ pub fn recover(output: &Path) -> Result<Recovered, HarnessError> {
             }
         };
         match entry {
-            Entry::Start { config } => recovered.config = Some(*config),
+            Entry::Start {
+                config,
+                host,
+                started_unix,
+            } => {
+                recovered.config = Some(*config);
+                recovered.host = host.map(|h| *h);
+                recovered.started_unix = started_unix;
+            }
+            Entry::Finished => recovered.finished = true,
             Entry::Sample { .. } => {}
             Entry::Repetition { env, repetition } => {
                 recovered
@@ -200,6 +224,8 @@ mod tests {
             .append(
                 &Entry::Start {
                     config: Box::new(config.clone()),
+                    host: None,
+                    started_unix: None,
                 },
                 true,
             )

@@ -274,6 +274,102 @@ pub fn build_payload(
     ))
 }
 
+/// Loads the user's model and images (`--model`, `--images`) once with the
+/// agent on the host, before any environment starts: a file that is not a
+/// model, or a folder without images, is one error naming the user's path
+/// instead of one failure per repetition naming a staging copy. A no-op
+/// for the built-in inputs. The check runs one iteration, within
+/// `--boot-timeout`.
+pub fn check_user_inputs(
+    agent: &Path,
+    config: &ExperimentConfig,
+    assets: &Path,
+    onnxruntime: Option<&Path>,
+) -> Result<(), HarnessError> {
+    let (model, images) = (&config.common.model, &config.common.images);
+    if model.is_none() && images.is_none() {
+        return Ok(());
+    }
+    let mut spec = config.model_spec(assets);
+    spec.model = model.clone();
+    spec.images = images.clone();
+    spec.ort_lib = onnxruntime.map(Path::to_path_buf);
+    let args = isobench_records::AgentInvocation::run(spec, 1, 0).to_args();
+    let what = [("--model", model), ("--images", images)]
+        .iter()
+        .filter_map(|(flag, path)| Some(format!("{flag} {}", path.as_ref()?.display())))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let invalid = |why: String| HarnessError::Invalid(format!("{what}: {why}"));
+    let mut child = std::process::Command::new(agent)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            invalid(format!(
+                "cannot run the agent {} to check them: {e}",
+                agent.display()
+            ))
+        })?;
+    let stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(config.batch.boot_timeout);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(invalid(format!(
+                    "loading them took over {} s (--boot-timeout)",
+                    config.batch.boot_timeout
+                )));
+            }
+        }
+    }
+    let lines = reader.join().unwrap_or_default();
+    let records: Vec<_> = lines
+        .iter()
+        .filter_map(|l| match isobench_records::parse_line(l) {
+            Ok(isobench_records::LineKind::Record(r)) => Some(r),
+            _ => None,
+        })
+        .collect();
+    if let Some(isobench_records::Record::Error(e)) = records
+        .iter()
+        .find(|r| matches!(r, isobench_records::Record::Error(_)))
+    {
+        return Err(invalid(e.message.clone()));
+    }
+    if !records
+        .iter()
+        .any(|r| matches!(r, isobench_records::Record::Summary(_)))
+    {
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut stderr);
+        }
+        return Err(invalid(format!(
+            "the agent did not finish loading them ({})",
+            stderr.lines().last().unwrap_or("no message")
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

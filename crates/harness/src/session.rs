@@ -180,14 +180,12 @@ impl Session {
         source: Arc<dyn EnvironmentSource>,
     ) -> Result<Session, HarnessError> {
         let agent = payload::find_agent(options.agent.as_deref(), config.common.engine.name())?;
-        let staging = DirGuard::create(config.common.output.join(".staging"))?;
-        let assets = payload::stage_assets(
-            &config,
-            &isobench_assets::assets_dir(&options.cache),
-            staging.path(),
-        )?;
         let onnxruntime = (config.common.engine == crate::config::Engine::Ort)
             .then(|| isobench_assets::onnxruntime_lib(&options.cache));
+        let cached_assets = isobench_assets::assets_dir(&options.cache);
+        payload::check_user_inputs(&agent, &config, &cached_assets, onnxruntime.as_deref())?;
+        let staging = DirGuard::create(config.common.output.join(".staging"))?;
+        let assets = payload::stage_assets(&config, &cached_assets, staging.path())?;
         let user_root = match &config.command() {
             Some(command) => Some(prepare_user_root(command, &agent, &options.cache)?),
             None => None,

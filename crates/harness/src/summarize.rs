@@ -456,3 +456,194 @@ fn env_warnings(results: &ResultsFile, env: &EnvironmentResult, out: &mut Vec<Wa
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use isobench_results::{Calibration, IterationSample, Repetition, Usage};
+
+    /// `rounds` repetitions of `n` iterations of `us` µs each (first one `first` µs).
+    fn env(name: &str, rounds: u32, n: u64, us: u64, first: u64) -> EnvironmentResult {
+        EnvironmentResult {
+            name: name.into(),
+            runtime_version: None,
+            accel: None,
+            emulated: false,
+            notes: vec![],
+            image_bytes: None,
+            prepare_seconds: 0.0,
+            status: Status::Completed,
+            planned_repetitions: rounds,
+            repetitions: (1..=rounds)
+                .map(|round| Repetition {
+                    round,
+                    calibration: Some(Calibration {
+                        before: 0.010,
+                        after: 0.010,
+                    }),
+                    iterations: (0..n)
+                        .map(|i| IterationSample {
+                            index: i,
+                            input: "x".into(),
+                            inference_us: if i == 0 { first } else { us + i % 3 },
+                            end_to_end_us: us,
+                            ..IterationSample::default()
+                        })
+                        .collect(),
+                    usage: Usage {
+                        host_peak_rss_bytes: Some(50 << 20),
+                        ..Usage::default()
+                    },
+                    ..Repetition::default()
+                })
+                .collect(),
+            summary: None,
+        }
+    }
+
+    fn file(envs: Vec<EnvironmentResult>) -> ResultsFile {
+        let mut results: ResultsFile =
+            serde_json::from_str(include_str!("../tests/data/empty-results.json")).unwrap();
+        results.baseline = Some(envs[0].name.clone());
+        results.experiment.warmup = 1;
+        results.environments = envs;
+        summarize_all(&mut results);
+        results
+    }
+
+    fn causes(results: &ResultsFile) -> Vec<String> {
+        results
+            .warnings
+            .iter()
+            .map(|w| {
+                serde_json::to_value(w).unwrap()["cause"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_quiet_run_has_no_warnings() {
+        let results = file(vec![
+            env("native", 5, 10, 1000, 1000),
+            env("docker", 5, 10, 1010, 1010),
+        ]);
+        assert!(results.warnings.is_empty(), "{:?}", results.warnings);
+    }
+
+    #[test]
+    fn every_cause_is_one_warning_with_its_rounds() {
+        let mut docker = env("docker", 5, 10, 1000, 5000);
+        docker.emulated = true;
+        docker.accel = Some("tcg".into());
+        docker.repetitions[1].error = Some("agent exited".into());
+        docker.repetitions[2].stop_error = Some("runc kill: timeout".into());
+        for round in [3, 4] {
+            docker.repetitions[round].usage.absent = vec![AbsentReason::WindowTooShort {
+                seconds: 0.01 * round as f64,
+                minimum_seconds: 0.4,
+                iterations_needed: 400,
+            }];
+        }
+        let mut native = env("native", 5, 10, 1000, 1000);
+        native.repetitions[0].calibration = Some(Calibration {
+            before: 0.020,
+            after: 0.020,
+        });
+        let mut results = file(vec![native, docker]);
+        results.host.load_average = 9.0;
+        results.host.cpus = 2;
+        results.experiment.order = Order::Blocked;
+        results.warnings = warnings(&results);
+        let causes = causes(&results);
+        for cause in [
+            "busy_host",
+            "blocked_order",
+            "host_drift",
+            "emulated",
+            "failed_repetitions",
+            "stop_failed",
+            "cpu_absent",
+            "slow_first_iteration",
+        ] {
+            assert_eq!(
+                causes.iter().filter(|c| *c == cause).count(),
+                1,
+                "{cause}: {causes:?}"
+            );
+        }
+        let absent = results
+            .warnings
+            .iter()
+            .find_map(|w| match w {
+                Warning::CpuAbsent { rounds, .. } => Some(rounds.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(absent, [4, 5], "two short windows are one warning");
+        let slow = results
+            .warnings
+            .iter()
+            .find_map(|w| match w {
+                Warning::SlowFirstIteration { env, rounds, .. } => {
+                    Some((env.clone(), rounds.len()))
+                }
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(slow, ("docker".into(), 5));
+        let drift = results
+            .warnings
+            .iter()
+            .find_map(|w| match w {
+                Warning::HostDrift { affected, .. } => Some(affected.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!((drift[0].env.as_str(), drift[0].round), ("native", 1));
+    }
+
+    #[test]
+    fn a_failed_baseline_says_so() {
+        let mut native = env("native", 5, 10, 1000, 1000);
+        native.repetitions[0].error = Some("boom".into());
+        let results = file(vec![native, env("docker", 5, 10, 1000, 1000)]);
+        assert!(results.warnings.iter().any(|w| matches!(
+            w,
+            Warning::FailedRepetitions { env, baseline: true, failed, total: 5 }
+                if env == "native" && failed[0].round == 1
+        )));
+    }
+
+    #[test]
+    fn memory_within_the_meters_noise_is_not_a_cost() {
+        let mut docker = env("docker", 6, 10, 1000, 1000);
+        for (i, rep) in docker.repetitions.iter_mut().enumerate() {
+            // ±1 MiB around the baseline's 50 MiB.
+            let delta: i64 = if i % 2 == 0 { 1 << 20 } else { -(1 << 20) };
+            rep.usage.host_peak_rss_bytes = Some(((50i64 << 20) + delta) as u64);
+        }
+        let mut gvisor = env("gvisor", 6, 10, 1000, 1000);
+        for rep in &mut gvisor.repetitions {
+            rep.usage.host_peak_rss_bytes = Some(150 << 20);
+        }
+        let results = file(vec![env("native", 6, 10, 1000, 1000), docker, gvisor]);
+        let overhead = |name: &str| {
+            results
+                .environments
+                .iter()
+                .find(|e| e.name == name)
+                .and_then(|e| e.summary.as_ref()?.isolation_overhead)
+                .unwrap()
+        };
+        assert!(overhead("docker").within_noise, "{:?}", overhead("docker"));
+        let gvisor = overhead("gvisor");
+        assert!(!gvisor.within_noise);
+        assert!(
+            (gvisor.mean_bytes - (100 << 20) as f64).abs() < 1.0,
+            "{gvisor:?}"
+        );
+    }
+}

@@ -725,3 +725,45 @@ fn a_resumed_run_measures_every_repetition_exactly_once() {
         3
     );
 }
+
+#[test]
+fn a_meter_that_reads_nothing_gives_absent_figures_and_a_warning_never_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = FakeSource::new()
+        .with(EnvKind::Native, steady(1000))
+        .with(EnvKind::Docker, steady(1100).metered(FakeMeter::Failing));
+    let config = config(dir.path(), "native,docker", 2, as_is);
+    let (ctx, _log) = context(dir.path(), config, source);
+    let results = run_experiment(&ctx, &Recorder::default()).unwrap();
+    let docker = env(&results, "docker");
+    assert_eq!(docker.status, Status::Completed, "{:?}", docker.status);
+    for rep in &docker.repetitions {
+        let usage = &rep.usage;
+        assert_eq!(
+            (usage.cpu_percent, usage.cpu_seconds_per_inference),
+            (None, None),
+            "round {}: {usage:?}",
+            rep.round
+        );
+        assert!(
+            usage.absent.iter().any(|a| matches!(
+                a,
+                isobench_results::AbsentReason::MeterReadNothing { moments, .. }
+                    if moments.iter().any(|m| m == "ready")
+            )),
+            "round {}: {:?}",
+            rep.round,
+            usage.absent
+        );
+    }
+    let summary = docker.summary.as_ref().unwrap();
+    assert_eq!(summary.cpu_percent, None, "absent, never 0");
+    assert!(
+        results.warnings.iter().any(|w| matches!(
+            w,
+            isobench_results::Warning::CpuAbsent { env, rounds, .. } if env == "docker" && rounds == &[1, 2]
+        )),
+        "{:?}",
+        results.warnings
+    );
+}

@@ -82,7 +82,7 @@ impl OrtEngine {
             })?;
         let session = builder.commit_from_file(path).map_err(|e| {
             model_err(format!(
-                "ONNX Runtime cannot load this model ({e}); re-run `isobench setup` or pass a real .onnx export with --model"
+                "ONNX Runtime cannot load this model ({e}); pass a real .onnx export with --model (`isobench setup` restores the default models)"
             ))
         })?;
         if session.inputs().len() != 1 {

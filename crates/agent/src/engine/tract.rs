@@ -46,7 +46,7 @@ fn read_proto(path: &Path) -> Result<tract_onnx::pb::ModelProto, AgentError> {
         AgentError::model(
             path,
             format!(
-                "not a valid ONNX file ({}); re-run `isobench setup` or pass a real .onnx export with --model",
+                "not a valid ONNX file ({}); pass a real .onnx export with --model (`isobench setup` restores the default models)",
                 one_line(&e)
             ),
         )

@@ -65,7 +65,7 @@ pub fn read_images(path: &Path) -> Result<Vec<ImageInput>, AgentError> {
         if files.is_empty() {
             return Err(AgentError::input(
                 path,
-                "no .jpg/.jpeg/.png files in this folder; run `isobench setup` or pass --images with photos",
+                "no .jpg/.jpeg/.png files in this folder; pass --images with photos (`isobench setup` restores the default images)",
             ));
         }
         files

@@ -151,8 +151,7 @@ mod tests {
     #[test]
     fn the_ext4_image_holds_the_tree_and_is_built_once() {
         if !tool("mkfs.ext4") || !tool("debugfs") {
-            eprintln!("SKIPPED: no mkfs.ext4 / debugfs (apt-get install e2fsprogs)");
-            return;
+            isobench_testkit::skip!("no mkfs.ext4 / debugfs (apt-get install e2fsprogs)");
         }
         let t = tree();
         std::fs::write(t.path().join("app/big.bin"), vec![7u8; 3 << 20]).unwrap();

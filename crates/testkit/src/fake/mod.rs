@@ -58,6 +58,9 @@ pub enum FakeMeter {
     /// The test process's own tree ([`MeterTarget::ProcessTree`]), so the
     /// sampler and the meter have real figures to read.
     TestProcess,
+    /// A cgroup that is not there: every reading fails, as when a
+    /// container's cgroup vanishes under the meter.
+    Failing,
 }
 
 impl FakeMeter {
@@ -66,6 +69,10 @@ impl FakeMeter {
         match self {
             FakeMeter::Unavailable => MeterTarget::Unavailable("fake".into()),
             FakeMeter::TestProcess => MeterTarget::ProcessTree(std::process::id() as i32),
+            FakeMeter::Failing => MeterTarget::CgroupV1 {
+                cpuacct: "/nonexistent/isobench-fake/cpuacct".into(),
+                memory: "/nonexistent/isobench-fake/memory".into(),
+            },
         }
     }
 }

@@ -51,6 +51,8 @@ struct Run<'a, 'c> {
     observer: &'a dyn RunObserver,
     /// Launches so far (each repetition's `sequence`).
     sequence: u32,
+    /// Environments taken whole from the journal.
+    from_journal: Vec<EnvKind>,
 }
 
 /// Runs the experiment: prepares every environment, then runs rounds of
@@ -76,11 +78,20 @@ pub fn run_experiment(
         let _ = std::fs::remove_file(output.join(journal::JOURNAL_FILE));
         Recovered::default()
     };
+    if recovered.finished {
+        return Err(HarnessError::NothingToResume(output.clone()));
+    }
     let mut journal = Journal::open(output)?;
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     if !ctx.resume {
         journal.append(
             &Entry::Start {
                 config: Box::new(config.clone()),
+                host: Some(Box::new(ctx.host.clone())),
+                started_unix: Some(started_unix),
             },
             true,
         )?;
@@ -90,12 +101,14 @@ pub fn run_experiment(
     let earlier_serving = ResultsFile::load(&path)
         .map(|earlier| earlier.serving)
         .unwrap_or_default();
+    // A resumed run keeps the host facts and start time of its first session.
     let mut results = ResultsFile::new(
         experiment_of(config),
-        ctx.host.clone(),
+        recovered.host.clone().unwrap_or_else(|| ctx.host.clone()),
         ctx.identity.clone(),
         crate::host::git_revision(),
     );
+    results.started_unix = recovered.started_unix.unwrap_or(started_unix);
     results.serving = earlier_serving;
     results.baseline = Some(config.baseline().name().to_string());
     let planner = Planner::new(config).map_err(|e| HarnessError::Invalid(e.to_string()))?;
@@ -110,6 +123,7 @@ pub fn run_experiment(
         path: &path,
         observer,
         sequence: 0,
+        from_journal: Vec::new(),
     };
     run.prepare_all(&mut recovered)?;
     run.sequence = run
@@ -145,6 +159,7 @@ impl Run<'_, '_> {
                     "{kind}: already complete in the journal, not run again"
                 ));
                 self.results.environments.push(done);
+                self.from_journal.push(kind);
                 self.slots.push(Slot {
                     kind,
                     index,
@@ -368,6 +383,8 @@ impl Run<'_, '_> {
         let interrupted = self.lab.interrupted();
         self.results.design = Some(self.planner.finish(rounds_done, interrupted));
         for slot in &self.slots {
+            // Taken whole from the journal: journalled already.
+            let from_journal = self.from_journal.contains(&slot.kind);
             let env = &mut self.results.environments[slot.index];
             if slot.runnable {
                 if let Err(e) = self.lab.teardown(slot.kind) {
@@ -379,7 +396,7 @@ impl Run<'_, '_> {
                 }
                 self.observer.environment_finished(&env.name, &env.status);
             }
-            if !interrupted {
+            if !interrupted && !from_journal {
                 self.journal.append(
                     &Entry::Environment {
                         result: Box::new(env.clone()),
@@ -387,6 +404,9 @@ impl Run<'_, '_> {
                     true,
                 )?;
             }
+        }
+        if !interrupted {
+            self.journal.append(&Entry::Finished, true)?;
         }
         save(&mut self.results, self.path)?;
         if interrupted {

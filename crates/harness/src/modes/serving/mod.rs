@@ -66,7 +66,7 @@ pub fn serve_bench(
         }
         all.extend(results);
     }
-    add_ratios(&mut all);
+    add_ratios(&mut all, ctx.config.baseline().name());
     save(ctx, &all)?;
     if ctx.interrupted.load(Ordering::Relaxed) {
         return Err(HarnessError::Interrupted(results_path(
@@ -518,15 +518,15 @@ fn met(o: &LoadOutcome, bound: Duration) -> bool {
         && o.histogram.value_at_quantile(0.99) <= bound.as_micros() as u64
 }
 
-/// Fills each result's ratios to native's result of the same scenario.
-pub fn add_ratios(results: &mut [ServingResult]) {
+/// Fills each result's ratios to the baseline's result of the same scenario.
+pub fn add_ratios(results: &mut [ServingResult], baseline: &str) {
     let natives: Vec<ServingResult> = results
         .iter()
-        .filter(|r| r.env == "native" && r.failure.is_none())
+        .filter(|r| r.env == baseline && r.failure.is_none())
         .cloned()
         .collect();
     for r in results.iter_mut() {
-        if r.env == "native" || r.failure.is_some() {
+        if r.env == baseline || r.failure.is_some() {
             continue;
         }
         let Some(base) = natives
@@ -613,7 +613,7 @@ mod tests {
         ];
         results[0].peak_qps = Some(80.0);
         results[2].peak_qps = Some(60.0);
-        add_ratios(&mut results);
+        add_ratios(&mut results, "native");
         assert_eq!(results[2].latency_ratio_to_native, Some(1.5));
         assert_eq!(results[2].throughput_ratio_to_native, Some(0.75));
         assert_eq!(results[3].throughput_ratio_to_native, Some(0.5));
