@@ -59,12 +59,7 @@ fn run(args: RunArgs, matches: &clap::ArgMatches, cache: &Path) -> Result<i32> {
             config
         }
     };
-    config.common.environments = session::choose_environments(
-        &config.common.environments,
-        &facts,
-        &session::env_options(&config, &facts, &options),
-        &Registry,
-    )?;
+    session::resolve_environments(&mut config, &facts, &options, &Registry)?;
     if !args.tool.offline {
         crate::setup::ensure_for_run(cache, &config, options.agent.as_deref(), &Registry)?;
     }

@@ -190,12 +190,7 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
         resume: false,
     };
     let settings = args.settings(config.common.seed)?;
-    config.common.environments = session::choose_environments(
-        &config.common.environments,
-        &facts,
-        &session::env_options(&config, &facts, &options),
-        &Registry,
-    )?;
+    session::resolve_environments(&mut config, &facts, &options, &Registry)?;
     for &kind in &config.common.environments {
         let can = isobench_harness::EnvironmentSource::capabilities(&Registry, kind);
         if let Some(reason) = serving::transport_refusal(can, settings.transport) {

@@ -307,14 +307,12 @@ mod tests {
             env: vec![],
             user_root: None,
         };
-        let invocation = AgentInvocation::exec(isobench_records::user::ExecSpec {
-            argv: vec!["true".into()],
-            env: vec![],
-            workdir: None,
-            measure: isobench_records::user::Measure::Process,
-            iterations: 1,
-            warmup: 0,
-        });
+        let invocation = AgentInvocation::exec(isobench_records::user::ExecSpec::new(
+            vec!["true".into()],
+            isobench_records::user::Measure::Process,
+            1,
+            0,
+        ));
         let args = invocation.to_args();
         assert_eq!(agent_args(&payload, &invocation), args);
         payload.user_root = Some(crate::UserRootRef {

@@ -111,7 +111,7 @@ pub fn calibration(before: f64, after: f64) -> Calibration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use isobench_results::{EnvironmentResult, Repetition, Status};
+    use isobench_results::{EnvironmentResult, Repetition};
 
     #[test]
     fn the_probe_takes_time_and_is_repeatable_in_order_of_magnitude() {
@@ -124,15 +124,6 @@ mod tests {
 
     fn env(name: &str, probes: &[f64]) -> EnvironmentResult {
         EnvironmentResult {
-            name: name.into(),
-            runtime_version: None,
-            accel: None,
-            emulated: false,
-            notes: vec![],
-            image_bytes: None,
-            prepare_seconds: 0.0,
-            status: Status::Completed,
-            planned_repetitions: probes.len() as u32,
             repetitions: probes
                 .iter()
                 .enumerate()
@@ -142,7 +133,7 @@ mod tests {
                     ..Repetition::default()
                 })
                 .collect(),
-            summary: None,
+            ..EnvironmentResult::new(name, probes.len() as u32)
         }
     }
 

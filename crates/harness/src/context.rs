@@ -69,6 +69,16 @@ pub fn results_path(output: &Path) -> PathBuf {
     output.join("results.json")
 }
 
+/// Creates the output directory (and its parents); the path of its results file.
+pub fn output_results(output: &Path) -> Result<PathBuf, crate::HarnessError> {
+    std::fs::create_dir_all(output).map_err(|source| crate::HarnessError::Io {
+        what: "creating the output directory",
+        path: output.to_path_buf(),
+        source,
+    })?;
+    Ok(results_path(output))
+}
+
 /// Receives progress events (the CLI draws progress bars, or prints
 /// plain lines, from them).
 pub trait RunObserver: Sync {

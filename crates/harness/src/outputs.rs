@@ -107,7 +107,7 @@ pub fn mismatch_warning(check: &OutputCheck) -> Option<Warning> {
 mod tests {
     use super::*;
     use isobench_records::Detection;
-    use isobench_results::{IterationSample, Repetition, Status};
+    use isobench_results::{IterationSample, Repetition};
 
     fn det(score: f32) -> Digest {
         Digest::Detections {
@@ -123,15 +123,6 @@ mod tests {
 
     fn env(name: &str, scores: &[f32]) -> EnvironmentResult {
         EnvironmentResult {
-            name: name.into(),
-            runtime_version: None,
-            accel: None,
-            emulated: false,
-            notes: vec![],
-            image_bytes: None,
-            prepare_seconds: 0.0,
-            status: Status::Completed,
-            planned_repetitions: 1,
             repetitions: vec![Repetition {
                 iterations: scores
                     .iter()
@@ -145,7 +136,7 @@ mod tests {
                     .collect(),
                 ..Repetition::default()
             }],
-            summary: None,
+            ..EnvironmentResult::new(name, 1)
         }
     }
 

@@ -87,6 +87,20 @@ pub fn choose_environments(
         .collect())
 }
 
+/// Replaces `config`'s environments with the ones to run
+/// ([`choose_environments`] with the options this config builds).
+pub fn resolve_environments(
+    config: &mut ExperimentConfig,
+    facts: &HostFacts,
+    options: &SessionOptions,
+    source: &dyn EnvironmentSource,
+) -> Result<(), HarnessError> {
+    let env_options = env_options(config, facts, options);
+    config.common.environments =
+        choose_environments(&config.common.environments, facts, &env_options, source)?;
+    Ok(())
+}
+
 /// A directory removed when its guard is dropped.
 #[derive(Debug)]
 pub struct DirGuard(PathBuf);

@@ -465,15 +465,6 @@ mod tests {
     /// `rounds` repetitions of `n` iterations of `us` µs each (first one `first` µs).
     fn env(name: &str, rounds: u32, n: u64, us: u64, first: u64) -> EnvironmentResult {
         EnvironmentResult {
-            name: name.into(),
-            runtime_version: None,
-            accel: None,
-            emulated: false,
-            notes: vec![],
-            image_bytes: None,
-            prepare_seconds: 0.0,
-            status: Status::Completed,
-            planned_repetitions: rounds,
             repetitions: (1..=rounds)
                 .map(|round| Repetition {
                     round,
@@ -497,7 +488,7 @@ mod tests {
                     ..Repetition::default()
                 })
                 .collect(),
-            summary: None,
+            ..EnvironmentResult::new(name, rounds)
         }
     }
 

@@ -217,6 +217,19 @@ pub struct ExecSpec {
 pub struct BadSpec(pub String);
 
 impl ExecSpec {
+    /// `argv` measured as `measure`, `warmup` then `iterations` times, in
+    /// the default environment and working directory.
+    pub fn new(argv: Vec<String>, measure: Measure, iterations: u64, warmup: u64) -> Self {
+        ExecSpec {
+            argv,
+            env: vec![],
+            workdir: None,
+            measure,
+            iterations,
+            warmup,
+        }
+    }
+
     /// Hex of the JSON text.
     pub fn encode(&self) -> String {
         hex_encode(

@@ -646,6 +646,23 @@ impl Repetition {
 }
 
 impl EnvironmentResult {
+    /// An environment about to run, with `planned` repetitions and nothing measured yet.
+    pub fn new(name: &str, planned: u32) -> Self {
+        EnvironmentResult {
+            name: name.to_string(),
+            runtime_version: None,
+            accel: None,
+            emulated: false,
+            notes: vec![],
+            image_bytes: None,
+            prepare_seconds: 0.0,
+            status: Status::Completed,
+            planned_repetitions: planned,
+            repetitions: vec![],
+            summary: None,
+        }
+    }
+
     /// In-agent inference samples grouped by repetition (repetitions without
     /// samples left out), µs.
     pub fn inference_by_repetition(&self) -> Vec<Vec<f64>> {

@@ -427,14 +427,12 @@ mod tests {
     fn the_root_drive_is_a_read_only_drive_named_to_the_agent() {
         use std::io::{Read, Write};
         let (_dir, image) = exec_image("CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES=y\n");
-        let spec = isobench_records::user::ExecSpec {
-            argv: vec!["true".into()],
-            env: vec![],
-            workdir: None,
-            measure: isobench_records::user::Measure::Process,
-            iterations: 1,
-            warmup: 0,
-        };
+        let spec = isobench_records::user::ExecSpec::new(
+            vec!["true".into()],
+            isobench_records::user::Measure::Process,
+            1,
+            0,
+        );
         let encoded = spec.encode();
         let boot = Firecracker::boot_args(&image, &AgentInvocation::exec(spec)).unwrap();
         assert!(

@@ -715,14 +715,12 @@ mod tests {
             cached: true,
         });
         let mut spec = spec();
-        let exec_spec = isobench_records::user::ExecSpec {
-            argv: vec!["true".into()],
-            env: vec![],
-            workdir: None,
-            measure: isobench_records::user::Measure::Process,
-            iterations: 1,
-            warmup: 0,
-        };
+        let exec_spec = isobench_records::user::ExecSpec::new(
+            vec!["true".into()],
+            isobench_records::user::Measure::Process,
+            1,
+            0,
+        );
         let encoded = exec_spec.encode();
         spec.invocation = crate::AgentInvocation::exec(exec_spec);
         let append =

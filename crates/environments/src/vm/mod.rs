@@ -409,14 +409,12 @@ mod tests {
             bytes: 1,
             cached: true,
         });
-        let exec = AgentInvocation::exec(isobench_records::user::ExecSpec {
-            argv: vec!["true".into()],
-            env: vec![],
-            workdir: None,
-            measure: isobench_records::user::Measure::Process,
-            iterations: 1,
-            warmup: 0,
-        });
+        let exec = AgentInvocation::exec(isobench_records::user::ExecSpec::new(
+            vec!["true".into()],
+            isobench_records::user::Measure::Process,
+            1,
+            0,
+        ));
         let line = kernel_cmdline(&["console=ttyS0".into()], &image, &exec, Halt::Reboot).unwrap();
         let spec = match &exec {
             AgentInvocation::Exec(e) => e.spec.encode(),

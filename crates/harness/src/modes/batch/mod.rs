@@ -18,7 +18,7 @@ use isobench_environments::EnvKind;
 use isobench_results::{EnvironmentResult, Experiment, Order, ResultsFile, Round, Status};
 
 use crate::calibration;
-use crate::context::{results_path, RunContext, RunObserver};
+use crate::context::{RunContext, RunObserver};
 use crate::journal::{self, Entry, Journal, Recovered};
 use crate::lifecycle::{Lab, Unready};
 use crate::summarize::summarize_all;
@@ -65,12 +65,7 @@ pub fn run_experiment(
 ) -> Result<ResultsFile, HarnessError> {
     let config = &ctx.config;
     let output = &config.common.output;
-    std::fs::create_dir_all(output).map_err(|source| HarnessError::Io {
-        what: "creating the output directory",
-        path: output.clone(),
-        source,
-    })?;
-    let path = results_path(output);
+    let path = crate::context::output_results(output)?;
     let mut recovered = if ctx.resume {
         journal::recover(output)?
     } else {
@@ -169,19 +164,7 @@ impl Run<'_, '_> {
                 continue;
             }
             self.observer.environment_started(kind.name(), planned);
-            let mut entry = EnvironmentResult {
-                name: kind.name().to_string(),
-                runtime_version: None,
-                accel: None,
-                emulated: false,
-                notes: vec![],
-                image_bytes: None,
-                prepare_seconds: 0.0,
-                status: Status::Completed,
-                planned_repetitions: planned,
-                repetitions: vec![],
-                summary: None,
-            };
+            let mut entry = EnvironmentResult::new(kind.name(), planned);
             let mut done = Vec::new();
             for rep in recovered
                 .repetitions

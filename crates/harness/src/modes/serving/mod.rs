@@ -552,13 +552,7 @@ pub fn add_ratios(results: &mut [ServingResult], baseline: &str) {
 /// Adds `results` to `results.json` in the output directory (creating it
 /// when absent), replacing entries of the same environment, scenario and transport.
 fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError> {
-    let output = &ctx.config.common.output;
-    std::fs::create_dir_all(output).map_err(|source| HarnessError::Io {
-        what: "creating the output directory",
-        path: output.clone(),
-        source,
-    })?;
-    let path = results_path(output);
+    let path = crate::context::output_results(&ctx.config.common.output)?;
     let mut file = match ResultsFile::load(&path) {
         Ok(file) => file,
         Err(_) if !path.exists() => ResultsFile::new(
