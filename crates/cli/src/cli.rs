@@ -30,9 +30,9 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Regenerate reports (HTML, Markdown, CSV, paper table) from a results file.
     Report(ReportArgs),
-    /// Compare two results files (or two environments of one) with a permutation test on repetition means.
-    /// Exit code 0: no regression; 3: a significant regression (B slower than A); 4: the
-    /// environments computed different outputs; 1: error.
+    /// Compare two results files (or environments of one): slower, faster, same or inconclusive.
+    /// Exit code 0: no regression; 3: a regression (B slower than A); 4: the environments
+    /// computed different outputs; 2: the files measure different things (--force); 1: error.
     Compare(CompareArgs),
     /// Remove leftovers of interrupted runs (containers, cgroups, bundles, VMs).
     Clean,
@@ -75,6 +75,9 @@ pub struct RunArgs {
     /// Agent, downloads.
     #[command(flatten)]
     pub tool: ToolArgs,
+    /// Print the full summary table (CPU, memory, p99, whole verdicts), wider than 100 columns.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// `isobench report --style`.
@@ -91,6 +94,8 @@ pub enum ReportStyle {
     Json,
     /// The studies' table (rows: workloads; columns: environments, per host).
     Paper,
+    /// The summary table printed after a run (100 columns; --wide for every column).
+    Terminal,
 }
 
 /// `isobench compare --statistic`.
@@ -146,6 +151,9 @@ pub struct ReportArgs {
     /// Where to write (default: next to the results file; `-` for stdout).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// With --style terminal: the full table, wider than 100 columns.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// `isobench compare` options.
@@ -155,10 +163,12 @@ pub struct CompareArgs {
     pub a: PathBuf,
     /// Results file B (the candidate). Omit to compare environments inside A.
     pub b: Option<PathBuf>,
-    /// The baseline environment (default: A's baseline).
+    /// The baseline environment: in A (default: A's baseline; with two files,
+    /// --env-b's, else every environment both files have).
     #[arg(long)]
     pub env_a: Option<String>,
-    /// The candidate environment (default: every other one).
+    /// The candidate environment: in A, or in B with two files (default: every
+    /// other one; with two files, --env-a's).
     #[arg(long)]
     pub env_b: Option<String>,
     /// The per-repetition statistic compared: mean or median.
@@ -178,4 +188,8 @@ pub struct CompareArgs {
     /// Print the comparison as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Compare files that measure different things (workloads, engines, models or
+    /// inputs differ); the output says so.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -84,7 +84,8 @@ fn run(args: RunArgs, matches: &clap::ArgMatches, cache: &Path) -> Result<i32> {
         }
         Err(e) => return Err(e.into()),
     };
-    crate::out::print(&isobench_report::terminal_table(&results))?;
+    let layout = isobench_report::TerminalOptions { wide: args.wide };
+    crate::out::print(&isobench_report::terminal_table_with(&results, &layout))?;
     crate::reports::write_all(&results, &config.common.output)?;
     eprintln!(
         "results: {} (and results.csv, samples.csv, report.md, report.html)",

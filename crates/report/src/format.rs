@@ -1,6 +1,6 @@
 //! Number, unit, date and escaping helpers shared by the exporters.
 
-use isobench_results::{EnvironmentResult, ResultsFile};
+use isobench_results::EnvironmentResult;
 
 /// A time unit chosen for a column so that every cell of it reads well.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,11 +94,6 @@ pub(crate) fn tick(v: f64) -> String {
 /// Bytes as MiB with one decimal.
 pub(crate) fn mib(bytes: f64) -> String {
     format!("{:.1}", bytes / (1024.0 * 1024.0))
-}
-
-/// Signed bytes as MiB with one decimal and an explicit sign (`+12.3`, `-0.4`).
-pub(crate) fn mib_signed(bytes: i64) -> String {
-    format!("{:+.1}", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// A time in µs with a unit chosen for its magnitude, 3 significant digits (`850 µs`, `12.3 ms`, `1.20 s`).
@@ -239,54 +234,6 @@ mod tests {
             (sig3(0.2193), sig3(9.992), sig3(316.2)),
             ("0.219".into(), "9.99".into(), "316".into())
         );
-        assert_eq!(mib_signed(-(1 << 20)), "-1.0");
         assert_eq!(or_dash(None::<f64>, num), "—");
-    }
-}
-
-/// The run's design in words: `6 rounds × 20 iterations`, or
-/// `9 rounds (sequential, stopped: every comparison decided) × 3–12 iterations`.
-pub(crate) fn design_text(results: &ResultsFile) -> String {
-    let rounds = results
-        .environments
-        .iter()
-        .map(|e| e.repetitions.len())
-        .max()
-        .unwrap_or(0);
-    let mut counts: Vec<usize> = results
-        .environments
-        .iter()
-        .flat_map(|e| e.repetitions.iter().map(|r| r.iterations.len()))
-        .filter(|&n| n > 0)
-        .collect();
-    counts.sort_unstable();
-    let iterations = match (counts.first(), counts.last()) {
-        (Some(lo), Some(hi)) if lo == hi => format!("{lo} iterations"),
-        (Some(lo), Some(hi)) => format!("{lo}–{hi} iterations"),
-        _ => "no iterations".into(),
-    };
-    let plan = match results.design.as_ref() {
-        Some(design) => match (design.plan, design.stopped) {
-            (isobench_results::Plan::Sequential { .. }, Some(stop)) => {
-                format!(" (sequential; stopped: {})", stop_text(stop))
-            }
-            (isobench_results::Plan::Sequential { .. }, None) => " (sequential)".into(),
-            (isobench_results::Plan::Fixed { .. }, _) => String::new(),
-        },
-        None => String::new(),
-    };
-    format!("{rounds} round(s){plan} × {iterations}")
-}
-
-/// Why a run stopped, in words.
-pub(crate) fn stop_text(stop: isobench_results::Stop) -> &'static str {
-    use isobench_results::Stop;
-    match stop {
-        Stop::Planned => "its rounds ran",
-        Stop::AllDecided => "every comparison decided",
-        Stop::BudgetSpent => "budget spent",
-        Stop::MaxRounds => "--max-rounds reached",
-        Stop::Interrupted => "interrupted",
-        Stop::NothingToCompare => "nothing to compare",
     }
 }

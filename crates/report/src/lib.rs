@@ -3,38 +3,58 @@
 //! (`--style paper`), reports across hosts, and A/B comparisons.
 //!
 //! There is one verdict: every table reads the file's
-//! [`isobench_results::EnvironmentSummary::comparison`] (a permutation test
-//! on repetition means, significant when p < alpha and |change| >
-//! threshold), and [`compare_environments`] computes the same one with the
-//! same options. Every figure is defined once, in the results' doc comments,
-//! and the reports' "Definitions" repeat it; an absent figure reads `—`
-//! with its reason, never 0.
+//! [`isobench_results::EnvironmentSummary::decision`] and words it the same
+//! way ([`verdict::Verdict`]): one of four outcomes (slower, faster, same,
+//! inconclusive), with the change the run could have detected next to
+//! `same` and `inconclusive`, and for `inconclusive` the interval and what
+//! would decide it. [`compare_environments`] computes the same decisions
+//! with the same options. Every figure is defined once, in the results' doc
+//! comments, and the reports' "Definitions" repeat it; an absent figure
+//! reads `—` with its reason, never 0.
+//!
+//! The crate is laid out by what each part does: [`verdict`] (verdict
+//! words), [`words`] (warnings and absent reasons), `cells` (figure cells),
+//! `notes` (notes and footnotes under a table), [`design`] (the run's
+//! design), `definitions`, `sections` (the details of Markdown and HTML),
+//! [`text_table`] (the one terminal table formatter), [`export`] (one module
+//! per format), [`charts`] (SVG, with the verdicts' forest plot),
+//! [`compare`], [`merged`], [`paper`] and [`serving`].
 //!
 //! Typical use after a run: [`terminal_table`], then [`write_reports`] next to
-//! `results.json`; for `isobench compare`: [`compare::compare_files`] then
-//! [`compare::CompareReport::has_regression`] and
-//! [`compare::CompareReport::outputs_differ`]; for several hosts:
+//! `results.json`; for `isobench compare`: [`compare_files`] or
+//! [`compare_environments`], then [`CompareReport::has_regression`] and
+//! [`CompareReport::outputs_differ`]; for several hosts:
 //! [`merged_markdown`] / [`merged_html`].
 
 #![deny(missing_docs)]
 
+mod cells;
 pub mod charts;
 pub mod compare;
+mod definitions;
+pub mod design;
 pub mod export;
 mod format;
 pub mod merged;
+mod notes;
 pub mod paper;
+mod sections;
+pub mod serving;
+pub mod text_table;
+pub mod verdict;
 pub mod words;
 
 pub use compare::{
-    compare_environments, compare_files, CompareReport, CompareRow, HOST_DRIFT_THRESHOLD,
+    compare_environments, compare_files, CompareOptions, CompareReport, CompareRow, FileChecks,
+    Side, COMPARE_FORMAT_VERSION, HOST_DRIFT_THRESHOLD,
 };
 pub use export::{
-    raw_csv, terminal_table, write_reports, CsvExporter, ExportFormat, Exporter, HtmlExporter,
-    JsonExporter, MarkdownExporter,
+    raw_csv, terminal_table, terminal_table_with, write_reports, CsvExporter, ExportFormat,
+    Exporter, HtmlExporter, JsonExporter, MarkdownExporter, TerminalOptions,
 };
 pub use merged::{merged_html, merged_markdown};
 pub use paper::render_paper_table;
+pub use serving::serving_table;
 
 /// Errors producing a report.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +90,13 @@ pub enum ReportError {
     /// No environment to compare.
     #[error("nothing to compare: {0}")]
     NothingToCompare(String),
+    /// Two results files measure different things (workloads, engines,
+    /// models or input sets differ); `--force` compares them anyway.
+    #[error("A and B measure different things: {}; compare runs of the same workload, engine, model and inputs, or pass --force to compare anyway", reasons.join("; "))]
+    Incomparable {
+        /// What differs, one entry per difference.
+        reasons: Vec<String>,
+    },
 }
 
 #[cfg(test)]

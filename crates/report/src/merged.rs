@@ -2,19 +2,20 @@
 //! A.json B.json ...`): a table of the hosts (what each machine is, how fast
 //! its host-speed probe ran), then one table per workload / engine / model
 //! whose rows are environments and whose columns are grouped by host: mean
-//! ± σ, the ratio to *that host's* baseline and the verdict against it.
+//! ± σ, the ratio to *that host's* baseline with the verdict's interval,
+//! and the verdict against it; in HTML, each table's forest plot.
 //!
 //! Absolute times from different machines differ by the machines; the
 //! warnings say so when the fingerprints or the host-speed probes differ.
 
 use isobench_results::ResultsFile;
 
-use crate::export::html::css;
-use isobench_stats::{DEFAULT_ALPHA, DEFAULT_THRESHOLD};
-
-use crate::export::{ratio_text, verdict_class, verdict_rule, verdict_text};
-use crate::format::{env_label, esc, failed_count, md_cell, num, tick, utc, DASH};
+use crate::charts::{figure_html, forest, forest_rows, ForestRow};
+use crate::export::html::{page_start, warnings_box};
+use crate::format::{env_label, esc, failed_count, md_cell, num, utc, DASH};
 use crate::paper::row_label;
+use crate::verdict::{level, ratio_text, Rule, Verdict};
+use crate::ReportError;
 
 /// One file's host, as the hosts table shows it.
 struct HostRow {
@@ -27,10 +28,7 @@ struct HostRow {
 }
 
 /// Cells of one environment on one host: mean ± σ (ms), ratio, verdict (and its CSS class).
-type HostCells = [String; 3];
-
-/// One environment's cells on one host and its verdict's CSS class.
-type HostCell = (HostCells, Option<&'static str>);
+type HostCell = ([String; 3], Option<&'static str>);
 
 /// One workload / engine / model.
 struct MergedTable {
@@ -39,6 +37,10 @@ struct MergedTable {
     groups: Vec<String>,
     /// Environment label, then per group its cells and the verdict's class.
     rows: Vec<(String, Vec<HostCell>)>,
+    /// The forest plot's rows (`environment · host`).
+    forest: Vec<ForestRow>,
+    /// The threshold and interval level of the first file's verdicts.
+    rule: Rule,
 }
 
 /// Everything both formats show.
@@ -59,8 +61,9 @@ fn host_name(label: &str, file: &ResultsFile) -> String {
     }
 }
 
-fn build(files: &[(String, ResultsFile)]) -> Merged {
-    let hosts = files
+/// The hosts table's rows.
+fn host_rows(files: &[(String, ResultsFile)]) -> Vec<HostRow> {
+    files
         .iter()
         .map(|(label, f)| HostRow {
             label: label.clone(),
@@ -73,100 +76,93 @@ fn build(files: &[(String, ResultsFile)]) -> Merged {
             order: f.experiment.order.to_string(),
             date: utc(f.started_unix),
         })
-        .collect();
+        .collect()
+}
 
-    // One table per workload / engine / model, in first-seen order.
-    let mut titles: Vec<String> = Vec::new();
-    for (_, f) in files {
-        let title = row_label(f);
-        if !titles.contains(&title) {
-            titles.push(title);
+/// One environment's cells in one file.
+fn host_cell(file: &ResultsFile, name: &str) -> HostCell {
+    let Some(env) = file.environments.iter().find(|e| e.name == name) else {
+        return ([DASH.into(), DASH.into(), "not run".into()], None);
+    };
+    let mean = match &env.summary {
+        Some(s) => {
+            let mark = if env.partly_failed() {
+                let (failed, total) = failed_count(env);
+                format!(" (partly failed: {failed} of {total})")
+            } else {
+                String::new()
+            };
+            format!(
+                "{} ± {}{mark}",
+                num(s.inference_us.mean / 1e3),
+                num(s.inference_us.std / 1e3)
+            )
         }
-    }
-    let tables = titles
-        .into_iter()
-        .map(|title| {
-            let members: Vec<&(String, ResultsFile)> = files
+        None => DASH.into(),
+    };
+    let verdict = Verdict::of(file, env);
+    (
+        [mean, ratio_text(file, env, 3), verdict.label()],
+        verdict.class(),
+    )
+}
+
+/// The table of the files whose row label is `title`.
+fn table(files: &[(String, ResultsFile)], title: String) -> MergedTable {
+    let members: Vec<&(String, ResultsFile)> = files
+        .iter()
+        .filter(|(_, f)| row_label(f) == title)
+        .collect();
+    let groups: Vec<String> = members
+        .iter()
+        .map(|(label, f)| {
+            let name = host_name(label, f);
+            let shared = members
                 .iter()
-                .filter(|(_, f)| row_label(f) == title)
-                .collect();
-            let groups: Vec<String> = members
-                .iter()
-                .map(|(label, f)| {
-                    let name = host_name(label, f);
-                    let shared = members
-                        .iter()
-                        .filter(|(l, g)| host_name(l, g) == name)
-                        .count()
-                        > 1;
-                    if shared {
-                        label.clone()
-                    } else {
-                        name
-                    }
-                })
-                .collect();
-            let mut envs: Vec<(String, String)> = Vec::new();
-            for (_, f) in &members {
-                for e in &f.environments {
-                    if !envs.iter().any(|(name, _)| *name == e.name) {
-                        envs.push((e.name.clone(), env_label(e)));
-                    }
-                }
-            }
-            let rows = envs
-                .into_iter()
-                .map(|(name, shown)| {
-                    let cells = members
-                        .iter()
-                        .map(
-                            |(_, f)| match f.environments.iter().find(|e| e.name == name) {
-                                None => ([DASH.into(), DASH.into(), "not run".into()], None),
-                                Some(env) => {
-                                    let mean = match &env.summary {
-                                        Some(s) => {
-                                            let mark = if env.partly_failed() {
-                                                let (failed, total) = failed_count(env);
-                                                format!(" (partly failed: {failed} of {total})")
-                                            } else {
-                                                String::new()
-                                            };
-                                            format!(
-                                                "{} ± {}{mark}",
-                                                num(s.inference_us.mean / 1e3),
-                                                num(s.inference_us.std / 1e3)
-                                            )
-                                        }
-                                        None => DASH.into(),
-                                    };
-                                    (
-                                        [mean, ratio_text(f, env), verdict_text(f, env)],
-                                        verdict_class(env),
-                                    )
-                                }
-                            },
-                        )
-                        .collect();
-                    (shown, cells)
-                })
-                .collect();
-            MergedTable {
-                title,
-                groups,
-                rows,
+                .filter(|(l, g)| host_name(l, g) == name)
+                .count()
+                > 1;
+            if shared {
+                label.clone()
+            } else {
+                name
             }
         })
         .collect();
-
-    let mut warnings = Vec::new();
-    let mut fingerprints: Vec<&str> = Vec::new();
-    let prints: Vec<String> = files.iter().map(|(_, f)| f.host.fingerprint()).collect();
-    for p in &prints {
-        if !fingerprints.contains(&p.as_str()) {
-            fingerprints.push(p);
+    let mut envs: Vec<(String, String)> = Vec::new();
+    for (_, f) in &members {
+        for e in &f.environments {
+            if !envs.iter().any(|(name, _)| *name == e.name) {
+                envs.push((e.name.clone(), env_label(e)));
+            }
         }
     }
-    if fingerprints.len() > 1 {
+    let rows = envs
+        .into_iter()
+        .map(|(name, shown)| {
+            let cells = members.iter().map(|(_, f)| host_cell(f, &name)).collect();
+            (shown, cells)
+        })
+        .collect();
+    let forest = members
+        .iter()
+        .zip(&groups)
+        .flat_map(|((_, f), group)| forest_rows(f, &format!(" · {group}")))
+        .collect();
+    MergedTable {
+        title,
+        groups,
+        rows,
+        forest,
+        rule: Rule::of(&members[0].1),
+    }
+}
+
+/// Warnings about the machines, their speed, outputs and baselines.
+fn warnings(files: &[(String, ResultsFile)]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let prints: Vec<String> = files.iter().map(|(_, f)| f.host.fingerprint()).collect();
+    if prints.iter().any(|p| *p != prints[0]) {
         let described: Vec<String> = files
             .iter()
             .zip(&prints)
@@ -186,6 +182,11 @@ fn build(files: &[(String, ResultsFile)]) -> Merged {
         probes.iter().max_by(|a, b| a.1.total_cmp(&b.1)),
     ) {
         if slow.1 > fast.1 && fast.1 > 0.0 {
+            let all = probes
+                .iter()
+                .map(|(name, c)| format!("{name} {} ms", num(c * 1e3)))
+                .collect::<Vec<_>>()
+                .join(", ");
             warnings.push(format!(
                 "the host-speed probes differ: the same reference computation took {} ms on {} and {} ms on {} ({:.1}% longer){}",
                 num(fast.1 * 1e3),
@@ -193,59 +194,70 @@ fn build(files: &[(String, ResultsFile)]) -> Merged {
                 num(slow.1 * 1e3),
                 slow.0,
                 (slow.1 / fast.1 - 1.0) * 100.0,
-                if probes.len() > 2 {
-                    format!(
-                        " (all: {})",
-                        probes
-                            .iter()
-                            .map(|(name, c)| format!("{name} {} ms", num(c * 1e3)))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                } else {
-                    String::new()
-                }
+                if probes.len() > 2 { format!(" (all: {all})") } else { String::new() }
             ));
         }
     }
     for (label, f) in files {
-        if f.host_speed.is_none() {
-            warnings.push(format!(
-                "{} ({label}) has no host-speed probe: its speed cannot be compared with the others'",
-                host_name(label, f)
-            ));
-        }
-        if let Some(check) = f.outputs.as_ref().filter(|c| !c.consistent()) {
-            warnings.push(format!(
-                "{label}: outputs differ between environments ({} of {} iterations differ from {}'s)",
-                check.mismatch_count, check.compared, check.reference
-            ));
-        }
-        if let Some(base) = f.baseline_env().filter(|b| b.partly_failed()) {
-            let (failed, total) = failed_count(base);
-            warnings.push(format!(
-                "{label}: the baseline {} is partly failed ({failed} of {total} repetitions failed): every ratio against it is marked †",
-                base.name
-            ));
+        warnings.extend(file_warnings(label, f));
+    }
+    warnings
+}
+
+/// One file's own warnings: no probe, outputs that differ, a partly failed baseline.
+fn file_warnings(label: &str, f: &ResultsFile) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if f.host_speed.is_none() {
+        warnings.push(format!(
+            "{} ({label}) has no host-speed probe: its speed cannot be compared with the others'",
+            host_name(label, f)
+        ));
+    }
+    if let Some(check) = f.outputs.as_ref().filter(|c| !c.consistent()) {
+        warnings.push(format!(
+            "{label}: outputs differ between environments ({} of {} iterations differ from {}'s)",
+            check.mismatch_count, check.compared, check.reference
+        ));
+    }
+    if let Some(base) = f.baseline_env().filter(|b| b.partly_failed()) {
+        let (failed, total) = failed_count(base);
+        warnings.push(format!(
+            "{label}: the baseline {} is partly failed ({failed} of {total} repetitions failed): every ratio against it is marked †",
+            base.name
+        ));
+    }
+    warnings
+}
+
+fn build(files: &[(String, ResultsFile)]) -> Merged {
+    let mut titles: Vec<String> = Vec::new();
+    for (_, f) in files {
+        let title = row_label(f);
+        if !titles.contains(&title) {
+            titles.push(title);
         }
     }
-    let (alpha, threshold) = files
-        .first()
-        .map(|(_, f)| verdict_rule(f))
-        .unwrap_or((DEFAULT_ALPHA, DEFAULT_THRESHOLD));
+    let rule = files.first().map(|(_, f)| Rule::of(f)).unwrap_or(Rule {
+        alpha: isobench_stats::DEFAULT_ALPHA,
+        threshold: isobench_stats::DEFAULT_THRESHOLD,
+        level: 1.0 - isobench_stats::DEFAULT_ALPHA,
+    });
     let rule = format!(
-        "Ratios and verdicts are against each host's own baseline (native when measured): mean in-agent inference time over the baseline's with a two-level bootstrap 95% CI, and a permutation test on repetition means (p < {alpha} and |change| > {}%).",
-        tick(threshold * 100.0)
+        "Ratios and verdicts are against each host's own baseline: the ratio of mean in-agent inference times, paired by round, with the interval the verdict used ({} in the first file); \
+         slower or faster when it excludes 1 and the change is beyond {band}, same when it lies within {band}, inconclusive otherwise (α {}).",
+        level(rule.level),
+        rule.alpha,
+        band = rule.band()
     );
     Merged {
-        hosts,
-        tables,
-        warnings,
+        hosts: host_rows(files),
+        tables: titles.into_iter().map(|t| table(files, t)).collect(),
+        warnings: warnings(files),
         rule,
     }
 }
 
-const CELL_HEADERS: [&str; 3] = ["mean ± σ (ms)", "ratio to baseline (95% CI)", "verdict"];
+const CELL_HEADERS: [&str; 3] = ["mean ± σ (ms)", "ratio to baseline [interval]", "verdict"];
 
 /// Markdown report over results files from several hosts (`label` = file path).
 pub fn merged_markdown(files: &[(String, ResultsFile)]) -> String {
@@ -264,6 +276,12 @@ pub fn merged_markdown(files: &[(String, ResultsFile)]) -> String {
             md_cell(&h.order),
             h.date
         ));
+    }
+    if !m.warnings.is_empty() {
+        out.push('\n');
+        for w in &m.warnings {
+            out.push_str(&format!("> ⚠ {}\n", md_cell(w)));
+        }
     }
     for t in &m.tables {
         out.push_str(&format!("\n**{}**\n\n| Environment |", md_cell(&t.title)));
@@ -286,36 +304,54 @@ pub fn merged_markdown(files: &[(String, ResultsFile)]) -> String {
         }
     }
     out.push_str(&format!("\n{}\n", md_cell(&m.rule)));
-    if !m.warnings.is_empty() {
-        out.push('\n');
-        for w in &m.warnings {
-            out.push_str(&format!("> ⚠ {}\n", md_cell(w)));
-        }
-    }
     out
 }
 
+/// One workload's table in HTML, with a two-row header (one `colspan` group per host).
+fn table_html(i: usize, t: &MergedTable) -> String {
+    let mut h = format!(
+        "<h2>{}</h2>\n<div class=\"scroll\"><table id=\"merged-{i}\">\n<tr><th rowspan=\"2\">Environment</th>",
+        esc(&t.title)
+    );
+    for g in &t.groups {
+        h.push_str(&format!(
+            "<th colspan=\"{}\">{}</th>",
+            CELL_HEADERS.len(),
+            esc(g)
+        ));
+    }
+    h.push_str("</tr>\n<tr>");
+    for _ in &t.groups {
+        for c in CELL_HEADERS {
+            h.push_str(&format!("<th>{}</th>", esc(c)));
+        }
+    }
+    h.push_str("</tr>\n");
+    for (env, cells) in &t.rows {
+        h.push_str(&format!("<tr><td>{}</td>", esc(env)));
+        for ([mean, ratio, verdict], class) in cells {
+            let class = class.map(|c| format!(" class=\"{c}\"")).unwrap_or_default();
+            h.push_str(&format!(
+                "<td>{}</td><td>{}</td><td{class}>{}</td>",
+                esc(mean),
+                esc(ratio),
+                esc(verdict)
+            ));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table></div>\n");
+    h
+}
+
 /// Self-contained HTML report over results files from several hosts
-/// (`label` = file path): hosts table, then per workload a table with a
-/// two-row header (one `colspan` group per host).
-pub fn merged_html(files: &[(String, ResultsFile)]) -> String {
+/// (`label` = file path): hosts table, warnings, then per workload a table
+/// with a two-row header (one `colspan` group per host) and its forest plot.
+pub fn merged_html(files: &[(String, ResultsFile)]) -> Result<String, ReportError> {
     let m = build(files);
     let title = format!("isobench: {} results files across hosts", files.len());
-    let mut h = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{}</title>\n<style>\n{}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
-        esc(&title),
-        css(),
-        esc(&title)
-    );
-    if !m.warnings.is_empty() {
-        h.push_str("<div class=\"warnings\" id=\"warnings\"><strong>Warnings</strong><ul>\n");
-        for w in &m.warnings {
-            h.push_str(&format!("<li>{}</li>\n", esc(w)));
-        }
-        h.push_str("</ul></div>\n");
-    }
+    let mut h = page_start(&title);
+    h.push_str(&format!("<h1>{}</h1>\n", esc(&title)));
     h.push_str("<h2>Hosts</h2>\n<table id=\"hosts\">\n<tr><th>File</th><th>Hostname</th><th>Fingerprint</th><th>Calibration median (ms)</th><th>Order</th><th>Date</th></tr>\n");
     for host in &m.hosts {
         h.push_str(&format!(
@@ -329,41 +365,19 @@ pub fn merged_html(files: &[(String, ResultsFile)]) -> String {
         ));
     }
     h.push_str("</table>\n");
+    h.push_str(&warnings_box(&m.warnings));
     for (i, t) in m.tables.iter().enumerate() {
-        h.push_str(&format!(
-            "<h2>{}</h2>\n<div class=\"scroll\"><table id=\"merged-{i}\">\n<tr><th rowspan=\"2\">Environment</th>",
-            esc(&t.title)
-        ));
-        for g in &t.groups {
-            h.push_str(&format!(
-                "<th colspan=\"{}\">{}</th>",
-                CELL_HEADERS.len(),
-                esc(g)
-            ));
+        h.push_str(&table_html(i, t));
+        if let Some(chart) = forest(
+            &format!("verdicts-{i}"),
+            &t.forest,
+            t.rule.threshold,
+            t.rule.level,
+        )? {
+            h.push_str(&figure_html(&chart));
         }
-        h.push_str("</tr>\n<tr>");
-        for _ in &t.groups {
-            for c in CELL_HEADERS {
-                h.push_str(&format!("<th>{}</th>", esc(c)));
-            }
-        }
-        h.push_str("</tr>\n");
-        for (env, cells) in &t.rows {
-            h.push_str(&format!("<tr><td>{}</td>", esc(env)));
-            for ([mean, ratio, verdict], class) in cells {
-                let class = class.map(|c| format!(" class=\"{c}\"")).unwrap_or_default();
-                h.push_str(&format!(
-                    "<td>{}</td><td>{}</td><td{class}>{}</td>",
-                    esc(mean),
-                    esc(ratio),
-                    esc(verdict)
-                ));
-            }
-            h.push_str("</tr>\n");
-        }
-        h.push_str("</table></div>\n");
     }
     h.push_str(&format!("<p class=\"note\">{}</p>\n", esc(&m.rule)));
     h.push_str("</body>\n</html>\n");
-    h
+    Ok(h)
 }

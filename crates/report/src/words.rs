@@ -2,21 +2,43 @@
 //! for an absent figure (the results hold them as data). Every report
 //! (terminal, Markdown, HTML, compare) words them the same way. Repetitions
 //! are named by their round, from 1, everywhere.
+//!
+//! [`warning_lines`] groups a run's warnings per cause: one line for every
+//! environment a cause concerns, with the number the reader should ask for
+//! (the largest any environment needs).
+
+use std::mem::discriminant;
 
 use isobench_results::{AbsentReason, Warning};
 
-/// `round 3`, `rounds 1, 2 and 5`.
+/// `round 3`, `rounds 1, 2 and 5`, `rounds 1–4 and 7` (consecutive rounds as a range).
 pub fn rounds(rounds: &[u32]) -> String {
-    match rounds {
-        [] => "no round".into(),
-        [one] => format!("round {one}"),
-        [init @ .., last] => format!(
-            "rounds {} and {last}",
-            init.iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    let mut sorted = rounds.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut spans: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        if j >= i + 2 {
+            spans.push(format!("{}–{}", sorted[i], sorted[j]));
+        } else {
+            spans.extend(sorted[i..=j].iter().map(u32::to_string));
+        }
+        i = j + 1;
+    }
+    let single = sorted.len() == 1;
+    if spans.is_empty() {
+        return "no round".into();
+    }
+    let list = and_list(&spans);
+    if single {
+        format!("round {list}")
+    } else {
+        format!("rounds {list}")
     }
 }
 
@@ -37,8 +59,72 @@ pub fn absent(reason: &AbsentReason) -> String {
     }
 }
 
-/// One warning, in one line.
+/// One warning, in one sentence (ungrouped; see [`warning_lines`]).
 pub fn warning(w: &Warning) -> String {
+    warning_lines(std::slice::from_ref(w))
+        .pop()
+        .unwrap_or_default()
+}
+
+/// The warnings, grouped per cause in order of first appearance: one line
+/// per cause (CPU figures absent: one per kind of reason), each naming
+/// every environment it concerns; identical warnings once.
+pub fn warning_lines(warnings: &[Warning]) -> Vec<String> {
+    let mut groups: Vec<Vec<&Warning>> = Vec::new();
+    for w in warnings {
+        let same_cause = |g: &&mut Vec<&Warning>| match (g[0], w) {
+            (Warning::CpuAbsent { reason: a, .. }, Warning::CpuAbsent { reason: b, .. }) => {
+                discriminant(a) == discriminant(b)
+            }
+            (first, _) => discriminant(first) == discriminant(w),
+        };
+        match groups.iter_mut().find(same_cause) {
+            Some(group) if !group.contains(&w) => group.push(w),
+            Some(_) => {}
+            None => groups.push(vec![w]),
+        }
+    }
+    groups.iter().map(|g| group_line(g)).collect()
+}
+
+/// `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The line of one group of warnings of the same cause.
+fn group_line(group: &[&Warning]) -> String {
+    match group[0] {
+        Warning::BusyHost { .. }
+        | Warning::DesignTooSmall { .. }
+        | Warning::BlockedOrder
+        | Warning::Interrupted { .. }
+        | Warning::HostDrift { .. }
+        | Warning::OutputsDiffer { .. } => run_warning(group[0]),
+        Warning::Emulated { .. } => {
+            let envs: Vec<String> = group
+                .iter()
+                .filter_map(|w| match w {
+                    Warning::Emulated { env, accel } => Some(format!("{env} ({accel})")),
+                    _ => None,
+                })
+                .collect();
+            format!(
+                "figures of {} come from software emulation; they say nothing about hardware-virtualised speed",
+                and_list(&envs)
+            )
+        }
+        Warning::CpuAbsent { .. } => cpu_absent_line(group),
+        _ => env_group_line(group),
+    }
+}
+
+/// Warnings about the run as a whole (one of each at most).
+fn run_warning(w: &Warning) -> String {
     match w {
         Warning::BusyHost { load_average, cpus } => format!(
             "the host's load average ({load_average:.1}) was above its CPU count ({cpus}) when the run started: a noisy neighbour may distort the figures"
@@ -48,9 +134,9 @@ pub fn warning(w: &Warning) -> String {
             needed,
             alpha,
         } => format!(
-            "{repetitions} repetitions per environment cannot reach p < {alpha}: verdicts are inconclusive; ask for --repetitions {needed} or more"
+            "{repetitions} rounds cannot decide at α {alpha}: verdicts are inconclusive; ask for --repetitions {needed} or more"
         ),
-        Warning::BlockedOrder => "repetitions ran in blocks (--order blocked): the host's drift over the run is attributed to whichever environment ran at that moment".into(),
+        Warning::BlockedOrder => "repetitions ran in blocks (--order blocked): the host's drift over the run is attributed to whichever environment ran at that moment, and verdicts are unpaired".into(),
         Warning::Interrupted { rounds_done } => format!(
             "the run was interrupted after {rounds_done} round(s): its figures are partial; `isobench run --resume DIR` continues it"
         ),
@@ -64,14 +150,14 @@ pub fn warning(w: &Warning) -> String {
         } => {
             let mut named: Vec<String> = affected
                 .iter()
-                .take(4)
+                .take(3)
                 .map(|a| format!("{} round {} ({:+.0}%)", a.env, a.round, a.off * 100.0))
                 .collect();
-            if affected.len() > 4 {
-                named.push(format!("{} more", affected.len() - 4));
+            if affected.len() > 3 {
+                named.push(format!("{} more", affected.len() - 3));
             }
             format!(
-                "the host's speed drifted {:.0}% during the run (probe {:.1}–{:.1} ms); {} repetition(s) ran while it was over {:.0}% off its median: {}",
+                "the host's speed drifted {:.0}% during the run (probe {:.1}–{:.1} ms); {} repetition(s) ran over {:.0}% off its median: {}",
                 drift * 100.0,
                 min_seconds * 1e3,
                 max_seconds * 1e3,
@@ -89,68 +175,131 @@ pub fn warning(w: &Warning) -> String {
             "outputs differ: {mismatches} of {compared} iterations differ from {reference}'s for the same input (first: {} round {} iteration {} on {}: {})",
             first.env, first.round, first.index, first.input, first.reason
         ),
-        Warning::Emulated { env, accel } => format!(
-            "{env}: figures come from software emulation ({accel}); they say nothing about hardware-virtualised speed"
-        ),
-        Warning::FailedRepetitions {
-            env,
-            failed,
-            total,
-            baseline,
-        } => {
-            let first = failed.first().map(|f| f.reason.as_str()).unwrap_or("");
-            let mut text = format!(
-                "{env}: {} of {total} repetitions failed ({}; first: {first})",
-                failed.len(),
-                rounds(&failed.iter().map(|f| f.round).collect::<Vec<_>>())
-            );
-            if *baseline {
-                text.push_str("; it is the baseline: every ratio rests on its successful repetitions");
-            }
-            text
-        }
-        Warning::StopFailed {
-            env,
-            rounds: which,
-            error,
-        } => format!(
-            "{env}: stopping the instance failed in {} ({error}); exit codes and final counters unknown",
-            rounds(which)
-        ),
-        Warning::CpuAbsent {
+        other => env_group_line(&[other]),
+    }
+}
+
+/// CPU figures absent for one kind of reason, in every environment concerned.
+fn cpu_absent_line(group: &[&Warning]) -> String {
+    let mut envs: Vec<String> = Vec::new();
+    let mut reasons: Vec<&AbsentReason> = Vec::new();
+    for w in group {
+        if let Warning::CpuAbsent {
             env,
             reason,
             rounds: which,
-        } => format!("{env}: CPU figures absent in {}: {}", rounds(which), absent(reason)),
-        Warning::HighVariation { env, cv } => format!(
-            "{env}: inference time varies a lot within instances (CV {:.0}%); a quieter host helps",
-            cv * 100.0
+        } = w
+        {
+            envs.push(format!("{env} ({})", rounds(which)));
+            reasons.push(reason);
+        }
+    }
+    let why = match reasons.as_slice() {
+        [AbsentReason::WindowTooShort { .. }, ..] => {
+            let (mut shortest, mut minimum, mut needed) = (f64::MAX, 0.0f64, 0u64);
+            for r in &reasons {
+                if let AbsentReason::WindowTooShort {
+                    seconds,
+                    minimum_seconds,
+                    iterations_needed,
+                } = r
+                {
+                    shortest = shortest.min(*seconds);
+                    minimum = minimum.max(*minimum_seconds);
+                    needed = needed.max(*iterations_needed);
+                }
+            }
+            format!(
+                "the measured iterations lasted as little as {shortest:.3} s, under the {minimum:.1} s the CPU counters need for ±5%; ask for --iterations {needed} or more"
+            )
+        }
+        [first, ..] => absent(first),
+        [] => String::new(),
+    };
+    format!("CPU figures absent in {}: {why}", and_list(&envs))
+}
+
+/// Warnings about environments, one cause: one line naming each.
+fn env_group_line(group: &[&Warning]) -> String {
+    let each = |f: &dyn Fn(&Warning) -> Option<String>| -> String {
+        and_list(&group.iter().filter_map(|w| f(w)).collect::<Vec<_>>())
+    };
+    match group[0] {
+        Warning::FailedRepetitions { .. } => format!(
+            "repetitions failed: {}",
+            each(&|w| match w {
+                Warning::FailedRepetitions {
+                    env,
+                    failed,
+                    total,
+                    baseline,
+                } => Some(format!(
+                    "{env} {} of {total} ({}: {}){}",
+                    failed.len(),
+                    rounds(&failed.iter().map(|f| f.round).collect::<Vec<_>>()),
+                    failed.first().map(|f| f.reason.as_str()).unwrap_or(""),
+                    if *baseline {
+                        ", the baseline: every ratio rests on its other repetitions"
+                    } else {
+                        ""
+                    }
+                )),
+                _ => None,
+            })
         ),
-        Warning::OutlierRepetitions {
-            env,
-            rounds: which,
-            means_ms,
-        } => format!(
-            "{env}: {} far from its other repetitions (means {} ms): that instance, or the host then, behaved differently",
-            rounds(which),
-            means_ms
+        Warning::StopFailed { .. } => format!(
+            "stopping instances failed: {}; exit codes and final counters unknown",
+            each(&|w| match w {
+                Warning::StopFailed { env, rounds: r, error } => {
+                    Some(format!("{env} in {} ({error})", rounds(r)))
+                }
+                _ => None,
+            })
+        ),
+        Warning::HighVariation { .. } => format!(
+            "inference time varies a lot within instances: {}; a quieter host helps",
+            each(&|w| match w {
+                Warning::HighVariation { env, cv } => Some(format!("{env} CV {:.0}%", cv * 100.0)),
+                _ => None,
+            })
+        ),
+        Warning::OutlierRepetitions { .. } => format!(
+            "repetitions far from their environment's others: {}; that instance, or the host then, behaved differently",
+            each(&|w| match w {
+                Warning::OutlierRepetitions { env, rounds: r, .. } => {
+                    Some(format!("{env} {}", rounds(r)))
+                }
+                _ => None,
+            })
+        ),
+        Warning::OutlierIterations { .. } => format!(
+            "iterations that are outliers in inference time (modified z-score > 3.5): {}",
+            each(&|w| match w {
+                Warning::OutlierIterations { env, count } => Some(format!("{env} {count}")),
+                _ => None,
+            })
+        ),
+        Warning::SlowFirstIteration { .. } => {
+            let warmup = group
                 .iter()
-                .map(|m| format!("{m:.1}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Warning::OutlierIterations { env, count } => format!(
-            "{env}: {count} iteration(s) are outliers in inference time (modified z-score > 3.5)"
-        ),
-        Warning::SlowFirstIteration {
-            env,
-            rounds: which,
-            warmup,
-        } => format!(
-            "{env}: the first measured iteration was over twice the others in {} (caches?); ask for --warmup {} or more",
-            rounds(which),
-            warmup + 2
-        ),
+                .filter_map(|w| match w {
+                    Warning::SlowFirstIteration { warmup, .. } => Some(*warmup),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0);
+            format!(
+                "the first measured iteration was over twice the others in {} (caches?); ask for --warmup {} or more",
+                each(&|w| match w {
+                    Warning::SlowFirstIteration { env, rounds: r, .. } => {
+                        Some(format!("{env} ({})", rounds(r)))
+                    }
+                    _ => None,
+                }),
+                warmup + 2
+            )
+        }
+        other => run_warning(other),
     }
 }
 
@@ -162,6 +311,9 @@ mod tests {
     fn rounds_are_named_from_one_in_a_sentence() {
         assert_eq!(rounds(&[3]), "round 3");
         assert_eq!(rounds(&[1, 2, 5]), "rounds 1, 2 and 5");
+        assert_eq!(rounds(&[1, 2]), "rounds 1 and 2");
+        assert_eq!(rounds(&[5, 1, 2, 3, 4, 7]), "rounds 1–5 and 7");
+        assert_eq!(rounds(&[1, 3, 5]), "rounds 1, 3 and 5");
         assert_eq!(rounds(&[]), "no round");
     }
 
@@ -183,5 +335,46 @@ mod tests {
             warmup: 3,
         };
         assert!(warning(&slow).contains("--warmup 5"), "{}", warning(&slow));
+    }
+
+    #[test]
+    fn one_line_per_cause_with_the_largest_number_asked_for() {
+        let short = |env: &str, seconds: f64, needed: u64, rounds: Vec<u32>| Warning::CpuAbsent {
+            env: env.into(),
+            reason: AbsentReason::WindowTooShort {
+                seconds,
+                minimum_seconds: 0.4,
+                iterations_needed: needed,
+            },
+            rounds,
+        };
+        let nothing = Warning::CpuAbsent {
+            env: "gvisor".into(),
+            reason: AbsentReason::NoWindow,
+            rounds: vec![2],
+        };
+        let cv = |env: &str, cv: f64| Warning::HighVariation {
+            env: env.into(),
+            cv,
+        };
+        let warnings = vec![
+            short("native", 0.12, 40, vec![1, 2, 3]),
+            cv("docker", 0.12),
+            short("docker", 0.09, 55, vec![1, 2, 3]),
+            nothing.clone(),
+            cv("gvisor", 0.2),
+            cv("gvisor", 0.2),
+        ];
+        let lines = warning_lines(&warnings);
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            "CPU figures absent in native (rounds 1–3) and docker (rounds 1–3): the measured iterations lasted as little as 0.090 s, under the 0.4 s the CPU counters need for ±5%; ask for --iterations 55 or more"
+        );
+        assert_eq!(
+            lines[1],
+            "inference time varies a lot within instances: docker CV 12% and gvisor CV 20%; a quieter host helps"
+        );
+        assert!(lines[2].starts_with("CPU figures absent in gvisor (round 2): no meter reading"));
     }
 }

@@ -5,8 +5,9 @@
 use isobench_results::{ResultsFile, Status};
 use isobench_stats::Summary;
 
-use super::{verdict_text, Exporter};
+use super::Exporter;
 use crate::format::csv_field;
+use crate::verdict::{tidy, Verdict};
 use crate::ReportError;
 
 /// Summary columns, one row per environment.
@@ -15,10 +16,13 @@ pub struct CsvExporter;
 
 /// Header of [`CsvExporter`]'s output.
 ///
-/// `failed_repetitions` and `outlier_repetitions` list repetition indices
-/// separated by spaces; `repetitions_compared` reads `baseline vs this`;
-/// `verdict` is the same text as every report's (`slower`, `faster`, `no
-/// significant difference`, `inconclusive (reason)`, `baseline`, `not compared (reason)`).
+/// `failed_repetitions` and `outlier_repetitions` list rounds separated by
+/// spaces; `outcome` is `slower`, `faster`, `same`, `inconclusive`,
+/// `baseline`, `not compared`, `failed`, `skipped`, `interrupted` or `no
+/// samples`; `verdict` is the same text as every report's (the outcome,
+/// with the change the run could have detected next to `same` and
+/// `inconclusive`, and for `inconclusive` the interval and what would
+/// decide it); `analysis` says how it was compared (`paired on 6 rounds`).
 pub const SUMMARY_HEADER: &[&str] = &[
     "environment",
     "status",
@@ -66,8 +70,9 @@ pub const SUMMARY_HEADER: &[&str] = &[
     "ratio_interval_low",
     "ratio_interval_high",
     "ratio_interval_level",
+    "outcome",
     "verdict",
-    "rounds_compared",
+    "analysis",
     "minimum_detectable_effect_percent",
     "calibration_median_s",
     "image_bytes",
@@ -101,104 +106,112 @@ fn calibration_median(env: &isobench_results::EnvironmentResult) -> Option<f64> 
     })
 }
 
+/// The cells of `env`'s row, in [`SUMMARY_HEADER`] order.
+fn row(results: &ResultsFile, env: &isobench_results::EnvironmentResult) -> Vec<String> {
+    let status = match &env.status {
+        Status::Completed => "completed".to_string(),
+        Status::Interrupted => format!(
+            "interrupted ({} of {} repetitions)",
+            env.repetitions.len(),
+            env.planned_repetitions
+        ),
+        Status::Failed { reason } => format!("failed: {reason}"),
+        Status::Skipped { reason } => format!("skipped: {reason}"),
+    };
+    let failed: Vec<u32> = env
+        .repetitions
+        .iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.round)
+        .collect();
+    let mut cells = vec![
+        env.name.clone(),
+        status,
+        env.emulated.to_string(),
+        opt(env.accel.as_ref()),
+        opt(env.runtime_version.as_ref()),
+        env.repetitions.len().to_string(),
+        indices(&failed),
+    ];
+    let s = env.summary.as_ref();
+    match s {
+        Some(s) => {
+            let i: &Summary = &s.inference_us;
+            let e = &s.end_to_end_us;
+            cells.extend(
+                [
+                    i.n as f64,
+                    i.mean,
+                    i.std,
+                    i.cv,
+                    i.min,
+                    i.max,
+                    i.median,
+                    i.p90,
+                    i.p95,
+                    i.p99,
+                    i.mean_ci.low,
+                    i.mean_ci.high,
+                    i.median_ci.low,
+                    i.median_ci.high,
+                ]
+                .iter()
+                .map(f64::to_string),
+            );
+            cells.push(i.outliers.len().to_string());
+            let v = s.variance.as_ref();
+            cells.push(opt(v.map(|v| v.icc)));
+            cells.push(opt(v.map(|v| v.between.sqrt())));
+            cells.push(opt(v.map(|v| v.within.sqrt())));
+            cells.push(indices(&s.outlier_repetitions));
+            cells.extend([e.mean, e.std, e.median, e.p99].iter().map(f64::to_string));
+            cells.push(opt(s.ready_seconds.as_ref().map(|r| r.mean)));
+            cells.push(opt(s.first_inference_seconds.as_ref().map(|r| r.mean)));
+            cells.push(opt(s.cpu_percent));
+            cells.push(opt(s.cpu_seconds_per_inference));
+            cells.push(opt(s.startup_cpu_seconds));
+            cells.push(opt(s.workload_peak_rss_bytes));
+            cells.push(opt(s.host_peak_rss_bytes));
+            let m = s.isolation_overhead.as_ref();
+            cells.push(opt(m.map(|m| m.mean_bytes)));
+            cells.push(opt(m.map(|m| m.low_bytes)));
+            cells.push(opt(m.map(|m| m.high_bytes)));
+            cells.push(opt(s.vmm_overhead_bytes));
+            cells.push(opt(s.accuracy));
+            let d = s.decision.as_ref();
+            cells.push(opt(d.map(|d| d.ratio)));
+            cells.push(opt(d.and_then(|d| d.interval).map(|i| i.low)));
+            cells.push(opt(d.and_then(|d| d.interval).map(|i| i.high)));
+            cells.push(opt(d.and_then(|d| d.interval).map(|i| tidy(i.level))));
+        }
+        None => {
+            let filled = cells.len();
+            let verdict_at = SUMMARY_HEADER
+                .iter()
+                .position(|h| *h == "outcome")
+                .unwrap_or(filled);
+            cells.extend((filled..verdict_at).map(|_| String::new()));
+        }
+    }
+    let d = s.and_then(|s| s.decision.as_ref());
+    let verdict = Verdict::of(results, env);
+    cells.push(verdict.word().to_string());
+    cells.push(verdict.label());
+    cells.push(opt(d.map(|d| d.design.to_string())));
+    cells.push(opt(d
+        .and_then(|d| d.minimum_detectable_effect)
+        .map(|m| m * 100.0)));
+    cells.push(opt(calibration_median(env)));
+    cells.push(opt(env.image_bytes));
+    cells
+}
+
 impl Exporter for CsvExporter {
     fn serialize(&self, results: &ResultsFile) -> Result<Vec<u8>, ReportError> {
         let mut out = SUMMARY_HEADER.join(",");
         out.push('\n');
         for env in &results.environments {
-            let status = match &env.status {
-                Status::Completed => "completed".to_string(),
-                Status::Interrupted => format!(
-                    "interrupted ({} of {} repetitions)",
-                    env.repetitions.len(),
-                    env.planned_repetitions
-                ),
-                Status::Failed { reason } => format!("failed: {reason}"),
-                Status::Skipped { reason } => format!("skipped: {reason}"),
-            };
-            let failed: Vec<u32> = env
-                .repetitions
-                .iter()
-                .filter(|r| r.error.is_some())
-                .map(|r| r.round)
-                .collect();
-            let mut cells = vec![
-                env.name.clone(),
-                status,
-                env.emulated.to_string(),
-                opt(env.accel.as_ref()),
-                opt(env.runtime_version.as_ref()),
-                env.repetitions.len().to_string(),
-                indices(&failed),
-            ];
-            let s = env.summary.as_ref();
-            match s {
-                Some(s) => {
-                    let i: &Summary = &s.inference_us;
-                    let e = &s.end_to_end_us;
-                    cells.extend(
-                        [
-                            i.n as f64,
-                            i.mean,
-                            i.std,
-                            i.cv,
-                            i.min,
-                            i.max,
-                            i.median,
-                            i.p90,
-                            i.p95,
-                            i.p99,
-                            i.mean_ci.low,
-                            i.mean_ci.high,
-                            i.median_ci.low,
-                            i.median_ci.high,
-                        ]
-                        .iter()
-                        .map(f64::to_string),
-                    );
-                    cells.push(i.outliers.len().to_string());
-                    let v = s.variance.as_ref();
-                    cells.push(opt(v.map(|v| v.icc)));
-                    cells.push(opt(v.map(|v| v.between.sqrt())));
-                    cells.push(opt(v.map(|v| v.within.sqrt())));
-                    cells.push(indices(&s.outlier_repetitions));
-                    cells.extend([e.mean, e.std, e.median, e.p99].iter().map(f64::to_string));
-                    cells.push(opt(s.ready_seconds.as_ref().map(|r| r.mean)));
-                    cells.push(opt(s.first_inference_seconds.as_ref().map(|r| r.mean)));
-                    cells.push(opt(s.cpu_percent));
-                    cells.push(opt(s.cpu_seconds_per_inference));
-                    cells.push(opt(s.startup_cpu_seconds));
-                    cells.push(opt(s.workload_peak_rss_bytes));
-                    cells.push(opt(s.host_peak_rss_bytes));
-                    let m = s.isolation_overhead.as_ref();
-                    cells.push(opt(m.map(|m| m.mean_bytes)));
-                    cells.push(opt(m.map(|m| m.low_bytes)));
-                    cells.push(opt(m.map(|m| m.high_bytes)));
-                    cells.push(opt(s.vmm_overhead_bytes));
-                    cells.push(opt(s.accuracy));
-                    let d = s.decision.as_ref();
-                    cells.push(opt(d.map(|d| d.ratio)));
-                    cells.push(opt(d.and_then(|d| d.interval).map(|i| i.low)));
-                    cells.push(opt(d.and_then(|d| d.interval).map(|i| i.high)));
-                    cells.push(opt(d.and_then(|d| d.interval).map(|i| i.level)));
-                }
-                None => {
-                    let filled = cells.len();
-                    let verdict_at = SUMMARY_HEADER
-                        .iter()
-                        .position(|h| *h == "verdict")
-                        .unwrap_or(filled);
-                    cells.extend((filled..verdict_at).map(|_| String::new()));
-                }
-            }
-            let d = s.and_then(|s| s.decision.as_ref());
-            cells.push(verdict_text(results, env));
-            cells.push(opt(d.map(|d| d.design.to_string())));
-            cells.push(opt(d
-                .and_then(|d| d.minimum_detectable_effect)
-                .map(|m| m * 100.0)));
-            cells.push(opt(calibration_median(env)));
-            cells.push(opt(env.image_bytes));
+            let cells = row(results, env);
             debug_assert_eq!(cells.len(), SUMMARY_HEADER.len());
             out.push_str(
                 &cells

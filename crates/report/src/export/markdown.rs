@@ -1,15 +1,19 @@
 //! A Markdown report ready to paste into a paper or an issue: the summary
-//! table, the notes under it, warnings, the definition of every figure, then
-//! repetitions, host speed, outputs and serving.
+//! table, the notes and the warnings under it, the design, the definition
+//! of every figure, then repetitions, host speed, outputs and serving.
 
-use isobench_results::ResultsFile;
+use isobench_results::{OutputCheck, ResultsFile};
 
-use super::{
-    definitions, host_speed_lines, inference_unit, input_views, order_sentence, outputs_sentence,
-    repetition_rows, summary_headers, summary_rows, table_notes, variance_rows, Exporter,
-    InputView,
-};
+use super::Exporter;
+use crate::cells::{inference_unit, serving_rows, summary_headers, summary_rows, SERVING_HEADERS};
+use crate::definitions::definitions;
+use crate::design::{design_lines, design_text};
 use crate::format::{md_cell, utc};
+use crate::notes::{partial_banner, table_notes};
+use crate::sections::{
+    host_speed_lines, input_views, order_sentence, outputs_sentence, repetition_table,
+    variance_table, InputView, Table,
+};
 use crate::ReportError;
 
 /// Exports the summary table, its notes, definitions and details as Markdown.
@@ -19,14 +23,17 @@ pub struct MarkdownExporter;
 /// A Markdown table; `align` has one letter per column, `l` for
 /// left-aligned (text), anything else right-aligned (numbers); missing letters mean right.
 pub(crate) fn md_table(headers: &[String], rows: &[Vec<String>], align: &str) -> String {
-    let mut out = format!(
-        "| {} |\n",
-        headers
-            .iter()
-            .map(|h| md_cell(h))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
+    let line = |cells: &[String]| {
+        format!(
+            "| {} |\n",
+            cells
+                .iter()
+                .map(|c| md_cell(c))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )
+    };
+    let mut out = line(headers);
     out.push('|');
     let mut letters = align.chars();
     for _ in headers {
@@ -38,12 +45,149 @@ pub(crate) fn md_table(headers: &[String], rows: &[Vec<String>], align: &str) ->
     }
     out.push('\n');
     for row in rows {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+/// `- item` lines.
+fn bullets(items: impl IntoIterator<Item = String>) -> String {
+    items
+        .into_iter()
+        .map(|i| format!("- {}\n", md_cell(&i)))
+        .collect()
+}
+
+/// The title line, the partial-run banner and the program.
+fn head(results: &ResultsFile) -> String {
+    let x = &results.experiment;
+    let mut out = format!(
+        "**isobench** {} · workload `{}` ({}) · {} ({}), {} warm-up · {} · {} ({} CPUs)\n\n",
+        results.isobench_version,
+        md_cell(x.workload.name()),
+        md_cell(x.engine.name()),
+        md_cell(&design_text(results)),
+        md_cell(x.order.name()),
+        x.warmup,
+        utc(results.started_unix),
+        md_cell(&results.host.cpu_model),
+        results.host.cpus,
+    );
+    if let Some(banner) = partial_banner(results) {
+        out.push_str(&format!("> **{}**\n\n", md_cell(&banner)));
+    }
+    if let Some(command) = &x.command {
+        out.push_str(&format!("Program: `{}`\n\n", md_cell(command)));
+    }
+    out
+}
+
+/// The summary table, the notes under it and the warnings, grouped per cause.
+fn summary(results: &ResultsFile) -> String {
+    let unit = inference_unit(results);
+    let rows: Vec<Vec<String>> = summary_rows(results, unit)
+        .into_iter()
+        .map(|r| r.cells)
+        .collect();
+    let mut out = md_table(&summary_headers(results, unit), &rows, "l");
+    let notes = table_notes(results);
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&bullets(notes));
+    }
+    let warnings = crate::words::warning_lines(&results.warnings);
+    if !warnings.is_empty() {
+        out.push_str("\n**Warnings**\n\n");
+        for w in warnings {
+            out.push_str(&format!("> ⚠ {}\n", md_cell(&w)));
+        }
+    }
+    out
+}
+
+/// The design and the definitions.
+fn design_and_definitions(results: &ResultsFile) -> String {
+    let mut out = String::from("\n**Design**\n\n");
+    for (term, text) in design_lines(results) {
+        out.push_str(&format!("- **{term}**: {}.\n", md_cell(&text)));
+    }
+    out.push_str("\n**Definitions**\n\n");
+    for (term, definition) in definitions(results) {
+        out.push_str(&format!("- **{term}**: {}.\n", md_cell(&definition)));
+    }
+    out
+}
+
+/// A [`Table`] in Markdown.
+fn table(t: &Table, align: &str) -> String {
+    md_table(&t.headers, &t.rows, align)
+}
+
+/// Rounds, the spread of repetitions, and every repetition.
+fn repetitions(results: &ResultsFile) -> String {
+    let unit = inference_unit(results);
+    let mut out = format!("\n**Repetitions**\n\n{}\n", order_sentence(results));
+    for round in &results.rounds {
         out.push_str(&format!(
-            "| {} |\n",
-            row.iter()
-                .map(|c| md_cell(c))
-                .collect::<Vec<_>>()
-                .join(" | ")
+            "- round {}: {}\n",
+            round.round,
+            md_cell(&round.order.join(", "))
+        ));
+    }
+    let variance = variance_table(results, unit);
+    if !variance.rows.is_empty() {
+        out.push('\n');
+        out.push_str(&table(&variance, "lrrrll"));
+        out.push('\n');
+        out.push_str(&table(&repetition_table(results, unit), "lrrrrrl"));
+    }
+    out
+}
+
+/// The same-answer check.
+fn outputs(check: Option<&OutputCheck>) -> String {
+    let mut out = String::from("\n**Outputs**\n\n");
+    let Some(check) = check else {
+        out.push_str("No output digests in this file: whether the environments computed the same thing was not checked.\n");
+        return out;
+    };
+    out.push_str(&format!("{}\n\n", md_cell(&outputs_sentence(check))));
+    out.push_str(&format!(
+        "Compared with: {}.\n\n",
+        md_cell(&check.tolerance)
+    ));
+    if !check.mismatches.is_empty() {
+        out.push_str(&bullets(check.mismatches.iter().map(|m| {
+            format!(
+                "mismatch: {} round {} iteration {} on `{}`: {}",
+                m.env, m.round, m.index, m.input, m.reason
+            )
+        })));
+        out.push('\n');
+    }
+    let rows: Vec<Vec<String>> = input_views(check)
+        .into_iter()
+        .flat_map(|view| match view {
+            InputView::Identical {
+                input,
+                environments,
+                output,
+            } => vec![vec![
+                input.to_string(),
+                format!("identical in {environments} environments"),
+                output.to_string(),
+            ]],
+            InputView::Differ { input, outputs } => outputs
+                .into_iter()
+                .map(|(env, output)| vec![input.to_string(), env.to_string(), output.to_string()])
+                .collect(),
+        })
+        .collect();
+    if !rows.is_empty() {
+        out.push_str(&md_table(
+            &["Input".into(), "Environment".into(), "Output".into()],
+            &rows,
+            "lll",
         ));
     }
     out
@@ -51,169 +195,20 @@ pub(crate) fn md_table(headers: &[String], rows: &[Vec<String>], align: &str) ->
 
 impl Exporter for MarkdownExporter {
     fn serialize(&self, results: &ResultsFile) -> Result<Vec<u8>, ReportError> {
-        let x = &results.experiment;
-        let unit = inference_unit(results);
-        let mut out = format!(
-            "**isobench** {} · workload `{}` ({}) · {} ({}), {} warm-up · {} · {} ({} CPUs)\n\n",
-            results.isobench_version,
-            md_cell(x.workload.name()),
-            md_cell(x.engine.name()),
-            md_cell(&crate::format::design_text(results)),
-            md_cell(x.order.name()),
-            x.warmup,
-            utc(results.started_unix),
-            md_cell(&results.host.cpu_model),
-            results.host.cpus,
-        );
-        if let Some(command) = &x.command {
-            out.push_str(&format!("Program: `{}`\n\n", md_cell(command)));
-        }
-        let rows: Vec<Vec<String>> = summary_rows(results, unit)
-            .into_iter()
-            .map(|r| r.cells)
-            .collect();
-        out.push_str(&md_table(&summary_headers(results, unit), &rows, "l"));
-        let notes = table_notes(results);
-        if !notes.is_empty() {
-            out.push('\n');
-            for note in notes {
-                out.push_str(&format!("- {}\n", md_cell(&note)));
-            }
-        }
-        if !results.warnings.is_empty() {
-            out.push('\n');
-            for w in &results.warnings {
-                out.push_str(&format!("> ⚠ {}\n", md_cell(&crate::words::warning(w))));
-            }
-        }
-
-        out.push_str("\n**Definitions**\n\n");
-        for (term, definition) in definitions(results) {
-            out.push_str(&format!("- **{term}**: {}.\n", md_cell(&definition)));
-        }
-
-        out.push_str("\n**Repetitions**\n\n");
-        out.push_str(&order_sentence(results));
-        out.push('\n');
-        for round in &results.rounds {
-            out.push_str(&format!(
-                "- round {}: {}\n",
-                round.round,
-                md_cell(&round.order.join(", "))
-            ));
-        }
-        let u = unit.label();
-        let variance: Vec<Vec<String>> = variance_rows(results, unit)
-            .into_iter()
-            .map(|v| vec![v.env, v.between_sd, v.within_sd, v.icc, v.means, v.failed])
-            .collect();
-        if !variance.is_empty() {
-            out.push('\n');
-            out.push_str(&md_table(
-                &[
-                    "Environment".into(),
-                    format!("σ between repetitions ({u})"),
-                    format!("σ within ({u})"),
-                    "ICC".into(),
-                    format!("Repetition means ({u})"),
-                    "Failed repetitions".into(),
-                ],
-                &variance,
-                "lrrrll",
-            ));
-            let reps: Vec<Vec<String>> = repetition_rows(results, unit)
-                .into_iter()
-                .map(|r| {
-                    vec![
-                        r.env,
-                        r.index,
-                        r.sequence,
-                        r.iterations,
-                        r.mean,
-                        r.calibration,
-                        r.note,
-                    ]
-                })
-                .collect();
-            out.push('\n');
-            out.push_str(&md_table(
-                &[
-                    "Environment".into(),
-                    "Round".into(),
-                    "Launch #".into(),
-                    "Iterations".into(),
-                    format!("Mean ({u})"),
-                    "Calibration before / after (ms)".into(),
-                    "Note".into(),
-                ],
-                &reps,
-                "lrrrrrl",
-            ));
-        }
-
+        let mut out = head(results);
+        out.push_str(&summary(results));
+        out.push_str(&design_and_definitions(results));
+        out.push_str(&repetitions(results));
         out.push_str("\n**Host speed**\n\n");
         for line in host_speed_lines(results) {
             out.push_str(&format!("{line}\n"));
         }
-
-        out.push_str("\n**Outputs**\n\n");
-        match &results.outputs {
-            None => out.push_str("No output digests in this file: whether the environments computed the same thing was not checked.\n"),
-            Some(check) => {
-                out.push_str(&format!("{}\n\n", md_cell(&outputs_sentence(check))));
-                out.push_str(&format!("Compared with: {}.\n\n", md_cell(&check.tolerance)));
-                if !check.mismatches.is_empty() {
-                    for m in &check.mismatches {
-                        out.push_str(&format!(
-                            "- mismatch: {} repetition {} iteration {} on `{}`: {}\n",
-                            md_cell(&m.env),
-                            m.round,
-                            m.index,
-                            md_cell(&m.input),
-                            md_cell(&m.reason)
-                        ));
-                    }
-                    out.push('\n');
-                }
-                let rows: Vec<Vec<String>> = input_views(check)
-                    .into_iter()
-                    .flat_map(|view| match view {
-                        InputView::Identical {
-                            input,
-                            environments,
-                            output,
-                        } => vec![vec![
-                            input.to_string(),
-                            format!("identical in {environments} environments"),
-                            output.to_string(),
-                        ]],
-                        InputView::Differ { input, outputs } => outputs
-                            .into_iter()
-                            .map(|(env, output)| {
-                                vec![input.to_string(), env.to_string(), output.to_string()]
-                            })
-                            .collect(),
-                    })
-                    .collect();
-                if !rows.is_empty() {
-                    out.push_str(&md_table(
-                        &["Input".into(), "Environment".into(), "Output".into()],
-                        &rows,
-                        "lll",
-                    ));
-                }
-            }
-        }
-
-        let serving = super::serving_rows(results);
+        out.push_str(&outputs(results.outputs.as_ref()));
+        let serving = serving_rows(results);
         if !serving.is_empty() {
             out.push_str("\n**Model serving** (`isobench serve-bench`)\n\n");
-            let headers: Vec<String> = super::SERVING_HEADERS
-                .iter()
-                .map(|h| h.to_string())
-                .collect();
-            let rows: Vec<Vec<String>> = serving.into_iter().map(|r| r.to_vec()).collect();
-            out.push_str(&md_table(&headers, &rows, "lll"));
+            let headers: Vec<String> = SERVING_HEADERS.iter().map(|h| h.to_string()).collect();
+            out.push_str(&md_table(&headers, &serving, "lll"));
         }
         Ok(out.into_bytes())
     }

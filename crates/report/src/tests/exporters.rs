@@ -1,10 +1,11 @@
-//! (j): the exporters.
+//! The exporters: CSV, Markdown, HTML (with the verdicts' forest plot),
+//! JSON, the paper table, write_reports and the serving tables.
 
 use isobench_results::ResultsFile;
-use isobench_stats::Verdict;
+use isobench_stats::Outcome;
 
 use crate::export::{Exporter, JsonExporter};
-use crate::{compare_environments, raw_csv, render_paper_table, terminal_table, write_reports};
+use crate::{compare_environments, raw_csv, render_paper_table, write_reports};
 
 use super::fixtures::*;
 
@@ -39,17 +40,36 @@ fn csv_has_header_and_one_row_per_environment() {
     );
     assert!(native["calibration_median_s"].parse::<f64>().unwrap() > 0.0);
     let fc = csv_row(&text, "firecracker");
-    assert_eq!(fc["verdict"], "slower");
-    assert_eq!(fc["repetitions_compared"], "5 vs 5");
-    assert_eq!(fc["p_value"].parse::<f64>().unwrap(), 2.0 / 252.0);
-    assert_eq!(fc["min_p_value"].parse::<f64>().unwrap(), 2.0 / 252.0);
+    assert_eq!(
+        (fc["outcome"].as_str(), fc["verdict"].as_str()),
+        ("slower", "slower")
+    );
+    assert_eq!(fc["analysis"], "paired on 5 rounds");
+    assert!(
+        fc["minimum_detectable_effect_percent"]
+            .parse::<f64>()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(fc["ratio_interval_level"].parse::<f64>().unwrap(), 0.99);
     assert!(fc["icc"].parse::<f64>().unwrap() >= 0.0);
+    let docker = csv_row(&text, "docker");
+    assert_eq!(docker["outcome"], "same");
+    assert!(
+        docker["verdict"].starts_with("same (could have detected ±"),
+        "{}",
+        docker["verdict"]
+    );
     let qemu = csv_row(&text, "qemu-q35");
+    assert_eq!(qemu["outcome"], "not compared");
     assert!(qemu["verdict"].starts_with("not compared (one side is emulated"));
     let gvisor = csv_row(&text, "gvisor");
     assert_eq!(gvisor["status"], "skipped: runsc not installed");
     assert_eq!(gvisor["inference_mean_us"], "");
-    assert_eq!(gvisor["verdict"], "skipped");
+    assert_eq!(
+        (gvisor["outcome"].as_str(), gvisor["verdict"].as_str()),
+        ("skipped", "skipped")
+    );
     assert_eq!(gvisor["image_bytes"], "12345678");
 
     let raw = String::from_utf8(raw_csv(&file)).unwrap();
@@ -64,7 +84,7 @@ fn csv_has_header_and_one_row_per_environment() {
     assert_eq!(first["inference_us"], it.inference_us.to_string());
     assert_eq!(
         (first["round"].as_str(), first["sequence"].as_str()),
-        ("0", "0")
+        ("1", "0")
     );
     assert_eq!(first["calibration_before_s"], "0.01");
     assert_eq!(
@@ -79,17 +99,19 @@ fn csv_has_header_and_one_row_per_environment() {
     let second_round = lines
         .iter()
         .map(|l| csv_split(l))
-        .find(|r| r[0] == "docker" && r[1] == "1")
+        .find(|r| r[0] == "docker" && r[1] == "2")
         .unwrap();
     assert_eq!(
         (second_round[2].as_str(), second_round[3].as_str()),
-        ("1", "7")
+        ("2", "7")
     );
 }
 
 #[test]
 fn markdown_table_shape_sections_and_escaping() {
-    let file = standard("yolov8", 5, 30);
+    let mut file = standard("yolov8", 5, 30);
+    file.environments[5] = failed("oci-crun", "crun: cannot mount proc <markup> & | pipes");
+    isobench_harness::summarize::summarize_all(&mut file);
     let text = md(&file);
     let header = text
         .lines()
@@ -113,9 +135,9 @@ fn markdown_table_shape_sections_and_escaping() {
         "p99 (ms)",
         "Workload peak RSS (MiB)",
         "Host peak RSS (MiB)",
-        "Isolation overhead (MiB)",
-        "Ratio to baseline (two-level bootstrap 95% CI)",
-        "Verdict (p < 0.01, |change| > 5%)",
+        "Isolation overhead (MiB) [95% interval]",
+        "Ratio to baseline [99% interval, the verdict's]",
+        "Verdict (α 0.01, ±5%)",
     ] {
         assert!(md_cells(header).iter().any(|c| c == h), "{h} in {header}");
     }
@@ -135,21 +157,29 @@ fn markdown_table_shape_sections_and_escaping() {
     let crun = md_cells(md_row(&text, "oci-crun"));
     assert_eq!(crun.last().unwrap(), "failed");
     assert!(!md_row(&text, "oci-crun").contains("cannot mount"));
-    assert!(text.contains("- oci-crun: FAILED: crun: cannot mount proc"));
+    assert!(text.contains("- oci-crun: FAILED: crun: cannot mount proc <markup> & \\| pipes"));
     assert!(text.contains("- gvisor: skipped: runsc not installed"));
-    // Escaping.
-    assert!(text.contains("> ⚠ a warning with <markup> & \\| pipes"));
+    // Warnings under the table (escaped), before the design and the definitions.
+    let warning = "> ⚠ repetitions failed: oci-crun 1 of 1 (round 1: crun: cannot mount proc <markup> & \\| pipes)";
+    assert!(text.contains(warning), "{text}");
+    let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at("| gvisor |") < at("**Warnings**") && at("**Warnings**") < at("**Design**"));
+    assert!(at("**Design**") < at("**Definitions**"));
     // Sections.
     for section in [
         "**Definitions**",
+        "- **Verdict**: one of four outcomes",
+        "- **Looks and budget**: unless --repetitions fixes the rounds",
+        "- **Ratio to baseline**: the geometric mean over rounds",
         "- **CPU %**: host CPU seconds (user + system) charged to the instance over the measured iterations only",
         "- **Percentiles**: nearest rank",
-        "- **Isolation overhead**: this environment's host peak RSS minus the baseline's",
+        "- **Isolation overhead**: the mean over rounds of this environment's host peak RSS minus the baseline's",
+        "the meter's noise is judged by that interval",
         "**Repetitions**",
-        "Interleaved: 5 round(s)",
+        "Interleaved: 5 rounds",
         "- round 1: native, docker, firecracker, oci-runc, qemu-q35",
-        "| Environment | σ between repetitions (ms) | σ within (ms) | ICC |",
-        "| native | 0 | 0 | 30 | ",
+        "| Environment | σ between repetitions (ms) | σ within repetitions (ms) | ICC |",
+        "| native | 1 | 0 | 30 | ",
         " | 10.00 / 10.10 |  |",
         "**Host speed**",
         "median 10.",
@@ -163,12 +193,14 @@ fn markdown_table_shape_sections_and_escaping() {
 
 #[test]
 fn html_is_self_contained_with_one_nonempty_svg_per_chart() {
-    let file = standard("yolov8", 5, 30);
+    let mut file = standard("yolov8", 5, 30);
+    file.environments[5] = failed("oci-crun", "crun: cannot mount proc <markup> & | pipes");
+    isobench_harness::summarize::summarize_all(&mut file);
     let page = html(&file);
     if let Ok(path) = std::env::var("ISOBENCH_REPORT_SAMPLE") {
         std::fs::write(path, &page).unwrap();
     }
-    let figures: Vec<&str> = page.split("<figure class=\"chart\"").skip(1).collect();
+    let figures: Vec<&str> = page.split("<figure class=\"chart\"").skip(2).collect();
     let ids: Vec<&str> = figures
         .iter()
         .map(|f| f.split('"').nth(1).unwrap())
@@ -237,68 +269,69 @@ fn html_is_self_contained_with_one_nonempty_svg_per_chart() {
     }
     // Escaping and dark mode.
     assert!(page.contains("note with &lt;markup&gt; &amp; &quot;quotes&quot;"));
-    assert!(page.contains("a warning with &lt;markup&gt; &amp; | pipes"));
+    assert!(page.contains("crun: cannot mount proc &lt;markup&gt; &amp; | pipes"));
     assert!(!page.contains("<markup>"));
     assert!(page.contains("prefers-color-scheme: dark"));
     assert!(page.contains("qemu-q35 (emulated, TCG)"));
-    assert!(page.contains("<li>oci-crun: FAILED: crun: cannot mount proc</li>"));
+    assert!(page.contains("<li>oci-crun: FAILED: crun: cannot mount proc &lt;markup&gt;"));
+    // The warnings box under the summary table and its notes, then the
+    // verdicts' picture, then the design and definitions, then the charts.
+    let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at("id=\"summary\"") < at("id=\"summary-notes\""));
+    assert!(at("id=\"summary-notes\"") < at("id=\"warnings\""));
+    assert!(at("id=\"warnings\"") < at("id=\"verdicts\""));
+    assert!(at("id=\"verdicts\"") < at("id=\"design\""));
+    assert!(at("id=\"definitions\"") < at("id=\"latency-inference\""));
     assert!(page.contains("<td>img0.jpg</td><td>identical in 5 environments</td>"));
 }
 
 #[test]
-fn terminal_table_fits_and_lists_reasons_under_it() {
-    let mut crun = env("oci-crun", &means(10_100.0, 5), 30, 6);
-    fail_repetition(&mut crun, 4, "crun: cannot mount proc");
-    let file = file_of(
-        "yolov8",
-        vec![
-            env("native", &means(10_000.0, 5), 30, 1),
-            env("docker", &means(10_000.0, 5), 30, 2),
-            env("oci-runc", &means(9_000.0, 5), 30, 4),
-            crun,
-            env("firecracker", &means(11_200.0, 5), 30, 3),
-            emulated(env("qemu-q35", &means(50_000.0, 5), 30, 5)),
-        ],
-    );
-    let text = terminal_table(&file);
-    let table: Vec<&str> = text.lines().take(2 + file.environments.len()).collect();
-    for line in &table {
+fn the_verdicts_forest_plot_draws_each_ratio_against_the_band_in_its_outcomes_colour() {
+    let file = four_outcomes();
+    let page = html(&file);
+    let start = page
+        .find("<figure class=\"chart\" id=\"verdicts\">")
+        .expect("a forest plot");
+    let figure = &page[start..start + page[start..].find("</figure>").unwrap()];
+    let svg = &figure[figure.find("<svg").unwrap()..];
+    // One dot per row: the baseline (hollow) and four compared environments.
+    assert_eq!(svg.matches("<circle").count(), 5, "{svg}");
+    // Each outcome in its colour, with its word next to its line.
+    for (outcome, word) in [
+        (Outcome::Slower, "slower"),
+        (Outcome::Faster, "faster"),
+        (Outcome::Same, "same"),
+        (Outcome::Inconclusive, "inconclusive"),
+    ] {
+        let hex = crate::charts::forest::outcome_hex(outcome).to_uppercase();
+        assert!(svg.contains(&format!("fill=\"{hex}\"")), "{word} dot {hex}");
         assert!(
-            line.chars().count() <= 160,
-            "{} columns: {line}",
-            line.chars().count()
+            svg.contains(&format!(">\n{word}\n</text>"))
+                || svg.contains(&format!(">{word}</text>")),
+            "{word} label"
         );
     }
-    assert!(table[0].starts_with("environment") && table[0].contains("vs baseline [95% CI]"));
-    assert!(terminal_row(&text, "native").contains("baseline"));
-    assert!(terminal_row(&text, "firecracker")
-        .trim_end()
-        .ends_with("slower"));
-    assert!(terminal_row(&text, "qemu-q35 (emulated, TCG)").contains("not compared (see below)"));
-    assert!(text.contains(
-        "  qemu-q35: not compared (one side is emulated (TCG), the other hardware-accelerated)"
-    ));
-    assert!(text.contains(
-        "  oci-crun: partly failed: 1 of 5 repetitions failed (#4: crun: cannot mount proc)"
-    ));
+    // The ±5% band is one grey rectangle; environment names label the rows.
+    assert!(svg.contains("fill=\"#808081\""), "band");
+    for name in ["native", "docker", "firecracker", "oci-runc", "gvisor"] {
+        assert!(svg.contains(name), "{name}");
+    }
+    assert!(figure.contains("grey band: ±5% around 1"), "{figure}");
     assert!(
-        text.ends_with("warning: a warning with <markup> & | pipes\n"),
-        "{text}"
+        figure.contains("the 99% interval the verdict used"),
+        "{figure}"
     );
-
-    let whole = standard("yolov8", 5, 20);
-    let text = terminal_table(&whole);
-    assert!(
-        text.contains("\n  oci-crun: FAILED: crun: cannot mount proc\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("\n  gvisor: skipped: runsc not installed\n"),
-        "{text}"
-    );
-    assert!(terminal_row(&text, "gvisor")
-        .trim_end()
-        .ends_with("skipped"));
+    // The rows' geometry: same inside the band, slower beyond it, inconclusive across its edge.
+    let rows = crate::charts::forest_rows(&file, "");
+    let row = |name: &str| rows.iter().find(|r| r.label == name).unwrap();
+    let (lo, hi) = row("docker").interval.unwrap();
+    assert!(lo > 0.95 && hi < 1.05);
+    assert!(row("firecracker").interval.unwrap().0 > 1.05);
+    let (lo, hi) = row("gvisor").interval.unwrap();
+    assert!(lo < 1.05 && hi > 1.05);
+    // No forest plot without a comparison.
+    let alone = file_of("yolov8", vec![env("native", &means(10_000.0, 5), 20, 1)]);
+    assert!(!html(&alone).contains("id=\"verdicts\""));
 }
 
 #[test]
@@ -322,7 +355,7 @@ fn json_round_trips() {
         }
         if let (Some(x), Some(y)) = (&a.summary, &b.summary) {
             assert_eq!(x.inference_us, y.inference_us);
-            assert_eq!(x.comparison, y.comparison);
+            assert_eq!(x.decision, y.decision);
         }
     }
 }
@@ -336,11 +369,11 @@ fn compare_environments_inside_one_file() {
             .iter()
             .find(|row| row.b_environment == name)
             .unwrap()
-            .comparison
-            .map(|c| c.verdict)
+            .decision
+            .map(|d| d.outcome)
     };
-    assert_eq!(verdict("docker"), Some(Verdict::NoDifference));
-    assert_eq!(verdict("firecracker"), Some(Verdict::Slower));
+    assert_eq!(verdict("docker"), Some(Outcome::Same));
+    assert_eq!(verdict("firecracker"), Some(Outcome::Slower));
     assert_eq!(
         verdict("qemu-q35"),
         None,
@@ -354,7 +387,7 @@ fn compare_environments_inside_one_file() {
         &options(),
     )
     .unwrap();
-    assert_eq!(r.rows[0].comparison.unwrap().verdict, Verdict::Faster);
+    assert_eq!(r.rows[0].decision.unwrap().outcome, Outcome::Faster);
     let err = compare_environments(&file, Some("gvisor"), None, &options()).unwrap_err();
     assert!(
         err.to_string().contains("`gvisor` has no measured samples"),
@@ -383,13 +416,18 @@ fn paper_table_rows_are_models_columns_environments() {
         rows[2]
     );
     assert!(rows[2].contains("(95.00% CPU; slower)"), "{}", rows[2]);
+    assert!(rows[2].contains("(95.00% CPU; same¹)"), "{}", rows[2]);
     assert!(
-        rows[2].contains("(95.00% CPU; not compared¹)"),
+        rows[2].contains("(95.00% CPU; not compared²)"),
         "{}",
         rows[2]
     );
     assert!(
-        table.contains("- ¹ not compared (one side is emulated"),
+        table.contains("- ¹ docker: same (could have detected ±"),
+        "{table}"
+    );
+    assert!(
+        table.contains("- ² qemu-q35: not compared (one side is emulated"),
         "{table}"
     );
     assert!(rows[3].starts_with("| knn (tract"), "{}", rows[3]);
@@ -446,4 +484,29 @@ fn serving_results_appear_in_markdown_and_html() {
     let page = html(&file);
     assert!(page.contains("<table id=\"serving\">") && page.contains("<td>4688.0</td>"));
     assert!(!md(&standard("knn", 3, 10)).contains("Model serving"));
+    // serve-bench's terminal table: the same formatter as the run's.
+    let table = crate::serving_table(&file.serving);
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    assert!(
+        header.starts_with("env  ") && header.contains("peak QPS"),
+        "{header}"
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        "-".repeat(header.chars().count()).as_str()
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with("docker  server") && row.contains("4688.00") && row.contains("lat 1.25×"),
+        "{row}"
+    );
+    let mut failed = file.serving[0].clone();
+    failed.queries = 0;
+    failed.failure = Some("the agent did not answer".into());
+    let table = crate::serving_table(&[failed]);
+    assert!(
+        table.ends_with("\n  error: the agent did not answer\n"),
+        "{table}"
+    );
 }

@@ -1,8 +1,9 @@
-//! (f), (g), (h): p99, partial failures, absent figures.
+//! p99 marks, partly failed environments and baselines, absent figures,
+//! interrupted runs.
 
 use isobench_results::ResultsFile;
 
-use crate::{compare_environments, compare_files, terminal_table};
+use crate::{compare_environments, compare_files, terminal_table, FileChecks, Side};
 
 use super::fixtures::*;
 
@@ -15,9 +16,9 @@ fn p99_is_labelled_below_100_samples_only() {
     assert!(!p99_cell(&large).ends_with('*'), "{}", p99_cell(&large));
     assert!(md(&small).contains("* p99 from fewer than 100 iterations (native n = 60"));
     assert!(!md(&large).contains("p99 from fewer than 100"));
-    assert!(terminal_row(&terminal_table(&small), "native").contains(" ms*"));
-    assert!(!terminal_row(&terminal_table(&large), "native").contains(" ms*"));
     assert!(terminal_table(&small).contains("  * p99 from fewer than 100 iterations"));
+    let wide = crate::terminal_table_with(&small, &crate::TerminalOptions { wide: true });
+    assert!(terminal_row(&wide, "native").contains(" ms*"));
     assert!(html(&small).contains("* p99 from fewer than 100 iterations"));
 }
 
@@ -38,14 +39,14 @@ fn partly_failed_environments_are_marked_everywhere() {
         "{terminal}"
     );
     assert!(
-        terminal.contains(
-            "  docker: partly failed: 1 of 5 repetitions failed (#2: container exited with 137)"
+        unwrapped(&terminal).contains(
+            "docker: partly failed: 1 of 5 repetitions failed (round 3: container exited with 137)"
         ),
         "{terminal}"
     );
     let row = csv_row(&csv(&file), "docker");
     assert_eq!(row["status"], "failed: container exited with 137");
-    assert_eq!(row["failed_repetitions"], "2");
+    assert_eq!(row["failed_repetitions"], "3");
     assert_eq!(row["repetitions"], "5");
     let r = compare_environments(&file, None, None, &options()).unwrap();
     assert!(r.rows[0].b_failed && !r.rows[0].a_failed);
@@ -54,8 +55,17 @@ fn partly_failed_environments_are_marked_everywhere() {
         .warnings
         .iter()
         .any(|w| w.starts_with("docker is partly failed: 1 of 5")));
-    assert!(r.to_text().contains("docker vs native (B partly failed)"));
-    let r = compare_files(&file, &file, "A.json", "B.json", &options(), false);
+    assert!(
+        r.to_text().contains("\ndocker (B partly failed) "),
+        "{}",
+        r.to_text()
+    );
+    let side = Side {
+        file: &file,
+        label: "A.json",
+        env: None,
+    };
+    let r = compare_files(&side, &side, &options(), &FileChecks::default()).unwrap();
     assert!(r.rows[1].a_failed && r.rows[1].b_failed);
     assert!(r
         .warnings
@@ -116,14 +126,14 @@ fn absent_cpu_figures_read_dash_with_the_reason_never_zero() {
     let cells = md_cells(md_row(&markdown, "docker"));
     assert_eq!(&cells[5..8], ["—", "—", "—"], "{cells:?}");
     assert!(
-        markdown.contains("docker: CPU %, CPU s/inference, start-up CPU absent (—): rounds 1, 2, 3, 4 and 5: the meter (cgroup-v1 /isobench/gone) read nothing at ready"),
+        markdown.contains("docker: CPU %, CPU s/inference, start-up CPU absent (—): rounds 1–5: the meter (cgroup-v1 /isobench/gone) read nothing at ready"),
         "{markdown}"
     );
     let terminal = terminal_table(&file);
-    let row = terminal_row(&terminal, "docker");
-    assert!(row.contains("  —  ") && !row.contains(" 0.0 "), "{row}");
-    assert!(terminal.contains("the CPU meter read nothing"));
-    assert!(html(&file).contains("the CPU meter read nothing (cgroup gone)"));
+    assert!(
+        unwrapped(&terminal).contains("the meter (cgroup-v1 /isobench/gone) read nothing at ready")
+    );
+    assert!(html(&file).contains("CPU figures absent in docker (rounds 1–5): the meter (cgroup-v1 /isobench/gone) read nothing at ready"));
     let row = csv_row(&csv(&file), "docker");
     assert_eq!(row["cpu_percent"], "");
     assert_eq!(row["cpu_seconds_per_inference"], "");
@@ -134,4 +144,27 @@ fn absent_cpu_figures_read_dash_with_the_reason_never_zero() {
         !chart.svg.contains(">docker<"),
         "docker drawn in the CPU chart"
     );
+}
+
+#[test]
+fn an_interrupted_run_says_so_in_every_report() {
+    let mut file = standard("yolov8", 5, 20);
+    for env in file.environments.iter_mut().take(2) {
+        env.status = isobench_results::Status::Interrupted;
+        env.planned_repetitions = 12;
+    }
+    isobench_harness::summarize::summarize_all(&mut file);
+    let banner = "PARTIAL RUN: interrupted before its plan was done (repetitions done of planned: native 5 of 12, docker 5 of 12)";
+    assert!(
+        unwrapped(&terminal_table(&file)).starts_with(banner),
+        "{}",
+        terminal_table(&file)
+    );
+    assert!(
+        md(&file).contains(&format!("> **{banner}")),
+        "{}",
+        md(&file)
+    );
+    assert!(html(&file).contains(&format!("<p class=\"banner\" id=\"partial\">{banner}")));
+    assert!(md(&file).contains("- native: interrupted after 5 of 12 repetitions"));
 }

@@ -7,15 +7,12 @@ use isobench_results::{
     Calibration, EnvironmentResult, Experiment, HostInfo, HostSpeed, IterationSample,
     PayloadIdentity, Repetition, ResultsFile, Round, Status, Usage, UsageSample, RESULTS_VERSION,
 };
-use isobench_stats::CompareOptions;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::export::{CsvExporter, Exporter, HtmlExporter, MarkdownExporter};
-use isobench_harness::summarize::summarize_all;
-
-pub(super) const INCONCLUSIVE_3V3: &str =
-    "inconclusive (too few repetitions: 3 vs 3; at least 5 vs 5 needed for p < 0.01)";
+use crate::CompareOptions;
+use isobench_harness::summarize::{decision_options, summarize_all};
 
 // ---------------------------------------------------------------------------
 // Fixtures.
@@ -243,9 +240,9 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
             engine: isobench_records::Engine::Tract,
             model: Some("/cache/assets/models/yolov8-fall.onnx".into()),
             images: None,
-            iterations: iterations as u64,
+            iterations: Some(iterations as u64),
             warmup: 2,
-            repetitions: rounds_n as u32,
+            repetitions: Some(rounds_n as u32),
             vcpus: Some(1),
             memory_mib: Some(512),
             threads: 1,
@@ -277,6 +274,7 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
             .or(envs.first())
             .map(|e| e.name.clone()),
         environments: envs,
+        design: None,
         rounds,
         host_speed: None,
         outputs: None,
@@ -385,11 +383,39 @@ pub(super) fn csv_row(text: &str, name: &str) -> std::collections::BTreeMap<Stri
     header.into_iter().zip(row).collect()
 }
 
+/// The comparison options every report's verdicts use.
 pub(super) fn options() -> CompareOptions {
     CompareOptions {
-        resamples: 2000,
+        decision: decision_options(),
         ..CompareOptions::default()
     }
+}
+
+/// Round ratios of an environment whose verdict is inconclusive (leaning
+/// slower): 1.16 on average, spread 1.02–1.35 (the gVisor case).
+pub(super) const WIDE_RATIOS: [f64; 5] = [1.02, 1.35, 1.10, 1.25, 1.08];
+
+/// One of each outcome against native (10 ms): docker the same, firecracker
+/// 12% slower, oci-runc 10% faster, gvisor inconclusive; 5 rounds of 30
+/// iterations.
+pub(super) fn four_outcomes() -> ResultsFile {
+    let base = means(10_000.0, 5);
+    let gvisor: Vec<f64> = base.iter().zip(WIDE_RATIOS).map(|(m, r)| m * r).collect();
+    file_of(
+        "yolov8",
+        vec![
+            env("native", &base, 30, 1),
+            env("docker", &means(10_000.0, 5), 30, 2),
+            env("firecracker", &means(11_200.0, 5), 30, 3),
+            env("oci-runc", &means(9_000.0, 5), 30, 4),
+            env("gvisor", &gvisor, 30, 7),
+        ],
+    )
+}
+
+/// Whitespace collapsed: wrapped terminal lines read as one.
+pub(super) fn unwrapped(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 pub(super) fn with_probe(mut file: ResultsFile, median_seconds: f64) -> ResultsFile {

@@ -1,4 +1,4 @@
-//! (i): several hosts.
+//! Several hosts: the merged report and the paper table.
 
 use crate::{merged_html, merged_markdown, render_paper_table};
 
@@ -35,10 +35,21 @@ fn merged_report_groups_columns_by_host() {
     assert_eq!(md_cells(row).len(), 1 + 2 * 3, "{row}");
     assert_eq!(row.matches("| slower |").count(), 2, "{row}");
 
-    let page = merged_html(&files);
+    let page = merged_html(&files).unwrap();
     assert!(page.contains("<th rowspan=\"2\">Environment</th><th colspan=\"3\">rpi4</th><th colspan=\"3\">jetson-nano</th>"), "{page}");
     assert!(page.contains("Cortex-A57 × 4 CPUs"));
     assert!(!page.contains("<script"));
+    // The verdicts' forest plot, one row per environment and host.
+    let start = page
+        .find("<figure class=\"chart\" id=\"verdicts-0\">")
+        .expect("a forest plot");
+    let figure = &page[start..start + page[start..].find("</figure>").unwrap()];
+    assert_eq!(figure.matches("<circle").count(), 2 * 4, "{figure}");
+    for label in ["firecracker · rpi4", "docker · jetson-nano"] {
+        assert!(figure.contains(label), "{label}");
+    }
+    // The warnings under the hosts table, before the workloads' tables.
+    assert!(page.find("id=\"warnings\"").unwrap() < page.find("id=\"merged-0\"").unwrap());
 
     let paper = render_paper_table(&[pi, jetson]);
     let header = paper.lines().next().unwrap();

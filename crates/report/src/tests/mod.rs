@@ -9,4 +9,5 @@ mod compare;
 mod exporters;
 mod failures;
 mod merged;
+mod terminal;
 mod verdicts;

@@ -13,10 +13,14 @@ use plotters::prelude::*;
 use crate::format::{esc, tick, TimeUnit};
 use crate::ReportError;
 
+pub mod forest;
+
+pub use forest::{figure_html, forest, forest_rows, verdict_forest, ForestRow};
+
 /// Colour of axes and text, as written in the SVG (`fill`/`stroke` attributes).
 pub const FOREGROUND_HEX: &str = "#202021";
-const FG: RGBColor = RGBColor(0x20, 0x20, 0x21);
-const GRID: RGBColor = RGBColor(0x80, 0x80, 0x81);
+pub(crate) const FG: RGBColor = RGBColor(0x20, 0x20, 0x21);
+pub(crate) const GRID: RGBColor = RGBColor(0x80, 0x80, 0x81);
 
 /// Series colours (Tableau 10: mid luminance, legible on white and on near-black).
 const PALETTE: [RGBColor; 10] = [
@@ -32,7 +36,7 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(0xba, 0xb0, 0xac),
 ];
 
-const WIDTH: u32 = 900;
+pub(crate) const WIDTH: u32 = 900;
 const HEIGHT: u32 = 420;
 /// Raw points drawn per environment in a box plot (evenly strided beyond this).
 const MAX_POINTS: usize = 1500;
@@ -56,7 +60,7 @@ fn colour(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
-fn chart_err(id: &str, e: impl std::fmt::Display) -> ReportError {
+pub(crate) fn chart_err(id: &str, e: impl std::fmt::Display) -> ReportError {
     ReportError::Chart {
         chart: id.to_string(),
         reason: e.to_string(),
@@ -130,7 +134,7 @@ impl YAxis {
     }
 }
 
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+pub(crate) type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type Cat<'a, 'b> = ChartContext<
     'a,
     SVGBackend<'b>,
@@ -181,14 +185,23 @@ fn category_chart<'a, 'b>(
     Ok(chart)
 }
 
-/// Renders `draw` into an SVG string.
+/// Renders `draw` into an SVG string of the usual size.
 fn render(
     id: &str,
     draw: impl FnOnce(&Area<'_>) -> Result<(), ReportError>,
 ) -> Result<String, ReportError> {
+    render_sized(id, (WIDTH, HEIGHT), draw)
+}
+
+/// Renders `draw` into an SVG string of `size` pixels, labelled by `id`'s title.
+pub(crate) fn render_sized(
+    id: &str,
+    size: (u32, u32),
+    draw: impl FnOnce(&Area<'_>) -> Result<(), ReportError>,
+) -> Result<String, ReportError> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         draw(&root)?;
         root.present().map_err(|e| chart_err(id, e))?;
     }
