@@ -69,7 +69,7 @@ fn short_hash(hash: &str) -> String {
 /// Why two files do not measure the same thing (empty when they do):
 /// different workloads, engines, models (their sha256, else their file
 /// names) or input sets (their sha256, else the image directories).
-pub fn differences(a: &ResultsFile, b: &ResultsFile) -> Vec<String> {
+fn differences(a: &ResultsFile, b: &ResultsFile) -> Vec<String> {
     let (xa, xb) = (&a.experiment, &b.experiment);
     let mut out = Vec::new();
     if xa.workload != xb.workload {
