@@ -1,6 +1,5 @@
 //! `isobench report`, `isobench compare`, and the reports written after a run.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -94,19 +93,14 @@ fn report_merged(files: &[(String, ResultsFile)], args: &ReportArgs) -> Result<i
     Ok(0)
 }
 
-/// Writes `bytes` to stdout; a reader that went away (`| head`) ends it
-/// quietly: a broken pipe is not an error.
+/// Writes `bytes` (text) to stdout; a closed pipe ends it quietly ([`crate::out::print`]).
 fn stdout(bytes: &[u8]) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
-    }
+    crate::out::print(&String::from_utf8_lossy(bytes)).context("writing to stdout")
 }
 
 /// One line on stdout (see [`stdout`]).
 fn say(line: &str) -> Result<()> {
-    stdout(format!("{line}\n").as_bytes())
+    crate::out::print(&format!("{line}\n")).context("writing to stdout")
 }
 
 /// Writes `bytes` to `output`, or to stdout when it is absent or `-`.
