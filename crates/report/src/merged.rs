@@ -323,14 +323,22 @@ fn table_html(i: usize, t: &MergedTable) -> String {
     h.push_str("</tr>\n<tr>");
     for _ in &t.groups {
         for c in CELL_HEADERS {
-            h.push_str(&format!("<th>{}</th>", esc(c)));
+            let class = if c == "verdict" {
+                " class=\"verdict\""
+            } else {
+                ""
+            };
+            h.push_str(&format!("<th{class}>{}</th>", esc(c)));
         }
     }
     h.push_str("</tr>\n");
     for (env, cells) in &t.rows {
         h.push_str(&format!("<tr><td>{}</td>", esc(env)));
         for ([mean, ratio, verdict], class) in cells {
-            let class = class.map(|c| format!(" class=\"{c}\"")).unwrap_or_default();
+            let class = match class {
+                Some(c) => format!(" class=\"verdict {c}\""),
+                None => " class=\"verdict\"".to_string(),
+            };
             h.push_str(&format!(
                 "<td>{}</td><td>{}</td><td{class}>{}</td>",
                 esc(mean),

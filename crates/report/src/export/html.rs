@@ -44,7 +44,8 @@ h2 {{ font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 1px solid var(--rul
 .sub, .note {{ color: var(--muted); }}
 table {{ border-collapse: collapse; width: 100%; margin: .6rem 0; font-variant-numeric: tabular-nums; }}
 th, td {{ border-bottom: 1px solid var(--rule); padding: .3rem .5rem; text-align: right; vertical-align: top; }}
-th:first-child, td:first-child, table.kv td, table.kv th {{ text-align: left; }}
+th:first-child, td:first-child, table.kv td, table.kv th, table#hosts td, table#hosts th, td.verdict, th.verdict {{ text-align: left; }}
+th[colspan] {{ text-align: center; }}
 th {{ background: var(--head); }}
 code {{ font-size: .85em; word-break: break-all; }}
 .banner {{ background: var(--warn-bg); color: var(--warn-fg); border-radius: 6px; padding: .6rem 1rem; font-weight: 600; }}
