@@ -138,16 +138,16 @@ fn banner(config: &ExperimentConfig) -> String {
         None => "iterations chosen after the first rounds".into(),
     };
     format!(
-        "isobench: {} ({}, {} thread(s)) on {}, baseline {}\n  {rounds}; {iterations} after {} warm-up(s); results in {}",
+        "isobench: {} ({}, {} thread(s)), baseline {}\n  on {}\n  {rounds}\n  {iterations} after {} warm-up(s); results in {}",
         config.workload(),
         config.engine_run(),
         c.threads,
+        config.baseline(),
         c.environments
             .iter()
             .map(|k| k.name())
             .collect::<Vec<_>>()
             .join(", "),
-        config.baseline(),
         b.warmup,
         c.output.display()
     )

@@ -97,6 +97,28 @@ fn trial(
         );
         return;
     }
+    if signal == nix::sys::signal::Signal::SIGINT && status.code() == Some(130) {
+        // Interrupted for real: the results say so, with planned vs done.
+        let partial = ResultsFile::load(&dir.join("results.json")).unwrap();
+        let env_result = partial.environments.iter().find(|e| e.name == env).unwrap();
+        assert_eq!(
+            env_result.status,
+            Status::Interrupted,
+            "{env}: {:?}",
+            env_result.status
+        );
+        assert!(
+            (env_result.repetitions.len() as u32) < env_result.planned_repetitions,
+            "{env}: {} of {} done",
+            env_result.repetitions.len(),
+            env_result.planned_repetitions
+        );
+        let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(
+            report.to_lowercase().contains("interrupted"),
+            "report.md does not say the run was interrupted"
+        );
+    }
     let resumed = run(&["run", "--offline", "--resume", dir.to_str().unwrap()]);
     assert!(
         resumed.status.success(),

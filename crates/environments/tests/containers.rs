@@ -138,8 +138,7 @@ fn spec(env: &dyn Environment, run_id: RunId, iterations: u32) -> LaunchSpec {
                 "--assets",
                 &assets,
             ]
-            .map(String::from)
-            .to_vec(),
+            .map(String::from),
         )
         .unwrap(),
         limits: Limits {

@@ -123,8 +123,7 @@ fn run_yolov8(env: &mut dyn Environment, payload: &AgentPayload) -> Vec<Record> 
                 "--assets",
                 &assets,
             ]
-            .map(String::from)
-            .to_vec(),
+            .map(String::from),
         )
         .unwrap(),
         limits: Limits {

@@ -58,22 +58,22 @@ pub struct CommonOptions {
     #[arg(long, default_value_t = Engine::Tract)]
     pub engine: Engine,
     /// Engine threads.
-    #[arg(long, default_value_t = 1, value_parser = count_u32)]
+    #[arg(long, default_value_t = 1, value_parser = count_u32, allow_negative_numbers = true)]
     pub threads: u32,
     /// vCPUs (VMs) / CPU quota (containers, native in its cgroup). Default:
     /// unlimited for processes and containers, 2 for VMs.
-    #[arg(long, value_parser = count_u32)]
+    #[arg(long, value_parser = count_u32, allow_negative_numbers = true)]
     pub vcpus: Option<u32>,
     /// Memory in MiB (VM RAM / container limit). Default: unlimited for
     /// processes and containers, 1024 for VMs.
-    #[arg(long, value_name = "MIB", value_parser = count_u64)]
+    #[arg(long, value_name = "MIB", value_parser = count_u64, allow_negative_numbers = true)]
     pub memory: Option<u64>,
     /// Output directory for results.json, the CSV files and the reports.
     #[arg(long, value_name = "DIR", default_value = "isobench-results")]
     pub output: PathBuf,
     /// Seconds allowed per instance (run: boot and every iteration;
     /// serve-bench: boot and model load).
-    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = count_u64)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = count_u64, allow_negative_numbers = true)]
     pub timeout: u64,
     /// Seed of every random procedure (round order, Poisson arrivals).
     #[arg(long, default_value_t = DEFAULT_SEED)]
@@ -108,23 +108,23 @@ pub struct BatchOptions {
     /// Measured iterations per instance. Default: chosen from the variance
     /// after the first rounds (more instances, fewer iterations each, when
     /// instances differ more than iterations).
-    #[arg(long, value_parser = count_u64)]
+    #[arg(long, value_parser = count_u64, allow_negative_numbers = true)]
     pub iterations: Option<u64>,
     /// Warm-up iterations per instance (not measured).
-    #[arg(long, default_value_t = 3, value_parser = whole_u64)]
+    #[arg(long, default_value_t = 3, value_parser = whole_u64, allow_negative_numbers = true)]
     pub warmup: u64,
     /// A fixed design of N rounds (repetitions per environment). Default:
     /// sequential rounds until every comparison is decided or --budget is spent.
-    #[arg(long, value_name = "N", value_parser = count_u32)]
+    #[arg(long, value_name = "N", value_parser = count_u32, allow_negative_numbers = true)]
     pub repetitions: Option<u32>,
     /// Measuring time of a sequential run (e.g. 150s, 3m, 1h).
     #[arg(long, value_name = "DURATION", default_value = "150s")]
     pub budget: Budget,
     /// Sequential runs: the first look at the verdicts after this many rounds.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = count_u32)]
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = count_u32, allow_negative_numbers = true)]
     pub min_rounds: u32,
     /// Sequential runs: at most this many rounds.
-    #[arg(long, value_name = "N", default_value_t = 30, value_parser = count_u32)]
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = count_u32, allow_negative_numbers = true)]
     pub max_rounds: u32,
     /// How rounds are scheduled: interleaved (one fresh instance of every
     /// environment per round, in a seeded shuffled order) or blocked (all
@@ -132,13 +132,13 @@ pub struct BatchOptions {
     #[arg(long, default_value_t = Order::Interleaved)]
     pub order: Order,
     /// Seconds allowed from launch to the agent's ready record (boot / start).
-    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = count_u64)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = count_u64, allow_negative_numbers = true)]
     pub boot_timeout: u64,
     /// Seconds allowed between two agent records (one iteration).
-    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = count_u64)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = count_u64, allow_negative_numbers = true)]
     pub iteration_timeout: u64,
     /// Host metering interval, milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 50, value_parser = count_u64)]
+    #[arg(long, value_name = "MS", default_value_t = 50, value_parser = count_u64, allow_negative_numbers = true)]
     pub sample_interval_ms: u64,
     /// busy workload: CPU milliseconds per iteration.
     #[arg(long, value_name = "MS", default_value_t = isobench_records::invocation::DEFAULT_BUSY_MS)]
@@ -679,6 +679,13 @@ fn read_experiment_file(
             return Err(parse_error(format!("unknown key `{key}`{nearest}")));
         }
         let value = serde_json::to_value(value).map_err(|e| parse_error(e.to_string()))?;
+        // Each key on its own over the defaults, so a bad value names its key.
+        let mut alone = serde_json::to_value(ExperimentConfig::default())
+            .map_err(|e| parse_error(e.to_string()))?;
+        alone[&normal] = value.clone();
+        if let Err(e) = serde_json::from_value::<ExperimentConfig>(alone) {
+            return Err(parse_error(format!("`{key}`: {e}")));
+        }
         out.insert(normal, value);
     }
     Ok(out)

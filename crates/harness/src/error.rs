@@ -26,6 +26,9 @@ pub enum HarnessError {
     /// A configuration value is out of range or unknown.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// The user's model or images cannot be used (checked before any launch).
+    #[error("{0}")]
+    BadInput(String),
     /// The user's root filesystem (`--workload command`) cannot be used.
     #[error("{0}")]
     UserRoot(#[source] isobench_environments::EnvError),

@@ -300,7 +300,7 @@ pub fn check_user_inputs(
         .filter_map(|(flag, path)| Some(format!("{flag} {}", path.as_ref()?.display())))
         .collect::<Vec<_>>()
         .join(", ");
-    let invalid = |why: String| HarnessError::Invalid(format!("{what}: {why}"));
+    let invalid = |why: String| HarnessError::BadInput(format!("{what}: {why}"));
     let mut child = std::process::Command::new(agent)
         .args(&args)
         .stdin(std::process::Stdio::null())
@@ -351,6 +351,7 @@ pub fn check_user_inputs(
         .iter()
         .find(|r| matches!(r, isobench_records::Record::Error(_)))
     {
+        // The agent's message names the path it read: the user's own.
         return Err(invalid(e.message.clone()));
     }
     if !records
