@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::summary::{check, linear_percentile_sorted};
 use crate::{Interval, StatsError};
 
-/// Resamples used by [`crate::Summary`] and [`crate::hierarchical_ratio`].
+/// Resamples used by [`crate::Summary`] and the two-level bootstrap.
 pub const DEFAULT_RESAMPLES: usize = 2000;
 /// Confidence level used by default.
 pub const DEFAULT_LEVEL: f64 = 0.95;

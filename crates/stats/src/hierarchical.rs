@@ -45,19 +45,22 @@
 //! spread of the repetitions, making the interval slightly conservative:
 //! `σ_b² / k + 2 σ_w² / (k n)`; negligible when repetitions differ much.)
 //!
-//! For that reason no verdict comes from these intervals, and [`Ratio`] has no
-//! "significant" flag: whether two environments differ is decided by the
-//! permutation test of [`crate::repetition_test()`], exact for small designs,
-//! which reports a design too small to reach the significance level as
-//! inconclusive instead of pretending to an answer.
+//! For that reason no verdict comes from these intervals: whether two
+//! environments differ is decided from repetition means paired by round
+//! ([`crate::Decision`]), with an interval whose coverage the simulation study
+//! checks at the sizes runs use.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::bootstrap::{interval_of, DEFAULT_LEVEL, DEFAULT_RESAMPLES};
+use crate::bootstrap::interval_of;
+#[cfg(test)]
+use crate::bootstrap::{DEFAULT_LEVEL, DEFAULT_RESAMPLES};
 use crate::sample::Repeated;
 use crate::statistic::Statistic;
-use crate::{Interval, Ratio, StatsError};
+use crate::Interval;
+#[cfg(test)]
+use crate::{Ratio, StatsError};
 
 /// CI of `statistic` (mean/median of all values) by the two-level bootstrap.
 ///
@@ -97,6 +100,7 @@ pub fn hierarchical_ci(
 ///
 /// Errors with [`StatsError::ZeroBaseline`] when the baseline's statistic is 0.
 /// The interval describes the data; it decides nothing (see [`Ratio`]).
+#[cfg(test)]
 pub fn hierarchical_ratio(
     baseline: &Repeated,
     other: &Repeated,
@@ -141,6 +145,7 @@ pub fn hierarchical_ratio(
 /// One two-level resample of `sample`: draws its repetitions with replacement
 /// and, within each drawn repetition, its iterations with replacement; calls
 /// `each` with every drawn repetition's resampled values (in `scratch`).
+#[cfg(test)]
 pub(crate) fn resample_repetitions(
     sample: &Repeated,
     rng: &mut ChaCha8Rng,

@@ -44,18 +44,14 @@
 //! -p isobench-stats study:: -- --nocapture --test-threads 1`) measures the
 //! intervals' coverage and the error rates and power of the design.
 //!
-//! # Older items, kept until their callers move
+//! # Kept for the study only
 //!
-//! - [`Comparison`] and [`Verdict`] (with `NoDifference`, "no significant
-//!   difference"), [`repetition_test()`] (the unpaired exact permutation test
-//!   on repetition means), [`min_attainable_p`] and [`repetitions_needed`]:
-//!   the previous verdict, superseded by [`Decision`] and [`Outcome`].
-//! - [`hierarchical_ratio`] / [`hierarchical_ci`]: the two-level percentile
-//!   bootstrap. It describes the data but under-covers with few repetitions
-//!   (about 87% for a nominal 95% at five); no verdict comes from it.
-//! - [`pooled_permutation_test`]: for independent samples only (iterations
-//!   within one repetition); pooling iterations across repetitions gives false
-//!   differences.
+//! The previous verdict (an unpaired exact permutation test on repetition
+//! means, `verdict`, `repetition_test`, `permutation`) and the two-level
+//! percentile bootstrap of a ratio (`hierarchical_ratio`, which under-covers
+//! with few repetitions) are compiled for the tests alone: the simulation
+//! study compares the design that replaced them with them. [`hierarchical_ci`]
+//! still gives the descriptive intervals of an environment's mean and median.
 //!
 //! # Also here
 //!
@@ -77,14 +73,19 @@ pub mod hierarchical;
 pub mod outcome;
 pub mod outliers;
 pub mod paired;
-pub mod permutation;
-pub mod repetition_test;
+// The previous verdict (an unpaired permutation test on repetition means),
+// kept for the simulation study's comparison with the design that replaced it.
+#[cfg(test)]
+mod permutation;
+#[cfg(test)]
+mod repetition_test;
 pub mod sample;
 pub mod sequential;
 pub mod statistic;
 pub mod summary;
 pub mod variance;
-pub mod verdict;
+#[cfg(test)]
+mod verdict;
 
 #[cfg(test)]
 mod simulation;
@@ -98,19 +99,15 @@ pub use design::{
     iterations_per_instance, within_log_variance, Clamp, DesignCosts, IterationsChoice,
     VarianceFigures, MIN_BETWEEN_SHARE, MIN_BETWEEN_VARIANCE,
 };
-pub use hierarchical::{hierarchical_ci, hierarchical_ratio};
+pub use hierarchical::hierarchical_ci;
 pub use outcome::{
-    Decision, DecisionOptions, InconclusiveReason, Outcome, DEFAULT_POWER, MAX_PROJECTED_ROUNDS,
-    MIN_ROUNDS_FOR_INTERVAL,
+    Decision, DecisionOptions, InconclusiveReason, Outcome, DEFAULT_ALPHA, DEFAULT_POWER,
+    DEFAULT_THRESHOLD, MAX_PROJECTED_ROUNDS, MIN_ROUNDS_FOR_INTERVAL,
 };
 pub use outliers::{mad_outliers, modified_z_scores, OUTLIER_THRESHOLD};
 pub use paired::{
     paired_difference, paired_log_ratio, unpaired_difference, unpaired_log_ratio, Arm, Design,
     Estimate, Observations, RoundPair, Scale, MIN_PAIRED_ROUNDS,
-};
-pub use permutation::{pooled_permutation_test, PooledPermutationTest};
-pub use repetition_test::{
-    min_attainable_p, repetition_test, repetitions_needed, RepetitionTest, EXACT_LIMIT,
 };
 pub use sample::Repeated;
 pub use sequential::{
@@ -121,10 +118,6 @@ pub use sequential::{
 pub use statistic::Statistic;
 pub use summary::{percentile, Summary};
 pub use variance::{repetition_outliers, variance_components, VarianceComponents};
-pub use verdict::{
-    CompareOptions, Comparison, Inconclusive, Verdict, DEFAULT_ALPHA, DEFAULT_PERMUTATIONS,
-    DEFAULT_THRESHOLD,
-};
 
 /// A confidence interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -145,10 +138,8 @@ impl Interval {
 }
 
 /// The ratio of one environment's statistic to the baseline's, with its
-/// two-level bootstrap CI (see [`hierarchical_ratio`]).
-///
-/// It carries no verdict: whether the environments differ is decided by the
-/// repetition-level test of [`Comparison`] alone.
+/// two-level bootstrap CI (`hierarchical_ratio`, kept for the coverage study).
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Ratio {
     /// `stat(other) / stat(baseline)` of the pooled values.

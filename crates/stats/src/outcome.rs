@@ -51,7 +51,11 @@ use crate::paired::{Design, Estimate, Observations};
 use crate::sequential::{LookBoundary, SpendingFunction};
 use crate::{Interval, StatsError};
 
-pub use crate::verdict::{DEFAULT_ALPHA, DEFAULT_THRESHOLD};
+/// Default overall error rate of a decision.
+pub const DEFAULT_ALPHA: f64 = 0.01;
+/// Default threshold: the smallest relative change that counts, and the
+/// half-width of the "same" band (5%).
+pub const DEFAULT_THRESHOLD: f64 = 0.05;
 
 /// Default power of the minimum detectable effect (80%).
 pub const DEFAULT_POWER: f64 = 0.8;

@@ -18,12 +18,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::bootstrap::{interval_of, DEFAULT_LEVEL};
+use crate::statistic::Statistic;
 use crate::summary::check;
 use crate::{Interval, StatsError};
 
-// Kept at their former paths (`isobench_stats::permutation::…`) for existing users.
-pub use crate::statistic::Statistic;
-pub use crate::verdict::CompareOptions;
 
 /// Result of [`pooled_permutation_test`] (independent samples only; see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

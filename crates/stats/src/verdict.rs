@@ -29,10 +29,7 @@ use crate::StatsError;
 /// Random permutations used by [`CompareOptions::default`] when a design is
 /// too large to enumerate (see [`crate::EXACT_LIMIT`]).
 pub const DEFAULT_PERMUTATIONS: usize = 10_000;
-/// Default significance level of [`Comparison`].
-pub const DEFAULT_ALPHA: f64 = 0.01;
-/// Default minimum |relative effect| of [`Comparison`] (5%).
-pub const DEFAULT_THRESHOLD: f64 = 0.05;
+pub use crate::outcome::{DEFAULT_ALPHA, DEFAULT_THRESHOLD};
 
 /// Settings of an A/B comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
