@@ -62,6 +62,7 @@ macro_rules! require_available {
     ($kind:expr, $options:expr) => {{
         let availability = isobench_environments::detect($kind, &HostFacts::probe(), $options);
         if !availability.available {
+            isobench_testkit::assert_truly_unavailable($kind.name(), &availability.reason);
             skip!(
                 "{} unavailable: {} (fix: {})",
                 $kind,
@@ -689,6 +690,7 @@ fn python_tree_runs_numpy() {
         }
         let availability = isobench_environments::detect(kind, &HostFacts::probe(), &options);
         if !availability.available {
+            isobench_testkit::assert_truly_unavailable(kind.name(), &availability.reason);
             record_skip!("{kind}: {}", availability.reason);
             continue;
         }

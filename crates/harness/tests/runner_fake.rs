@@ -767,3 +767,62 @@ fn a_meter_that_reads_nothing_gives_absent_figures_and_a_warning_never_zeros() {
         results.warnings
     );
 }
+
+/// A backend whose repetition `r` runs around `base × factor(r)` µs.
+fn varying(base: f64, factor: fn(u32) -> f64) -> FakeBackend {
+    FakeBackend::scripted(move |launch| {
+        let round = launch.repetition.unwrap();
+        let level = base * factor(round);
+        Script::well_behaved(&FakeAgent::new(
+            WARMUP,
+            (0..ITERATIONS).map(move |i| (level + i as f64) as u64),
+        ))
+    })
+}
+
+#[test]
+fn a_modest_slowdown_is_called_and_a_noisy_one_is_inconclusive_with_what_would_decide_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rounds drift together (what pairing cancels); docker is 10% slower in
+    // every round; gvisor scatters ±20% around native from round to round.
+    let drift = |r: u32| 1.0 + 0.3 * f64::from(r % 3);
+    let source = FakeSource::new()
+        .with(EnvKind::Native, varying(1000.0, drift))
+        .with(
+            EnvKind::Docker,
+            varying(1000.0, |r| (1.0 + 0.3 * f64::from(r % 3)) * 1.10),
+        )
+        .with(
+            EnvKind::Gvisor,
+            varying(1000.0, |r| {
+                (1.0 + 0.3 * f64::from(r % 3)) * if r % 2 == 0 { 1.2 } else { 0.85 }
+            }),
+        );
+    let config = config(dir.path(), "native,docker,gvisor", 6, as_is);
+    let (ctx, _log) = context(dir.path(), config, source);
+    let results = run_experiment(&ctx, &Recorder::default()).unwrap();
+    let decision = |name: &str| {
+        env(&results, name)
+            .summary
+            .as_ref()
+            .unwrap()
+            .decision
+            .unwrap()
+    };
+    let docker = decision("docker");
+    assert_eq!(docker.outcome, Outcome::Slower, "{docker:?}");
+    assert!((docker.ratio - 1.10).abs() < 0.01, "{docker:?}");
+    let gvisor = decision("gvisor");
+    assert_eq!(gvisor.outcome, Outcome::Inconclusive, "{gvisor:?}");
+    let interval = gvisor.interval.unwrap();
+    assert!(interval.low < 0.95 && interval.high > 1.05, "{interval:?}");
+    assert!(
+        gvisor.minimum_detectable_effect.unwrap() > 0.05,
+        "{gvisor:?}"
+    );
+    assert!(
+        gvisor.label().starts_with("inconclusive: between"),
+        "{}",
+        gvisor.label()
+    );
+}

@@ -9,6 +9,8 @@
 //!   which `scripts/test.sh` lists under its summary; [`exercised`] /
 //!   [`exercised_by`] name the environments that really ran
 //!   (`$ISOBENCH_EXERCISED_LOG`), so the script can name those that did not.
+//!   [`assert_truly_unavailable`] keeps skips honest: an environment whose
+//!   tool is installed may not be skipped as "unavailable".
 //! - With the `backend` feature: [`payload`], [`run_context`] and the
 //!   [`fake`] backend: a scripted [`fake::FakeEnvironment`] and
 //!   [`fake::FakeSource`] that drive `isobench_harness::run_experiment`
@@ -20,6 +22,7 @@
 
 mod agents;
 mod skips;
+mod unavailable;
 
 #[cfg(feature = "backend")]
 mod context;
@@ -31,6 +34,7 @@ pub use agents::{
     STATIC_AGENT_VAR,
 };
 pub use skips::{exercised, skip, test_name_in, EXERCISED_LOG_VAR, SKIP_LOG_VAR};
+pub use unavailable::{assert_truly_unavailable, installed, tool_of};
 
 #[cfg(feature = "backend")]
 pub use context::{exercised_by, payload, run_context};
