@@ -19,7 +19,9 @@ cleanup() {
 }
 trap cleanup EXIT
 scripts/install-deps.sh
-scripts/build.sh
+# The static agent must reuse the workspace build's dependencies (one compilation).
+scripts/check-one-compilation.sh
+scripts/build.sh --ort
 scripts/install-vhost-device-vsock.sh
 if [ -x scripts/install-youki.sh ]; then scripts/install-youki.sh; fi
 # The microVM kernel (Firecracker's device model, tested under QEMU here); ~6 min, cached.
@@ -28,8 +30,12 @@ target/release/isobench setup
 if ! [ -S /var/run/docker.sock ] || ! curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; then
   scripts/start-dockerd.sh && started_dockerd=1
 fi
+# The tests check that they leave nothing behind: they start from a host where
+# no earlier, killed isobench run left anything (said here, not hidden).
+echo "test.sh: removing what earlier isobench runs that were killed left on this host (if any):"
+target/release/isobench clean
 export ISOBENCH_AGENT_STATIC="$PWD/target/x86_64-unknown-linux-gnu/release/isobench-agent"
-export ISOBENCH_AGENT_DYNAMIC="$PWD/target/release/isobench-agent"
+export ISOBENCH_AGENT_DYNAMIC="$PWD/target/release/isobench-agent-ort"
 export ISOBENCH_SKIP_LOG="$work/skipped.tsv"
 export ISOBENCH_EXERCISED_LOG="$work/exercised.txt"
 : >"$ISOBENCH_SKIP_LOG"
@@ -38,6 +44,10 @@ log="$work/cargo-test.log"
 # --no-fail-fast: one failing test file does not hide the results of the others.
 status=0
 cargo test --release --workspace --locked --no-fail-fast -- --test-threads=1 2>&1 | tee "$log" || status=$?
+# The agent's ONNX Runtime engine is a feature the workspace build leaves out
+# (built on demand): its agreement with tract is tested with the feature on.
+cargo test --release --locked --no-fail-fast -p isobench-agent --features ort --test engines_agree \
+  -- --test-threads=1 2>&1 | tee -a "$log" || status=$?
 # Sums the `N <what>` counts of every `test result:` line.
 count() {
   { grep -E '^test result:' "$log" || true; } |

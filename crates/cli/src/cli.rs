@@ -136,6 +136,15 @@ pub struct SetupArgs {
     /// Agent binary used to train the MLP weights (default: the build next to isobench).
     #[arg(long)]
     pub agent: Option<PathBuf>,
+    /// Also install what these environments use that is not a Debian
+    /// package (youki, vhost-device-vsock, the microVM kernel), with the
+    /// source tree's scripts; `doctor` says which are missing.
+    #[arg(long = "env", value_name = "LIST", value_delimiter = ',')]
+    pub environments: Vec<isobench_environments::EnvKind>,
+    /// Also build the agent with this engine when it needs a build of its
+    /// own (`ort`: the dynamic agent with ONNX Runtime).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<isobench_harness::config::Engine>,
 }
 
 /// `isobench report` options.

@@ -59,6 +59,9 @@ fn run(args: RunArgs, matches: &clap::ArgMatches, cache: &Path) -> Result<i32> {
             config
         }
     };
+    if !args.tool.offline {
+        crate::setup::install_required_extras(&config, cache)?;
+    }
     session::resolve_environments(&mut config, &facts, &options, &Registry)?;
     if !args.tool.offline {
         crate::setup::ensure_for_run(cache, &config, options.agent.as_deref(), &Registry)?;
@@ -161,6 +164,17 @@ struct DoctorRow {
     reason: String,
     fix: String,
     description: &'static str,
+    /// What it uses that is not installed (`isobench setup --env NAME` installs it).
+    missing_extras: Vec<MissingExtra>,
+}
+
+/// An extra `doctor` found missing.
+#[derive(serde::Serialize)]
+struct MissingExtra {
+    name: &'static str,
+    purpose: &'static str,
+    required: bool,
+    install: String,
 }
 
 /// `isobench doctor [--json]`.
@@ -178,12 +192,23 @@ fn doctor(cache: &Path, json: bool) -> Result<i32> {
         .into_iter()
         .map(|kind| {
             let a = isobench_environments::detect(kind, &facts, &options);
+            let missing_extras = isobench_environments::extras(kind)
+                .iter()
+                .filter(|extra| !extra.is_installed(&options))
+                .map(|extra| MissingExtra {
+                    name: extra.name,
+                    purpose: extra.purpose,
+                    required: extra.required,
+                    install: format!("isobench setup --env {kind}"),
+                })
+                .collect();
             DoctorRow {
                 name: kind.name(),
                 available: a.available,
                 reason: a.reason,
                 fix: a.fix,
                 description: kind.description(),
+                missing_extras,
             }
         })
         .collect();
@@ -221,6 +246,13 @@ fn doctor(cache: &Path, json: bool) -> Result<i32> {
         ));
         if !row.fix.is_empty() {
             text.push_str(&format!("{:<width$}  {:<11}  fix: {}\n", "", "", row.fix));
+        }
+        for extra in &row.missing_extras {
+            let need = if extra.required { "needs" } else { "can use" };
+            text.push_str(&format!(
+                "{:<width$}  {:<11}  {need} {} (not installed: {}): {}\n",
+                "", "", extra.name, extra.purpose, extra.install
+            ));
         }
     }
     crate::out::print(&text)?;

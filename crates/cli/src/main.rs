@@ -50,6 +50,8 @@ fn main() {
                 .unwrap_or_else(|_| filter.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour escapes only on a terminal: a log file reads `WARN`, not `\e[33m WARN\e[0m`.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
     match commands::dispatch(cli, &matches) {

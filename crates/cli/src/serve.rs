@@ -190,6 +190,9 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
         resume: false,
     };
     let settings = args.settings(config.common.seed)?;
+    if !args.tool.offline {
+        crate::setup::install_required_extras(&config, cache)?;
+    }
     session::resolve_environments(&mut config, &facts, &options, &Registry)?;
     for &kind in &config.common.environments {
         let can = isobench_harness::EnvironmentSource::capabilities(&Registry, kind);

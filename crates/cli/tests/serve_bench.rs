@@ -23,10 +23,7 @@ use isobench_testkit::static_agent;
 
 fn agent() -> String {
     assert!(assets_ready(), "assets missing: run `isobench setup` first");
-    let agent = static_agent().expect(
-        "static agent missing: build it with `RUSTFLAGS='-C target-feature=+crt-static' cargo build --release \
-         --target x86_64-unknown-linux-gnu -p isobench-agent --no-default-features --features tract`",
-    );
+    let agent = static_agent().expect("static agent missing: build it with `scripts/build.sh`");
     agent.to_str().unwrap().to_string()
 }
 
@@ -203,6 +200,7 @@ fn oci_runtimes_every_scenario_with_ratio_to_native() {
         if availability.available {
             envs.push(kind.name());
         } else {
+            isobench_testkit::assert_truly_unavailable(kind.name(), &availability.reason);
             isobench_testkit::record_skip!(
                 "{kind} part: {} (fix: {})",
                 availability.reason,
@@ -592,4 +590,54 @@ fn agent_serves_on_a_serial_device() {
     child.kill().unwrap();
     child.wait().unwrap();
     drop(pty.slave);
+}
+
+/// The README's `--find-peak` example, shortened: the search grows the
+/// target from the capacity estimate until the bound is missed, then
+/// bisects; the peak it reports is the best step that met the bound, and
+/// every step is recorded.
+#[test]
+fn find_peak_searches_the_highest_qps_that_meets_the_bound() {
+    let _one = exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, stderr, results) = serve_bench(
+        dir.path(),
+        &[
+            "--env",
+            "native",
+            "--workload",
+            "knn",
+            "--scenario",
+            "server",
+            "--find-peak",
+            "--latency-bound-ms",
+            "25",
+            "--duration",
+            "1",
+            "--min-queries",
+            "50",
+            "--peak-steps",
+            "5",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let server = results
+        .iter()
+        .find(|r| r.scenario == "server")
+        .expect("a server result");
+    let steps = &server.peak_search;
+    assert!(steps.len() >= 2, "a search takes several steps: {steps:?}");
+    assert!(steps.len() <= 5, "at most --peak-steps: {steps:?}");
+    let best_met = steps
+        .iter()
+        .filter(|s| s.met)
+        .map(|s| s.target_qps)
+        .reduce(f64::max);
+    assert_eq!(server.peak_qps, best_met, "{steps:?}");
+    if let Some(peak) = server.peak_qps {
+        // No passing step below a failing one would have been tried higher.
+        assert!(steps.iter().filter(|s| !s.met).all(|s| s.target_qps > peak));
+    }
+    assert_eq!(server.latency_bound_ms, Some(25.0));
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
 }

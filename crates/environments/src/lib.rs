@@ -31,6 +31,7 @@ pub mod cgroup;
 pub mod containers;
 pub mod docker;
 pub mod error;
+pub mod extras;
 pub mod firecracker;
 pub mod host;
 pub mod instance;
@@ -50,10 +51,11 @@ pub mod vsock;
 
 pub use capabilities::{Capabilities, InputChannel, Metering};
 pub use error::EnvError;
+pub use extras::Extra;
 pub use host::{Availability, EnvOptions, HostFacts, KvmKind};
 pub use kind::EnvKind;
 pub use payload::{AgentPayload, EnvValue, PayloadView, UserRootRef};
-pub use registry::{build, capabilities, clean_leftovers, detect, Backend, Swept};
+pub use registry::{build, capabilities, clean_leftovers, detect, extras, Backend, Swept};
 pub use run_id::{RunId, RunLabel};
 
 use std::path::PathBuf;

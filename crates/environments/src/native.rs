@@ -294,6 +294,11 @@ impl Instance for StopGuard<NativeRun> {
     }
 }
 
+/// Nothing to install on demand: what it needs is a Debian package.
+pub fn extras(_kind: EnvKind) -> &'static [crate::Extra] {
+    &[]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

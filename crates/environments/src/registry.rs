@@ -4,7 +4,7 @@
 //! the table ([`detect`], [`build`], [`capabilities`], [`clean_leftovers`])
 //! instead of matching on [`EnvKind`].
 
-use crate::{Capabilities, EnvError, EnvKind, Environment};
+use crate::{Capabilities, EnvError, EnvKind, Environment, Extra};
 
 pub use crate::host::{
     probe_kvm, version_line, which, Availability, EnvOptions, HostFacts, KvmKind,
@@ -49,6 +49,9 @@ pub type BuildFn = fn(EnvKind, &EnvOptions) -> Result<Box<dyn Environment>, EnvE
 /// are the harness's.
 pub type CleanFn = fn(EnvKind, &EnvOptions) -> Swept;
 
+/// What a kind uses that the repository's scripts install on demand.
+pub type ExtrasFn = fn(EnvKind) -> &'static [Extra];
+
 /// One backend: everything the rest of the tool asks about a kind.
 #[derive(Debug, Clone, Copy)]
 pub struct Backend {
@@ -64,6 +67,8 @@ pub struct Backend {
     pub build: BuildFn,
     /// Removes its dead runs' leftovers.
     pub clean_leftovers: CleanFn,
+    /// What it uses that `isobench setup --env` installs on demand.
+    pub extras: ExtrasFn,
 }
 
 impl Backend {
@@ -75,6 +80,7 @@ impl Backend {
         detect: DetectFn,
         build: BuildFn,
         clean_leftovers: CleanFn,
+        extras: ExtrasFn,
     ) -> Self {
         Backend {
             kind,
@@ -83,12 +89,13 @@ impl Backend {
             detect,
             build,
             clean_leftovers,
+            extras,
         }
     }
 }
 
 /// The entry of a backend module: its [`Capabilities`] (`CAPABILITIES`)
-/// and its `detect`, `build` and `clean_leftovers` functions.
+/// and its `detect`, `build`, `clean_leftovers` and `extras` functions.
 macro_rules! backend {
     ($kind:expr, $description:expr, $module:path) => {{
         use $module as m;
@@ -99,6 +106,7 @@ macro_rules! backend {
             m::detect,
             m::build,
             m::clean_leftovers,
+            m::extras,
         )
     }};
 }
@@ -155,6 +163,12 @@ pub fn capabilities(kind: EnvKind) -> Capabilities {
 /// Builds the environment for `kind`.
 pub fn build(kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError> {
     (backend(kind).build)(kind, options)
+}
+
+/// What `kind` uses that the repository's scripts install on demand
+/// (`isobench setup --env`).
+pub fn extras(kind: EnvKind) -> &'static [Extra] {
+    (backend(kind).extras)(kind)
 }
 
 /// Asks every backend, in turn, to remove what runs whose isobench process

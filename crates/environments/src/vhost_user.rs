@@ -22,7 +22,7 @@ pub const DAEMON: &str = "vhost-device-vsock";
 pub const DAEMON_VERSION: &str = "0.3.0";
 
 /// How to get the daemon.
-pub const INSTALL_FIX: &str = "run `scripts/install-vhost-device-vsock.sh` (cargo install vhost-device-vsock into the cache), or load the kernel's vhost_vsock module (`modprobe vhost_vsock`)";
+pub const INSTALL_FIX: &str = "run `isobench setup --env qemu-microvm` (scripts/install-vhost-device-vsock.sh: cargo install vhost-device-vsock into the cache), or load the kernel's vhost_vsock module (`modprobe vhost_vsock`)";
 
 /// The guest CID the daemon gives its (only) guest.
 pub const GUEST_CID: u32 = 3;

@@ -10,10 +10,15 @@ use sha2::{Digest, Sha256};
 
 use crate::{ExperimentConfig, HarnessError};
 
+/// File name of the agent build with ONNX Runtime, next to the CLI
+/// (`scripts/build.sh --ort`, run by `isobench setup --engine ort`).
+pub const ORT_AGENT: &str = "isobench-agent-ort";
+
 /// Where the agent binary for `engine` is looked for, in order.
 ///
 /// `tract` uses the static build (it drops into scratch containers and
-/// initramfs as is); `ort` needs the dynamic build.
+/// initramfs as is); `ort` needs the dynamic build with ONNX Runtime,
+/// [`ORT_AGENT`], built on demand.
 pub fn agent_candidates(engine: &str) -> Vec<PathBuf> {
     let exe_dir = std::env::current_exe()
         .ok()
@@ -24,9 +29,9 @@ pub fn agent_candidates(engine: &str) -> Vec<PathBuf> {
         if let Some(p) = std::env::var_os("ISOBENCH_AGENT_DYNAMIC") {
             candidates.push(PathBuf::from(p));
         }
-        candidates.push(exe_dir.join("isobench-agent"));
+        candidates.push(exe_dir.join(ORT_AGENT));
         // Test binaries live in target/release/deps.
-        candidates.push(exe_dir.join("../isobench-agent"));
+        candidates.push(exe_dir.join("..").join(ORT_AGENT));
     } else {
         if let Some(p) = std::env::var_os("ISOBENCH_AGENT_STATIC") {
             candidates.push(PathBuf::from(p));

@@ -9,8 +9,9 @@ pub const DYNAMIC_AGENT_VAR: &str = "ISOBENCH_AGENT_DYNAMIC";
 
 /// Where `scripts/build.sh` puts the static build, relative to the workspace root.
 const STATIC_IN_WORKSPACE: &str = "target/x86_64-unknown-linux-gnu/release/isobench-agent";
-/// Where `scripts/build.sh` puts the dynamic build, relative to the workspace root.
-const DYNAMIC_IN_WORKSPACE: &str = "target/release/isobench-agent";
+/// Where `scripts/build.sh --ort` puts the dynamic build with ONNX Runtime,
+/// relative to the workspace root.
+const DYNAMIC_IN_WORKSPACE: &str = "target/release/isobench-agent-ort";
 
 /// The workspace's root directory (the one holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -31,7 +32,7 @@ pub fn static_agent() -> Option<PathBuf> {
 
 /// The dynamic agent build (the one with ONNX Runtime):
 /// `$ISOBENCH_AGENT_DYNAMIC` if it names a file, else
-/// `<workspace>/target/release/isobench-agent` if that exists; `None`
+/// `<workspace>/target/release/isobench-agent-ort` if that exists; `None`
 /// when neither does.
 pub fn dynamic_agent() -> Option<PathBuf> {
     find(DYNAMIC_AGENT_VAR, DYNAMIC_IN_WORKSPACE)

@@ -334,6 +334,11 @@ impl Environment for Docker {
     }
 }
 
+/// Nothing to install on demand: what it needs is a Debian package.
+pub fn extras(_kind: EnvKind) -> &'static [crate::Extra] {
+    &[]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -345,6 +345,12 @@ impl Instance for StopGuard<FirecrackerVm> {
     }
 }
 
+/// Firecracker's virtio-mmio devices need the microVM kernel (the VMM
+/// itself comes from the pinned cache, `isobench setup`).
+pub fn extras(_kind: EnvKind) -> &'static [crate::Extra] {
+    &[crate::extras::MICROVM_KERNEL]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

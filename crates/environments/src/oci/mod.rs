@@ -445,3 +445,11 @@ impl Environment for Oci {
         Ok(())
     }
 }
+/// youki is built from the crates registry on demand; runc, crun and
+/// runsc are Debian packages.
+pub fn extras(kind: EnvKind) -> &'static [crate::Extra] {
+    match kind {
+        EnvKind::OciYouki => &[crate::extras::YOUKI],
+        _ => &[],
+    }
+}

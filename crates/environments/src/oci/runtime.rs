@@ -187,7 +187,7 @@ fn youki_missing(runtime: &OciRuntime) -> (String, String) {
     }
     (
         reason,
-        format!("run scripts/install-youki.sh as root (installs libseccomp-dev and pkg-config, then {YOUKI_BUILD}; ~3-4 min)"),
+        format!("run `isobench setup --env oci-youki` as root (scripts/install-youki.sh: installs libseccomp-dev and pkg-config, then {YOUKI_BUILD}; ~3-4 min)"),
     )
 }
 

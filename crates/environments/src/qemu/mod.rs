@@ -523,6 +523,18 @@ impl Instance for StopGuard<QemuRun> {
     }
 }
 
+/// vsock needs vhost-device-vsock where the host has no `/dev/vhost-vsock`;
+/// the microvm machine's vsock and root drive want the microVM kernel.
+pub fn extras(kind: EnvKind) -> &'static [crate::Extra] {
+    match kind {
+        EnvKind::QemuMicrovm => &[
+            crate::extras::VHOST_DEVICE_VSOCK,
+            crate::extras::MICROVM_KERNEL,
+        ],
+        _ => &[crate::extras::VHOST_DEVICE_VSOCK],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

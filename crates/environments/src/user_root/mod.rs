@@ -489,7 +489,6 @@ mod tests {
         assert!(!t.path().join("isobench-agent").exists() && !t.path().join("proc").exists());
 
         for (guest, wanted) in [
-            ("/app/infer.py", "already has it"),
             ("data/x", "absolute path"),
             ("/data/../../x", "without `..`"),
             ("/", "absolute path below /"),
@@ -516,6 +515,43 @@ mod tests {
             .filter(|n| n.contains(".tmp-"))
             .collect();
         assert!(left.is_empty(), "failed builds leave nothing: {left:?}");
+    }
+
+    #[test]
+    fn a_mount_replaces_what_the_tree_has_there_and_changes_the_digest() {
+        let t = tree();
+        let cache = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(data.path().join("app")).unwrap();
+        std::fs::write(data.path().join("app/infer.py"), b"print(2)\n").unwrap();
+        let agent = data.path().join("agent");
+        std::fs::write(&agent, b"agent").unwrap();
+        let plain = ensure(cache.path(), &spec_of(t.path(), &agent, vec![])).unwrap();
+        let mounted = ensure(
+            cache.path(),
+            &spec_of(
+                t.path(),
+                &agent,
+                vec![TreeMount {
+                    host: data.path().join("app"),
+                    guest: "/app".into(),
+                }],
+            ),
+        )
+        .unwrap();
+        // The tree's /app (infer.py and run.sh) is replaced by the mount's.
+        assert_eq!(
+            std::fs::read(mounted.dir.join("app/infer.py")).unwrap(),
+            b"print(2)\n"
+        );
+        assert!(!mounted.dir.join("app/run.sh").exists());
+        assert_ne!(plain.digest, mounted.digest);
+        // The user's own tree is untouched.
+        assert_eq!(
+            std::fs::read(t.path().join("app/infer.py")).unwrap(),
+            b"print(1)\n"
+        );
+        assert!(t.path().join("app/run.sh").exists());
     }
 
     #[test]

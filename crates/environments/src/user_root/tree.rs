@@ -217,7 +217,9 @@ pub(super) fn copy(from: &Path, to: &Path) -> Result<(), EnvError> {
 /// Where `guest` (absolute, inside the tree) lies on the host: its parent
 /// resolved the way the tree's root would resolve it (so a link such as
 /// `/lib64 -> /usr/lib64` leads into the tree, never out to the host's),
-/// the missing directories below it appended. Fails when `guest` exists.
+/// the missing directories below it appended. What the (staged copy of
+/// the) tree already has at `guest` is removed first: a mount replaces it,
+/// as `docker run -v` does, and the copy stays part of the tree's digest.
 pub(super) fn place_in_tree(tree: &Path, guest: &Path) -> Result<PathBuf, EnvError> {
     let parts: Vec<&std::ffi::OsStr> = guest
         .components()
@@ -245,11 +247,18 @@ pub(super) fn place_in_tree(tree: &Path, guest: &Path) -> Result<PathBuf, EnvErr
     let target = base
         .join(parents[existing..].iter().collect::<PathBuf>())
         .join(file);
-    if std::fs::symlink_metadata(&target).is_ok() {
-        return Err(EnvError::Input(format!(
-            "--mount onto {}: the tree already has it; mount onto a path the tree does not have",
+    if let Ok(meta) = std::fs::symlink_metadata(&target) {
+        // `target` lies in the staging copy (its parent resolved inside the
+        // tree; a link at `target` itself is removed, never followed).
+        let removed = if meta.is_dir() {
+            std::fs::remove_dir_all(&target)
+        } else {
+            std::fs::remove_file(&target)
+        };
+        removed.map_err(io(format!(
+            "--mount onto {}: removing what the tree had there",
             guest.display()
-        )));
+        )))?;
     }
     Ok(target)
 }

@@ -1,0 +1,2 @@
+//! Empty: makes the `[build-dependencies]` of Cargo.toml part of the host-side build.
+fn main() {}
