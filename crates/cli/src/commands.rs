@@ -250,8 +250,8 @@ fn doctor(cache: &Path, json: bool) -> Result<i32> {
         for extra in &row.missing_extras {
             let need = if extra.required { "needs" } else { "can use" };
             text.push_str(&format!(
-                "{:<width$}  {:<11}  {need} {} (not installed: {}): {}\n",
-                "", "", extra.name, extra.purpose, extra.install
+                "{:<width$}  {:<11}  {need} {} (not installed): {}\n",
+                "", "", extra.name, extra.install
             ));
         }
     }

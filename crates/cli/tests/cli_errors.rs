@@ -232,3 +232,62 @@ fn doctor_lists_every_environment_with_a_reason() {
     }
     assert!(stdout.contains("oci-youki"), "{stdout}");
 }
+
+/// `doctor` lists every extra that is not installed with the command that
+/// installs it, and the same in `--json`; one that is installed is not listed.
+#[test]
+fn doctor_lists_missing_extras_with_the_command_that_installs_them() {
+    let cache = tempfile::tempdir().unwrap();
+    let output = isobench()
+        .env("ISOBENCH_CACHE", cache.path())
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let options = isobench_environments::EnvOptions {
+        cache_dir: cache.path().to_path_buf(),
+        ..Default::default()
+    };
+    for row in doc["environments"].as_array().unwrap() {
+        let kind: isobench_environments::EnvKind = row["name"].as_str().unwrap().parse().unwrap();
+        let listed: Vec<&str> = row["missing_extras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                assert_eq!(e["install"], format!("isobench setup --env {kind}"), "{e}");
+                e["name"].as_str().unwrap()
+            })
+            .collect();
+        let missing: Vec<&str> = isobench_environments::extras(kind)
+            .iter()
+            .filter(|x| !x.is_installed(&options))
+            .map(|x| x.name)
+            .collect();
+        assert_eq!(listed, missing, "{kind}: {row}");
+    }
+    // An empty cache has no microVM kernel: qemu-microvm and firecracker say so.
+    for kind in ["qemu-microvm", "firecracker"] {
+        let row = doc["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == kind)
+            .unwrap();
+        assert!(
+            row["missing_extras"].to_string().contains("microVM kernel"),
+            "{row}"
+        );
+    }
+    let text = isobench()
+        .env("ISOBENCH_CACHE", cache.path())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("can use microVM kernel (not installed): isobench setup --env qemu-microvm"),
+        "{text}"
+    );
+}
