@@ -121,7 +121,7 @@ pub fn load(
             {
                 Err(not_built(
                     "ort",
-                    "use the dynamic agent build (cargo build --release -p isobench-agent --features ort)",
+                    "use the dynamic agent build with ONNX Runtime (`isobench setup --engine ort` builds it: scripts/build.sh --only-ort)",
                 ))
             }
         }
