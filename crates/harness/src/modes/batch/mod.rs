@@ -145,9 +145,6 @@ impl Run<'_, '_> {
         let kinds = self.config().common.environments.clone();
         let planned = self.planner.max_rounds();
         for kind in kinds {
-            if self.lab.interrupted() {
-                break;
-            }
             let index = self.results.environments.len();
             if let Some(done) = recovered.environments.remove(kind.name()) {
                 self.observer.message(&format!(
@@ -155,6 +152,25 @@ impl Run<'_, '_> {
                 ));
                 self.results.environments.push(done);
                 self.from_journal.push(kind);
+                self.slots.push(Slot {
+                    kind,
+                    index,
+                    runnable: false,
+                    done: Vec::new(),
+                });
+                continue;
+            }
+            if self.lab.interrupted() {
+                // Interrupted before this one was prepared: it is in the
+                // results all the same, interrupted, with what the journal
+                // had of it and its planned repetitions.
+                let mut entry = EnvironmentResult::new(kind.name(), planned);
+                entry.repetitions = recovered
+                    .repetitions
+                    .remove(kind.name())
+                    .unwrap_or_default();
+                entry.status = Status::Interrupted;
+                self.results.environments.push(entry);
                 self.slots.push(Slot {
                     kind,
                     index,
