@@ -454,6 +454,17 @@ impl ExperimentConfig {
         Ok(config)
     }
 
+    /// An experiment `file` over the defaults, as `isobench run -c FILE`
+    /// with no other flag reads it (checked).
+    pub fn from_experiment_file(file: &Path) -> Result<Self, HarnessError> {
+        use clap::Args;
+        let matches =
+            ExperimentConfig::augment_args(clap::Command::new("run").no_binary_name(true))
+                .try_get_matches_from(Vec::<&str>::new())
+                .map_err(|e| invalid(e.to_string()))?;
+        ExperimentConfig::layered(&matches, Some(file))
+    }
+
     /// The defaults with `f` applied (tests, and the commands that build a
     /// configuration in code), checked.
     pub fn with(f: impl FnOnce(&mut ExperimentConfig)) -> Result<Self, HarnessError> {
@@ -705,6 +716,22 @@ mod tests {
             .try_get_matches_from(args)
             .map_err(|e| invalid(e.to_string()))?;
         ExperimentConfig::layered(&matches, file)
+    }
+
+    #[test]
+    fn an_experiment_file_alone_is_read_over_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bench.toml");
+        std::fs::write(&file, "workload = \"knn\"\nrepetitions = 4\n").unwrap();
+        let config = ExperimentConfig::from_experiment_file(&file).unwrap();
+        assert_eq!(config.workload(), Workload::Knn);
+        assert_eq!(config.batch.repetitions, Some(4));
+        assert_eq!(config.batch.warmup, 3);
+        std::fs::write(&file, "repetitons = 4\n").unwrap();
+        let err = ExperimentConfig::from_experiment_file(&file)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean `repetitions`"), "{err}");
     }
 
     #[test]
