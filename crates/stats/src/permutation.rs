@@ -22,7 +22,6 @@ use crate::statistic::Statistic;
 use crate::summary::check;
 use crate::{Interval, StatsError};
 
-
 /// Result of [`pooled_permutation_test`] (independent samples only; see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PooledPermutationTest {
