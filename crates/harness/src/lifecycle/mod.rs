@@ -221,6 +221,7 @@ impl<'c> Lab<'c> {
             network: request.channels.network,
         };
         let instance = prepared.env.launch(&spec).map_err(LaunchError::Launch)?;
+        let launch_returned = Instant::now();
         let origin = instance.launched_at();
         let target = instance.meter_target();
         // A run killed before it stops its instances leaves their processes
@@ -240,6 +241,7 @@ impl<'c> Lab<'c> {
             run_id: spec.run_id,
             instance,
             origin,
+            launch_returned,
             meter: Meter::new(target.clone()),
             target,
             sampler,
@@ -332,6 +334,7 @@ pub struct LiveInstance {
     run_id: RunId,
     instance: Box<dyn Instance>,
     origin: Instant,
+    launch_returned: Instant,
     target: MeterTarget,
     meter: Meter,
     sampler: Option<Sampler>,
@@ -363,6 +366,13 @@ impl LiveInstance {
     /// When the launch request was issued.
     pub fn origin(&self) -> Instant {
         self.origin
+    }
+
+    /// When the backend's launch call returned: the runtime / VMM process
+    /// is running (spawned, container created and started, VMM configured);
+    /// the agent inside may or may not have started yet.
+    pub fn launch_returned(&self) -> Instant {
+        self.launch_returned
     }
 
     /// The meter of its host resources.
