@@ -1,7 +1,9 @@
 //! `isobench cold-start`: fresh instances of native, one container runtime
 //! (runc) and gVisor where available, timed phase by phase from the launch
-//! request to the first inference's answer with the real agent; the phases
-//! are ordered, add up to the total, and nothing is left behind.
+//! request to the first inference's answer with the real agent; gVisor also
+//! restored from a checkpoint; the phases are ordered, add up to the total,
+//! every start computes the same first answer, runc says why it has no
+//! snapshot (CRIU), and nothing is left behind (snapshot files included).
 
 mod common;
 
@@ -127,11 +129,30 @@ fn native_runc_and_gvisor_boot_to_the_first_answer_phase_by_phase() {
             .iter()
             .find(|r| r.env == *env && r.start == Some(StartType::Snapshot))
             .unwrap();
+        if *env == "gvisor" {
+            // Restored from one checkpoint of a warmed-up agent, three times.
+            assert!(snapshot.absent.is_none(), "{snapshot:?}");
+            assert!(snapshot.failures.is_empty(), "{:?}", snapshot.failures);
+            assert_eq!(snapshot.samples.len(), 3);
+            assert!(snapshot.snapshot_bytes.is_some_and(|b| b > 0));
+            assert!(snapshot.snapshot_create_seconds.is_some_and(|s| s > 0.0));
+            for s in &snapshot.samples {
+                let phases: Vec<Phase> = s.phases.iter().map(|p| p.phase).collect();
+                assert_eq!(phases, [Phase::Restore, Phase::FirstInference]);
+                assert!(s.phases.iter().all(|p| p.seconds > 0.0), "{s:?}");
+                let sum: f64 = s.phases.iter().map(|p| p.seconds).sum();
+                assert!((sum - s.time_to_first_inference_seconds).abs() < 1e-9);
+            }
+            continue;
+        }
         assert!(snapshot.samples.is_empty());
         let why = snapshot.absent.as_deref().expect("a reason");
         assert!(why.contains(env), "{why}");
+        if *env == "oci-runc" {
+            assert!(why.contains("CRIU"), "{why}");
+        }
     }
-    // Every environment computed the same first answer.
+    // Every environment computed the same first answer, booted or restored.
     let digests: Vec<_> = results
         .iter()
         .flat_map(|r| r.samples.iter().map(|s| s.digest.clone()))
@@ -153,6 +174,13 @@ fn native_runc_and_gvisor_boot_to_the_first_answer_phase_by_phase() {
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(html.contains("id=\"cold-start-waterfall\""));
     assert!(leftovers().is_empty(), "{:?}", leftovers());
+    assert!(
+        !std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().join("snapshot-gvisor").exists()),
+        "a snapshot was left behind"
+    );
 }
 
 #[test]

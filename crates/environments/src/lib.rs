@@ -199,6 +199,42 @@ pub trait Environment: Send {
     /// Starts one fresh instance running the agent.
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError>;
 
+    /// Why instances of this environment cannot be snapshotted and
+    /// restored here, or `None` when [`Environment::checkpoint`] and
+    /// [`Environment::restore`] work (one sentence with the fix).
+    fn snapshot_refusal(&self) -> Option<String> {
+        Some(format!(
+            "{} cannot snapshot instances in this isobench (no checkpoint/restore path for it yet)",
+            self.kind()
+        ))
+    }
+
+    /// Saves the state of the running instance launched as `run_id` into
+    /// the directory `image` (created empty by the caller); the instance
+    /// ends with it (stop it afterwards to release its resources).
+    fn checkpoint(&mut self, run_id: &RunId, image: &std::path::Path) -> Result<(), EnvError> {
+        let _ = (run_id, image);
+        Err(EnvError::Unsupported {
+            what: format!("snapshots of {}", self.kind()),
+            fix: "use --from boot for it".into(),
+        })
+    }
+
+    /// Starts one instance from the snapshot in `image` (see
+    /// [`Environment::checkpoint`]); `spec` names it and gives its limits
+    /// and channels (its invocation is the one the snapshot was taken of).
+    fn restore(
+        &mut self,
+        spec: &LaunchSpec,
+        image: &std::path::Path,
+    ) -> Result<Box<dyn Instance>, EnvError> {
+        let _ = (spec, image);
+        Err(EnvError::Unsupported {
+            what: format!("snapshots of {}", self.kind()),
+            fix: "use --from boot for it".into(),
+        })
+    }
+
     /// Removes everything [`Environment::prepare`] created that is not
     /// meant to be cached (called once at the end of an experiment).
     fn teardown(&mut self) -> Result<(), EnvError> {

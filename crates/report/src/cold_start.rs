@@ -40,7 +40,7 @@ fn ms(seconds: f64) -> String {
 
 /// Column headers (all times in ms): environment, start type, successful
 /// starts, time to first inference (mean ± sd), each phase's mean, the
-/// warm reference, cold / warm.
+/// warm reference, first answer / warm (`×warm`).
 pub fn headers(results: &[ColdStartResult]) -> Vec<String> {
     let mut headers = vec![
         "env".to_string(),
@@ -54,7 +54,7 @@ pub fn headers(results: &[ColdStartResult]) -> Vec<String> {
             .map(|p| phase_header(p).into()),
     );
     headers.push("warm".into());
-    headers.push("cold/warm".into());
+    headers.push("×warm".into());
     headers
 }
 
@@ -109,10 +109,22 @@ pub fn rows(results: &[ColdStartResult]) -> Vec<(Vec<String>, Option<String>)> {
                     .filter(|w| w.mean > 0.0)
                     .map_or_else(|| DASH.into(), |w| format!("{:.0}×", total.mean / w.mean)),
             );
-            let under = r
+            let snapshot = r.snapshot_bytes.map(|bytes| {
+                format!(
+                    "{} snapshot: {:.2} MiB on disk, taken in {} ms",
+                    r.env,
+                    bytes as f64 / (1024.0 * 1024.0),
+                    r.snapshot_create_seconds.map_or_else(|| DASH.into(), ms)
+                )
+            });
+            let failed = r
                 .failures
                 .first()
                 .map(|f| format!("{} failed start(s), first: {f}", r.failures.len()));
+            let under = match (snapshot, failed) {
+                (Some(s), Some(f)) => Some(format!("{s}; {f}")),
+                (s, f) => s.or(f),
+            };
             (cells, under)
         })
         .collect()
@@ -149,7 +161,7 @@ pub fn definitions(results: &[ColdStartResult]) -> Vec<(String, String)> {
     }
     terms.push((
         "warm".into(),
-        "a second request to the same agent right after the first answer: request sent → answer read, mean over the starts; cold/warm is the first answer's mean divided by it".into(),
+        "a second request to the same agent right after the first answer: request sent → answer read, mean over the starts; ×warm is the first answer's mean divided by it".into(),
     ));
     terms
 }

@@ -68,9 +68,10 @@ pub enum Phase {
     AgentInit,
     /// The model load.
     ModelLoad,
-    /// Restore requested → the instance restored and serving.
+    /// Restore requested → the runtime's restore process running.
     Restore,
-    /// The agent ready → the first inference's answer read by the host.
+    /// The agent ready (or the restore call returned) → the first
+    /// inference's answer read by the host.
     FirstInference,
 }
 
@@ -104,8 +105,8 @@ impl Phase {
             Phase::Boot => "runtime / VMM running → agent process started (container set-up, sandbox start, guest kernel boot); the agent's start is placed at the host's arrival of its `ready` record minus the agent's own `ready_us` (start of `main` to model loaded), so transport delays of `ready` count here",
             Phase::AgentInit => "agent process started → model load began, by the agent's clock (`ready_us` − `model_load_us`): reading assets, parsing the invocation",
             Phase::ModelLoad => "the model load and optimisation, by the agent's clock (`model_load_us`); it ends when the agent reports `ready`",
-            Phase::Restore => "restore requested → the restored agent reachable (snapshot starts only)",
-            Phase::FirstInference => "the host read `ready` (or the restore finished) → the host read the answer to the first request, sent on the agent's input right away (request transport, the first inference with cold caches, answer transport)",
+            Phase::Restore => "snapshot starts: restore requested → the runtime's restore process running (the backend's restore call returned); the sandbox's state is still being restored after it",
+            Phase::FirstInference => "boot starts: the host read `ready` → the host read the answer to the first request, sent on the agent's input right away (request transport, the first inference with cold caches, answer transport); snapshot starts: the restore call returned → that answer (the rest of the restore, the first inference, transport)",
         }
     }
 }
@@ -182,6 +183,14 @@ pub struct ColdStartResult {
     /// Mean duration of every phase the starts had, in phase order.
     #[serde(default)]
     pub phase_means: Vec<PhaseTime>,
+    /// Snapshot starts: the snapshot's size on disk, bytes (every file of
+    /// its image directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_bytes: Option<u64>,
+    /// Snapshot starts: seconds to take the snapshot (the checkpoint call,
+    /// of an agent with its model loaded and one request answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_create_seconds: Option<f64>,
     /// Starts that failed: `round N: why`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,

@@ -204,6 +204,48 @@ impl<'c> Lab<'c> {
         kind: EnvKind,
         request: LaunchRequest,
     ) -> Result<LiveInstance, LaunchError> {
+        self.start(kind, request, None)
+    }
+
+    /// Why `kind` cannot snapshot and restore instances here (`None`: it can).
+    pub fn snapshot_refusal(&mut self, kind: EnvKind) -> Option<String> {
+        match self.prepare(kind) {
+            Ok(prepared) => prepared.env.snapshot_refusal(),
+            Err(unready) => Some(unready.to_string()),
+        }
+    }
+
+    /// Saves the state of `instance` into the empty directory `image`; the
+    /// instance ends with it (stop it afterwards).
+    pub fn checkpoint(
+        &mut self,
+        instance: &LiveInstance,
+        image: &std::path::Path,
+    ) -> Result<(), LaunchError> {
+        let prepared = self.prepare(instance.kind).map_err(LaunchError::Unready)?;
+        prepared
+            .env
+            .checkpoint(&instance.run_id, image)
+            .map_err(LaunchError::Launch)
+    }
+
+    /// Starts one instance of `kind` from the snapshot in `image` (taken
+    /// by [`Lab::checkpoint`]); the request names it and gives its channels.
+    pub fn restore(
+        &mut self,
+        kind: EnvKind,
+        request: LaunchRequest,
+        image: &std::path::Path,
+    ) -> Result<LiveInstance, LaunchError> {
+        self.start(kind, request, Some(image))
+    }
+
+    fn start(
+        &mut self,
+        kind: EnvKind,
+        request: LaunchRequest,
+        restore_from: Option<&std::path::Path>,
+    ) -> Result<LiveInstance, LaunchError> {
         let ctx = self.ctx;
         let prepared = self.prepare(kind).map_err(LaunchError::Unready)?;
         let config = &ctx.config;
@@ -220,7 +262,11 @@ impl<'c> Lab<'c> {
             vsock: request.channels.vsock,
             network: request.channels.network,
         };
-        let instance = prepared.env.launch(&spec).map_err(LaunchError::Launch)?;
+        let instance = match restore_from {
+            None => prepared.env.launch(&spec),
+            Some(image) => prepared.env.restore(&spec, image),
+        }
+        .map_err(LaunchError::Launch)?;
         let launch_returned = Instant::now();
         let origin = instance.launched_at();
         let target = instance.meter_target();

@@ -9,7 +9,16 @@
 //! agent's `ready` → one request → its answer, then a second request (the
 //! warm reference: an agent already serving), then stop. The phases are
 //! defined by [`Phase::definition`] and computed in [`phases_of`].
+//!
+//! Snapshot starts (`--from snapshot`, where the environment can:
+//! [`Lab::snapshot_refusal`]): one serving agent per environment, its model
+//! loaded and one request answered, is checkpointed once into the run's
+//! work directory ([`Lab::checkpoint`]); each snapshot start restores it
+//! ([`Lab::restore`]) and asks for the same input as a booted instance's
+//! first request, so both compute the same answer. The image is removed
+//! after the experiment (and with the work directory if the run dies).
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use isobench_environments::{EnvKind, RunLabel};
@@ -54,16 +63,24 @@ impl ColdStartSettings {
     }
 }
 
-/// Why `kind` cannot start from a snapshot here, in one sentence.
-pub fn snapshot_refusal(kind: EnvKind) -> String {
+/// Why `kind` cannot start from a snapshot here, in one sentence (`None`:
+/// it can): the environment's own answer ([`Lab::snapshot_refusal`]).
+fn snapshot_refusal(lab: &mut Lab<'_>, kind: EnvKind) -> Option<String> {
     match kind {
         EnvKind::Native => {
-            "native has no snapshot: a host process can only boot (start it again)".into()
+            Some("native has no snapshot: a host process can only boot (start it again)".into())
         }
-        _ => format!(
-            "snapshot starts of {kind} are not implemented in this isobench yet (issue 20: gVisor checkpoint/restore, QEMU migrate to a file, Firecracker snapshots); use --from boot"
-        ),
+        _ => lab.snapshot_refusal(kind),
     }
+}
+
+/// A snapshot taken once per environment, restored by every snapshot start.
+struct Snapshot {
+    /// Its image directory (under the run's work directory).
+    dir: PathBuf,
+    /// The input its first request asked for (restored starts ask for the
+    /// same, so they compute what a booted instance's first request does).
+    input: String,
 }
 
 /// Runs the cold starts of every environment of the experiment, then adds
@@ -79,6 +96,7 @@ pub fn cold_start(
     let mut lab = Lab::open(ctx);
     let mut results: Vec<ColdStartResult> = Vec::new();
     let mut runnable = Vec::new();
+    let mut snapshots: Vec<(EnvKind, Snapshot)> = Vec::new();
     for &kind in &ctx.config.common.environments {
         let transport = ctx.source.capabilities(kind).input.transport_name();
         let base = ColdStartResult {
@@ -98,7 +116,25 @@ pub fn cold_start(
                     result.absent = Some(format!("unavailable: {unready}"))
                 }
                 (Err(unready), _) => result.absent = Some(unready.to_string()),
-                (Ok(_), StartType::Snapshot) => result.absent = Some(snapshot_refusal(kind)),
+                (Ok(emulated), StartType::Snapshot) => {
+                    result.emulated = *emulated;
+                    match snapshot_refusal(&mut lab, kind) {
+                        Some(refusal) => result.absent = Some(refusal),
+                        None => match take_snapshot(&mut lab, kind, settings, &mut result) {
+                            Ok(snapshot) => {
+                                observer.message(&format!(
+                                    "{kind}: snapshot of {} taken in {:.3} s",
+                                    human_bytes(result.snapshot_bytes.unwrap_or(0)),
+                                    result.snapshot_create_seconds.unwrap_or(0.0)
+                                ));
+                                snapshots.push((kind, snapshot));
+                            }
+                            Err(e) => {
+                                result.absent = Some(format!("taking the snapshot failed: {e}"))
+                            }
+                        },
+                    }
+                }
                 (Ok(emulated), StartType::Boot) => {
                     result.emulated = *emulated;
                     runnable.push(kind);
@@ -110,36 +146,59 @@ pub fn cold_start(
             results.push(result);
         }
     }
+    let mut units: Vec<EnvKind> = runnable.clone();
+    for (kind, _) in &snapshots {
+        if !units.contains(kind) {
+            units.push(*kind);
+        }
+    }
     'rounds: for round in 1..=settings.starts {
-        for kind in round_order(&runnable, round, ctx.config.common.seed) {
-            if lab.interrupted() {
-                break 'rounds;
-            }
-            let outcome = boot_once(&mut lab, kind, round, settings);
-            let result = results
-                .iter_mut()
-                .find(|r| r.env == kind.name() && r.start == Some(StartType::Boot))
-                .expect("every runnable environment has a boot result");
-            match outcome {
-                Ok(sample) => {
-                    observer.message(&format!(
-                        "{kind}: start {round}/{}: first inference after {:.3} s (warm {})",
-                        settings.starts,
-                        sample.time_to_first_inference_seconds,
-                        sample
-                            .warm_seconds
-                            .map_or_else(|| "—".into(), |w| format!("{:.4} s", w))
-                    ));
-                    result.samples.push(sample);
+        for kind in round_order(&units, round, ctx.config.common.seed) {
+            // An environment's boot and snapshot starts follow each other in its turn.
+            for start in [StartType::Boot, StartType::Snapshot] {
+                if lab.interrupted() {
+                    break 'rounds;
                 }
-                Err(e) => {
-                    observer.message(&format!("{kind}: start {round} failed: {e}"));
-                    result.failures.push(format!("round {round}: {e}"));
+                let outcome = match start {
+                    StartType::Boot if runnable.contains(&kind) => {
+                        boot_once(&mut lab, kind, round, settings)
+                    }
+                    StartType::Snapshot => match snapshots.iter().find(|(k, _)| *k == kind) {
+                        Some((_, snapshot)) => {
+                            restore_once(&mut lab, kind, round, settings, snapshot)
+                        }
+                        None => continue,
+                    },
+                    StartType::Boot => continue,
+                };
+                let result = results
+                    .iter_mut()
+                    .find(|r| r.env == kind.name() && r.start == Some(start))
+                    .expect("every started environment has a result of the start type");
+                match outcome {
+                    Ok(sample) => {
+                        observer.message(&format!(
+                            "{kind}: {start} {round}/{}: first inference after {:.3} s (warm {})",
+                            settings.starts,
+                            sample.time_to_first_inference_seconds,
+                            sample
+                                .warm_seconds
+                                .map_or_else(|| "—".into(), |w| format!("{:.4} s", w))
+                        ));
+                        result.samples.push(sample);
+                    }
+                    Err(e) => {
+                        observer.message(&format!("{kind}: {start} {round} failed: {e}"));
+                        result.failures.push(format!("round {round}: {e}"));
+                    }
                 }
             }
         }
     }
-    for &kind in &runnable {
+    for (_, snapshot) in &snapshots {
+        let _ = std::fs::remove_dir_all(&snapshot.dir);
+    }
+    for &kind in &units {
         if let Err(e) = lab.teardown(kind) {
             observer.message(&format!("{kind}: clean-up: {e}"));
         }
@@ -221,30 +280,17 @@ fn boot_once(
     round: u32,
     settings: &ColdStartSettings,
 ) -> Result<ColdStartSample, ServeError> {
-    let ctx = lab.context();
-    let assets = lab
-        .prepared(kind)
-        .map(|p| p.assets_inside())
-        .unwrap_or_default();
-    let request = LaunchRequest {
-        invocation: ctx.config.serve_invocation(&assets, Listen::Stdio),
-        label: RunLabel::ColdStart(round),
-        channels: Channels {
-            input: true,
-            ..Channels::default()
-        },
-        sample: false,
-    };
+    let request = serve_request(lab, kind, RunLabel::ColdStart(round));
     let mut live = lab.launch(kind, request).map_err(ServeError::Launch)?;
     let outcome = (|| {
         let (arrival, ready) = live.wait_ready().map_err(ServeError::Start)?;
         let launched = live.origin();
         let launch_returned = live.launch_returned();
         let mut channel = InstanceChannel::new(live.instance());
-        let first = ask(&mut channel, 1, settings.response_timeout)?;
+        let first = ask(&mut channel, 1, "", settings.response_timeout)?;
         let answered = Instant::now();
         let warm_from = Instant::now();
-        let warm = ask(&mut channel, 2, settings.response_timeout)?;
+        let warm = ask(&mut channel, 2, "", settings.response_timeout)?;
         let warm_seconds = warm.ok.then(|| warm_from.elapsed().as_secs_f64());
         let timeline = BootTimeline {
             launched,
@@ -273,12 +319,152 @@ fn boot_once(
     outcome
 }
 
-/// Sends request `id` (the workload's default input) and waits for its answer.
-fn ask(channel: &mut dyn Channel, id: u64, timeout: Duration) -> Result<Response, ServeError> {
+/// The serving launch of `kind` every start uses (requests on the agent's input).
+fn serve_request(lab: &mut Lab<'_>, kind: EnvKind, label: RunLabel) -> LaunchRequest {
+    let assets = lab
+        .prepared(kind)
+        .map(|p| p.assets_inside())
+        .unwrap_or_default();
+    LaunchRequest {
+        invocation: lab
+            .context()
+            .config
+            .serve_invocation(&assets, Listen::Stdio),
+        label,
+        channels: Channels {
+            input: true,
+            ..Channels::default()
+        },
+        sample: false,
+    }
+}
+
+/// Takes the snapshot of `kind` once: a serving agent with its model
+/// loaded and one request answered (the warm-up), checkpointed into the
+/// run's work directory; records its size and the time the checkpoint took.
+fn take_snapshot(
+    lab: &mut Lab<'_>,
+    kind: EnvKind,
+    settings: &ColdStartSettings,
+    result: &mut ColdStartResult,
+) -> Result<Snapshot, ServeError> {
+    let dir = lab
+        .context()
+        .env_options
+        .work_dir
+        .join(format!("snapshot-{}", kind.name()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|source| ServeError::Socket {
+        what: format!("creating the snapshot directory {}", dir.display()),
+        source,
+    })?;
+    let request = serve_request(lab, kind, RunLabel::ColdStart(0));
+    let mut live = lab.launch(kind, request).map_err(ServeError::Launch)?;
+    let taken = (|| {
+        live.wait_ready().map_err(ServeError::Start)?;
+        let mut channel = InstanceChannel::new(live.instance());
+        let warm_up = ask(&mut channel, 1, "", settings.response_timeout)?;
+        let started = Instant::now();
+        lab.checkpoint(&live, &dir).map_err(ServeError::Launch)?;
+        result.snapshot_create_seconds = Some(started.elapsed().as_secs_f64());
+        result.snapshot_bytes = Some(dir_bytes(&dir));
+        Ok(Snapshot {
+            dir: dir.clone(),
+            input: warm_up.input,
+        })
+    })();
+    let _ = live.stop();
+    if taken.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    taken
+}
+
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// `1.2 MiB`.
+fn human_bytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// One snapshot start of `kind`: restore, the first answer (for the input
+/// the snapshot's warm-up asked for), the warm reference, stop. Phases:
+/// [`Phase::Restore`] (restore requested → the restore call returned) and
+/// [`Phase::FirstInference`] (→ the first answer read).
+fn restore_once(
+    lab: &mut Lab<'_>,
+    kind: EnvKind,
+    round: u32,
+    settings: &ColdStartSettings,
+    snapshot: &Snapshot,
+) -> Result<ColdStartSample, ServeError> {
+    let request = serve_request(lab, kind, RunLabel::ColdStart(round));
+    let mut live = lab
+        .restore(kind, request, &snapshot.dir)
+        .map_err(ServeError::Launch)?;
+    let launched = live.origin();
+    let returned = live.launch_returned();
+    let outcome = (|| {
+        let mut channel = InstanceChannel::new(live.instance());
+        let first = ask(&mut channel, 1, &snapshot.input, settings.response_timeout)?;
+        let answered = Instant::now();
+        let warm_from = Instant::now();
+        let warm = ask(&mut channel, 2, &snapshot.input, settings.response_timeout)?;
+        let warm_seconds = warm.ok.then(|| warm_from.elapsed().as_secs_f64());
+        let restore = returned.saturating_duration_since(launched).as_secs_f64();
+        let phases = vec![
+            PhaseTime {
+                phase: Phase::Restore,
+                seconds: restore,
+            },
+            PhaseTime {
+                phase: Phase::FirstInference,
+                seconds: answered.saturating_duration_since(returned).as_secs_f64(),
+            },
+        ];
+        Ok(ColdStartSample {
+            round,
+            time_to_first_inference_seconds: phases.iter().map(|p| p.seconds).sum(),
+            phases,
+            warm_seconds,
+            digest: first.digest,
+        })
+    })();
+    let stopped = live.stop();
+    if let (Ok(_), Err(e)) = (&outcome, stopped.exit) {
+        return Err(ServeError::Env {
+            what: "stopping the restored instance",
+            source: e,
+        });
+    }
+    outcome
+}
+
+/// Sends request `id` for `input` (empty: the workload's next default
+/// input) and waits for its answer.
+fn ask(
+    channel: &mut dyn Channel,
+    id: u64,
+    input: &str,
+    timeout: Duration,
+) -> Result<Response, ServeError> {
     channel.send(
         encode_request(&Request {
             id,
-            input: String::new(),
+            input: input.to_string(),
             empty: false,
         })
         .as_bytes(),
