@@ -196,3 +196,45 @@ fn bad_counts_and_start_types_are_one_line_errors() {
     assert!(!o.status.success() && err.contains("warm"), "{err}");
     assert!(!dir.path().join("results.json").exists());
 }
+
+/// QEMU (TCG here, labelled emulated): booted starts, and starts restored
+/// from one `migrate`-to-file snapshot of a warmed-up guest, answer the
+/// first request with the same prediction.
+#[test]
+fn qemu_microvm_restores_from_a_migration_snapshot_with_the_same_answer() {
+    if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
+        isobench_testkit::skip!(
+            "qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, _, results) = cold_start(
+        dir.path(),
+        &[
+            "--env",
+            "qemu-microvm",
+            "--workload",
+            "knn",
+            "--starts",
+            "2",
+            "--from",
+            "boot,snapshot",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let [boot, snapshot] = &results[..] else {
+        panic!("{results:?}")
+    };
+    assert_eq!(boot.start, Some(StartType::Boot));
+    assert_eq!(boot.samples.len(), 2, "{boot:?}");
+    assert_eq!(snapshot.start, Some(StartType::Snapshot));
+    assert!(snapshot.failures.is_empty(), "{:?}", snapshot.failures);
+    assert_eq!(snapshot.samples.len(), 2, "{snapshot:?}");
+    assert!(snapshot.snapshot_bytes.is_some_and(|b| b > 1 << 20));
+    for s in &snapshot.samples {
+        assert!(s.phase(Phase::Restore).is_some_and(|x| x > 0.0), "{s:?}");
+        assert_eq!(s.digest, boot.samples[0].digest, "{s:?}");
+    }
+    isobench_testkit::exercised("qemu-microvm");
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+}

@@ -200,7 +200,7 @@ pub trait Environment: Send {
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError>;
 
     /// Why instances of this environment cannot be snapshotted and
-    /// restored here, or `None` when [`Environment::checkpoint`] and
+    /// restored here, or `None` when [`Instance::checkpoint`] and
     /// [`Environment::restore`] work (one sentence with the fix).
     fn snapshot_refusal(&self) -> Option<String> {
         Some(format!(
@@ -209,19 +209,8 @@ pub trait Environment: Send {
         ))
     }
 
-    /// Saves the state of the running instance launched as `run_id` into
-    /// the directory `image` (created empty by the caller); the instance
-    /// ends with it (stop it afterwards to release its resources).
-    fn checkpoint(&mut self, run_id: &RunId, image: &std::path::Path) -> Result<(), EnvError> {
-        let _ = (run_id, image);
-        Err(EnvError::Unsupported {
-            what: format!("snapshots of {}", self.kind()),
-            fix: "use --from boot for it".into(),
-        })
-    }
-
     /// Starts one instance from the snapshot in `image` (see
-    /// [`Environment::checkpoint`]); `spec` names it and gives its limits
+    /// [`Instance::checkpoint`]); `spec` names it and gives its limits
     /// and channels (its invocation is the one the snapshot was taken of).
     fn restore(
         &mut self,
@@ -301,6 +290,18 @@ pub trait Instance: Send {
     /// message of a run that ended early. `None` when there is none.
     fn diagnostics(&self) -> Option<String> {
         None
+    }
+
+    /// Saves the state of this running instance into the directory
+    /// `image` (created empty by the caller), for
+    /// [`Environment::restore`]; the instance ends or stays paused (stop
+    /// it afterwards). Default: [`EnvError::Unsupported`].
+    fn checkpoint(&mut self, image: &std::path::Path) -> Result<(), EnvError> {
+        let _ = image;
+        Err(EnvError::Unsupported {
+            what: "snapshots of this environment".into(),
+            fix: "use --from boot for it".into(),
+        })
     }
 
     /// Stops the instance (killing it if still running) and removes every

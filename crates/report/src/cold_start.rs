@@ -6,7 +6,7 @@
 
 use isobench_results::{ColdStartResult, Phase};
 
-use crate::format::{esc, num, DASH};
+use crate::format::{esc, DASH};
 use crate::text_table::{Align, TextTable};
 
 /// The phases a table has columns for: those some result has.
@@ -29,13 +29,23 @@ fn phase_header(phase: Phase) -> &'static str {
         Phase::AgentInit => "init",
         Phase::ModelLoad => "load",
         Phase::Restore => "restore",
-        Phase::FirstInference => "1st inf",
+        Phase::FirstInference => "infer",
     }
 }
 
-/// Milliseconds from seconds, about 4 significant digits.
+/// Milliseconds from seconds, 3 significant digits (whole ms from 100 ms on).
 fn ms(seconds: f64) -> String {
-    num(seconds * 1e3)
+    let v = seconds * 1e3;
+    if !v.is_finite() {
+        return DASH.into();
+    }
+    let decimals = match v.abs() {
+        a if a >= 100.0 => 0,
+        a if a >= 10.0 => 1,
+        a if a >= 1.0 => 2,
+        _ => 3,
+    };
+    format!("{v:.decimals$}")
 }
 
 /// Column headers (all times in ms): environment, start type, successful
@@ -295,9 +305,9 @@ mod tests {
             .lines()
             .find(|l| l.starts_with("native  boot"))
             .unwrap();
-        assert!(row.contains("200.0 ± 141.4"), "{table}");
-        assert!(row.contains("100.0"), "{table}");
-        assert!(row.contains("2.000") && row.contains("100×"), "{table}");
+        assert!(row.contains("200 ± 141"), "{table}");
+        assert!(row.contains("100"), "{table}");
+        assert!(row.contains("2.00") && row.contains("100×"), "{table}");
         assert!(
             table.contains("native snapshot: native has no snapshot"),
             "{table}"
@@ -312,7 +322,7 @@ mod tests {
     fn the_waterfall_draws_one_segment_per_phase_mean() {
         let svg = waterfall_svg(&[result("docker", &[0.4])]);
         assert_eq!(svg.matches("<title>").count(), 2, "{svg}");
-        assert!(svg.contains("runtime: 200.0 ms"), "{svg}");
+        assert!(svg.contains("runtime: 200 ms"), "{svg}");
         assert!(waterfall_svg(&[]).is_empty());
     }
 }

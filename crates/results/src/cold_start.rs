@@ -68,7 +68,7 @@ pub enum Phase {
     AgentInit,
     /// The model load.
     ModelLoad,
-    /// Restore requested → the runtime's restore process running.
+    /// Restore requested → the backend's restore call returned.
     Restore,
     /// The agent ready (or the restore call returned) → the first
     /// inference's answer read by the host.
@@ -105,7 +105,7 @@ impl Phase {
             Phase::Boot => "runtime / VMM running → agent process started (container set-up, sandbox start, guest kernel boot); the agent's start is placed at the host's arrival of its `ready` record minus the agent's own `ready_us` (start of `main` to model loaded), so transport delays of `ready` count here",
             Phase::AgentInit => "agent process started → model load began, by the agent's clock (`ready_us` − `model_load_us`): reading assets, parsing the invocation",
             Phase::ModelLoad => "the model load and optimisation, by the agent's clock (`model_load_us`); it ends when the agent reports `ready`",
-            Phase::Restore => "snapshot starts: restore requested → the runtime's restore process running (the backend's restore call returned); the sandbox's state is still being restored after it",
+            Phase::Restore => "snapshot starts: restore requested → the backend's restore call returned: for QEMU the guest running again (its state loaded from the migration file, `query-status` running), for gVisor `runsc restore` running with the container's cgroup (the sandbox may still be loading its state)",
             Phase::FirstInference => "boot starts: the host read `ready` → the host read the answer to the first request, sent on the agent's input right away (request transport, the first inference with cold caches, answer transport); snapshot starts: the restore call returned → that answer (the rest of the restore, the first inference, transport)",
         }
     }

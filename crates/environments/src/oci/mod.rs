@@ -41,7 +41,7 @@ use crate::process::ChildProcess;
 use crate::registry::EnvOptions;
 use crate::{
     AgentPayload, Availability, Capabilities, EnvError, EnvKind, Environment, EnvironmentInfo,
-    HostFacts, Instance, LaunchSpec, PayloadView, Prepared, RunId, Swept,
+    HostFacts, Instance, LaunchSpec, PayloadView, Prepared, Swept,
 };
 
 use hugetlb::HugetlbGuard;
@@ -399,21 +399,6 @@ impl Environment for Oci {
             EnvKind::Gvisor => None,
             kind => Some(criu_refusal(kind)),
         }
-    }
-
-    fn checkpoint(&mut self, run_id: &RunId, image: &std::path::Path) -> Result<(), EnvError> {
-        if let Some(reason) = self.snapshot_refusal() {
-            return Err(EnvError::Unsupported {
-                what: reason,
-                fix: "use --from boot for it".into(),
-            });
-        }
-        let mut cmd = self.command();
-        cmd.arg("checkpoint")
-            .arg("--image-path")
-            .arg(image)
-            .arg(container_name(run_id));
-        run_quietly(cmd)
     }
 
     fn restore(

@@ -216,16 +216,15 @@ impl<'c> Lab<'c> {
     }
 
     /// Saves the state of `instance` into the empty directory `image`; the
-    /// instance ends with it (stop it afterwards).
+    /// instance ends or stays paused (stop it afterwards).
     pub fn checkpoint(
         &mut self,
-        instance: &LiveInstance,
+        instance: &mut LiveInstance,
         image: &std::path::Path,
     ) -> Result<(), LaunchError> {
-        let prepared = self.prepare(instance.kind).map_err(LaunchError::Unready)?;
-        prepared
-            .env
-            .checkpoint(&instance.run_id, image)
+        instance
+            .instance
+            .checkpoint(image)
             .map_err(LaunchError::Launch)
     }
 

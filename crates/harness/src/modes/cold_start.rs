@@ -365,7 +365,8 @@ fn take_snapshot(
         let mut channel = InstanceChannel::new(live.instance());
         let warm_up = ask(&mut channel, 1, "", settings.response_timeout)?;
         let started = Instant::now();
-        lab.checkpoint(&live, &dir).map_err(ServeError::Launch)?;
+        lab.checkpoint(&mut live, &dir)
+            .map_err(ServeError::Launch)?;
         result.snapshot_create_seconds = Some(started.elapsed().as_secs_f64());
         result.snapshot_bytes = Some(dir_bytes(&dir));
         Ok(Snapshot {
