@@ -421,9 +421,9 @@ impl Environment for Oci {
     }
 }
 
-/// Why runc, crun and youki do not snapshot here: they need CRIU, which
-/// must be installed and pass `criu check`.
-fn criu_refusal(kind: EnvKind) -> String {
+/// Why runc, crun, youki (and Docker, through runc) do not snapshot here:
+/// they need CRIU, which must be installed and pass `criu check`.
+pub(crate) fn criu_refusal(kind: EnvKind) -> String {
     let Some(criu) = crate::host::which("criu") else {
         return format!(
             "{kind} snapshots need CRIU (`checkpoint` / `restore`), which is not installed; fix: install a CRIU that passes `criu check` (Debian 12's 3.17.1 fails it on this kernel with \"vdso: Unexpected rt vDSO area bounds\"; use a newer CRIU)"
