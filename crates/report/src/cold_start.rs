@@ -72,6 +72,7 @@ pub fn headers(results: &[ColdStartResult]) -> Vec<String> {
 /// why the start type is absent), in the order of [`headers`].
 pub fn rows(results: &[ColdStartResult]) -> Vec<(Vec<String>, Option<String>)> {
     let phases = phases_in(results);
+    let width = headers(results).len();
     results
         .iter()
         .map(|r| {
@@ -96,6 +97,8 @@ pub fn rows(results: &[ColdStartResult]) -> Vec<(Vec<String>, Option<String>)> {
             ];
             let Some(total) = &r.time_to_first_inference else {
                 cells.push(DASH.into());
+                // Empty cells to the table's width (Markdown needs every cell).
+                cells.resize(width, String::new());
                 let under = r
                     .absent
                     .clone()
