@@ -39,6 +39,9 @@ pub enum Command {
     /// Model serving: the agent answers requests across the isolation boundary,
     /// driven by the MLPerf LoadGen scenarios (single-stream, multi-stream, server, offline).
     ServeBench(crate::serve::ServeArgs),
+    /// Cold starts: fresh instances timed from the launch request to the first
+    /// inference's answer, phase by phase, with a warm reference.
+    ColdStart(crate::cold_start::ColdStartArgs),
 }
 
 /// What `run` and `serve-bench` take besides the experiment's options.

@@ -1,6 +1,7 @@
 //! The `isobench` command: parses arguments and calls the libraries.
 
 mod cli;
+mod cold_start;
 mod commands;
 mod out;
 mod progress;

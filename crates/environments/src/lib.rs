@@ -201,6 +201,31 @@ pub trait Environment: Send {
     /// Starts one fresh instance running the agent.
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError>;
 
+    /// Why instances of this environment cannot be snapshotted and
+    /// restored here, or `None` when [`Instance::checkpoint`] and
+    /// [`Environment::restore`] work (one sentence with the fix).
+    fn snapshot_refusal(&self) -> Option<String> {
+        Some(format!(
+            "{} cannot snapshot instances in this isobench (no checkpoint/restore path for it yet)",
+            self.kind()
+        ))
+    }
+
+    /// Starts one instance from the snapshot in `image` (see
+    /// [`Instance::checkpoint`]); `spec` names it and gives its limits
+    /// and channels (its invocation is the one the snapshot was taken of).
+    fn restore(
+        &mut self,
+        spec: &LaunchSpec,
+        image: &std::path::Path,
+    ) -> Result<Box<dyn Instance>, EnvError> {
+        let _ = (spec, image);
+        Err(EnvError::Unsupported {
+            what: format!("snapshots of {}", self.kind()),
+            fix: "use --from boot for it".into(),
+        })
+    }
+
     /// Removes everything [`Environment::prepare`] created that is not
     /// meant to be cached (called once at the end of an experiment).
     fn teardown(&mut self) -> Result<(), EnvError> {
@@ -267,6 +292,18 @@ pub trait Instance: Send {
     /// message of a run that ended early. `None` when there is none.
     fn diagnostics(&self) -> Option<String> {
         None
+    }
+
+    /// Saves the state of this running instance into the directory
+    /// `image` (created empty by the caller), for
+    /// [`Environment::restore`]; the instance ends or stays paused (stop
+    /// it afterwards). Default: [`EnvError::Unsupported`].
+    fn checkpoint(&mut self, image: &std::path::Path) -> Result<(), EnvError> {
+        let _ = image;
+        Err(EnvError::Unsupported {
+            what: "snapshots of this environment".into(),
+            fix: "use --from boot for it".into(),
+        })
     }
 
     /// Stops the instance (killing it if still running) and removes every

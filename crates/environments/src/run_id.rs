@@ -19,6 +19,8 @@ pub enum RunLabel {
     Repetition(u32),
     /// A serving benchmark's instance.
     Serve,
+    /// Start `n` of a cold-start experiment (`isobench cold-start`).
+    ColdStart(u32),
 }
 
 /// One launch: the isobench process, the environment and what it is for.
@@ -49,13 +51,16 @@ impl fmt::Display for RunId {
         match self.label {
             RunLabel::Repetition(n) => write!(f, "{n}"),
             RunLabel::Serve => f.write_str("serve"),
+            RunLabel::ColdStart(n) => write!(f, "cold{n}"),
         }
     }
 }
 
 /// A name that is not a run id.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("`{0}` is not an isobench run id (isobench-<pid>-<environment>-<repetition|serve>)")]
+#[error(
+    "`{0}` is not an isobench run id (isobench-<pid>-<environment>-<repetition|serve|cold<n>>)"
+)]
 pub struct NotARunId(pub String);
 
 impl FromStr for RunId {
@@ -71,6 +76,9 @@ impl FromStr for RunId {
         let env: EnvKind = env.parse().map_err(|_| bad())?;
         let label = match label {
             "serve" => RunLabel::Serve,
+            cold if cold.starts_with("cold") => {
+                RunLabel::ColdStart(cold["cold".len()..].parse().map_err(|_| bad())?)
+            }
             n => RunLabel::Repetition(n.parse().map_err(|_| bad())?),
         };
         Ok(RunId { pid, env, label })
@@ -118,6 +126,11 @@ mod tests {
                 pid: 7,
                 env: EnvKind::QemuMicrovm,
                 label: RunLabel::Serve,
+            },
+            RunId {
+                pid: 9,
+                env: EnvKind::Gvisor,
+                label: RunLabel::ColdStart(12),
             },
         ] {
             let text = id.to_string();

@@ -2,7 +2,8 @@
 //! ([`lifecycle`]: environments detected, prepared and torn down once,
 //! instances launched from a typed invocation, their records read within
 //! limits, stopped and cleaned up), and the modes built on it ([`modes`]:
-//! batch runs for `isobench run`, serving for `isobench serve-bench`). It
+//! batch runs for `isobench run`, serving for `isobench serve-bench`, cold
+//! starts for `isobench cold-start`). It
 //! meters what each instance costs the host ([`metrics`]), computes
 //! statistics ([`summarize`]) and writes `results.json` as results arrive.
 //!
@@ -28,4 +29,5 @@ pub use config::ExperimentConfig;
 pub use context::{results_path, EnvironmentSource, Registry, RunContext, RunObserver};
 pub use error::{HarnessError, RepetitionError};
 pub use modes::batch::run_experiment;
+pub use modes::cold_start;
 pub use modes::serving;

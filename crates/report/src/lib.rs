@@ -18,7 +18,7 @@
 //! design), `definitions`, `sections` (the details of Markdown and HTML),
 //! [`text_table`] (the one terminal table formatter), [`export`] (one module
 //! per format), [`charts`] (SVG, with the verdicts' forest plot),
-//! [`compare`], [`merged`], [`paper`] and [`serving`].
+//! [`compare`], [`merged`], [`paper`], [`serving`] and [`cold_start`].
 //!
 //! Typical use after a run: [`terminal_table`], then [`write_reports`] next to
 //! `results.json`; for `isobench compare`: [`compare_files`] or
@@ -30,6 +30,7 @@
 
 mod cells;
 pub mod charts;
+pub mod cold_start;
 pub mod compare;
 mod definitions;
 pub mod design;
@@ -44,6 +45,7 @@ pub mod text_table;
 pub mod verdict;
 pub mod words;
 
+pub use cold_start::cold_start_table;
 pub use compare::{
     compare_environments, compare_files, CompareOptions, CompareReport, CompareRow, FileChecks,
     Side, COMPARE_FORMAT_VERSION, HOST_DRIFT_THRESHOLD,

@@ -7,11 +7,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod cold_start;
 pub mod design;
 pub mod outputs;
 pub mod serving;
 pub mod warnings;
 
+pub use cold_start::{ColdStartResult, ColdStartSample, Phase, PhaseTime, StartType};
 pub use design::{MemoryDifference, Plan, RunDesign, Stop};
 
 pub use outputs::{EnvOutput, InputOutputs, OutputCheck, OutputMismatch};
@@ -70,6 +72,9 @@ pub struct ResultsFile {
     /// Model-serving results (`isobench serve-bench`), per environment and scenario.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub serving: Vec<ServingResult>,
+    /// Cold-start results (`isobench cold-start`), per environment and start type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cold_start: Vec<ColdStartResult>,
 }
 
 /// The experiment's configuration, after defaults and overrides.
@@ -543,6 +548,7 @@ impl ResultsFile {
             outputs: None,
             warnings: Vec::new(),
             serving: Vec::new(),
+            cold_start: Vec::new(),
         }
     }
 
@@ -731,6 +737,7 @@ mod tests {
             outputs: None,
             warnings: vec![],
             serving: vec![],
+            cold_start: vec![],
         }
     }
 

@@ -17,6 +17,87 @@ use crate::EnvError;
 
 use super::ENV;
 
+/// `PATCH /vm`: pause or resume the guest (a snapshot needs it paused).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmState {
+    /// `Paused` or `Resumed`.
+    pub state: VmStateName,
+}
+
+/// The states `PATCH /vm` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VmStateName {
+    /// The vCPUs stopped.
+    Paused,
+    /// The vCPUs running again.
+    Resumed,
+}
+
+/// `PUT /snapshot/create`: a full snapshot of a paused microVM: its device
+/// and vCPU state (`snapshot_path`) and its guest memory (`mem_file_path`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotCreate {
+    /// `Full` (isobench takes full snapshots only).
+    pub snapshot_type: String,
+    /// Where the microVM state goes.
+    pub snapshot_path: PathBuf,
+    /// Where the guest memory goes.
+    pub mem_file_path: PathBuf,
+}
+
+/// How `PUT /snapshot/load` gets the guest memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemBackend {
+    /// `File` (mapped privately from the memory file; `Uffd` is a page-fault handler).
+    pub backend_type: String,
+    /// The memory file.
+    pub backend_path: PathBuf,
+}
+
+/// `PUT /snapshot/load`: restore a microVM into a fresh Firecracker process
+/// (nothing configured yet) from a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotLoad {
+    /// The microVM state file.
+    pub snapshot_path: PathBuf,
+    /// The guest memory.
+    pub mem_backend: MemBackend,
+    /// Track dirty pages (for later diff snapshots; off).
+    #[serde(default)]
+    pub enable_diff_snapshots: bool,
+    /// Resume the guest once loaded.
+    #[serde(default)]
+    pub resume_vm: bool,
+}
+
+impl SnapshotCreate {
+    /// A full snapshot into `dir`: `dir/vm.snap` and `dir/vm.mem`.
+    pub fn full_into(dir: &Path) -> Self {
+        SnapshotCreate {
+            snapshot_type: "Full".into(),
+            snapshot_path: dir.join("vm.snap"),
+            mem_file_path: dir.join("vm.mem"),
+        }
+    }
+
+    /// The load request of this snapshot, resuming the guest.
+    pub fn load_resuming(&self) -> SnapshotLoad {
+        SnapshotLoad {
+            snapshot_path: self.snapshot_path.clone(),
+            mem_backend: MemBackend {
+                backend_type: "File".into(),
+                backend_path: self.mem_file_path.clone(),
+            },
+            enable_diff_snapshots: false,
+            resume_vm: true,
+        }
+    }
+}
+
 /// `PUT /boot-source`: the kernel, its initrd and command line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -232,6 +313,45 @@ impl ApiClient {
         check(path, "PUT", response).map(|_| ())
     }
 
+    /// PATCH with `body` as JSON; any non-2xx status is an error.
+    pub fn patch<T: Serialize>(&self, path: &str, body: &T) -> Result<(), EnvError> {
+        let body = serde_json::to_string(body).map_err(|e| EnvError::Vmm {
+            vmm: ENV.into(),
+            message: format!("serialising the body of PATCH {path}: {e}"),
+        })?;
+        let response = self.request("PATCH", path, Some(&body))?;
+        check(path, "PATCH", response).map(|_| ())
+    }
+
+    /// `PATCH /vm` to `Paused`, `PUT /snapshot/create` (full, into
+    /// `dir`), and back to `Resumed` only when `resume` (isobench stops the
+    /// snapshotted instance instead). Returns the request, whose
+    /// [`SnapshotCreate::load_resuming`] restores it.
+    pub fn create_snapshot(&self, dir: &Path, resume: bool) -> Result<SnapshotCreate, EnvError> {
+        let create = SnapshotCreate::full_into(dir);
+        self.patch(
+            "/vm",
+            &VmState {
+                state: VmStateName::Paused,
+            },
+        )?;
+        self.put("/snapshot/create", &create)?;
+        if resume {
+            self.patch(
+                "/vm",
+                &VmState {
+                    state: VmStateName::Resumed,
+                },
+            )?;
+        }
+        Ok(create)
+    }
+
+    /// `PUT /snapshot/load` into this (fresh, unconfigured) Firecracker.
+    pub fn load_snapshot(&self, load: &SnapshotLoad) -> Result<(), EnvError> {
+        self.put("/snapshot/load", load)
+    }
+
     /// GET returning the body parsed as `T`.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, EnvError> {
         let response = check(path, "GET", self.request("GET", path, None)?)?;
@@ -433,6 +553,96 @@ mod tests {
         let got = ApiClient::new(&path).version().unwrap();
         assert_eq!(got.firecracker_version, "1.12.1");
         server.join().unwrap();
+    }
+
+    /// A fake API that answers 204 to `answers` requests and hands back
+    /// each request's first line and body.
+    fn fake_api(path: &Path, answers: usize) -> std::thread::JoinHandle<Vec<(String, String)>> {
+        let listener = UnixListener::bind(path).unwrap();
+        std::thread::spawn(move || {
+            (0..answers)
+                .map(|_| {
+                    let (mut conn, _) = listener.accept().unwrap();
+                    let mut data = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let n = conn.read(&mut buf).unwrap();
+                        data.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&data).into_owned();
+                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("Content-Length: "))
+                                .map_or(0, |v| v.parse::<usize>().unwrap());
+                            if body.len() >= length {
+                                conn.write_all(b"HTTP/1.1 204 \r\n\r\n").unwrap();
+                                let line = head.lines().next().unwrap().to_string();
+                                return (line, body.to_string());
+                            }
+                        }
+                    }
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn snapshots_pause_create_and_load_as_the_api_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.sock");
+        let server = fake_api(&path, 3);
+        let api = ApiClient::new(&path);
+        let create = api.create_snapshot(Path::new("/snap"), false).unwrap();
+        api.load_snapshot(&create.load_resuming()).unwrap();
+        let requests = server.join().unwrap();
+        let json = |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap();
+        assert_eq!(requests[0].0, "PATCH /vm HTTP/1.1");
+        assert_eq!(json(&requests[0].1), serde_json::json!({"state": "Paused"}));
+        assert_eq!(requests[1].0, "PUT /snapshot/create HTTP/1.1");
+        assert_eq!(
+            json(&requests[1].1),
+            serde_json::json!({"snapshot_type": "Full", "snapshot_path": "/snap/vm.snap", "mem_file_path": "/snap/vm.mem"})
+        );
+        assert_eq!(requests[2].0, "PUT /snapshot/load HTTP/1.1");
+        assert_eq!(
+            json(&requests[2].1),
+            serde_json::json!({
+                "snapshot_path": "/snap/vm.snap",
+                "mem_backend": {"backend_type": "File", "backend_path": "/snap/vm.mem"},
+                "enable_diff_snapshots": false,
+                "resume_vm": true
+            })
+        );
+    }
+
+    #[test]
+    fn a_refused_snapshot_names_the_request_and_firecrackers_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("api.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).unwrap();
+            let body = "{\"fault_message\":\"The requested operation is not supported before starting the microVM.\"}";
+            conn.write_all(
+                format!(
+                    "HTTP/1.1 400 \r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        });
+        let err = ApiClient::new(&path)
+            .create_snapshot(Path::new("/snap"), false)
+            .unwrap_err()
+            .to_string();
+        server.join().unwrap();
+        assert!(
+            err.contains("PATCH /vm") && err.contains("400") && err.contains("before starting"),
+            "{err}"
+        );
     }
 
     #[test]

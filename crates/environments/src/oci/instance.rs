@@ -190,6 +190,18 @@ impl Instance for StopGuard<OciRun> {
         self.deadline.launched_at()
     }
 
+    /// `<runtime> checkpoint --image-path IMAGE <id>`: the container ends
+    /// with it (the environment refuses restores where this cannot work).
+    fn checkpoint(&mut self, image: &Path) -> Result<(), EnvError> {
+        let image_arg = image.to_string_lossy().into_owned();
+        let id = self.id.clone();
+        self.runtime(&["checkpoint", "--image-path", &image_arg, &id])
+            .map_err(|message| EnvError::Command {
+                program: format!("{} checkpoint {id}", self.env),
+                message: format!("{message} (image {image_arg})"),
+            })
+    }
+
     fn next_line(&mut self, timeout: Duration) -> Result<Option<String>, EnvError> {
         self.read(|run| run.deadline.next_line(&mut run.child.lines, timeout))
     }

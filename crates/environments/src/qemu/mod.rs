@@ -372,6 +372,37 @@ impl Environment for Qemu {
     }
 
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError> {
+        self.start(spec, None)
+    }
+
+    fn snapshot_refusal(&self) -> Option<String> {
+        None
+    }
+
+    /// The same VM as a launch, with `-incoming` from the migration
+    /// stream [`Instance::checkpoint`] wrote; QEMU resumes the guest once
+    /// the state is loaded.
+    fn restore(&mut self, spec: &LaunchSpec, image: &Path) -> Result<Box<dyn Instance>, EnvError> {
+        if spec.vsock {
+            return Err(EnvError::Unsupported {
+                what: "restoring a QEMU snapshot with a vsock device".into(),
+                fix: "use the stdio (serial) transport".into(),
+            });
+        }
+        self.start(spec, Some(image))
+    }
+}
+
+/// The migration stream's file in a snapshot's image directory.
+const MIGRATION_FILE: &str = "vm.migration";
+
+impl Qemu {
+    /// Starts one VM: booted, or `incoming` from a snapshot's directory.
+    fn start(
+        &mut self,
+        spec: &LaunchSpec,
+        incoming: Option<&Path>,
+    ) -> Result<Box<dyn Instance>, EnvError> {
         let image = prepared(self.image.as_ref(), self.kind)?;
         let launched_at = Instant::now();
         let workdir = WorkDir::create(&self.options.work_dir, &spec.run_id.to_string())?;
@@ -407,7 +438,19 @@ impl Environment for Qemu {
         } else {
             (None, None)
         };
-        let args = self.command_line(spec, image, &qmp_socket, vsock.as_ref())?;
+        let mut args = self.command_line(spec, image, &qmp_socket, vsock.as_ref())?;
+        if let Some(dir) = incoming {
+            let file = dir.join(MIGRATION_FILE);
+            if !file.is_file() {
+                return Err(EnvError::MissingFile {
+                    what: "QEMU snapshot".into(),
+                    path: file,
+                    fix: "take the snapshot first (cold-start --from snapshot does)".into(),
+                });
+            }
+            args.push("-incoming".into());
+            args.push(format!("exec:cat {}", shell_quote(&file.to_string_lossy())));
+        }
         tracing::debug!("starting {}", args.join(" "));
         let mut command = Command::new(&args[0]);
         command.args(&args[1..]);
@@ -424,7 +467,15 @@ impl Environment for Qemu {
             &mut instance.vmm.child,
             Duration::from_secs(10).min(spec.timeout),
         ) {
-            Ok(qmp) => instance.qmp = Some(qmp),
+            Ok(mut qmp) => {
+                if incoming.is_some() {
+                    // Input sent before the state is loaded would be lost
+                    // (the serial port's state is replaced): return once
+                    // the guest runs again.
+                    wait_running(&mut qmp, &mut instance.vmm.child, spec.timeout)?;
+                }
+                instance.qmp = Some(qmp)
+            }
             Err(e) => {
                 // QEMU may open the QMP socket and then die (e.g. on a kernel
                 // it cannot load): its own message is the useful one.
@@ -450,6 +501,58 @@ impl Environment for Qemu {
         Ok(Box::new(instance))
     }
 }
+
+/// `text` in single quotes for `sh -c` (QEMU runs `exec:` URIs through the shell).
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Waits until the guest of an `-incoming` QEMU runs (`query-status`),
+/// within `timeout`; fails when QEMU exits or the migration failed.
+fn wait_running(
+    qmp: &mut Qmp,
+    child: &mut crate::process::ChildProcess,
+    timeout: Duration,
+) -> Result<(), EnvError> {
+    let deadline = Instant::now() + timeout.min(MIGRATION_TIMEOUT);
+    loop {
+        if let Some(status) = child.try_exit() {
+            return Err(EnvError::Vmm {
+                vmm: "qemu".into(),
+                message: format!(
+                    "exited while restoring the snapshot ({status}): {}",
+                    child.stderr.last_line()
+                ),
+            });
+        }
+        let state = qmp.execute("query-status")?;
+        match state.get("status").and_then(|s| s.as_str()) {
+            Some("running") => return Ok(()),
+            Some("inmigrate") | Some("prelaunch") | None => {}
+            Some(other) => {
+                return Err(EnvError::Vmm {
+                    vmm: "qemu".into(),
+                    message: format!(
+                        "restoring the snapshot left the guest `{other}` instead of running; the snapshot file may be corrupt or truncated"
+                    ),
+                })
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(EnvError::Vmm {
+                vmm: "qemu".into(),
+                message: format!(
+                    "the guest did not run within {} s of restoring the snapshot",
+                    timeout.min(MIGRATION_TIMEOUT).as_secs()
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Longest wait for QEMU to write a snapshot.
+const MIGRATION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One QEMU process, its QMP connection, work directory and vsock daemon.
 struct QemuRun {
@@ -518,6 +621,53 @@ impl Instance for StopGuard<QemuRun> {
         vm::close_serial_input(&mut self.vmm.child)
     }
 
+    /// QMP `migrate` to `exec:cat > IMAGE/vm.migration`, waited for with
+    /// `query-migrate`; the guest stays paused afterwards.
+    fn checkpoint(&mut self, image: &Path) -> Result<(), EnvError> {
+        let file = image.join(MIGRATION_FILE);
+        let qmp = self.qmp.as_mut().ok_or_else(|| EnvError::Vmm {
+            vmm: "qemu".into(),
+            message: "no QMP connection to take a snapshot through".into(),
+        })?;
+        qmp.execute_with(
+            "migrate",
+            Some(serde_json::json!({
+                "uri": format!("exec:cat > {}", shell_quote(&file.to_string_lossy()))
+            })),
+        )?;
+        let deadline = Instant::now() + MIGRATION_TIMEOUT;
+        loop {
+            let state = qmp.execute("query-migrate")?;
+            match state.get("status").and_then(|s| s.as_str()) {
+                Some("completed") => return Ok(()),
+                Some(status @ ("failed" | "cancelled")) => {
+                    return Err(EnvError::Vmm {
+                        vmm: "qemu".into(),
+                        message: format!(
+                            "snapshot (migrate to {}) {status}: {}",
+                            file.display(),
+                            state
+                                .get("error-desc")
+                                .and_then(|e| e.as_str())
+                                .unwrap_or("no reason given")
+                        ),
+                    })
+                }
+                _ if Instant::now() > deadline => {
+                    return Err(EnvError::Vmm {
+                        vmm: "qemu".into(),
+                        message: format!(
+                            "snapshot (migrate to {}) not finished after {} s",
+                            file.display(),
+                            MIGRATION_TIMEOUT.as_secs()
+                        ),
+                    })
+                }
+                _ => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+    }
+
     fn stop(&mut self) -> Result<ExitInfo, EnvError> {
         StopGuard::stop(self)
     }
@@ -538,6 +688,12 @@ pub fn extras(kind: EnvKind) -> &'static [crate::Extra] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_paths_are_quoted_for_the_shell_of_exec_uris() {
+        assert_eq!(shell_quote("/tmp/a b/vm"), "'/tmp/a b/vm'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
 
     fn qemu(kind: EnvKind, accel: Accel) -> Qemu {
         Qemu {

@@ -86,7 +86,19 @@ impl Qmp {
 
     /// Runs a QMP command and returns its `return` value (events before it are skipped).
     pub fn execute(&mut self, command: &str) -> Result<serde_json::Value, EnvError> {
-        let request = serde_json::json!({ "execute": command });
+        self.execute_with(command, None)
+    }
+
+    /// Runs a QMP command with `arguments` and returns its `return` value.
+    pub fn execute_with(
+        &mut self,
+        command: &str,
+        arguments: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, EnvError> {
+        let request = match arguments {
+            Some(arguments) => serde_json::json!({ "execute": command, "arguments": arguments }),
+            None => serde_json::json!({ "execute": command }),
+        };
         writeln!(self.writer, "{request}")
             .map_err(|e| EnvError::io(format!("sending QMP `{command}`"), e))?;
         loop {

@@ -204,6 +204,47 @@ impl<'c> Lab<'c> {
         kind: EnvKind,
         request: LaunchRequest,
     ) -> Result<LiveInstance, LaunchError> {
+        self.start(kind, request, None)
+    }
+
+    /// Why `kind` cannot snapshot and restore instances here (`None`: it can).
+    pub fn snapshot_refusal(&mut self, kind: EnvKind) -> Option<String> {
+        match self.prepare(kind) {
+            Ok(prepared) => prepared.env.snapshot_refusal(),
+            Err(unready) => Some(unready.to_string()),
+        }
+    }
+
+    /// Saves the state of `instance` into the empty directory `image`; the
+    /// instance ends or stays paused (stop it afterwards).
+    pub fn checkpoint(
+        &mut self,
+        instance: &mut LiveInstance,
+        image: &std::path::Path,
+    ) -> Result<(), LaunchError> {
+        instance
+            .instance
+            .checkpoint(image)
+            .map_err(LaunchError::Launch)
+    }
+
+    /// Starts one instance of `kind` from the snapshot in `image` (taken
+    /// by [`Lab::checkpoint`]); the request names it and gives its channels.
+    pub fn restore(
+        &mut self,
+        kind: EnvKind,
+        request: LaunchRequest,
+        image: &std::path::Path,
+    ) -> Result<LiveInstance, LaunchError> {
+        self.start(kind, request, Some(image))
+    }
+
+    fn start(
+        &mut self,
+        kind: EnvKind,
+        request: LaunchRequest,
+        restore_from: Option<&std::path::Path>,
+    ) -> Result<LiveInstance, LaunchError> {
         let ctx = self.ctx;
         let prepared = self.prepare(kind).map_err(LaunchError::Unready)?;
         let config = &ctx.config;
@@ -220,7 +261,12 @@ impl<'c> Lab<'c> {
             vsock: request.channels.vsock,
             network: request.channels.network,
         };
-        let instance = prepared.env.launch(&spec).map_err(LaunchError::Launch)?;
+        let instance = match restore_from {
+            None => prepared.env.launch(&spec),
+            Some(image) => prepared.env.restore(&spec, image),
+        }
+        .map_err(LaunchError::Launch)?;
+        let launch_returned = Instant::now();
         let origin = instance.launched_at();
         let target = instance.meter_target();
         // A run killed before it stops its instances leaves their processes
@@ -240,6 +286,7 @@ impl<'c> Lab<'c> {
             run_id: spec.run_id,
             instance,
             origin,
+            launch_returned,
             meter: Meter::new(target.clone()),
             target,
             sampler,
@@ -332,6 +379,7 @@ pub struct LiveInstance {
     run_id: RunId,
     instance: Box<dyn Instance>,
     origin: Instant,
+    launch_returned: Instant,
     target: MeterTarget,
     meter: Meter,
     sampler: Option<Sampler>,
@@ -363,6 +411,13 @@ impl LiveInstance {
     /// When the launch request was issued.
     pub fn origin(&self) -> Instant {
         self.origin
+    }
+
+    /// When the backend's launch call returned: the runtime / VMM process
+    /// is running (spawned, container created and started, VMM configured);
+    /// the agent inside may or may not have started yet.
+    pub fn launch_returned(&self) -> Instant {
+        self.launch_returned
     }
 
     /// The meter of its host resources.

@@ -2,4 +2,5 @@
 //! each with its subcommand. Instances come from [`crate::lifecycle`].
 
 pub mod batch;
+pub mod cold_start;
 pub mod serving;

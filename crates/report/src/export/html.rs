@@ -496,9 +496,35 @@ impl Exporter for HtmlExporter {
             h.push_str("<h2>Model serving</h2>\n");
             h.push_str(&html_table("serving", &headers, &serving));
         }
+        if !results.cold_start.is_empty() {
+            h.push_str(&cold_start_html(&results.cold_start));
+        }
         h.push_str(&environments(results));
         h.push_str(&provenance(results));
         h.push_str("</body>\n</html>\n");
         Ok(h.into_bytes())
     }
+}
+
+/// The cold-start section: the waterfall of phase means, the table (times
+/// in ms), what was absent or failed, and the definitions.
+fn cold_start_html(results: &[isobench_results::ColdStartResult]) -> String {
+    let mut h = String::from("<h2>Cold starts</h2>\n");
+    h.push_str(&crate::cold_start::waterfall_svg(results));
+    let rows = crate::cold_start::rows(results);
+    let cells: Vec<Vec<String>> = rows.iter().map(|(cells, _)| cells.clone()).collect();
+    h.push_str(&html_table(
+        "cold-start",
+        &crate::cold_start::headers(results),
+        &cells,
+    ));
+    for note in rows.iter().filter_map(|(_, under)| under.as_ref()) {
+        h.push_str(&format!("<p class=\"note\">{}</p>\n", esc(note)));
+    }
+    h.push_str("<dl>\n");
+    for (term, text) in crate::cold_start::definitions(results) {
+        h.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", esc(&term), esc(&text)));
+    }
+    h.push_str("</dl>\n");
+    h
 }

@@ -210,6 +210,37 @@ impl Exporter for MarkdownExporter {
             let headers: Vec<String> = SERVING_HEADERS.iter().map(|h| h.to_string()).collect();
             out.push_str(&md_table(&headers, &serving, "lll"));
         }
+        if !results.cold_start.is_empty() {
+            out.push_str(&cold_start_md(&results.cold_start));
+        }
         Ok(out.into_bytes())
     }
+}
+
+/// The cold-start section: the table (times in ms), what was absent or
+/// failed, and the definitions of the total and the phases.
+fn cold_start_md(results: &[isobench_results::ColdStartResult]) -> String {
+    let mut out = String::from("\n**Cold starts** (`isobench cold-start`; times in ms)\n\n");
+    let rows = crate::cold_start::rows(results);
+    let cells: Vec<Vec<String>> = rows.iter().map(|(cells, _)| cells.clone()).collect();
+    out.push_str(&md_table(
+        &crate::cold_start::headers(results),
+        &cells,
+        "ll",
+    ));
+    let notes: Vec<&String> = rows
+        .iter()
+        .filter_map(|(_, under)| under.as_ref())
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        for note in notes {
+            out.push_str(&format!("- {note}\n"));
+        }
+    }
+    out.push_str("\nDefinitions:\n\n");
+    for (term, text) in crate::cold_start::definitions(results) {
+        out.push_str(&format!("- **{term}**: {text}\n"));
+    }
+    out
 }

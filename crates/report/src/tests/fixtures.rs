@@ -280,6 +280,7 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
         outputs: None,
         warnings: vec![],
         serving: vec![],
+        cold_start: vec![],
     };
     summarize_all(&mut file);
     file

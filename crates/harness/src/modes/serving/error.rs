@@ -50,6 +50,14 @@ pub enum ServeError {
         #[source]
         source: EnvError,
     },
+    /// A request got no answer in time.
+    #[error("no answer to request {id} within {seconds} s: the agent hung or its output is lost")]
+    NoAnswer {
+        /// The request's id.
+        id: u64,
+        /// The wait.
+        seconds: u64,
+    },
     /// A request could not be encoded.
     #[error("encoding a request: {0}")]
     Frame(#[source] isobench_records::serve::FrameError),

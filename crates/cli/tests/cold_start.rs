@@ -1,0 +1,240 @@
+//! `isobench cold-start`: fresh instances of native, one container runtime
+//! (runc) and gVisor where available, timed phase by phase from the launch
+//! request to the first inference's answer with the real agent; gVisor also
+//! restored from a checkpoint; the phases are ordered, add up to the total,
+//! every start computes the same first answer, runc says why it has no
+//! snapshot (CRIU), and nothing is left behind (snapshot files included).
+
+mod common;
+
+use std::path::Path;
+
+use common::{leftovers, require_agent_and_assets, run};
+use isobench_environments::EnvKind;
+use isobench_results::{ColdStartResult, Phase, ResultsFile, StartType};
+use isobench_testkit::static_agent;
+
+/// Runs cold-start with `extra` flags; returns (exit code, stderr, stdout, results).
+fn cold_start(out: &Path, extra: &[&str]) -> (i32, String, String, Vec<ColdStartResult>) {
+    require_agent_and_assets();
+    let agent = static_agent().unwrap();
+    let mut args = vec![
+        "cold-start",
+        "--offline",
+        "--agent",
+        agent.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let output = run(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("{stdout}\n{stderr}");
+    let results = ResultsFile::load(&out.join("results.json"))
+        .map(|f| f.cold_start)
+        .unwrap_or_default();
+    (output.status.code().unwrap_or(-1), stderr, stdout, results)
+}
+
+/// Every start's phases are in order, none negative, the ones every start
+/// has are positive, and they add up to the time to first inference.
+fn check_starts(r: &ColdStartResult, starts: usize) {
+    assert_eq!(r.start, Some(StartType::Boot), "{r:?}");
+    assert!(r.failures.is_empty(), "{}: {:?}", r.env, r.failures);
+    assert_eq!(r.samples.len(), starts, "{r:?}");
+    let rounds: Vec<u32> = r.samples.iter().map(|s| s.round).collect();
+    assert_eq!(rounds, (1..=starts as u32).collect::<Vec<_>>());
+    for s in &r.samples {
+        let phases: Vec<Phase> = s.phases.iter().map(|p| p.phase).collect();
+        let mut sorted = phases.clone();
+        sorted.sort();
+        assert_eq!(phases, sorted, "phases out of order: {s:?}");
+        assert!(s.phases.iter().all(|p| p.seconds >= 0.0), "{s:?}");
+        for phase in [Phase::Runtime, Phase::ModelLoad, Phase::FirstInference] {
+            assert!(
+                s.phase(phase).is_some_and(|x| x > 0.0),
+                "{}: {phase} not positive: {s:?}",
+                r.env
+            );
+        }
+        let sum: f64 = s.phases.iter().map(|p| p.seconds).sum();
+        assert!(
+            (sum - s.time_to_first_inference_seconds).abs() < 1e-9,
+            "{sum} vs {s:?}"
+        );
+        assert!(s.time_to_first_inference_seconds < 60.0, "{s:?}");
+        let warm = s.warm_seconds.expect("a warm reference");
+        assert!(
+            warm > 0.0 && warm < s.time_to_first_inference_seconds,
+            "{s:?}"
+        );
+        assert!(s.digest.is_some(), "{s:?}");
+    }
+    let total = r.time_to_first_inference.as_ref().expect("a summary");
+    assert_eq!(total.n, starts);
+    let means: f64 = r.phase_means.iter().map(|p| p.seconds).sum();
+    assert!((means - total.mean).abs() < 1e-6, "{means} vs {total:?}");
+}
+
+#[test]
+fn native_runc_and_gvisor_boot_to_the_first_answer_phase_by_phase() {
+    let facts = isobench_environments::HostFacts::probe();
+    let mut envs = vec!["native"];
+    for kind in [EnvKind::OciRunc, EnvKind::Gvisor] {
+        let availability = isobench_environments::detect(
+            kind,
+            &facts,
+            &isobench_environments::EnvOptions::default(),
+        );
+        if availability.available {
+            envs.push(kind.name());
+        } else {
+            isobench_testkit::record_skip!(
+                "{kind} part: {} (fix: {})",
+                availability.reason,
+                availability.fix
+            );
+        }
+    }
+    assert!(
+        envs.contains(&"oci-runc"),
+        "runc is required for this test: apt-get install runc"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let list = envs.join(",");
+    let (code, stderr, stdout, results) = cold_start(
+        dir.path(),
+        &[
+            "--env",
+            &list,
+            "--workload",
+            "knn",
+            "--starts",
+            "3",
+            "--from",
+            "boot,snapshot",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(results.len(), envs.len() * 2, "{results:?}");
+    for env in &envs {
+        let boot = results
+            .iter()
+            .find(|r| r.env == *env && r.start == Some(StartType::Boot))
+            .unwrap();
+        check_starts(boot, 3);
+        isobench_testkit::exercised(env);
+        let snapshot = results
+            .iter()
+            .find(|r| r.env == *env && r.start == Some(StartType::Snapshot))
+            .unwrap();
+        if *env == "gvisor" {
+            // Restored from one checkpoint of a warmed-up agent, three times.
+            assert!(snapshot.absent.is_none(), "{snapshot:?}");
+            assert!(snapshot.failures.is_empty(), "{:?}", snapshot.failures);
+            assert_eq!(snapshot.samples.len(), 3);
+            assert!(snapshot.snapshot_bytes.is_some_and(|b| b > 0));
+            assert!(snapshot.snapshot_create_seconds.is_some_and(|s| s > 0.0));
+            for s in &snapshot.samples {
+                let phases: Vec<Phase> = s.phases.iter().map(|p| p.phase).collect();
+                assert_eq!(phases, [Phase::Restore, Phase::FirstInference]);
+                assert!(s.phases.iter().all(|p| p.seconds > 0.0), "{s:?}");
+                let sum: f64 = s.phases.iter().map(|p| p.seconds).sum();
+                assert!((sum - s.time_to_first_inference_seconds).abs() < 1e-9);
+            }
+            continue;
+        }
+        assert!(snapshot.samples.is_empty());
+        let why = snapshot.absent.as_deref().expect("a reason");
+        assert!(why.contains(env), "{why}");
+        if *env == "oci-runc" {
+            assert!(why.contains("CRIU"), "{why}");
+        }
+    }
+    // Every environment computed the same first answer, booted or restored.
+    let digests: Vec<_> = results
+        .iter()
+        .flat_map(|r| r.samples.iter().map(|s| s.digest.clone()))
+        .collect();
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+    // The terminal table and report.md show every environment.
+    for env in &envs {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(&format!("{env} "))),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("native has no snapshot"), "{stdout}");
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("**Cold starts**") && md.contains("model load and optimisation"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("id=\"cold-start-waterfall\""));
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+    assert!(
+        !std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .any(|e| e.path().join("snapshot-gvisor").exists()),
+        "a snapshot was left behind"
+    );
+}
+
+#[test]
+fn bad_counts_and_start_types_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = run(&["cold-start", "--offline", "--output", out, "--starts", "0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--starts 0"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let o = run(&["cold-start", "--offline", "--output", out, "--from", "warm"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("warm"), "{err}");
+    assert!(!dir.path().join("results.json").exists());
+}
+
+/// QEMU (TCG here, labelled emulated): booted starts, and starts restored
+/// from one `migrate`-to-file snapshot of a warmed-up guest, answer the
+/// first request with the same prediction.
+#[test]
+fn qemu_microvm_restores_from_a_migration_snapshot_with_the_same_answer() {
+    if isobench_environments::registry::which("qemu-system-x86_64").is_none() {
+        isobench_testkit::skip!(
+            "qemu-system-x86_64 is not installed (scripts/install-deps.sh installs it)"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, _, results) = cold_start(
+        dir.path(),
+        &[
+            "--env",
+            "qemu-microvm",
+            "--workload",
+            "knn",
+            "--starts",
+            "2",
+            "--from",
+            "boot,snapshot",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let [boot, snapshot] = &results[..] else {
+        panic!("{results:?}")
+    };
+    assert_eq!(boot.start, Some(StartType::Boot));
+    assert_eq!(boot.samples.len(), 2, "{boot:?}");
+    assert_eq!(snapshot.start, Some(StartType::Snapshot));
+    assert!(snapshot.failures.is_empty(), "{:?}", snapshot.failures);
+    assert_eq!(snapshot.samples.len(), 2, "{snapshot:?}");
+    assert!(snapshot.snapshot_bytes.is_some_and(|b| b > 1 << 20));
+    for s in &snapshot.samples {
+        assert!(s.phase(Phase::Restore).is_some_and(|x| x > 0.0), "{s:?}");
+        assert_eq!(s.digest, boot.samples[0].digest, "{s:?}");
+    }
+    isobench_testkit::exercised("qemu-microvm");
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+}

@@ -1,0 +1,613 @@
+//! Cold starts (`isobench cold-start`): how long a user waits from "start
+//! it" to "the first answer", phase by phase.
+//!
+//! Every environment is prepared once (image, bundle, guest image: not part
+//! of a start), then started `--starts` times in rounds: each round starts
+//! every environment once, in an order shuffled with the experiment's seed,
+//! so the host's drift spreads over every environment alike. One start is
+//! one fresh serving agent (`serve`, requests on its input): launch → the
+//! agent's `ready` → one request → its answer, then a second request (the
+//! warm reference: an agent already serving), then stop. The phases are
+//! defined by [`Phase::definition`] and computed in [`phases_of`].
+//!
+//! Snapshot starts (`--from snapshot`, where the environment can:
+//! [`Lab::snapshot_refusal`]): one serving agent per environment, its model
+//! loaded and one request answered, is checkpointed once into the run's
+//! work directory ([`Lab::checkpoint`]); each snapshot start restores it
+//! ([`Lab::restore`]) and asks for the same input as a booted instance's
+//! first request, so both compute the same answer. The image is removed
+//! after the experiment (and with the work directory if the run dies).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use isobench_environments::{EnvKind, RunLabel};
+use isobench_records::serve::{encode_request, Request, Response};
+use isobench_records::Listen;
+use isobench_results::{
+    ColdStartResult, ColdStartSample, Experiment, Phase, PhaseTime, ResultsFile, StartType,
+};
+
+use crate::context::{results_path, RunContext, RunObserver};
+use crate::lifecycle::{Channels, Lab, LaunchRequest, Unready};
+use crate::modes::batch::round_order;
+use crate::modes::serving::channel::{Channel, Incoming, InstanceChannel};
+use crate::modes::serving::ServeError;
+use crate::HarnessError;
+
+/// What a cold-start experiment does besides the common options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdStartSettings {
+    /// Starts per environment and start type (`--starts`).
+    pub starts: u32,
+    /// Start types (`--from`), in order.
+    pub from: Vec<StartType>,
+    /// Longest wait for one answer.
+    pub response_timeout: Duration,
+}
+
+impl ColdStartSettings {
+    /// Checks the values: at least one start, at least one start type.
+    pub fn validate(&self) -> Result<(), HarnessError> {
+        if self.starts == 0 {
+            return Err(HarnessError::Invalid(
+                "--starts 0: give at least 1 start per environment".into(),
+            ));
+        }
+        if self.from.is_empty() {
+            return Err(HarnessError::Invalid(
+                "--from: give boot, snapshot or boot,snapshot".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Why `kind` cannot start from a snapshot here, in one sentence (`None`:
+/// it can): the environment's own answer ([`Lab::snapshot_refusal`]).
+fn snapshot_refusal(lab: &mut Lab<'_>, kind: EnvKind) -> Option<String> {
+    match kind {
+        EnvKind::Native => {
+            Some("native has no snapshot: a host process can only boot (start it again)".into())
+        }
+        _ => lab.snapshot_refusal(kind),
+    }
+}
+
+/// A snapshot taken once per environment, restored by every snapshot start.
+struct Snapshot {
+    /// Its image directory (under the run's work directory).
+    dir: PathBuf,
+    /// The input its first request asked for (restored starts ask for the
+    /// same, so they compute what a booted instance's first request does).
+    input: String,
+}
+
+/// Runs the cold starts of every environment of the experiment, then adds
+/// the results to `results.json` in the output directory (replacing
+/// earlier cold-start results of the same environment, start type and workload).
+pub fn cold_start(
+    ctx: &RunContext,
+    settings: &ColdStartSettings,
+    observer: &dyn RunObserver,
+) -> Result<Vec<ColdStartResult>, HarnessError> {
+    settings.validate()?;
+    let workload = ctx.config.workload().to_string();
+    let mut lab = Lab::open(ctx);
+    let mut results: Vec<ColdStartResult> = Vec::new();
+    let mut runnable = Vec::new();
+    let mut snapshots: Vec<(EnvKind, Snapshot)> = Vec::new();
+    for &kind in &ctx.config.common.environments {
+        let transport = ctx.source.capabilities(kind).input.transport_name();
+        let base = ColdStartResult {
+            env: kind.name().into(),
+            workload: workload.clone(),
+            transport: transport.into(),
+            ..ColdStartResult::default()
+        };
+        let prepared = lab.prepare(kind).map(|p| p.facts().emulated);
+        for &start in &settings.from {
+            let mut result = ColdStartResult {
+                start: Some(start),
+                ..base.clone()
+            };
+            match (&prepared, start) {
+                (Err(unready @ Unready::Unavailable { .. }), _) => {
+                    result.absent = Some(format!("unavailable: {unready}"))
+                }
+                (Err(unready), _) => result.absent = Some(unready.to_string()),
+                (Ok(emulated), StartType::Snapshot) => {
+                    result.emulated = *emulated;
+                    match snapshot_refusal(&mut lab, kind) {
+                        Some(refusal) => result.absent = Some(refusal),
+                        None => match take_snapshot(&mut lab, kind, settings, &mut result) {
+                            Ok(snapshot) => {
+                                observer.message(&format!(
+                                    "{kind}: snapshot of {} taken in {:.3} s",
+                                    human_bytes(result.snapshot_bytes.unwrap_or(0)),
+                                    result.snapshot_create_seconds.unwrap_or(0.0)
+                                ));
+                                snapshots.push((kind, snapshot));
+                            }
+                            Err(e) => {
+                                result.absent = Some(format!("taking the snapshot failed: {e}"))
+                            }
+                        },
+                    }
+                }
+                (Ok(emulated), StartType::Boot) => {
+                    result.emulated = *emulated;
+                    runnable.push(kind);
+                }
+            }
+            if let Some(absent) = &result.absent {
+                observer.message(&format!("{kind}: no {start} starts: {absent}"));
+            }
+            results.push(result);
+        }
+    }
+    let mut units: Vec<EnvKind> = runnable.clone();
+    for (kind, _) in &snapshots {
+        if !units.contains(kind) {
+            units.push(*kind);
+        }
+    }
+    'rounds: for round in 1..=settings.starts {
+        for kind in round_order(&units, round, ctx.config.common.seed) {
+            // An environment's boot and snapshot starts follow each other in its turn.
+            for start in [StartType::Boot, StartType::Snapshot] {
+                if lab.interrupted() {
+                    break 'rounds;
+                }
+                let outcome = match start {
+                    StartType::Boot if runnable.contains(&kind) => {
+                        boot_once(&mut lab, kind, round, settings)
+                    }
+                    StartType::Snapshot => match snapshots.iter().find(|(k, _)| *k == kind) {
+                        Some((_, snapshot)) => {
+                            restore_once(&mut lab, kind, round, settings, snapshot)
+                        }
+                        None => continue,
+                    },
+                    StartType::Boot => continue,
+                };
+                let result = results
+                    .iter_mut()
+                    .find(|r| r.env == kind.name() && r.start == Some(start))
+                    .expect("every started environment has a result of the start type");
+                match outcome {
+                    Ok(sample) => {
+                        observer.message(&format!(
+                            "{kind}: {start} {round}/{}: first inference after {:.3} s (warm {})",
+                            settings.starts,
+                            sample.time_to_first_inference_seconds,
+                            sample
+                                .warm_seconds
+                                .map_or_else(|| "—".into(), |w| format!("{:.4} s", w))
+                        ));
+                        result.samples.push(sample);
+                    }
+                    Err(e) => {
+                        observer.message(&format!("{kind}: {start} {round} failed: {e}"));
+                        result.failures.push(format!("round {round}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+    for (_, snapshot) in &snapshots {
+        let _ = std::fs::remove_dir_all(&snapshot.dir);
+    }
+    for &kind in &units {
+        if let Err(e) = lab.teardown(kind) {
+            observer.message(&format!("{kind}: clean-up: {e}"));
+        }
+    }
+    drop(lab);
+    for r in &mut results {
+        r.summarize(ctx.config.common.seed);
+    }
+    save(ctx, &results)?;
+    if lab_interrupted(ctx) {
+        return Err(HarnessError::Interrupted(results_path(
+            &ctx.config.common.output,
+        )));
+    }
+    Ok(results)
+}
+
+fn lab_interrupted(ctx: &RunContext) -> bool {
+    ctx.interrupted.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The instants of one booted start, as the host sees them (the agent's
+/// own durations placed on the host's clock).
+#[derive(Debug, Clone, Copy)]
+pub struct BootTimeline {
+    /// The launch request.
+    pub launched: Instant,
+    /// The backend's launch call returned.
+    pub launch_returned: Instant,
+    /// The host read `ready`.
+    pub ready_read: Instant,
+    /// The agent's `ready_us`: start of its `main` to model loaded.
+    pub ready_us: u64,
+    /// The agent's `model_load_us`.
+    pub model_load_us: u64,
+    /// The host read the first answer.
+    pub answered: Instant,
+}
+
+/// The phases of a booted start (see [`Phase::definition`] for each):
+/// consecutive, none negative, adding up to launch → first answer.
+pub fn phases_of(t: &BootTimeline) -> Vec<PhaseTime> {
+    let since = |at: Instant| at.saturating_duration_since(t.launched).as_secs_f64();
+    let ready = since(t.ready_read);
+    let answered = since(t.answered).max(ready);
+    let agent_started = (ready - t.ready_us as f64 / 1e6).max(0.0);
+    let runtime_running = since(t.launch_returned).min(agent_started);
+    let load_began =
+        (ready - t.model_load_us.min(t.ready_us) as f64 / 1e6).clamp(agent_started, ready);
+    vec![
+        PhaseTime {
+            phase: Phase::Runtime,
+            seconds: runtime_running,
+        },
+        PhaseTime {
+            phase: Phase::Boot,
+            seconds: agent_started - runtime_running,
+        },
+        PhaseTime {
+            phase: Phase::AgentInit,
+            seconds: load_began - agent_started,
+        },
+        PhaseTime {
+            phase: Phase::ModelLoad,
+            seconds: ready - load_began,
+        },
+        PhaseTime {
+            phase: Phase::FirstInference,
+            seconds: answered - ready,
+        },
+    ]
+}
+
+/// One booted start of `kind`: launch, `ready`, the first answer, the warm
+/// reference, stop.
+fn boot_once(
+    lab: &mut Lab<'_>,
+    kind: EnvKind,
+    round: u32,
+    settings: &ColdStartSettings,
+) -> Result<ColdStartSample, ServeError> {
+    let request = serve_request(lab, kind, RunLabel::ColdStart(round));
+    let mut live = lab.launch(kind, request).map_err(ServeError::Launch)?;
+    let outcome = (|| {
+        let (arrival, ready) = live.wait_ready().map_err(ServeError::Start)?;
+        let launched = live.origin();
+        let launch_returned = live.launch_returned();
+        let mut channel = InstanceChannel::new(live.instance());
+        let first = ask(&mut channel, 1, "", settings.response_timeout)?;
+        let answered = Instant::now();
+        let warm_from = Instant::now();
+        let warm = ask(&mut channel, 2, "", settings.response_timeout)?;
+        let warm_seconds = warm.ok.then(|| warm_from.elapsed().as_secs_f64());
+        let timeline = BootTimeline {
+            launched,
+            launch_returned,
+            ready_read: arrival.at,
+            ready_us: ready.ready_us,
+            model_load_us: ready.model_load_us,
+            answered,
+        };
+        let phases = phases_of(&timeline);
+        Ok(ColdStartSample {
+            round,
+            time_to_first_inference_seconds: phases.iter().map(|p| p.seconds).sum(),
+            phases,
+            warm_seconds,
+            digest: first.digest,
+        })
+    })();
+    let stopped = live.stop();
+    if let (Ok(_), Err(e)) = (&outcome, stopped.exit) {
+        return Err(ServeError::Env {
+            what: "stopping the instance",
+            source: e,
+        });
+    }
+    outcome
+}
+
+/// The serving launch of `kind` every start uses (requests on the agent's input).
+fn serve_request(lab: &mut Lab<'_>, kind: EnvKind, label: RunLabel) -> LaunchRequest {
+    let assets = lab
+        .prepared(kind)
+        .map(|p| p.assets_inside())
+        .unwrap_or_default();
+    LaunchRequest {
+        invocation: lab
+            .context()
+            .config
+            .serve_invocation(&assets, Listen::Stdio),
+        label,
+        channels: Channels {
+            input: true,
+            ..Channels::default()
+        },
+        sample: false,
+    }
+}
+
+/// Takes the snapshot of `kind` once: a serving agent with its model
+/// loaded and one request answered (the warm-up), checkpointed into the
+/// run's work directory; records its size and the time the checkpoint took.
+fn take_snapshot(
+    lab: &mut Lab<'_>,
+    kind: EnvKind,
+    settings: &ColdStartSettings,
+    result: &mut ColdStartResult,
+) -> Result<Snapshot, ServeError> {
+    let dir = lab
+        .context()
+        .env_options
+        .work_dir
+        .join(format!("snapshot-{}", kind.name()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|source| ServeError::Socket {
+        what: format!("creating the snapshot directory {}", dir.display()),
+        source,
+    })?;
+    let request = serve_request(lab, kind, RunLabel::ColdStart(0));
+    let mut live = lab.launch(kind, request).map_err(ServeError::Launch)?;
+    let taken = (|| {
+        live.wait_ready().map_err(ServeError::Start)?;
+        let mut channel = InstanceChannel::new(live.instance());
+        let warm_up = ask(&mut channel, 1, "", settings.response_timeout)?;
+        let started = Instant::now();
+        lab.checkpoint(&mut live, &dir)
+            .map_err(ServeError::Launch)?;
+        result.snapshot_create_seconds = Some(started.elapsed().as_secs_f64());
+        result.snapshot_bytes = Some(dir_bytes(&dir));
+        Ok(Snapshot {
+            dir: dir.clone(),
+            input: warm_up.input,
+        })
+    })();
+    let _ = live.stop();
+    if taken.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    taken
+}
+
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// `1.2 MiB`.
+fn human_bytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// One snapshot start of `kind`: restore, the first answer (for the input
+/// the snapshot's warm-up asked for), the warm reference, stop. Phases:
+/// [`Phase::Restore`] (restore requested → the restore call returned) and
+/// [`Phase::FirstInference`] (→ the first answer read).
+fn restore_once(
+    lab: &mut Lab<'_>,
+    kind: EnvKind,
+    round: u32,
+    settings: &ColdStartSettings,
+    snapshot: &Snapshot,
+) -> Result<ColdStartSample, ServeError> {
+    let request = serve_request(lab, kind, RunLabel::ColdStart(round));
+    let mut live = lab
+        .restore(kind, request, &snapshot.dir)
+        .map_err(ServeError::Launch)?;
+    let launched = live.origin();
+    let returned = live.launch_returned();
+    let outcome = (|| {
+        let mut channel = InstanceChannel::new(live.instance());
+        let first = ask(&mut channel, 1, &snapshot.input, settings.response_timeout)?;
+        let answered = Instant::now();
+        let warm_from = Instant::now();
+        let warm = ask(&mut channel, 2, &snapshot.input, settings.response_timeout)?;
+        let warm_seconds = warm.ok.then(|| warm_from.elapsed().as_secs_f64());
+        let restore = returned.saturating_duration_since(launched).as_secs_f64();
+        let phases = vec![
+            PhaseTime {
+                phase: Phase::Restore,
+                seconds: restore,
+            },
+            PhaseTime {
+                phase: Phase::FirstInference,
+                seconds: answered.saturating_duration_since(returned).as_secs_f64(),
+            },
+        ];
+        Ok(ColdStartSample {
+            round,
+            time_to_first_inference_seconds: phases.iter().map(|p| p.seconds).sum(),
+            phases,
+            warm_seconds,
+            digest: first.digest,
+        })
+    })();
+    let stopped = live.stop();
+    if let (Ok(_), Err(e)) = (&outcome, stopped.exit) {
+        return Err(ServeError::Env {
+            what: "stopping the restored instance",
+            source: e,
+        });
+    }
+    outcome
+}
+
+/// Sends request `id` for `input` (empty: the workload's next default
+/// input) and waits for its answer.
+fn ask(
+    channel: &mut dyn Channel,
+    id: u64,
+    input: &str,
+    timeout: Duration,
+) -> Result<Response, ServeError> {
+    channel.send(
+        encode_request(&Request {
+            id,
+            input: input.to_string(),
+            empty: false,
+        })
+        .as_bytes(),
+    )?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ServeError::NoAnswer {
+                id,
+                seconds: timeout.as_secs(),
+            });
+        }
+        match channel.recv(left)? {
+            Incoming::Response(r) if r.id == id && r.ok => return Ok(r),
+            Incoming::Response(r) if r.id == id => {
+                return Err(ServeError::Agent {
+                    kind: "request".into(),
+                    message: r.error.unwrap_or_else(|| "failed".into()),
+                })
+            }
+            Incoming::Response(_) => {}
+            Incoming::Garbled(why) => {
+                return Err(ServeError::Agent {
+                    kind: "garbled answer".into(),
+                    message: why,
+                })
+            }
+            Incoming::Timeout => {}
+        }
+    }
+}
+
+/// Adds `results` to `results.json` in the output directory (creating it
+/// when absent), replacing entries of the same environment, start type and workload.
+fn save(ctx: &RunContext, results: &[ColdStartResult]) -> Result<(), HarnessError> {
+    let path = crate::context::output_results(&ctx.config.common.output)?;
+    let mut file = match ResultsFile::load(&path) {
+        Ok(file) => file,
+        Err(_) if !path.exists() => ResultsFile::new(
+            Experiment {
+                iterations: None,
+                warmup: 0,
+                repetitions: None,
+                ..crate::modes::batch::experiment_of(&ctx.config)
+            },
+            ctx.host.clone(),
+            ctx.identity.clone(),
+            crate::host::git_revision(),
+        ),
+        Err(source) => return Err(HarnessError::ResultsInTheWay { source }),
+    };
+    file.cold_start.retain(|old| {
+        !results
+            .iter()
+            .any(|new| new.env == old.env && new.start == old.start && new.workload == old.workload)
+    });
+    file.cold_start.extend(results.iter().cloned());
+    Ok(file.save_atomic(&path)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeline(returned_ms: u64, ready_ms: u64, ready_us: u64, load_us: u64) -> BootTimeline {
+        let launched = Instant::now();
+        let ms = Duration::from_millis;
+        BootTimeline {
+            launched,
+            launch_returned: launched + ms(returned_ms),
+            ready_read: launched + ms(ready_ms),
+            ready_us,
+            model_load_us: load_us,
+            answered: launched + ms(ready_ms + 40),
+        }
+    }
+
+    fn seconds(phases: &[PhaseTime]) -> Vec<f64> {
+        phases
+            .iter()
+            .map(|p| (p.seconds * 1e6).round() / 1e6)
+            .collect()
+    }
+
+    #[test]
+    fn phases_follow_each_other_and_add_up_to_the_first_answer() {
+        // Runtime 10 ms, agent started at 100 ms, 20 ms of set-up, 180 ms of load.
+        let phases = phases_of(&timeline(10, 300, 200_000, 180_000));
+        let names: Vec<Phase> = phases.iter().map(|p| p.phase).collect();
+        assert_eq!(
+            names,
+            [
+                Phase::Runtime,
+                Phase::Boot,
+                Phase::AgentInit,
+                Phase::ModelLoad,
+                Phase::FirstInference
+            ]
+        );
+        assert_eq!(seconds(&phases), [0.01, 0.09, 0.02, 0.18, 0.04]);
+        let total: f64 = phases.iter().map(|p| p.seconds).sum();
+        assert!((total - 0.34).abs() < 1e-9, "{total}");
+    }
+
+    #[test]
+    fn a_launch_call_returning_after_the_agent_started_ends_the_runtime_phase_there() {
+        // Docker: the start call returns after the agent is already running.
+        let phases = phases_of(&timeline(150, 300, 200_000, 180_000));
+        assert_eq!(seconds(&phases), [0.1, 0.0, 0.02, 0.18, 0.04]);
+    }
+
+    #[test]
+    fn agent_clocks_longer_than_the_host_saw_never_give_negative_phases() {
+        let phases = phases_of(&timeline(10, 100, 500_000, 900_000));
+        assert!(phases.iter().all(|p| p.seconds >= 0.0), "{phases:?}");
+        let total: f64 = phases.iter().map(|p| p.seconds).sum();
+        assert!((total - 0.14).abs() < 1e-9, "{total}");
+    }
+
+    #[test]
+    fn settings_need_a_start_and_a_start_type() {
+        let ok = ColdStartSettings {
+            starts: 1,
+            from: vec![StartType::Boot],
+            response_timeout: Duration::from_secs(1),
+        };
+        assert!(ok.validate().is_ok());
+        let none = ColdStartSettings {
+            starts: 0,
+            ..ok.clone()
+        };
+        assert!(none
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--starts 0"));
+        let no_type = ColdStartSettings { from: vec![], ..ok };
+        assert!(no_type
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--from"));
+    }
+}

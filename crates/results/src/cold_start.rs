@@ -1,0 +1,283 @@
+//! Cold starts (`isobench cold-start`): per environment and start type,
+//! every start's phases from the launch request to the first inference's
+//! answer, and a warm reference, stored in `results.json` under `cold_start`.
+//!
+//! A start's phases are consecutive: each begins where the previous one
+//! ends, so they add up to [`ColdStartSample::time_to_first_inference_seconds`]
+//! exactly. Their definitions are [`Phase::definition`], the one place the
+//! reports take them from.
+
+use isobench_records::Digest;
+use isobench_stats::Summary;
+use serde::{Deserialize, Serialize};
+
+/// How an instance was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartType {
+    /// A fresh instance launched from nothing: runtime / VMM start, boot,
+    /// agent start, model load.
+    Boot,
+    /// An instance restored from a snapshot of a serving agent whose model
+    /// is loaded and warmed up.
+    Snapshot,
+}
+
+impl StartType {
+    /// Every start type, in the order reports show them.
+    pub const ALL: [StartType; 2] = [StartType::Boot, StartType::Snapshot];
+
+    /// Its name (`boot`, `snapshot`), as in `--from`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StartType::Boot => "boot",
+            StartType::Snapshot => "snapshot",
+        }
+    }
+}
+
+impl std::fmt::Display for StartType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for StartType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "boot" => Ok(StartType::Boot),
+            "snapshot" => Ok(StartType::Snapshot),
+            other => Err(format!(
+                "`{other}` is not a start type; give boot or snapshot"
+            )),
+        }
+    }
+}
+
+/// One phase of a start, from the launch request to the first answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Launch requested → the runtime / VMM process running.
+    Runtime,
+    /// Runtime / VMM running → the agent process started.
+    Boot,
+    /// Agent process started → its model load began.
+    AgentInit,
+    /// The model load.
+    ModelLoad,
+    /// Restore requested → the backend's restore call returned.
+    Restore,
+    /// The agent ready (or the restore call returned) → the first
+    /// inference's answer read by the host.
+    FirstInference,
+}
+
+impl Phase {
+    /// Every phase, in the order they happen.
+    pub const ALL: [Phase; 6] = [
+        Phase::Runtime,
+        Phase::Boot,
+        Phase::AgentInit,
+        Phase::ModelLoad,
+        Phase::Restore,
+        Phase::FirstInference,
+    ];
+
+    /// Its name in results.json and the reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Runtime => "runtime",
+            Phase::Boot => "boot",
+            Phase::AgentInit => "agent_init",
+            Phase::ModelLoad => "model_load",
+            Phase::Restore => "restore",
+            Phase::FirstInference => "first_inference",
+        }
+    }
+
+    /// Its definition, the one the reports print.
+    pub fn definition(self) -> &'static str {
+        match self {
+            Phase::Runtime => "launch requested → the runtime / VMM process running: until the backend's launch call returned (process spawned, container created and started, VMM configured), or until the agent started if that came first",
+            Phase::Boot => "runtime / VMM running → agent process started (container set-up, sandbox start, guest kernel boot); the agent's start is placed at the host's arrival of its `ready` record minus the agent's own `ready_us` (start of `main` to model loaded), so transport delays of `ready` count here",
+            Phase::AgentInit => "agent process started → model load began, by the agent's clock (`ready_us` − `model_load_us`): reading assets, parsing the invocation",
+            Phase::ModelLoad => "the model load and optimisation, by the agent's clock (`model_load_us`); it ends when the agent reports `ready`",
+            Phase::Restore => "snapshot starts: restore requested → the backend's restore call returned: for QEMU the guest running again (its state loaded from the migration file, `query-status` running), for gVisor `runsc restore` running with the container's cgroup (the sandbox may still be loading its state)",
+            Phase::FirstInference => "boot starts: the host read `ready` → the host read the answer to the first request, sent on the agent's input right away (request transport, the first inference with cold caches, answer transport); snapshot starts: the restore call returned → that answer (the rest of the restore, the first inference, transport)",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One phase's duration in one start.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTime {
+    /// The phase.
+    pub phase: Phase,
+    /// Its duration, seconds.
+    pub seconds: f64,
+}
+
+/// One start, from the launch (or restore) request to the first answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColdStartSample {
+    /// The round it ran in (from 1): each round starts every environment
+    /// once, in an order shuffled with the experiment's seed.
+    pub round: u32,
+    /// Its phases in order; they add up to
+    /// [`ColdStartSample::time_to_first_inference_seconds`].
+    pub phases: Vec<PhaseTime>,
+    /// Seconds from the launch (or restore) request to the host reading the
+    /// first inference's answer.
+    pub time_to_first_inference_seconds: f64,
+    /// Seconds for a second request to the same, now serving, agent: the
+    /// warm reference (request sent → answer read by the host).
+    pub warm_seconds: Option<f64>,
+    /// What the first inference computed (the same in every environment
+    /// for the same input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+impl ColdStartSample {
+    /// The duration of `phase`, when this start had it.
+    pub fn phase(&self, phase: Phase) -> Option<f64> {
+        self.phases
+            .iter()
+            .find(|p| p.phase == phase)
+            .map(|p| p.seconds)
+    }
+}
+
+/// The starts of one environment of one start type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ColdStartResult {
+    /// Environment name.
+    pub env: String,
+    /// How its instances were started.
+    pub start: Option<StartType>,
+    /// The workload.
+    pub workload: String,
+    /// How requests reached the agent (`stdio`, `serial`).
+    pub transport: String,
+    /// True for software-emulated figures (QEMU under TCG).
+    #[serde(default)]
+    pub emulated: bool,
+    /// Every successful start, in launch order.
+    pub samples: Vec<ColdStartSample>,
+    /// Summary of [`ColdStartSample::time_to_first_inference_seconds`] over
+    /// the samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_first_inference: Option<Summary>,
+    /// Summary of the warm reference over the samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm: Option<Summary>,
+    /// Mean duration of every phase the starts had, in phase order.
+    #[serde(default)]
+    pub phase_means: Vec<PhaseTime>,
+    /// Snapshot starts: the snapshot's size on disk, bytes (every file of
+    /// its image directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_bytes: Option<u64>,
+    /// Snapshot starts: seconds to take the snapshot (the checkpoint call,
+    /// of an agent with its model loaded and one request answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_create_seconds: Option<f64>,
+    /// Starts that failed: `round N: why`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// Why no start of this type ran (the environment is unavailable, or
+    /// cannot snapshot here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absent: Option<String>,
+}
+
+impl ColdStartResult {
+    /// Fills the summaries from the samples (seeded bootstrap intervals).
+    pub fn summarize(&mut self, seed: u64) {
+        let total: Vec<f64> = self
+            .samples
+            .iter()
+            .map(|s| s.time_to_first_inference_seconds)
+            .collect();
+        self.time_to_first_inference = Summary::from_samples(&total, seed).ok();
+        let warm: Vec<f64> = self.samples.iter().filter_map(|s| s.warm_seconds).collect();
+        self.warm = Summary::from_samples(&warm, seed).ok();
+        self.phase_means = Phase::ALL
+            .iter()
+            .filter_map(|&phase| {
+                let times: Vec<f64> = self.samples.iter().filter_map(|s| s.phase(phase)).collect();
+                (!times.is_empty()).then(|| PhaseTime {
+                    phase,
+                    seconds: times.iter().sum::<f64>() / times.len() as f64,
+                })
+            })
+            .collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(round: u32, phases: &[(Phase, f64)]) -> ColdStartSample {
+        ColdStartSample {
+            round,
+            phases: phases
+                .iter()
+                .map(|&(phase, seconds)| PhaseTime { phase, seconds })
+                .collect(),
+            time_to_first_inference_seconds: phases.iter().map(|p| p.1).sum(),
+            warm_seconds: Some(0.001),
+            digest: None,
+        }
+    }
+
+    #[test]
+    fn summaries_average_each_phase_over_the_starts_that_had_it() {
+        let mut r = ColdStartResult {
+            env: "native".into(),
+            start: Some(StartType::Boot),
+            samples: vec![
+                sample(1, &[(Phase::Runtime, 0.01), (Phase::ModelLoad, 0.2)]),
+                sample(2, &[(Phase::Runtime, 0.03), (Phase::ModelLoad, 0.4)]),
+            ],
+            ..ColdStartResult::default()
+        };
+        r.summarize(1);
+        let means: Vec<(Phase, f64)> = r.phase_means.iter().map(|p| (p.phase, p.seconds)).collect();
+        assert_eq!(means.len(), 2);
+        assert_eq!(means[0].0, Phase::Runtime);
+        assert!((means[0].1 - 0.02).abs() < 1e-12);
+        assert!((means[1].1 - 0.3).abs() < 1e-12);
+        let total = r.time_to_first_inference.unwrap();
+        assert_eq!(total.n, 2);
+        assert!((total.mean - 0.32).abs() < 1e-12);
+        assert_eq!(r.warm.unwrap().n, 2);
+    }
+
+    #[test]
+    fn start_types_parse_their_names_only() {
+        for start in StartType::ALL {
+            assert_eq!(start.name().parse::<StartType>(), Ok(start));
+        }
+        assert!("warm"
+            .parse::<StartType>()
+            .unwrap_err()
+            .contains("boot or snapshot"));
+    }
+
+    #[test]
+    fn serializes_phase_names_in_snake_case() {
+        let json = serde_json::to_string(&sample(1, &[(Phase::FirstInference, 0.5)])).unwrap();
+        assert!(json.contains("\"first_inference\""), "{json}");
+    }
+}
