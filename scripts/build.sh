@@ -25,6 +25,10 @@ export ISOBENCH_GIT_REVISION="${ISOBENCH_GIT_REVISION:-$(git rev-parse --short=1
 built=()
 if [ "$only_ort" = 0 ]; then
   cargo build --release --workspace --locked
+  # The workspace build links the same binary dynamically, and cargo may take
+  # the static link for fresh after it: touching the entry point makes it
+  # link again (about a second; the crate's objects are reused).
+  touch crates/agent/src/main.rs
   cargo rustc --release --locked -p isobench-agent --bin isobench-agent -- -C target-feature=+crt-static
   static=target/x86_64-unknown-linux-gnu/release/isobench-agent
   mkdir -p "$(dirname "$static")"
