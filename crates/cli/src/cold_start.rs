@@ -8,10 +8,10 @@ use anyhow::Result;
 use clap::Args;
 use isobench_environments::HostFacts;
 use isobench_harness::cold_start::ColdStartSettings;
-use isobench_harness::config::{BatchOptions, CommonOptions, Workload};
-use isobench_harness::session::{self, Session, SessionOptions};
-use isobench_harness::{results_path, Registry, RunObserver};
-use isobench_harness::{ExperimentConfig, HarnessError};
+use isobench_harness::config::CommonOptions;
+use isobench_harness::session::Session;
+
+use crate::mode::{self, Messages};
 use isobench_results::{ColdStartResult, StartType};
 
 /// `isobench cold-start` options.
@@ -54,26 +54,11 @@ impl From<FromArg> for StartType {
     }
 }
 
-/// Prints progress messages on stderr.
-struct Messages;
-
-impl RunObserver for Messages {
-    fn message(&self, text: &str) {
-        eprintln!("{text}");
-    }
-}
-
 /// Runs `isobench cold-start`; returns the exit code (1 when an
 /// environment had no successful start of a type it can do).
 pub fn cold_start(args: ColdStartArgs, cache: &Path) -> Result<i32> {
     let facts = HostFacts::probe();
-    let mut common = args.common.clone();
-    common.workload.get_or_insert(Workload::Knn);
-    let mut config = ExperimentConfig {
-        common,
-        batch: BatchOptions::default(),
-    };
-    config.validate()?;
+    let mut config = mode::config(&args.common)?;
     let mut from: Vec<StartType> = Vec::new();
     for start in args.from.iter().map(|&f| StartType::from(f)) {
         if !from.contains(&start) {
@@ -86,56 +71,24 @@ pub fn cold_start(args: ColdStartArgs, cache: &Path) -> Result<i32> {
         response_timeout: Duration::from_secs(args.response_timeout.max(1)),
     };
     settings.validate()?;
-    let options = SessionOptions {
-        cache: cache.to_path_buf(),
-        agent: args.tool.agent.clone(),
-        resume: false,
-    };
-    session::resolve_environments(&mut config, &facts, &options, &Registry)?;
-    if !args.tool.offline {
-        crate::setup::ensure_for_run(cache, &config, options.agent.as_deref(), &Registry)?;
-    }
+    let options = mode::prepare(&mut config, &facts, &args.tool, cache, |_| Ok(()))?;
     eprintln!(
         "isobench cold-start: {} on {}, {} start(s) each from {}; results in {}",
         config.workload(),
-        config
-            .common
-            .environments
-            .iter()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(", "),
+        mode::list(config.common.environments.iter().map(|k| k.name())),
         settings.starts,
-        settings
-            .from
-            .iter()
-            .map(|s| s.name())
-            .collect::<Vec<_>>()
-            .join(", "),
+        mode::list(settings.from.iter().map(|s| s.name())),
         config.common.output.display()
     );
     let session = Session::open(config, facts, &options)?;
     let config = &session.ctx.config;
-    let results = match isobench_harness::cold_start::cold_start(&session.ctx, &settings, &Messages)
-    {
+    let outcome = isobench_harness::cold_start::cold_start(&session.ctx, &settings, &Messages);
+    let results = match mode::finished(outcome)? {
         Ok(results) => results,
-        Err(HarnessError::Interrupted(path)) => {
-            eprintln!(
-                "interrupted: starts measured so far are in {}",
-                path.display()
-            );
-            return Ok(130);
-        }
-        Err(e) => return Err(e.into()),
+        Err(code) => return Ok(code),
     };
     println!("{}", render(&results));
-    if let Ok(saved) = isobench_results::ResultsFile::load(&results_path(&config.common.output)) {
-        crate::reports::write_all(&saved, &config.common.output)?;
-    }
-    eprintln!(
-        "results: {} (`cold_start`; also report.md, report.html)",
-        results_path(&config.common.output).display()
-    );
+    mode::write_reports(&config.common.output, "cold_start")?;
     // A start type an environment can do that never succeeded is a failure;
     // one it cannot do (absent, with its reason) is not.
     let failed: Vec<String> = results

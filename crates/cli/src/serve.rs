@@ -7,11 +7,13 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use isobench_environments::HostFacts;
-use isobench_harness::config::{BatchOptions, CommonOptions, Workload};
+use isobench_harness::config::CommonOptions;
 use isobench_harness::serving::{self, Scenario, ServeSettings, TransportKind};
-use isobench_harness::session::{self, Session, SessionOptions};
-use isobench_harness::{results_path, Registry, RunObserver};
-use isobench_harness::{ExperimentConfig, HarnessError};
+use isobench_harness::session::Session;
+use isobench_harness::Registry;
+
+use crate::mode::{self, Messages};
+use isobench_harness::HarnessError;
 use isobench_results::ServingResult;
 
 /// `isobench serve-bench` options.
@@ -161,15 +163,6 @@ impl ServeArgs {
     }
 }
 
-/// Prints progress messages on stderr.
-struct Messages;
-
-impl RunObserver for Messages {
-    fn message(&self, text: &str) {
-        eprintln!("{text}");
-    }
-}
-
 /// Runs `isobench serve-bench`; returns the exit code (1 when a scenario
 /// failed, lost requests or got error answers).
 pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
@@ -178,77 +171,38 @@ pub fn serve_bench(args: ServeArgs, cache: &Path) -> Result<i32> {
     if common.environments.is_empty() {
         common.environments = vec![isobench_environments::EnvKind::Native];
     }
-    common.workload.get_or_insert(Workload::Knn);
-    let mut config = ExperimentConfig {
-        common,
-        batch: BatchOptions::default(),
-    };
-    config.validate()?;
-    let options = SessionOptions {
-        cache: cache.to_path_buf(),
-        agent: args.tool.agent.clone(),
-        resume: false,
-    };
+    let mut config = mode::config(&common)?;
     let settings = args.settings(config.common.seed)?;
-    if !args.tool.offline {
-        crate::setup::install_required_extras(&config, cache)?;
-    }
-    session::resolve_environments(&mut config, &facts, &options, &Registry)?;
-    for &kind in &config.common.environments {
-        let can = isobench_harness::EnvironmentSource::capabilities(&Registry, kind);
-        if let Some(reason) = serving::transport_refusal(can, settings.transport) {
-            return Err(HarnessError::Invalid(format!(
-                "--transport {}: `{kind}` {reason}",
-                settings.transport.name()
-            ))
-            .into());
+    let options = mode::prepare(&mut config, &facts, &args.tool, cache, |config| {
+        for &kind in &config.common.environments {
+            let can = isobench_harness::EnvironmentSource::capabilities(&Registry, kind);
+            if let Some(reason) = serving::transport_refusal(can, settings.transport) {
+                return Err(HarnessError::Invalid(format!(
+                    "--transport {}: `{kind}` {reason}",
+                    settings.transport.name()
+                ))
+                .into());
+            }
         }
-    }
-    if !args.tool.offline {
-        crate::setup::ensure_for_run(cache, &config, options.agent.as_deref(), &Registry)?;
-    }
+        Ok(())
+    })?;
     eprintln!(
         "isobench serve-bench: {} on {} over {}, scenarios {}; results in {}",
         config.workload(),
-        config
-            .common
-            .environments
-            .iter()
-            .map(|k| k.name())
-            .collect::<Vec<_>>()
-            .join(", "),
+        mode::list(config.common.environments.iter().map(|k| k.name())),
         settings.transport.name(),
-        settings
-            .scenarios
-            .iter()
-            .map(|s| s.name())
-            .collect::<Vec<_>>()
-            .join(", "),
+        mode::list(settings.scenarios.iter().map(|s| s.name())),
         config.common.output.display()
     );
     let session = Session::open(config, facts, &options)?;
     let config = &session.ctx.config;
     let outcome = isobench_harness::serving::serve_bench(&session.ctx, &settings, &Messages);
-    let results = match outcome {
+    let results = match mode::finished(outcome)? {
         Ok(results) => results,
-        Err(HarnessError::Interrupted(path)) => {
-            eprintln!(
-                "interrupted: results measured so far are in {}",
-                path.display()
-            );
-            return Ok(130);
-        }
-        Err(e) => return Err(e.into()),
+        Err(code) => return Ok(code),
     };
     println!("{}", render(&results));
-    // The same reports as batch runs, with the serving table.
-    if let Ok(saved) = isobench_results::ResultsFile::load(&results_path(&config.common.output)) {
-        crate::reports::write_all(&saved, &config.common.output)?;
-    }
-    eprintln!(
-        "results: {} (`serving`; also report.md, report.html)",
-        results_path(&config.common.output).display()
-    );
+    mode::write_reports(&config.common.output, "serving")?;
     let failed: Vec<String> = results
         .iter()
         .filter_map(|r| {
