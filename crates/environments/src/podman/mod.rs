@@ -102,6 +102,22 @@ pub fn clean_leftovers(kind: EnvKind, _options: &EnvOptions) -> Swept {
     swept
 }
 
+/// podman itself, from Debian 12, installed on demand (`isobench setup --env
+/// podman`, or a run that asks for `podman`).
+pub const PODMAN: crate::Extra = crate::Extra {
+    name: "podman",
+    purpose: "the container engine itself (rootful, with conmon)",
+    script: "scripts/install-podman.sh",
+    required: true,
+    minutes: 1,
+    installed: |_| which("podman").is_some(),
+};
+
+/// What `isobench setup --env podman` installs: [`PODMAN`].
+pub fn extras(_kind: EnvKind) -> &'static [crate::Extra] {
+    &[PODMAN]
+}
+
 /// Connects to `service` (podman's wording when it does not answer).
 fn connect(kind: EnvKind, service: &Service) -> Result<Connection, EnvError> {
     let last = service.last_error();
@@ -223,6 +239,14 @@ impl Environment for Podman {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_extra_names_its_script() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        assert!(root.join(PODMAN.script).is_file(), "no {}", PODMAN.script);
+        assert_eq!(extras(EnvKind::Podman).len(), 1);
+        assert!(FIX_INSTALL.contains("isobench setup --env podman"));
+    }
 
     #[test]
     fn without_root_it_says_so() {
