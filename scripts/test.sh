@@ -24,6 +24,7 @@ scripts/check-one-compilation.sh
 scripts/build.sh --ort
 scripts/install-vhost-device-vsock.sh
 if [ -x scripts/install-youki.sh ]; then scripts/install-youki.sh; fi
+if [ -x scripts/install-podman.sh ]; then scripts/install-podman.sh; fi
 # The microVM kernel (Firecracker's device model, tested under QEMU here); ~6 min, cached.
 scripts/build-microvm-kernel.sh
 target/release/isobench setup
@@ -77,7 +78,7 @@ fi
 environments=$({ target/release/isobench doctor 2>/dev/null || true; } |
   awk 'NF >= 2 && ($2 == "available" || $2 == "unavailable") {print $1, $2}')
 if [ -z "$environments" ]; then
-  environments=$(printf '%s ?\n' native docker oci-runc oci-crun oci-youki gvisor kata firecracker qemu-microvm qemu-q35)
+  environments=$(printf '%s ?\n' native docker podman oci-runc oci-crun oci-youki gvisor kata firecracker qemu-microvm qemu-q35)
 fi
 exercised=$(sort -u "$ISOBENCH_EXERCISED_LOG" | tr '\n' ' ' | sed 's/ $//')
 unexercised=""

@@ -23,10 +23,7 @@ fn fails_cleanly(args: &[&str], expected: &str) {
 
 #[test]
 fn unknown_environment() {
-    fails_cleanly(
-        &["run", "--env", "native,podman"],
-        "unknown environment `podman`",
-    );
+    fails_cleanly(&["run", "--env", "native,lxc"], "unknown environment `lxc`");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Fault injection: the harness is interrupted (SIGINT) or killed (SIGKILL)
-//! at seeded random points of a run, in native, OCI (runc), docker and the
+//! at seeded random points of a run, in native, OCI (runc), docker, podman and the
 //! QEMU-TCG guest. Afterwards (and after `isobench clean` for SIGKILL)
 //! nothing of the tool may remain, and `isobench run --resume` must complete
 //! the experiment with no sample lost or duplicated.
@@ -9,7 +9,7 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{dockerd_up, isobench, leftovers, run};
+use common::{dockerd_up, isobench, leftovers, podman_installed, run};
 use isobench_results::{ResultsFile, Status};
 
 /// A tiny seeded generator (SplitMix64): the same trial points every run.
@@ -200,6 +200,26 @@ fn interrupt_and_kill_docker() {
         nix::sys::signal::Signal::SIGKILL,
     ] {
         trial("docker", signal, rng.between(500, 2500), 40, 3);
+    }
+}
+
+/// podman: a SIGKILLed run leaves its API service (unless the kernel's
+/// parent-death signal ended it), its container, conmon and cgroups;
+/// `isobench clean` must remove them all.
+#[test]
+fn interrupt_and_kill_podman() {
+    if !prerequisites() {
+        return;
+    }
+    if !podman_installed() {
+        isobench_testkit::skip!("podman is not installed (scripts/install-podman.sh; CI does)");
+    }
+    let mut rng = SplitMix(0x90D3A7);
+    for signal in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGKILL,
+    ] {
+        trial("podman", signal, rng.between(1500, 3500), 40, 3);
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{dockerd_up, leftovers, run};
+use common::{dockerd_up, leftovers, podman_installed, run};
 use isobench_results::{ResultsFile, Status};
 
 #[test]
@@ -17,6 +17,13 @@ fn knn_in_native_and_containers_gives_real_metrics_and_leaves_nothing() {
         } else {
             isobench_testkit::record_skip!(
                 "docker part: dockerd is not running (scripts/test.sh starts it)"
+            );
+        }
+        if podman_installed() {
+            envs.push("podman");
+        } else {
+            isobench_testkit::record_skip!(
+                "podman part: podman is not installed (scripts/test.sh installs it)"
             );
         }
     } else {

@@ -1,5 +1,5 @@
 //! `isobench serve-bench`: every LoadGen scenario against the real agent in
-//! native, OCI (runc, crun, gVisor), docker and the QEMU-TCG guest, with
+//! native, OCI (runc, crun, gVisor), docker, podman and the QEMU-TCG guest, with
 //! request ids checked (none lost, none duplicated), and bad input: an
 //! unknown input, an oversized frame, TCP clients that disconnect
 //! mid-request.
@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use common::{assets_ready, dockerd_up, leftovers, run};
+use common::{assets_ready, dockerd_up, leftovers, podman_installed, run};
 use isobench_environments::EnvKind;
 use isobench_records::serve::{
     decode_response, encode_frame, encode_request, Request, Response, MAX_REQUEST_BYTES,
@@ -246,6 +246,37 @@ fn docker_every_scenario() {
     let (ok, stderr, results) = serve_bench(tcp_dir.path(), &flags);
     assert!(ok, "{stderr}");
     check_all_scenarios("docker", "tcp", &results);
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+}
+
+/// podman (its own API service, stopped after) against native, over
+/// stdin and over a network of the run's own made through the compatible API.
+#[test]
+fn podman_every_scenario_over_stdio_and_tcp() {
+    let _one = exclusive();
+    if !nix::unistd::geteuid().is_root() {
+        isobench_testkit::skip!("rootful podman needs root");
+    }
+    if !podman_installed() {
+        isobench_testkit::skip!("podman is not installed (scripts/install-podman.sh)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut flags = scenario_flags();
+    flags.extend(["--env", "native,podman"]);
+    let (ok, stderr, results) = serve_bench(dir.path(), &flags);
+    assert!(ok, "{stderr}");
+    check_all_scenarios("native", "stdio", &results[..4]);
+    check_all_scenarios("podman", "stdio", &results[4..]);
+    assert!(results[4..]
+        .iter()
+        .all(|r| r.latency_ratio_to_native.is_some_and(|x| x > 0.0)));
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+    let tcp_dir = tempfile::tempdir().unwrap();
+    let mut flags = scenario_flags();
+    flags.extend(["--env", "podman", "--transport", "tcp"]);
+    let (ok, stderr, results) = serve_bench(tcp_dir.path(), &flags);
+    assert!(ok, "{stderr}");
+    check_all_scenarios("podman", "tcp", &results);
     assert!(leftovers().is_empty(), "{:?}", leftovers());
 }
 

@@ -234,6 +234,21 @@ fn hierarchies(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Adds the PIDs in `dir/cgroup.procs` and in every group below `dir` to `pids`.
+fn collect_procs(dir: &Path, pids: &mut Vec<i32>) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.is_symlink() {
+                collect_procs(&path, pids);
+            }
+        }
+    }
+}
+
 /// Removes `dir` and every group below it, deepest first.
 fn remove_tree(dir: &Path) -> Result<(), EnvError> {
     if !dir.is_dir() {
@@ -302,6 +317,49 @@ impl RunCgroup {
     /// Peak memory charged, in bytes.
     pub fn peak_memory(&self) -> Option<u64> {
         self.group.as_ref().and_then(CgroupV1::peak_memory)
+    }
+
+    /// Waits up to `wait` for the processes still in the run's group or
+    /// below it (in any hierarchy) to leave, then kills those that remain,
+    /// so that [`RunCgroup::remove`] finds the groups empty. An engine's
+    /// per-container monitor (podman's conmon, in `<group>/conmon`) ends a
+    /// moment after its container is removed.
+    pub fn end_processes(&self, wait: std::time::Duration) {
+        if self.group.is_none() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let pids = self.processes();
+            if pids.is_empty() {
+                return;
+            }
+            if std::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "processes {pids:?} still in cgroup {} after {wait:?}: killing them",
+                    self.path()
+                );
+                for pid in pids {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// The processes in the run's group and below it, in every hierarchy.
+    fn processes(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for hierarchy in hierarchies(&self.root) {
+            collect_procs(&hierarchy.join(&self.relative), &mut pids);
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
     }
 
     /// Removes the run's group and everything a runtime left below it in

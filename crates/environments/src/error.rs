@@ -34,9 +34,15 @@ pub enum EnvError {
         /// Its stderr or the spawn error.
         message: String,
     },
-    /// The Docker daemon refused or could not be reached.
-    #[error("docker: {0}")]
-    Docker(String),
+    /// The container engine's API (dockerd, or podman's compatible
+    /// service) refused or could not be reached.
+    #[error("{engine}: {message}")]
+    Engine {
+        /// `docker` or `podman`.
+        engine: &'static str,
+        /// What failed, with the engine's answer.
+        message: String,
+    },
     /// A VMM (QEMU, Firecracker) failed.
     #[error("{vmm}: {message}")]
     Vmm {

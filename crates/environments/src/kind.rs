@@ -13,6 +13,8 @@ pub enum EnvKind {
     Native,
     /// Docker Engine with its default runtime (runc).
     Docker,
+    /// Rootful podman (runc) through its Docker-compatible API.
+    Podman,
     /// runc driven directly on an OCI bundle.
     OciRunc,
     /// crun driven directly on an OCI bundle.
@@ -33,9 +35,10 @@ pub enum EnvKind {
 
 impl EnvKind {
     /// All kinds, in display order.
-    pub const ALL: [EnvKind; 10] = [
+    pub const ALL: [EnvKind; 11] = [
         EnvKind::Native,
         EnvKind::Docker,
+        EnvKind::Podman,
         EnvKind::OciRunc,
         EnvKind::OciCrun,
         EnvKind::OciYouki,
@@ -51,6 +54,7 @@ impl EnvKind {
         match self {
             EnvKind::Native => "native",
             EnvKind::Docker => "docker",
+            EnvKind::Podman => "podman",
             EnvKind::OciRunc => "oci-runc",
             EnvKind::OciCrun => "oci-crun",
             EnvKind::OciYouki => "oci-youki",
@@ -120,9 +124,9 @@ mod tests {
             assert_eq!(kind.name().parse::<EnvKind>().unwrap(), kind);
             assert_eq!(kind.index(), index);
         }
-        let err = "podman".parse::<EnvKind>().unwrap_err().to_string();
+        let err = "lxc".parse::<EnvKind>().unwrap_err().to_string();
         assert!(
-            err.contains("unknown environment `podman`") && err.contains("qemu-q35"),
+            err.contains("unknown environment `lxc`") && err.contains("qemu-q35"),
             "{err}"
         );
     }

@@ -40,6 +40,7 @@ pub mod lines;
 pub mod native;
 pub mod oci;
 pub mod payload;
+pub mod podman;
 pub mod process;
 pub mod qemu;
 pub mod registry;

@@ -121,6 +121,11 @@ pub const BACKENDS: [Backend; EnvKind::ALL.len()] = [
         "Docker Engine container (runc)",
         crate::docker
     ),
+    backend!(
+        EnvKind::Podman,
+        "podman container (runc) through its Docker-compatible API",
+        crate::podman
+    ),
     backend!(EnvKind::OciRunc, "runc on an OCI bundle", crate::oci),
     backend!(EnvKind::OciCrun, "crun on an OCI bundle", crate::oci),
     backend!(

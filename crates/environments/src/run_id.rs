@@ -147,7 +147,11 @@ mod tests {
             .to_string(),
             "isobench-1234-oci-runc-3"
         );
-        assert!("isobench-12-podman-0".parse::<RunId>().is_err());
+        assert!("isobench-12-lxc-0".parse::<RunId>().is_err());
+        assert_eq!(
+            "isobench-12-podman-0".parse::<RunId>().unwrap().env,
+            EnvKind::Podman
+        );
         assert!("docker-0".parse::<RunId>().is_err());
     }
 

@@ -1,14 +1,15 @@
 //! The container environments with the real static agent: docker (runc),
-//! oci-runc, oci-crun, oci-youki and gVisor prepare, launch, stream records
-//! (knn predictions like native's), meter, apply the limits, leave nothing
-//! behind, and `isobench clean` removes what a dead run left.
+//! podman (runc, through an API service of its own), oci-runc, oci-crun,
+//! oci-youki and gVisor prepare, launch, stream records (knn predictions
+//! like native's), meter, apply the limits, leave nothing behind, and
+//! `isobench clean` removes what a dead run left.
 //!
 //! Needs root, cgroup v1, the static agent (`isobench_testkit::static_agent`:
 //! `scripts/build.sh`, or `ISOBENCH_AGENT_STATIC`) and the assets
 //! (`isobench setup`; the cache is `isobench_assets::cache_dir()`). A test
 //! skips (through the test kit, so `scripts/test.sh` lists why) only when
 //! the host is not root on cgroup v1 or its runtime is not installed (youki:
-//! `scripts/install-youki.sh`); dockerd is started with
+//! `scripts/install-youki.sh`, podman: `scripts/install-podman.sh`); dockerd is started with
 //! scripts/start-dockerd.sh when it is installed but not running, and
 //! stopped again by the test that started it. Every environment that ran
 //! the agent to its summary is recorded as exercised.
@@ -25,6 +26,7 @@ use isobench_environments::containers::{container_name, run_cgroup_leftovers, Pa
 use isobench_environments::docker::{self, Docker};
 use isobench_environments::native::Native;
 use isobench_environments::oci::{hugetlb, runtime::runtime_of, Oci};
+use isobench_environments::podman::Podman;
 use isobench_environments::registry::which;
 use isobench_environments::{
     AgentPayload, EnvError, EnvKind, EnvOptions, Environment, HostFacts, LaunchSpec, Limits,
@@ -610,6 +612,303 @@ fn kata_without_runtime_explains_why() {
         .err()
         .expect("kata unavailable");
     assert!(err.to_string().contains("Kata"), "{err}");
+}
+
+// ---------------------------------------------------------------- podman
+
+/// The podman environment (its own API service): `Err(reason)` (a skip)
+/// only when podman is not installed; an installed podman must work.
+fn podman_env(options: &EnvOptions) -> Result<Podman, String> {
+    if which("podman").is_none() {
+        return Err(
+            "podman is not installed (no podman on PATH; scripts/install-podman.sh)".into(),
+        );
+    }
+    Podman::new(EnvKind::Podman, &HostFacts::probe(), options)
+        .map_err(|e| e.to_string())
+        .map_err(|e| panic!("podman is installed but unavailable: {e}"))
+}
+
+/// The podman environment, or a skip of the calling test when podman is
+/// not installed (see [`podman_env`]).
+macro_rules! require_podman {
+    ($options:expr) => {
+        match podman_env($options) {
+            Ok(env) => env,
+            Err(reason) => skip!("{reason}"),
+        }
+    };
+}
+
+/// PIDs of the processes whose command line names `needle`.
+fn processes_naming(needle: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains(needle)
+                .then_some(pid)
+        })
+        .filter(|pid| *pid != std::process::id() as i32)
+        .collect()
+}
+
+/// After teardown: the service is gone with its socket, and podman holds no
+/// isobench container and no untagged layer of isobench's builds.
+fn assert_podman_left_nothing(socket: &Path) {
+    let socket_text = socket.display().to_string();
+    assert!(!socket.exists(), "socket {socket_text} left behind");
+    assert!(
+        processes_naming(&socket_text).is_empty(),
+        "podman's service of {socket_text} still runs"
+    );
+    let out = Command::new("podman")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            "label=org.isobench",
+            "--format",
+            "{{.Names}}",
+        ])
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&out.stdout);
+    let ours = format!("isobench-{}-", std::process::id());
+    assert!(
+        !names.lines().any(|n| n.starts_with(&ours)),
+        "containers left: {names}"
+    );
+    let out = Command::new("podman")
+        .args([
+            "images",
+            "-a",
+            "--filter",
+            "dangling=true",
+            "--filter",
+            "label=org.isobench",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    let dangling = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dangling.trim().is_empty(),
+        "untagged isobench images left: {dangling}"
+    );
+}
+
+#[test]
+fn podman_runs_the_agent_like_native_and_cleans_up() {
+    let _serial = serial();
+    require_root_on_cgroup_v1!();
+    let payload = payload();
+    let dirs = dirs();
+    let mut env = require_podman!(&dirs.options);
+    let socket = env.socket();
+    let info = env.info();
+    let version = info.runtime_version.clone().unwrap_or_default();
+    assert!(
+        version.starts_with("podman ") && version.ends_with("runtime runc"),
+        "{version}"
+    );
+    let prepared = env.prepare(&payload).unwrap();
+    assert!(prepared.image_bytes.unwrap_or(0) > 0, "{prepared:?}");
+    assert!(
+        prepared
+            .image_id
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("sha256:"),
+        "{prepared:?}"
+    );
+    let again = env.prepare(&payload).unwrap();
+    assert!(again.cached, "second prepare reuses the image");
+    assert_eq!(again.image_id, prepared.image_id);
+    let tag =
+        isobench_environments::docker::image::image_tag(&PayloadFiles::collect(&payload).unwrap());
+    assert!(
+        env.docker().isobench_images().unwrap().contains(&tag),
+        "{tag} not listed (podman lists docker.io/library/{tag})"
+    );
+
+    let run_id = unique_run_id(EnvKind::Podman);
+    let run = run_agent(&mut env, run_id, 3);
+    check_records(EnvKind::Podman, &run, 3, &payload);
+    let native = native_reference(&payload, 3);
+    assert_like_native(EnvKind::Podman, &run, &native);
+    let left = env.docker().leftover_containers().unwrap();
+    assert!(
+        !left.contains(&container_name(&run_id)),
+        "container left behind: {left:?}"
+    );
+    assert_no_cgroup_left(&run_id);
+    env.teardown().unwrap();
+    drop(env);
+    assert_podman_left_nothing(&socket);
+    eprintln!(
+        "podman (runc): first record {:.1} ms after launch (agent ready_us {}), CPU {:.3} s",
+        run.first_line.as_secs_f64() * 1e3,
+        run.ready_us,
+        run.running_cpu_seconds
+    );
+}
+
+#[test]
+fn podman_stop_while_running_applies_limits_kills_and_cleans_up() {
+    let _serial = serial();
+    require_root_on_cgroup_v1!();
+    let payload = payload();
+    let dirs = dirs();
+    let mut env = require_podman!(&dirs.options);
+    let socket = env.socket();
+    env.prepare(&payload).unwrap();
+    let run_id = unique_run_id(EnvKind::Podman);
+    let mut spec = spec(&env, run_id, 1_000_000);
+    if let isobench_environments::AgentInvocation::Run(run) = &mut spec.invocation {
+        run.warmup = 0;
+    }
+    let mut instance = env.launch(&spec).unwrap();
+    let first = instance.next_line(Duration::from_secs(60)).unwrap();
+    assert!(first.is_some_and(|l| l.contains("\"ready\"")));
+    // The container's group (next to conmon's) carries the limits.
+    let group = Path::new("/sys/fs/cgroup/cpu/isobench").join(container_name(&run_id));
+    let children: Vec<String> = std::fs::read_dir(&group)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let container = children
+        .iter()
+        .find(|c| c.starts_with("libpod-"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no libpod-<id> group under {}: {children:?}",
+                group.display()
+            )
+        });
+    let quota = read_u64(&group.join(container).join("cpu.cfs_quota_us"));
+    let period = read_u64(&group.join(container).join("cpu.cfs_period_us"));
+    assert_eq!(quota / period, 1, "CPU quota {quota}/{period}");
+    let memory = Path::new("/sys/fs/cgroup/memory/isobench")
+        .join(container_name(&run_id))
+        .join(container);
+    assert_eq!(read_u64(&memory.join("memory.limit_in_bytes")), 1024 << 20);
+    let exit = instance.stop().unwrap();
+    assert!(exit.killed, "{exit:?}");
+    drop(instance);
+    assert!(!env
+        .docker()
+        .leftover_containers()
+        .unwrap()
+        .contains(&container_name(&run_id)));
+    assert_no_cgroup_left(&run_id);
+    drop(env);
+    assert_podman_left_nothing(&socket);
+}
+
+/// What a SIGKILLed run leaves (simulated: the instance is leaked, its run
+/// id names a PID that cannot exist, and a process stands for the dead
+/// run's service): `isobench clean`'s sweep ends the service, removes the
+/// socket, the container and the cgroups.
+#[test]
+fn podman_clean_removes_a_dead_runs_service_container_and_cgroups() {
+    let _serial = serial();
+    require_root_on_cgroup_v1!();
+    let payload = payload();
+    let dirs = dirs();
+    let mut env = require_podman!(&dirs.options);
+    env.prepare(&payload).unwrap();
+    let run_id = dead_run_id(EnvKind::Podman);
+    let mut instance = env.launch(&spec(&env, run_id, 1_000_000)).unwrap();
+    let first = instance.next_line(Duration::from_secs(60)).unwrap();
+    assert!(first.is_some_and(|l| l.contains("\"ready\"")));
+    std::mem::forget(instance);
+    let id = container_name(&run_id);
+    assert!(env.docker().leftover_containers().unwrap().contains(&id));
+    assert!(!run_cgroup_leftovers(&run_id.to_string()).is_empty());
+    // The dead run's service: a process naming its socket, and the socket.
+    let dead_socket = "/run/isobench/isobench-4294967295-podman-7.sock";
+    std::fs::write(dead_socket, b"").unwrap();
+    let mut stand_in = Command::new("sh")
+        .args(["-c", "sleep 600", &format!("unix://{dead_socket}")])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let swept = isobench_environments::podman::clean_leftovers(EnvKind::Podman, &dirs.options);
+    let reaped = stand_in.try_wait().unwrap().is_some() || {
+        std::thread::sleep(Duration::from_millis(200));
+        stand_in.try_wait().unwrap().is_some()
+    };
+    if !reaped {
+        let _ = stand_in.kill();
+    }
+    assert!(swept.failed.is_empty(), "{:?}", swept.failed);
+    assert!(
+        reaped,
+        "the dead run's service was not ended: {:?}",
+        swept.removed
+    );
+    assert!(!Path::new(dead_socket).exists(), "{:?}", swept.removed);
+    assert!(
+        swept
+            .removed
+            .contains(&format!("removed podman container {id}")),
+        "{:?}",
+        swept.removed
+    );
+    assert!(
+        swept
+            .removed
+            .iter()
+            .any(|l| l.starts_with("removed cgroup ")),
+        "{:?}",
+        swept.removed
+    );
+    assert!(!env.docker().leftover_containers().unwrap().contains(&id));
+    assert_no_cgroup_left(&run_id);
+    env.teardown().unwrap();
+}
+
+#[test]
+fn podman_detection_explains_itself() {
+    let dirs = dirs();
+    let availability =
+        isobench_environments::detect(EnvKind::Podman, &HostFacts::probe(), &dirs.options);
+    match which("podman") {
+        None => {
+            assert!(!availability.available);
+            assert!(
+                availability.reason.contains("podman not installed"),
+                "{availability:?}"
+            );
+            assert!(
+                availability.fix.contains("isobench setup --env podman"),
+                "{availability:?}"
+            );
+        }
+        Some(_) if HostFacts::probe().root => {
+            assert!(availability.available, "{availability:?}");
+            assert!(
+                availability.reason.starts_with("podman "),
+                "{availability:?}"
+            );
+            // Detection stopped the service it started.
+            let ours = format!("isobench-{}-podman-", std::process::id());
+            assert!(
+                processes_naming(&ours).is_empty(),
+                "a detection's service still runs"
+            );
+        }
+        Some(_) => assert!(
+            availability.reason.contains("needs root"),
+            "{availability:?}"
+        ),
+    }
 }
 
 // ---------------------------------------------------------------- OCI runtimes

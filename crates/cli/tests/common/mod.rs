@@ -57,6 +57,11 @@ pub fn dockerd_up() -> bool {
         .unwrap_or(false)
 }
 
+/// True when podman is installed (isobench starts its own API service).
+pub fn podman_installed() -> bool {
+    isobench_environments::registry::which("podman").is_some()
+}
+
 /// True when `name` carries the run id of an isobench process that is gone.
 fn of_dead_run(name: &str) -> bool {
     isobench_harness::cleanup::belongs_to_dead_run(name)
@@ -83,7 +88,11 @@ pub fn leftovers() -> Vec<String> {
         let agent = argv0.ends_with("isobench-agent");
         let vmm = argv0.ends_with("qemu-system-x86_64")
             || argv0.ends_with("firecracker")
-            || argv0.ends_with("vhost-device-vsock");
+            || argv0.ends_with("vhost-device-vsock")
+            // podman's API service (its socket names the run's PID) and
+            // a container's monitor (in the run's cgroup).
+            || argv0.ends_with("podman")
+            || argv0.ends_with("conmon");
         // A run's processes are tagged by its cgroups (native, containers) or
         // its work directory (VMMs), both named after the run's PID.
         let orphaned =
@@ -149,6 +158,38 @@ pub fn leftovers() -> Vec<String> {
             {
                 if !Path::new(&format!("/proc/{pid}")).exists() {
                     found.push(format!("work dir {}", e.path().display()));
+                }
+            }
+        }
+    }
+    // podman's service sockets and the containers and networks of its runs.
+    if let Ok(entries) = std::fs::read_dir("/run/isobench") {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains("-podman-") && of_dead_run(&name) {
+                found.push(format!("podman socket {}", e.path().display()));
+            }
+        }
+    }
+    if isobench_environments::registry::which("podman").is_some() {
+        for (what, args) in [
+            ("container", ["ps", "-a", "{{.Names}}"]),
+            ("network", ["network", "ls", "{{.Name}}"]),
+        ] {
+            let listed = Command::new("podman")
+                .args(&args[..args.len() - 1])
+                .args([
+                    "--filter",
+                    "label=org.isobench",
+                    "--format",
+                    args[args.len() - 1],
+                ])
+                .output();
+            if let Ok(out) = listed {
+                for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    if of_dead_run(name) {
+                        found.push(format!("podman {what} {name}"));
+                    }
                 }
             }
         }

@@ -1,6 +1,6 @@
-//! The connection to dockerd: where it is (`Endpoint`), a
-//! version-negotiated Engine API client on a small tokio runtime of its own
-//! (`Connection`), and the error mapping every Docker call shares.
+//! The connection to dockerd (or podman's compatible service): where it is
+//! (`Endpoint`), a version-negotiated Engine API client on a small tokio
+//! runtime of its own (`Connection`), and the error mapping every call shares.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 
+use super::engine::Engine;
 use crate::registry::which;
 use crate::{EnvError, EnvKind};
 
@@ -39,13 +40,14 @@ pub(super) const FIX_KATA: &str = "Kata Containers is in no registry reachable f
 
 /// Where the daemon is: a unix socket path or an http(s)/tcp URL.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Endpoint {
+pub(crate) enum Endpoint {
     Unix(String),
     Tcp(String),
 }
 
 impl Endpoint {
-    pub(super) fn from_options(docker_host: Option<&str>) -> Self {
+    /// dockerd's: `docker_host`, else `DOCKER_HOST`, else [`DEFAULT_SOCKET`].
+    pub(crate) fn from_options(docker_host: Option<&str>) -> Self {
         let host = docker_host
             .map(str::to_string)
             .or_else(|| {
@@ -63,7 +65,8 @@ impl Endpoint {
         }
     }
 
-    pub(super) fn describe(&self) -> &str {
+    /// The socket path or URL.
+    pub(crate) fn describe(&self) -> &str {
         match self {
             Endpoint::Unix(p) | Endpoint::Tcp(p) => p,
         }
@@ -71,7 +74,8 @@ impl Endpoint {
 }
 
 /// A connected, version-negotiated Engine API client and its runtime.
-pub(super) struct Connection {
+pub(crate) struct Connection {
+    pub(super) engine: Engine,
     pub(super) rt: Arc<Runtime>,
     pub(super) client: bollard::Docker,
     pub(super) server_version: String,
@@ -104,7 +108,7 @@ impl Connection {
             .build();
         let list = self
             .block_on(self.client.list_containers(Some(options)))
-            .map_err(|e| docker_err("listing containers", e))?;
+            .map_err(|e| self.engine.err("listing containers", e))?;
         Ok(list
             .into_iter()
             .flat_map(|c| c.names.unwrap_or_default())
@@ -119,7 +123,7 @@ impl Connection {
             .build();
         let list = self
             .block_on(self.client.list_networks(Some(options)))
-            .map_err(|e| docker_err("listing networks", e))?;
+            .map_err(|e| self.engine.err("listing networks", e))?;
         Ok(list.into_iter().filter_map(|n| n.name).collect())
     }
 
@@ -132,13 +136,13 @@ impl Connection {
         match self.block_on(self.client.remove_container(name, Some(options))) {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(docker_err(&format!("removing container {name}"), e)),
+            Err(e) => Err(self.engine.err(&format!("removing container {name}"), e)),
         }
     }
 
     /// Removes a network; one already gone is not an error.
     pub(super) fn remove_network(&self, name: &str) -> Result<(), EnvError> {
-        remove_network(&self.rt, &self.client, name)
+        remove_network(self.engine, &self.rt, &self.client, name)
     }
 }
 
@@ -160,7 +164,23 @@ pub(super) fn not_reachable(endpoint: &Endpoint, detail: &str) -> (String, Strin
     (reason, FIX_NOT_RUNNING.into())
 }
 
+/// Connects to dockerd at `endpoint` for `kind`.
 pub(super) fn connect(kind: EnvKind, endpoint: &Endpoint) -> Result<Connection, EnvError> {
+    connect_to(Engine::Dockerd, kind, endpoint, &not_reachable)
+}
+
+/// Why a daemon does not answer and the fix, from the endpoint and the
+/// client's error.
+pub(crate) type NotReachable = dyn Fn(&Endpoint, &str) -> (String, String);
+
+/// Connects to `engine` at `endpoint` for `kind`; a daemon that does not
+/// answer is [`EnvError::Unavailable`] with `not_reachable`'s words.
+pub(crate) fn connect_to(
+    engine: Engine,
+    kind: EnvKind,
+    endpoint: &Endpoint,
+    not_reachable: &NotReachable,
+) -> Result<Connection, EnvError> {
     let unavailable = |detail: &str| {
         let (reason, fix) = not_reachable(endpoint, detail);
         EnvError::Unavailable {
@@ -200,6 +220,7 @@ pub(super) fn connect(kind: EnvKind, endpoint: &Endpoint) -> Result<Connection, 
     let mut runtimes: Vec<String> = info.runtimes.unwrap_or_default().into_keys().collect();
     runtimes.sort();
     Ok(Connection {
+        engine,
         api_version: client.client_version().to_string(),
         rt: Arc::new(rt),
         client,
@@ -212,6 +233,7 @@ pub(super) fn connect(kind: EnvKind, endpoint: &Endpoint) -> Result<Connection, 
 /// Removes a network; one already gone is not an error (also from a
 /// running instance, which holds the runtime and client only).
 pub(super) fn remove_network(
+    engine: Engine,
     rt: &Runtime,
     client: &bollard::Docker,
     name: &str,
@@ -219,12 +241,8 @@ pub(super) fn remove_network(
     match rt.block_on(client.remove_network(name)) {
         Ok(()) => Ok(()),
         Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(docker_err(&format!("removing network {name}"), e)),
+        Err(e) => Err(engine.err(&format!("removing network {name}"), e)),
     }
-}
-
-pub(super) fn docker_err(what: &str, e: bollard::errors::Error) -> EnvError {
-    EnvError::Docker(format!("{what}: {e}"))
 }
 
 pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {

@@ -16,7 +16,7 @@ use bollard::query_parameters::CreateContainerOptionsBuilder;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::connection::{connect, docker_err, is_not_found, Connection, Endpoint};
+use super::connection::{connect, is_not_found, Connection, Endpoint};
 use super::image::LABEL;
 use crate::cache_lock::CacheLock;
 use crate::user_root::{self, IMAGE_PREFIX};
@@ -56,10 +56,11 @@ pub fn export_image_held(cache_dir: &Path, name: &str) -> Result<(PathBuf, Cache
     let inspect = match conn.block_on(conn.client.inspect_image(name)) {
         Ok(inspect) => inspect,
         Err(e) if is_not_found(&e) => return Err(not_in_daemon(name)),
-        Err(e) => return Err(docker_err(&format!("inspecting image {name}"), e)),
+        Err(e) => return Err(conn.engine.err(&format!("inspecting image {name}"), e)),
     };
     let id = inspect.id.ok_or_else(|| {
-        EnvError::Docker(format!("image {name} has no id in the daemon's answer"))
+        conn.engine
+            .error(format!("image {name} has no id in the daemon's answer"))
     })?;
     let base = cache_dir.join("user-roots");
     std::fs::create_dir_all(&base)
@@ -141,7 +142,10 @@ fn export_into(conn: &Connection, image: &str, id: &str, dest: &Path) -> Result<
     let options = CreateContainerOptionsBuilder::new().name(&name).build();
     let container = ExportContainer { conn, name };
     conn.block_on(conn.client.create_container(Some(options), body))
-        .map_err(|e| docker_err(&format!("creating a container of {image} to export it"), e))?;
+        .map_err(|e| {
+            conn.engine
+                .err(&format!("creating a container of {image} to export it"), e)
+        })?;
     std::fs::create_dir_all(dest)
         .map_err(|e| EnvError::io(format!("creating {}", dest.display()), e))?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(16);

@@ -15,7 +15,8 @@ use bollard::query_parameters::{
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use super::connection::{docker_err, is_not_found, Connection};
+use super::connection::{is_not_found, Connection};
+use super::engine::short_tag;
 use crate::cache_lock::CacheLock;
 use crate::containers::{PayloadFiles, AGENT_INSIDE};
 use crate::{EnvError, UserRootRef};
@@ -172,14 +173,17 @@ fn ensure_tag(
     let cached = match conn.block_on(conn.client.inspect_image(&tag)) {
         Ok(_) => true,
         Err(e) if is_not_found(&e) => false,
-        Err(e) => return Err(docker_err(&format!("inspecting image {tag}"), e)),
+        Err(e) => return Err(conn.engine.err(&format!("inspecting image {tag}"), e)),
     };
     if !cached {
         make()?;
     }
     let inspect = conn
         .block_on(conn.client.inspect_image(&tag))
-        .map_err(|e| docker_err(&format!("inspecting image {tag} after making it"), e))?;
+        .map_err(|e| {
+            conn.engine
+                .err(&format!("inspecting image {tag} after making it"), e)
+        })?;
     if !cached {
         prune(conn, locks, &tag);
     }
@@ -274,14 +278,14 @@ fn import(conn: &Connection, root: &UserRootRef, tag: &str) -> Result<(), EnvErr
             match item {
                 Ok(info) => {
                     if let Some(err) = info.error.or(info.error_detail.and_then(|d| d.message)) {
-                        return Err(EnvError::Docker(format!(
+                        return Err(conn.engine.error(format!(
                             "importing {} as image {tag} failed: {err}",
                             root.dir.display()
                         )));
                     }
                 }
                 Err(e) => {
-                    return Err(docker_err(
+                    return Err(conn.engine.err(
                         &format!("importing {} as image {tag}", root.dir.display()),
                         e,
                     ))
@@ -313,16 +317,16 @@ fn build(conn: &Connection, files: &PayloadFiles, tag: &str) -> Result<(), EnvEr
             match item {
                 Ok(info) => {
                     if let Some(err) = info.error.or(info.error_detail.and_then(|d| d.message)) {
-                        return Err(EnvError::Docker(format!(
-                            "building image {tag} failed: {err}"
-                        )));
+                        return Err(conn
+                            .engine
+                            .error(format!("building image {tag} failed: {err}")));
                     }
                     if let Some(s) = info.stream.filter(|s| !s.trim().is_empty()) {
                         last = s.trim().to_string();
                     }
                 }
                 Err(e) => {
-                    return Err(docker_err(
+                    return Err(conn.engine.err(
                         &format!("building image {tag} failed (last step: {last})"),
                         e,
                     ))
@@ -339,14 +343,18 @@ pub(super) fn list(conn: &Connection) -> Result<Vec<bollard::models::ImageSummar
         .filters(&HashMap::from([("label", vec![LABEL])]))
         .build();
     conn.block_on(conn.client.list_images(Some(options)))
-        .map_err(|e| docker_err("listing images", e))
+        .map_err(|e| conn.engine.err("listing images", e))
 }
 
 /// Removes all but the [`KEEP_IMAGES`] most recently used isobench images
 /// of `current`'s repository (agent images and imported trees are counted
 /// apart; never `current`), skipping those another isobench process holds (their
-/// lock under `locks`); dockerd itself refuses to remove an image a
-/// container uses. Best effort: failures are logged, never fatal.
+/// lock under `locks`); the daemon itself refuses to remove an image a
+/// container uses. Best effort: failures are logged, never fatal. podman
+/// lists short names with the registry it resolved them to
+/// (`docker.io/library/isobench-agent:...`), hence [`short_tag`]; its
+/// builder keeps each step's layer as an untagged image, which removing the
+/// tagged image removes too.
 fn prune(conn: &Connection, locks: &Path, current: &str) {
     let images = match list(conn) {
         Ok(images) => images,
@@ -362,7 +370,10 @@ fn prune(conn: &Connection, locks: &Path, current: &str) {
         .into_iter()
         .flat_map(|image| {
             let created = image.created;
-            image.repo_tags.into_iter().map(move |tag| (created, tag))
+            image
+                .repo_tags
+                .into_iter()
+                .map(move |tag| (created, short_tag(&tag).to_string()))
         })
         .filter(|(_, tag)| tag.starts_with(&prefix) && tag != current)
         .map(|(created, tag)| {

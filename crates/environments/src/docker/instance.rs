@@ -8,14 +8,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
-use super::connection::{docker_err, is_not_found, remove_network, Connection};
+use super::connection::{is_not_found, remove_network, Connection};
+use super::engine::Engine;
 use super::image::LABEL;
 use crate::containers::{container_name, RunCgroup};
 use crate::instance::{StopGuard, Teardown};
@@ -36,12 +37,15 @@ pub(super) struct ContainerConfig<'a> {
     pub(super) env: Vec<(String, String)>,
     /// Docker runtime (`None`: the daemon's default).
     pub(super) runtime: Option<String>,
+    /// `ulimit`s to set (empty: the engine's defaults).
+    pub(super) ulimits: Vec<ResourcesUlimits>,
     /// The entry point, when not the image's own (`None`: the image's).
     pub(super) entrypoint: Option<Vec<String>>,
 }
 
 /// One container and everything its launch created.
 pub(super) struct DockerRun {
+    engine: Engine,
     env: String,
     rt: Arc<Runtime>,
     client: bollard::Docker,
@@ -76,6 +80,7 @@ impl DockerRun {
         let (reader, writer) = std::os::unix::net::UnixStream::pair()
             .map_err(|e| EnvError::io("creating the pipe for container output", e))?;
         Ok(DockerRun {
+            engine: conn.engine,
             env: kind.name().to_string(),
             rt: conn.rt.clone(),
             client: conn.client.clone(),
@@ -108,7 +113,7 @@ impl DockerRun {
         self.rt
             .block_on(self.client.create_network(request))
             .map_err(|e| {
-                docker_err(
+                self.engine.err(
                     &format!("creating network {name} (needs a daemon with bridge networking)"),
                     e,
                 )
@@ -137,6 +142,7 @@ impl DockerRun {
             memory_swap: limits.memory_mib.map(|m| (m << 20) as i64),
             cpuset_cpus: limits.cpuset.clone(),
             runtime: config.runtime,
+            ulimits: (!config.ulimits.is_empty()).then_some(config.ulimits),
             cgroup_parent: self.cgroup.as_ref().map(RunCgroup::path),
             readonly_rootfs: Some(true),
             tmpfs: Some(HashMap::from([(
@@ -174,13 +180,13 @@ impl DockerRun {
         self.deadline = Deadline::new(&self.env, Instant::now(), self.timeout);
         // From here a half-created container (name taken, daemon error) is removed by teardown.
         self.created = true;
-        let (client, name) = (self.client.clone(), self.name.clone());
+        let (client, name, engine) = (self.client.clone(), self.name.clone(), self.engine);
         let attach = self.rt.block_on(async {
             let options = CreateContainerOptionsBuilder::new().name(&name).build();
             client
                 .create_container(Some(options), body)
                 .await
-                .map_err(|e| docker_err(&format!("creating container {name}"), e))?;
+                .map_err(|e| engine.err(&format!("creating container {name}"), e))?;
             let options = AttachContainerOptionsBuilder::new()
                 .stream(true)
                 .logs(true)
@@ -191,14 +197,14 @@ impl DockerRun {
             let attach = client
                 .attach_container(&name, Some(options))
                 .await
-                .map_err(|e| docker_err(&format!("attaching to container {name}"), e))?;
+                .map_err(|e| engine.err(&format!("attaching to container {name}"), e))?;
             client
                 .start_container(
                     &name,
                     None::<bollard::query_parameters::StartContainerOptions>,
                 )
                 .await
-                .map_err(|e| docker_err(&format!("starting container {name}"), e))?;
+                .map_err(|e| engine.err(&format!("starting container {name}"), e))?;
             Ok::<_, EnvError>(attach)
         })?;
         if interactive {
@@ -220,7 +226,10 @@ impl DockerRun {
                 container,
                 None::<bollard::query_parameters::InspectContainerOptions>,
             ))
-            .map_err(|e| docker_err(&format!("inspecting container {container}"), e))?;
+            .map_err(|e| {
+                self.engine
+                    .err(&format!("inspecting container {container}"), e)
+            })?;
         let address = info
             .network_settings
             .and_then(|n| n.networks)
@@ -228,7 +237,7 @@ impl DockerRun {
             .and_then(|endpoint| endpoint.ip_address)
             .unwrap_or_default();
         address.parse().map_err(|_| {
-            EnvError::Docker(format!(
+            self.engine.error(format!(
                 "container {container} has no address on network {network} (got {address:?})"
             ))
         })
@@ -282,6 +291,7 @@ impl DockerRun {
         let client = self.client.clone();
         let name = self.name.clone();
         let killed = &mut self.killed;
+        let engine = self.engine;
         self.rt.block_on(async {
             let mut code = None;
             // A finishing agent gets 2 s to exit by itself, then SIGKILL
@@ -312,7 +322,14 @@ impl DockerRun {
                         break;
                     }
                     Err(e) if is_not_found(&e) => break,
-                    Err(e) => return Err(docker_err(&format!("inspecting container {name}"), e)),
+                    // podman's compatible API calls a container that has
+                    // exited but whose clean-up (conmon's exit command)
+                    // has not run yet `stopped`, a state Docker's API lacks
+                    // and bollard refuses; it is `exited` a moment later.
+                    Err(bollard::errors::Error::JsonDataError { .. }) => {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(e) => return Err(engine.err(&format!("inspecting container {name}"), e)),
                 }
             }
             Ok(code)
@@ -330,7 +347,9 @@ impl DockerRun {
         {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(docker_err(&format!("removing container {}", self.name), e)),
+            Err(e) => Err(self
+                .engine
+                .err(&format!("removing container {}", self.name), e)),
         }
     }
 
@@ -368,9 +387,15 @@ impl Teardown for DockerRun {
             Some(g) => (g.cpu_seconds(), g.peak_memory()),
             None => (None, None),
         };
-        let removed = self.cgroup.take().map_or(Ok(()), |mut g| g.remove());
+        // podman's conmon (and the clean-up command it runs when the
+        // container exits) live in the run's cgroup too: they are given a
+        // moment to leave before the group is removed.
+        let removed = self.cgroup.take().map_or(Ok(()), |mut g| {
+            g.end_processes(Duration::from_secs(5));
+            g.remove()
+        });
         let network_removed = match self.network.take() {
-            Some(network) => remove_network(&self.rt, &self.client, &network),
+            Some(network) => remove_network(self.engine, &self.rt, &self.client, &network),
             None => Ok(()),
         };
         let code = code?;

@@ -24,8 +24,12 @@
 //!   tokio runtime and blocks on it.
 //! - `isobench clean` removes the containers and networks of dead runs and
 //!   their cgroups ([`clean_leftovers`]).
+//! - The same code drives podman through its Docker-compatible API
+//!   ([`crate::podman`]); what differs is the [`Engine`] and the
+//!   [`ContainerDefaults`] a [`Docker`] is made with ([`Docker::on_engine`]).
 
 pub mod connection;
+pub mod engine;
 pub mod export;
 pub mod image;
 pub mod instance;
@@ -43,10 +47,12 @@ use crate::{
     HostFacts, Instance, LaunchSpec, PayloadView, Prepared, Swept,
 };
 
+use bollard::models::ResourcesUlimits;
 use connection::{connect, kata_runtime, Connection, Endpoint, FIX_KATA, FIX_NOT_RUNNING};
 use instance::{ContainerConfig, DockerRun};
 
 pub use connection::{DEFAULT_SOCKET, KATA_RUNTIMES};
+pub use engine::{short_tag, ContainerDefaults, Engine};
 pub use image::KEEP_IMAGES;
 
 /// What `docker` / `kata` can do (their registry entries' [`Capabilities`]):
@@ -98,7 +104,8 @@ pub fn clean_leftovers(kind: EnvKind, options: &EnvOptions) -> Swept {
 }
 
 /// Removes the isobench containers and networks of `kind`'s dead runs.
-fn remove_dead(conn: &Connection, kind: EnvKind) -> Swept {
+pub(crate) fn remove_dead(conn: &Connection, kind: EnvKind) -> Swept {
+    let engine = conn.engine.label();
     let mut swept = Swept::default();
     let dead = |names: Result<Vec<String>, EnvError>, swept: &mut Swept| match names {
         Ok(names) => names
@@ -131,13 +138,13 @@ fn remove_dead(conn: &Connection, kind: EnvKind) -> Swept {
     for name in dead(containers, &mut swept) {
         swept.record(
             conn.remove_container(&name)
-                .map(|()| format!("removed docker container {name}")),
+                .map(|()| format!("removed {engine} container {name}")),
         );
     }
     for name in dead(conn.isobench_networks(), &mut swept) {
         swept.record(
             conn.remove_network(&name)
-                .map(|()| format!("removed docker network {name}")),
+                .map(|()| format!("removed {engine} network {name}")),
         );
     }
     swept
@@ -161,6 +168,7 @@ struct PreparedImage {
 pub struct Docker {
     kind: EnvKind,
     runtime: Option<String>,
+    ulimits: Vec<ResourcesUlimits>,
     conn: Connection,
     image: Option<PreparedImage>,
     payload: Option<AgentPayload>,
@@ -207,14 +215,44 @@ impl Docker {
                 });
             }
         }
-        Ok(Docker {
+        Ok(Self::on_engine(
             kind,
-            runtime,
+            conn,
+            ContainerDefaults {
+                runtime,
+                ulimits: Vec::new(),
+            },
+            options,
+        ))
+    }
+
+    /// The environment of `kind` on an engine already connected (podman's
+    /// service), whose containers get `defaults`.
+    pub(crate) fn on_engine(
+        kind: EnvKind,
+        conn: Connection,
+        defaults: ContainerDefaults,
+        options: &EnvOptions,
+    ) -> Docker {
+        Docker {
+            kind,
+            runtime: defaults.runtime,
+            ulimits: defaults.ulimits,
+            image_locks: options.cache_dir.join(conn.engine.image_locks_dir()),
             conn,
             image: None,
             payload: None,
-            image_locks: options.cache_dir.join("docker-images"),
-        })
+        }
+    }
+
+    /// The daemon, its version and API version (`dockerd 20.10.24 (API 1.41)`).
+    pub fn daemon_version(&self) -> String {
+        format!(
+            "{} {} (API {})",
+            self.conn.engine.daemon(),
+            self.conn.server_version,
+            self.conn.api_version
+        )
     }
 
     /// The runtime containers are created with (the daemon default when `None`).
@@ -229,6 +267,7 @@ impl Docker {
         let mut tags: Vec<String> = image::list(&self.conn)?
             .into_iter()
             .flat_map(|i| i.repo_tags)
+            .map(|tag| short_tag(&tag).to_string())
             .collect();
         tags.sort();
         Ok(tags)
@@ -253,12 +292,7 @@ impl Environment for Docker {
     fn info(&self) -> EnvironmentInfo {
         EnvironmentInfo {
             name: self.kind.name().into(),
-            runtime_version: Some(format!(
-                "dockerd {} (API {}), runtime {}",
-                self.conn.server_version,
-                self.conn.api_version,
-                self.runtime()
-            )),
+            runtime_version: Some(format!("{}, runtime {}", self.daemon_version(), self.runtime())),
             accel: None,
             emulated: false,
             notes: vec![match self.payload.as_ref().and_then(|p| p.user_root.as_ref()) {
@@ -326,6 +360,7 @@ impl Environment for Docker {
             spec,
             env,
             runtime: self.runtime.clone(),
+            ulimits: self.ulimits.clone(),
             // An imported tree carries the entry point too; said again so a
             // tag made by other means still runs the agent.
             entrypoint: payload
