@@ -29,15 +29,20 @@ for pair in "a b" "b c" "a c"; do
   echo "== compare aa-$1 aa-$2"
   code=0
   "$isobench" compare "$out/aa-$1/results.json" "$out/aa-$2/results.json" | tee "$out/compare-$1-$2.txt" || code=$?
-  if grep -Eq ' (SLOWER|FASTER)( |$)' "$out/compare-$1-$2.txt"; then
+  # The outcomes from compare's JSON (format 3), not from its words.
+  "$isobench" compare --json "$out/aa-$1/results.json" "$out/aa-$2/results.json" >"$out/compare-$1-$2.json" || true
+  outcomes=$(python3 -c 'import json, sys; print(" ".join(r["outcome"] for r in json.load(open(sys.argv[1]))["rows"]))' \
+    "$out/compare-$1-$2.json")
+  echo "outcomes: $outcomes"
+  if [[ " $outcomes " == *" slower "* || " $outcomes " == *" faster "* ]]; then
     echo "A/A FAILED: aa-$1 vs aa-$2 was called significantly different" >&2
     status=1
   elif [ "$code" != 0 ]; then
     echo "A/A FAILED: isobench compare exited $code" >&2
     status=1
   fi
-  if grep -Eq ' SAME( |$)' "$out/compare-$1-$2.txt"; then same=$((same + 1)); fi
-  if grep -Eq ' INCONCLUSIVE' "$out/compare-$1-$2.txt"; then inconclusive=$((inconclusive + 1)); fi
+  if [[ " $outcomes " == *" same "* ]]; then same=$((same + 1)); fi
+  if [[ " $outcomes " == *" inconclusive "* ]]; then inconclusive=$((inconclusive + 1)); fi
 done
 [ "$status" = 0 ] && echo "A/A passed: no pair of identical runs was called slower or faster"
 echo "A/A outcomes: ${same} of 3 pairs same, ${inconclusive} inconclusive"
