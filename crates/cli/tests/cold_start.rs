@@ -166,6 +166,22 @@ fn native_runc_and_gvisor_boot_to_the_first_answer_phase_by_phase() {
         );
     }
     assert!(stdout.contains("native has no snapshot"), "{stdout}");
+    // Verdicts on time to first inference: every boot but the baseline's
+    // against native's boot, gVisor's snapshot also against its own boot.
+    for r in results.iter().filter(|r| !r.samples.is_empty()) {
+        let is_baseline = r.env == "native" && r.start == Some(StartType::Boot);
+        assert_eq!(r.versus_baseline.is_none(), is_baseline, "{r:?}");
+        assert_eq!(
+            r.versus_boot.is_some(),
+            r.start == Some(StartType::Snapshot),
+            "{r:?}"
+        );
+    }
+    assert!(
+        stdout.contains("verdicts on time to first inference")
+            && stdout.contains("gvisor boot vs native boot: "),
+        "{stdout}"
+    );
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(
         md.contains("**Cold starts**") && md.contains("model load and optimisation"),

@@ -834,8 +834,13 @@ fn podman_clean_removes_a_dead_runs_service_container_and_cgroups() {
     // The dead run's service: a process naming its socket, and the socket.
     let dead_socket = "/run/isobench/isobench-4294967295-podman-7.sock";
     std::fs::write(dead_socket, b"").unwrap();
+    // A shell waiting on its stdin (a builtin: no child that would outlive
+    // it holding the test's output open), its argv naming the socket.
     let mut stand_in = Command::new("sh")
-        .args(["-c", "sleep 600", &format!("unix://{dead_socket}")])
+        .args(["-c", "read line", &format!("unix://{dead_socket}")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(100));

@@ -4,7 +4,10 @@
 //! terminal, report.md and report.html, and the phases as a waterfall
 //! (stacked bars) in report.html.
 
-use isobench_results::{ColdStartResult, Phase};
+use isobench_results::{ColdStartResult, Phase, StartType};
+use isobench_stats::Decision;
+
+use crate::verdict::Verdict;
 
 use crate::format::{esc, DASH};
 use crate::text_table::{Align, TextTable};
@@ -143,6 +146,46 @@ pub fn rows(results: &[ColdStartResult]) -> Vec<(Vec<String>, Option<String>)> {
         .collect()
 }
 
+/// The verdicts on time to first inference, one line each:
+/// `gvisor boot vs native boot: 1.71× [1.52, 1.93] slower`, then every
+/// snapshot start against its own boot. Empty when nothing was compared.
+pub fn verdict_lines(results: &[ColdStartResult]) -> Vec<String> {
+    // The baseline: the boot starts that were not compared with anything.
+    let baseline = results
+        .iter()
+        .find(|r| {
+            r.start == Some(StartType::Boot) && r.versus_baseline.is_none() && r.samples.len() >= 2
+        })
+        .map(|r| r.env.as_str());
+    let line = |r: &ColdStartResult, against: String, d: &Decision| {
+        let interval = d
+            .interval
+            .map(|i| format!(" [{:.2}, {:.2}]", i.low, i.high))
+            .unwrap_or_default();
+        format!(
+            "{} {} vs {against}: {:.2}×{interval} {}",
+            r.env,
+            r.start.map_or("?", StartType::name),
+            d.ratio,
+            Verdict::Decided(d).label()
+        )
+    };
+    let mut lines = Vec::new();
+    for r in results {
+        if let (Some(d), Some(base)) = (&r.versus_baseline, baseline) {
+            lines.push(line(r, format!("{base} boot"), d));
+        }
+        if let Some(d) = &r.versus_boot {
+            lines.push(line(r, format!("{} boot", r.env), d));
+        }
+    }
+    lines
+}
+
+/// The heading of [`verdict_lines`]: what they compare and how.
+pub const VERDICTS_HEADING: &str =
+    "verdicts on time to first inference (paired by round, one look, threshold ±5%, α 0.01):";
+
 /// The cold-start table for the terminal (100 columns for the usual
 /// phases): what [`rows`] says, failures and absent start types on a line
 /// under their row.
@@ -160,7 +203,15 @@ pub fn cold_start_table(results: &[ColdStartResult]) -> String {
             table.under(first_chars(&under, 96));
         }
     }
-    table.render()
+    let mut out = table.render();
+    let verdicts = verdict_lines(results);
+    if !verdicts.is_empty() {
+        out.push_str(&format!("\n{VERDICTS_HEADING}\n"));
+        for line in verdicts {
+            out.push_str(&format!("  {}\n", first_chars(&line, 98)));
+        }
+    }
+    out
 }
 
 /// The definitions under a cold-start table: the total, every phase shown, the warm reference.

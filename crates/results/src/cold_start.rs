@@ -8,7 +8,7 @@
 //! reports take them from.
 
 use isobench_records::Digest;
-use isobench_stats::Summary;
+use isobench_stats::{Decision, DecisionOptions, Observations, Summary};
 use serde::{Deserialize, Serialize};
 
 /// How an instance was started.
@@ -191,6 +191,16 @@ pub struct ColdStartResult {
     /// of an agent with its model loaded and one request answered).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_create_seconds: Option<f64>,
+    /// Time to first inference against the baseline environment's boot
+    /// starts: the verdict (slower, faster, same, inconclusive), paired by
+    /// round, one look at the end (a fixed design of `--starts` rounds);
+    /// absent for the baseline's own boot starts and with fewer than 2 starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versus_baseline: Option<Decision>,
+    /// Snapshot starts: time to first inference against the same
+    /// environment's boot starts, the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versus_boot: Option<Decision>,
     /// Starts that failed: `round N: why`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
@@ -221,6 +231,47 @@ impl ColdStartResult {
                 })
             })
             .collect();
+    }
+}
+
+/// `(round, time to first inference)` of every start of `r`.
+fn by_round(r: &ColdStartResult) -> Vec<(usize, f64)> {
+    r.samples
+        .iter()
+        .map(|s| (s.round as usize, s.time_to_first_inference_seconds))
+        .collect()
+}
+
+/// Decides every start type against the `baseline` environment's boot
+/// starts, and every snapshot start type against its own boot starts
+/// (paired by round, [`isobench_stats::decide_fixed`] at `options`).
+pub fn decide_all(results: &mut [ColdStartResult], baseline: &str, options: &DecisionOptions) {
+    let boots: Vec<(String, Vec<(usize, f64)>)> = results
+        .iter()
+        .filter(|r| r.start == Some(StartType::Boot))
+        .map(|r| (r.env.clone(), by_round(r)))
+        .collect();
+    let boot_of = |env: &str| boots.iter().find(|(e, _)| e == env).map(|(_, s)| s);
+    let decide = |reference: Option<&Vec<(usize, f64)>>, candidate: &[(usize, f64)]| {
+        let reference = reference.filter(|r| r.len() >= 2)?;
+        if candidate.len() < 2 {
+            return None;
+        }
+        isobench_stats::decide_fixed(&Observations::by_round(reference, candidate), options).ok()
+    };
+    for r in results.iter_mut() {
+        let own = by_round(r);
+        let is_baseline_boot = r.env == baseline && r.start == Some(StartType::Boot);
+        r.versus_baseline = if is_baseline_boot {
+            None
+        } else {
+            decide(boot_of(baseline), &own)
+        };
+        r.versus_boot = if r.start == Some(StartType::Snapshot) {
+            decide(boot_of(&r.env), &own)
+        } else {
+            None
+        };
     }
 }
 
@@ -262,6 +313,39 @@ mod tests {
         assert_eq!(total.n, 2);
         assert!((total.mean - 0.32).abs() < 1e-12);
         assert_eq!(r.warm.unwrap().n, 2);
+    }
+
+    #[test]
+    fn starts_are_decided_against_the_baseline_and_snapshots_against_their_boot() {
+        let starts = |env: &str, start: StartType, scale: f64, salt: u32| ColdStartResult {
+            env: env.into(),
+            start: Some(start),
+            samples: (1..=8)
+                .map(|round| {
+                    // A round-to-round drift every side shares, and noise of its own.
+                    let t = 0.1
+                        * (1.0 + 0.2 * (round % 3) as f64)
+                        * scale
+                        * (1.0 + 0.004 * ((round * 7 + salt) % 5) as f64);
+                    sample(round, &[(Phase::Runtime, t)])
+                })
+                .collect(),
+            ..ColdStartResult::default()
+        };
+        let mut results = vec![
+            starts("native", StartType::Boot, 1.0, 0),
+            starts("gvisor", StartType::Boot, 1.5, 1),
+            starts("gvisor", StartType::Snapshot, 1.5, 2),
+            starts("oci-runc", StartType::Boot, 1.0, 3),
+        ];
+        decide_all(&mut results, "native", &DecisionOptions::default());
+        assert!(results[0].versus_baseline.is_none());
+        let outcome = |d: &Option<Decision>| d.as_ref().map(|d| d.outcome.as_str());
+        assert_eq!(outcome(&results[1].versus_baseline), Some("slower"));
+        assert_eq!(outcome(&results[2].versus_baseline), Some("slower"));
+        assert_eq!(outcome(&results[2].versus_boot), Some("same"));
+        assert_eq!(outcome(&results[3].versus_baseline), Some("same"));
+        assert!(results[1].versus_boot.is_none());
     }
 
     #[test]

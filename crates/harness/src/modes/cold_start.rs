@@ -207,6 +207,11 @@ pub fn cold_start(
     for r in &mut results {
         r.summarize(ctx.config.common.seed);
     }
+    isobench_results::cold_start::decide_all(
+        &mut results,
+        ctx.config.baseline().name(),
+        &isobench_stats::DecisionOptions::default(),
+    );
     save(ctx, &results)?;
     if lab_interrupted(ctx) {
         return Err(HarnessError::Interrupted(results_path(

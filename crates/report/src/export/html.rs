@@ -521,6 +521,17 @@ fn cold_start_html(results: &[isobench_results::ColdStartResult]) -> String {
     for note in rows.iter().filter_map(|(_, under)| under.as_ref()) {
         h.push_str(&format!("<p class=\"note\">{}</p>\n", esc(note)));
     }
+    let verdicts = crate::cold_start::verdict_lines(results);
+    if !verdicts.is_empty() {
+        h.push_str(&format!(
+            "<p>{}</p>\n<ul>\n",
+            esc(crate::cold_start::VERDICTS_HEADING)
+        ));
+        for line in verdicts {
+            h.push_str(&format!("<li>{}</li>\n", esc(&line)));
+        }
+        h.push_str("</ul>\n");
+    }
     h.push_str("<dl>\n");
     for (term, text) in crate::cold_start::definitions(results) {
         h.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", esc(&term), esc(&text)));

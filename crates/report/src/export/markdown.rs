@@ -238,6 +238,13 @@ fn cold_start_md(results: &[isobench_results::ColdStartResult]) -> String {
             out.push_str(&format!("- {note}\n"));
         }
     }
+    let verdicts = crate::cold_start::verdict_lines(results);
+    if !verdicts.is_empty() {
+        out.push_str(&format!("\n{}\n\n", crate::cold_start::VERDICTS_HEADING));
+        for line in verdicts {
+            out.push_str(&format!("- {line}\n"));
+        }
+    }
     out.push_str("\nDefinitions:\n\n");
     for (term, text) in crate::cold_start::definitions(results) {
         out.push_str(&format!("- **{term}**: {text}\n"));
