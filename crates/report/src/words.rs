@@ -9,7 +9,7 @@
 
 use std::mem::discriminant;
 
-use isobench_results::{AbsentReason, Warning};
+use isobench_results::{AbsentReason, EnvironmentResult, Status, Warning};
 
 /// `round 3`, `rounds 1, 2 and 5`, `rounds 1–4 and 7` (consecutive rounds as a range).
 pub fn rounds(rounds: &[u32]) -> String {
@@ -39,6 +39,21 @@ pub fn rounds(rounds: &[u32]) -> String {
         format!("round {list}")
     } else {
         format!("rounds {list}")
+    }
+}
+
+/// An environment's state in words: `completed`, `interrupted (3 of 5
+/// repetitions)`, `failed: why`, `skipped: why`.
+pub fn status(env: &EnvironmentResult) -> String {
+    match &env.status {
+        Status::Completed => "completed".to_string(),
+        Status::Interrupted => format!(
+            "interrupted ({} of {} repetitions)",
+            env.repetitions.len(),
+            env.planned_repetitions
+        ),
+        Status::Failed { reason } => format!("failed: {reason}"),
+        Status::Skipped { reason } => format!("skipped: {reason}"),
     }
 }
 

@@ -24,12 +24,10 @@ use std::time::{Duration, Instant};
 use isobench_environments::{EnvKind, RunLabel};
 use isobench_records::serve::{encode_request, Request, Response};
 use isobench_records::Listen;
-use isobench_results::{
-    ColdStartResult, ColdStartSample, Experiment, Phase, PhaseTime, ResultsFile, StartType,
-};
+use isobench_results::{ColdStartResult, ColdStartSample, Phase, PhaseTime, StartType};
 
 use crate::context::{results_path, RunContext, RunObserver};
-use crate::lifecycle::{Channels, Lab, LaunchRequest, Unready};
+use crate::lifecycle::{Channels, Lab, LaunchRequest, LiveInstance, Unready};
 use crate::modes::batch::round_order;
 use crate::modes::serving::channel::{Channel, Incoming, InstanceChannel};
 use crate::modes::serving::ServeError;
@@ -292,11 +290,8 @@ fn boot_once(
         let launched = live.origin();
         let launch_returned = live.launch_returned();
         let mut channel = InstanceChannel::new(live.instance());
-        let first = ask(&mut channel, 1, "", settings.response_timeout)?;
-        let answered = Instant::now();
-        let warm_from = Instant::now();
-        let warm = ask(&mut channel, 2, "", settings.response_timeout)?;
-        let warm_seconds = warm.ok.then(|| warm_from.elapsed().as_secs_f64());
+        let (first, answered, warm_seconds) =
+            first_and_warm(&mut channel, "", settings.response_timeout)?;
         let timeline = BootTimeline {
             launched,
             launch_returned,
@@ -305,23 +300,59 @@ fn boot_once(
             model_load_us: ready.model_load_us,
             answered,
         };
-        let phases = phases_of(&timeline);
-        Ok(ColdStartSample {
-            round,
-            time_to_first_inference_seconds: phases.iter().map(|p| p.seconds).sum(),
-            phases,
-            warm_seconds,
-            digest: first.digest,
-        })
+        Ok(sample(round, phases_of(&timeline), warm_seconds, first))
     })();
+    stopped_after(live, outcome, "stopping the instance")
+}
+
+/// One start's sample: its phases, their sum (the time to first
+/// inference), the warm reference and the first answer's digest.
+fn sample(
+    round: u32,
+    phases: Vec<PhaseTime>,
+    warm_seconds: Option<f64>,
+    first: Response,
+) -> ColdStartSample {
+    ColdStartSample {
+        round,
+        time_to_first_inference_seconds: phases.iter().map(|p| p.seconds).sum(),
+        phases,
+        warm_seconds,
+        digest: first.digest,
+    }
+}
+
+/// Stops the instance a start measured; a failure to stop fails a start
+/// that had succeeded (`what` names the step).
+fn stopped_after(
+    live: LiveInstance,
+    outcome: Result<ColdStartSample, ServeError>,
+    what: &'static str,
+) -> Result<ColdStartSample, ServeError> {
     let stopped = live.stop();
     if let (Ok(_), Err(e)) = (&outcome, stopped.exit) {
-        return Err(ServeError::Env {
-            what: "stopping the instance",
-            source: e,
-        });
+        return Err(ServeError::Env { what, source: e });
     }
     outcome
+}
+
+/// The first request for `input`, with when its answer was read, then the
+/// warm reference: the seconds a second request to the same, now serving,
+/// agent took (when it was answered).
+fn first_and_warm(
+    channel: &mut dyn Channel,
+    input: &str,
+    timeout: Duration,
+) -> Result<(Response, Instant, Option<f64>), ServeError> {
+    let first = ask(channel, 1, input, timeout)?;
+    let answered = Instant::now();
+    let warm_from = Instant::now();
+    let warm = ask(channel, 2, input, timeout)?;
+    Ok((
+        first,
+        answered,
+        warm.ok.then(|| warm_from.elapsed().as_secs_f64()),
+    ))
 }
 
 /// The serving launch of `kind` every start uses (requests on the agent's input).
@@ -425,11 +456,8 @@ fn restore_once(
     let returned = live.launch_returned();
     let outcome = (|| {
         let mut channel = InstanceChannel::new(live.instance());
-        let first = ask(&mut channel, 1, &snapshot.input, settings.response_timeout)?;
-        let answered = Instant::now();
-        let warm_from = Instant::now();
-        let warm = ask(&mut channel, 2, &snapshot.input, settings.response_timeout)?;
-        let warm_seconds = warm.ok.then(|| warm_from.elapsed().as_secs_f64());
+        let (first, answered, warm_seconds) =
+            first_and_warm(&mut channel, &snapshot.input, settings.response_timeout)?;
         let restore = returned.saturating_duration_since(launched).as_secs_f64();
         let phases = vec![
             PhaseTime {
@@ -441,22 +469,9 @@ fn restore_once(
                 seconds: answered.saturating_duration_since(returned).as_secs_f64(),
             },
         ];
-        Ok(ColdStartSample {
-            round,
-            time_to_first_inference_seconds: phases.iter().map(|p| p.seconds).sum(),
-            phases,
-            warm_seconds,
-            digest: first.digest,
-        })
+        Ok(sample(round, phases, warm_seconds, first))
     })();
-    let stopped = live.stop();
-    if let (Ok(_), Err(e)) = (&outcome, stopped.exit) {
-        return Err(ServeError::Env {
-            what: "stopping the restored instance",
-            source: e,
-        });
-    }
-    outcome
+    stopped_after(live, outcome, "stopping the restored instance")
 }
 
 /// Sends request `id` for `input` (empty: the workload's next default
@@ -507,29 +522,14 @@ fn ask(
 /// Adds `results` to `results.json` in the output directory (creating it
 /// when absent), replacing entries of the same environment, start type and workload.
 fn save(ctx: &RunContext, results: &[ColdStartResult]) -> Result<(), HarnessError> {
-    let path = crate::context::output_results(&ctx.config.common.output)?;
-    let mut file = match ResultsFile::load(&path) {
-        Ok(file) => file,
-        Err(_) if !path.exists() => ResultsFile::new(
-            Experiment {
-                iterations: None,
-                warmup: 0,
-                repetitions: None,
-                ..crate::modes::batch::experiment_of(&ctx.config)
-            },
-            ctx.host.clone(),
-            ctx.identity.clone(),
-            crate::host::git_revision(),
-        ),
-        Err(source) => return Err(HarnessError::ResultsInTheWay { source }),
-    };
-    file.cold_start.retain(|old| {
-        !results
-            .iter()
-            .any(|new| new.env == old.env && new.start == old.start && new.workload == old.workload)
-    });
-    file.cold_start.extend(results.iter().cloned());
-    Ok(file.save_atomic(&path)?)
+    crate::modes::update_results(ctx, |file| {
+        file.cold_start.retain(|old| {
+            !results.iter().any(|new| {
+                new.env == old.env && new.start == old.start && new.workload == old.workload
+            })
+        });
+        file.cold_start.extend(results.iter().cloned());
+    })
 }
 
 #[cfg(test)]

@@ -67,6 +67,22 @@ pub(crate) fn chart_err(id: &str, e: impl std::fmt::Display) -> ReportError {
     }
 }
 
+/// Draws the labels of `chart`'s series at `position`, in the charts' one style.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    id: &str,
+) -> Result<(), ReportError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(TRANSPARENT)
+        .border_style(GRID)
+        .label_font(("sans-serif", 14).into_font().color(&FG))
+        .draw()
+        .map_err(|e| chart_err(id, e))
+}
+
 /// Axis label of an environment.
 fn axis_name(env: &EnvironmentResult) -> String {
     if env.emulated {
@@ -577,14 +593,7 @@ pub fn memory(results: &ResultsFile) -> Result<Option<Chart>, ReportError> {
                     Rectangle::new([(x, y - 6), (x + 16, y + 6)], c.mix(alpha).filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(TRANSPARENT)
-            .border_style(GRID)
-            .label_font(("sans-serif", 14).into_font().color(&FG))
-            .draw()
-            .map_err(|e| chart_err(id, e))?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, id)?;
         Ok(())
     })?;
     Ok(Some(Chart {
@@ -662,14 +671,7 @@ pub fn cpu_over_time(results: &ResultsFile) -> Result<Option<Chart>, ReportError
                     )
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(TRANSPARENT)
-            .border_style(GRID)
-            .label_font(("sans-serif", 14).into_font().color(&FG))
-            .draw()
-            .map_err(|e| chart_err(id, e))?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, id)?;
         Ok(())
     })?;
     Ok(Some(Chart {

@@ -2,7 +2,7 @@
 //! and one row per measured iteration ([`raw_csv`]). Times in µs unless the
 //! column name says otherwise; an absent figure is an empty cell (never 0).
 
-use isobench_results::{ResultsFile, Status};
+use isobench_results::ResultsFile;
 use isobench_stats::Summary;
 
 use super::Exporter;
@@ -108,16 +108,7 @@ fn calibration_median(env: &isobench_results::EnvironmentResult) -> Option<f64> 
 
 /// The cells of `env`'s row, in [`SUMMARY_HEADER`] order.
 fn row(results: &ResultsFile, env: &isobench_results::EnvironmentResult) -> Vec<String> {
-    let status = match &env.status {
-        Status::Completed => "completed".to_string(),
-        Status::Interrupted => format!(
-            "interrupted ({} of {} repetitions)",
-            env.repetitions.len(),
-            env.planned_repetitions
-        ),
-        Status::Failed { reason } => format!("failed: {reason}"),
-        Status::Skipped { reason } => format!("skipped: {reason}"),
-    };
+    let status = crate::words::status(env);
     let failed: Vec<u32> = env
         .repetitions
         .iter()

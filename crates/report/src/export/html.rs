@@ -7,7 +7,7 @@
 //! id="ID">` holding one inline `<svg>` (ids in [`crate::charts::Chart::id`];
 //! the forest plot is `verdicts`).
 
-use isobench_results::{EnvironmentResult, OutputCheck, ResultsFile, Status};
+use isobench_results::{EnvironmentResult, OutputCheck, ResultsFile};
 use isobench_stats::Outcome;
 
 use super::Exporter;
@@ -330,16 +330,7 @@ fn outputs(check: Option<&OutputCheck>) -> String {
 
 /// One row of the per-environment details table.
 fn environment_row(env: &EnvironmentResult) -> String {
-    let status = match &env.status {
-        Status::Completed => "completed".to_string(),
-        Status::Interrupted => format!(
-            "interrupted ({} of {} repetitions)",
-            env.repetitions.len(),
-            env.planned_repetitions
-        ),
-        Status::Failed { reason } => format!("failed: {reason}"),
-        Status::Skipped { reason } => format!("skipped: {reason}"),
-    };
+    let status = crate::words::status(env);
     let runtime = [env.runtime_version.clone(), env.accel.clone()]
         .into_iter()
         .flatten()

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use isobench_environments::{EnvKind, RunLabel};
 use isobench_records::Listen;
-use isobench_results::{Experiment, PeakStep, ResultsFile, ServingResult};
+use isobench_results::{PeakStep, ServingResult};
 
 use crate::context::{results_path, RunContext, RunObserver};
 use crate::lifecycle::{Channels, Lab, LaunchRequest, LiveInstance};
@@ -552,32 +552,17 @@ pub fn add_ratios(results: &mut [ServingResult], baseline: &str) {
 /// Adds `results` to `results.json` in the output directory (creating it
 /// when absent), replacing entries of the same environment, scenario and transport.
 fn save(ctx: &RunContext, results: &[ServingResult]) -> Result<(), HarnessError> {
-    let path = crate::context::output_results(&ctx.config.common.output)?;
-    let mut file = match ResultsFile::load(&path) {
-        Ok(file) => file,
-        Err(_) if !path.exists() => ResultsFile::new(
-            Experiment {
-                iterations: None,
-                warmup: 0,
-                repetitions: None,
-                ..crate::modes::batch::experiment_of(&ctx.config)
-            },
-            ctx.host.clone(),
-            ctx.identity.clone(),
-            crate::host::git_revision(),
-        ),
-        Err(source) => return Err(HarnessError::ResultsInTheWay { source }),
-    };
-    file.serving.retain(|old| {
-        !results.iter().any(|new| {
-            new.env == old.env
-                && new.scenario == old.scenario
-                && new.transport == old.transport
-                && new.workload == old.workload
-        })
-    });
-    file.serving.extend(results.iter().cloned());
-    Ok(file.save_atomic(&path)?)
+    crate::modes::update_results(ctx, |file| {
+        file.serving.retain(|old| {
+            !results.iter().any(|new| {
+                new.env == old.env
+                    && new.scenario == old.scenario
+                    && new.transport == old.transport
+                    && new.workload == old.workload
+            })
+        });
+        file.serving.extend(results.iter().cloned());
+    })
 }
 
 #[cfg(test)]
