@@ -34,6 +34,10 @@ pub struct ColdStartArgs {
     /// Seconds to wait for one answer before the start counts as failed.
     #[arg(long, default_value_t = 60)]
     pub response_timeout: u64,
+    /// Keep every snapshot under DIR (one subdirectory per environment, DIR
+    /// new or empty) instead of removing it after the experiment.
+    #[arg(long, value_name = "DIR")]
+    pub keep_snapshots: Option<std::path::PathBuf>,
 }
 
 /// `--from`.
@@ -69,6 +73,7 @@ pub fn cold_start(args: ColdStartArgs, cache: &Path) -> Result<i32> {
         starts: args.starts,
         from,
         response_timeout: Duration::from_secs(args.response_timeout.max(1)),
+        keep_snapshots: args.keep_snapshots.clone(),
     };
     settings.validate()?;
     let options = mode::prepare(&mut config, &facts, &args.tool, cache, |_| Ok(()))?;

@@ -165,6 +165,9 @@ struct DoctorRow {
     reason: String,
     fix: String,
     description: &'static str,
+    /// Why its instances cannot be snapshotted here (`null`: they can;
+    /// `isobench cold-start --from snapshot`).
+    snapshot: Option<String>,
     /// What it uses that is not installed (`isobench setup --env NAME` installs it).
     missing_extras: Vec<MissingExtra>,
 }
@@ -205,6 +208,7 @@ fn doctor(cache: &Path, json: bool) -> Result<i32> {
                 .collect();
             DoctorRow {
                 name: kind.name(),
+                snapshot: isobench_environments::snapshot_refusal(kind),
                 available: a.available,
                 reason: a.reason,
                 fix: a.fix,
@@ -247,6 +251,16 @@ fn doctor(cache: &Path, json: bool) -> Result<i32> {
         ));
         if !row.fix.is_empty() {
             text.push_str(&format!("{:<width$}  {:<11}  fix: {}\n", "", "", row.fix));
+        }
+        if row.available {
+            text.push_str(&format!(
+                "{:<width$}  {:<11}  snapshot starts: {}\n",
+                "",
+                "",
+                row.snapshot
+                    .as_deref()
+                    .unwrap_or("yes (cold-start --from snapshot)")
+            ));
         }
         for extra in &row.missing_extras {
             let need = if extra.required { "needs" } else { "can use" };

@@ -230,6 +230,37 @@ fn doctor_lists_every_environment_with_a_reason() {
     assert!(stdout.contains("oci-youki"), "{stdout}");
 }
 
+/// `doctor` says per environment whether its instances can start from a
+/// snapshot, and why not: the same answer `cold-start --from snapshot` gives.
+#[test]
+fn doctor_says_which_environments_can_snapshot_and_why_not() {
+    let output = run(&["doctor", "--json"]);
+    assert!(output.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for row in doc["environments"].as_array().unwrap() {
+        let kind: isobench_environments::EnvKind = row["name"].as_str().unwrap().parse().unwrap();
+        let expected = isobench_environments::snapshot_refusal(kind);
+        assert_eq!(row["snapshot"].as_str(), expected.as_deref(), "{row}");
+    }
+    let of = |name: &str| {
+        doc["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["snapshot"]
+            .clone()
+    };
+    assert!(of("gvisor").is_null() && of("qemu-microvm").is_null());
+    assert!(of("native").as_str().unwrap().contains("only boot"));
+    assert!(of("oci-runc").as_str().unwrap().contains("CRIU"));
+    let text = String::from_utf8_lossy(&run(&["doctor"]).stdout).into_owned();
+    assert!(
+        text.contains("snapshot starts: native has no snapshot"),
+        "{text}"
+    );
+}
+
 /// `doctor` lists every extra that is not installed with the command that
 /// installs it, and the same in `--json`; one that is installed is not listed.
 #[test]

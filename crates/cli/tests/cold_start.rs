@@ -124,6 +124,14 @@ fn native_runc_and_gvisor_boot_to_the_first_answer_phase_by_phase() {
             .find(|r| r.env == *env && r.start == Some(StartType::Boot))
             .unwrap();
         check_starts(boot, 3);
+        for s in &boot.samples {
+            assert!(s.host_memory_bytes.is_some_and(|b| b > 0), "{s:?}");
+            assert!(s.first_request_faults.is_some(), "{s:?}");
+            let probe = s
+                .calibration
+                .expect("the host-speed probe around the start");
+            assert!(probe.before > 0.0 && probe.after > 0.0, "{probe:?}");
+        }
         isobench_testkit::exercised(env);
         let snapshot = results
             .iter()
@@ -136,6 +144,9 @@ fn native_runc_and_gvisor_boot_to_the_first_answer_phase_by_phase() {
             assert_eq!(snapshot.samples.len(), 3);
             assert!(snapshot.snapshot_bytes.is_some_and(|b| b > 0));
             assert!(snapshot.snapshot_create_seconds.is_some_and(|s| s > 0.0));
+            // A restored sandbox's host memory and the faults of its first request.
+            assert!(snapshot.host_memory.is_some(), "{snapshot:?}");
+            assert!(snapshot.first_request_faults.is_some(), "{snapshot:?}");
             for s in &snapshot.samples {
                 let phases: Vec<Phase> = s.phases.iter().map(|p| p.phase).collect();
                 assert_eq!(phases, [Phase::Restore, Phase::FirstInference]);
@@ -197,6 +208,92 @@ fn native_runc_and_gvisor_boot_to_the_first_answer_phase_by_phase() {
             .any(|e| e.path().join("snapshot-gvisor").exists()),
         "a snapshot was left behind"
     );
+}
+
+/// A snapshot damaged after it was taken (its largest file cut to half,
+/// through the fault-injection hook): every restore of it fails with the
+/// sandbox's own reason, the other environments' starts go on, the exit
+/// is 1 with a one-line error, `--keep-snapshots` keeps the (damaged)
+/// files where asked, and nothing else is left behind.
+#[test]
+fn a_truncated_snapshot_fails_its_restores_clearly_and_the_other_starts_go_on() {
+    let facts = isobench_environments::HostFacts::probe();
+    let gvisor = isobench_environments::detect(
+        EnvKind::Gvisor,
+        &facts,
+        &isobench_environments::EnvOptions::default(),
+    );
+    if !gvisor.available {
+        isobench_testkit::skip!("gvisor: {} (fix: {})", gvisor.reason, gvisor.fix);
+    }
+    require_agent_and_assets();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let keep = dir.path().join("kept");
+    let agent = static_agent().unwrap();
+    let output = common::isobench()
+        .env("ISOBENCH_FAULT_SNAPSHOT", "truncate")
+        .args([
+            "cold-start",
+            "--offline",
+            "--agent",
+            agent.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--env",
+            "native,gvisor",
+            "--workload",
+            "knn",
+            "--starts",
+            "2",
+            "--from",
+            "boot,snapshot",
+            "--keep-snapshots",
+            keep.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{}\n{stderr}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(
+        error.contains("gvisor snapshot") && error.contains("restor"),
+        "{error}"
+    );
+    let results = ResultsFile::load(&out.join("results.json"))
+        .unwrap()
+        .cold_start;
+    let of = |env: &str, start: StartType| {
+        results
+            .iter()
+            .find(|r| r.env == env && r.start == Some(start))
+            .unwrap_or_else(|| panic!("no {env} {start}: {results:?}"))
+    };
+    check_starts(of("native", StartType::Boot), 2);
+    check_starts(of("gvisor", StartType::Boot), 2);
+    let damaged = of("gvisor", StartType::Snapshot);
+    assert!(damaged.samples.is_empty(), "{damaged:?}");
+    assert_eq!(damaged.failures.len(), 2, "{:?}", damaged.failures);
+    assert!(
+        damaged.failures.iter().all(|f| f.contains("restor")),
+        "{:?}",
+        damaged.failures
+    );
+    let kept = keep.join("gvisor");
+    assert_eq!(
+        damaged.kept_snapshot.as_deref(),
+        Some(kept.to_str().unwrap())
+    );
+    assert!(
+        std::fs::read_dir(&kept).is_ok_and(|mut e| e.next().is_some()),
+        "nothing kept in {}",
+        kept.display()
+    );
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
 }
 
 #[test]

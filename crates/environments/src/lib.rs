@@ -56,7 +56,9 @@ pub use extras::Extra;
 pub use host::{Availability, EnvOptions, HostFacts, KvmKind};
 pub use kind::EnvKind;
 pub use payload::{AgentPayload, EnvValue, PayloadView, UserRootRef};
-pub use registry::{build, capabilities, clean_leftovers, detect, extras, Backend, Swept};
+pub use registry::{
+    build, capabilities, clean_leftovers, detect, extras, snapshot_refusal, Backend, Swept,
+};
 pub use run_id::{RunId, RunLabel};
 
 use std::path::PathBuf;
@@ -206,10 +208,7 @@ pub trait Environment: Send {
     /// restored here, or `None` when [`Instance::checkpoint`] and
     /// [`Environment::restore`] work (one sentence with the fix).
     fn snapshot_refusal(&self) -> Option<String> {
-        Some(format!(
-            "{} cannot snapshot instances in this isobench (no checkpoint/restore path for it yet)",
-            self.kind()
-        ))
+        registry::snapshot_refusal(self.kind())
     }
 
     /// Starts one instance from the snapshot in `image` (see

@@ -24,7 +24,7 @@ pub struct StderrTail {
 
 impl StderrTail {
     /// Bytes kept.
-    pub const KEEP: usize = 8192;
+    pub const KEEP: usize = 65536;
 
     /// An empty tail, fed with [`StderrTail::push`] (a stream that is not a
     /// pipe: Docker's attach stream) and closed with [`StderrTail::end`].
@@ -65,16 +65,12 @@ impl StderrTail {
         self.ended.store(true, Ordering::Release);
     }
 
-    /// The last non-empty line written, for one-line error messages.
+    /// The last non-empty line written, for one-line error messages (see
+    /// [`telling_line`]: a Go program's panic message rather than the end
+    /// of its stack trace).
     pub fn last_line(&self) -> String {
         let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        String::from_utf8_lossy(&kept)
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .trim()
-            .to_string()
+        telling_line(&String::from_utf8_lossy(&kept))
     }
 
     /// Like [`StderrTail::last_line`], after waiting up to `wait` for the
@@ -99,6 +95,32 @@ impl StderrTail {
             .find(|l| !l.is_empty() && wanted(l))
             .map(str::to_string)
     }
+}
+
+/// The line of a process's last words that says what went wrong: the last
+/// `panic:` or `fatal error:` line of a Go program (runsc, dockerd) that
+/// died with a stack trace, else the last line before the trace's first
+/// `goroutine N [...]:` header, else the last non-empty line.
+pub fn telling_line(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    if let Some(panic) = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("panic:") || l.starts_with("fatal error:"))
+    {
+        return panic.to_string();
+    }
+    let before_trace = lines
+        .iter()
+        .position(|l| l.starts_with("goroutine ") && l.ends_with(':'))
+        .unwrap_or(lines.len());
+    lines[..before_trace]
+        .iter()
+        .rev()
+        .find(|l| !l.is_empty())
+        .or_else(|| lines.iter().rev().find(|l| !l.is_empty()))
+        .unwrap_or(&"")
+        .to_string()
 }
 
 /// Longest wait for the rest of an ended process' stderr (diagnostics).
@@ -264,5 +286,21 @@ impl Drop for ChildProcess {
         if self.reaped.is_none() {
             self.finish(Duration::ZERO);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_go_stack_trace_gives_its_panic_line_not_its_last_frame() {
+        let trace = "W1206 restore starting\npanic: loading state: unexpected EOF\n\ngoroutine 1 [running]:\nmain.main()\n\tgvisor.dev/gvisor/pkg/urpc/urpc.go:451 +0x79\n";
+        assert_eq!(telling_line(trace), "panic: loading state: unexpected EOF");
+        let no_panic =
+            "error: restore failed: bad image\ngoroutine 7 [chan receive]:\nx.go:1 +0x1\n";
+        assert_eq!(telling_line(no_panic), "error: restore failed: bad image");
+        assert_eq!(telling_line("first\nlast\n\n"), "last");
+        assert_eq!(telling_line(""), "");
     }
 }

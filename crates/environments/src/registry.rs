@@ -170,6 +170,26 @@ pub fn build(kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>
     (backend(kind).build)(kind, options)
 }
 
+/// Why instances of `kind` cannot be snapshotted and restored on this host
+/// (one sentence with the fix), or `None` when they can: the one answer
+/// `isobench doctor`, `isobench cold-start --from snapshot` and the
+/// backends give ([`Environment::snapshot_refusal`]).
+pub fn snapshot_refusal(kind: EnvKind) -> Option<String> {
+    match kind {
+        EnvKind::Gvisor | EnvKind::QemuMicrovm | EnvKind::QemuQ35 => None,
+        EnvKind::Native => {
+            Some("native has no snapshot: a host process can only boot (start it again)".into())
+        }
+        EnvKind::Docker | EnvKind::OciRunc | EnvKind::OciCrun => {
+            Some(crate::oci::criu_refusal(kind))
+        }
+        EnvKind::Firecracker => Some(crate::firecracker::SNAPSHOT_REFUSAL.into()),
+        EnvKind::Podman | EnvKind::OciYouki | EnvKind::Kata => Some(format!(
+            "{kind} cannot snapshot instances in this isobench (no checkpoint/restore path for it yet); use --from boot"
+        )),
+    }
+}
+
 /// What `kind` uses that the repository's scripts install on demand
 /// (`isobench setup --env`).
 pub fn extras(kind: EnvKind) -> &'static [Extra] {

@@ -58,16 +58,25 @@ pub fn probe() -> f64 {
 /// The experiment-wide host-speed figure from every repetition's probe;
 /// `None` when no repetition has one.
 pub fn host_speed(results: &ResultsFile) -> Option<HostSpeed> {
-    let mut probes: Vec<((&str, u32), f64)> = results
-        .environments
-        .iter()
-        .flat_map(|env| {
-            env.repetitions.iter().filter_map(move |rep| {
-                rep.calibration
-                    .map(|c| ((env.name.as_str(), rep.round), c.seconds()))
+    host_speed_of(
+        results
+            .environments
+            .iter()
+            .flat_map(|env| {
+                env.repetitions.iter().filter_map(move |rep| {
+                    rep.calibration
+                        .map(|c| ((env.name.clone(), rep.round), c.seconds()))
+                })
             })
-        })
-        .collect();
+            .collect(),
+    )
+}
+
+/// The host-speed figure from probes labelled by (unit, round): their
+/// median, range, drift (`max / min - 1`) and the units whose probe is
+/// more than [`DRIFT_THRESHOLD`] off the median, farthest first; `None`
+/// without probes.
+pub fn host_speed_of(mut probes: Vec<((String, u32), f64)>) -> Option<HostSpeed> {
     if probes.is_empty() {
         return None;
     }
@@ -86,10 +95,10 @@ pub fn host_speed(results: &ResultsFile) -> Option<HostSpeed> {
         db.total_cmp(&da)
     });
     let affected = probes
-        .iter()
+        .into_iter()
         .filter(|(_, v)| (v / median - 1.0).abs() > DRIFT_THRESHOLD)
-        .map(|&((env, round), v)| AffectedRepetition {
-            env: env.to_string(),
+        .map(|((env, round), v)| AffectedRepetition {
+            env,
             round,
             off: v / median - 1.0,
         })

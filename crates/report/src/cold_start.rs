@@ -127,10 +127,14 @@ pub fn rows(results: &[ColdStartResult]) -> Vec<(Vec<String>, Option<String>)> {
             );
             let snapshot = r.snapshot_bytes.map(|bytes| {
                 format!(
-                    "{} snapshot: {:.2} MiB on disk, taken in {} ms",
+                    "{} snapshot: {:.2} MiB on disk, taken in {} ms{}",
                     r.env,
                     bytes as f64 / (1024.0 * 1024.0),
-                    r.snapshot_create_seconds.map_or_else(|| DASH.into(), ms)
+                    r.snapshot_create_seconds.map_or_else(|| DASH.into(), ms),
+                    r.kept_snapshot
+                        .as_ref()
+                        .map(|dir| format!(", kept in {dir}"))
+                        .unwrap_or_default()
                 )
             });
             let failed = r
@@ -144,6 +148,71 @@ pub fn rows(results: &[ColdStartResult]) -> Vec<(Vec<String>, Option<String>)> {
             (cells, under)
         })
         .collect()
+}
+
+/// Headers of the resources table: what an instance held and the page
+/// faults its first request cost (see [`resource_rows`]).
+pub const RESOURCE_HEADERS: [&str; 5] = ["env", "from", "host MiB", "minor faults", "major faults"];
+
+/// One row per environment and start type that has resource figures: the
+/// mean host memory once the first answer was read, and the mean page
+/// faults over the first request.
+pub fn resource_rows(results: &[ColdStartResult]) -> Vec<Vec<String>> {
+    results
+        .iter()
+        .filter(|r| r.host_memory.is_some() || r.first_request_faults.is_some())
+        .map(|r| {
+            vec![
+                if r.emulated {
+                    format!("{} (TCG)", r.env)
+                } else {
+                    r.env.clone()
+                },
+                r.start.map_or("?", StartType::name).to_string(),
+                r.host_memory.as_ref().map_or_else(
+                    || DASH.into(),
+                    |m| format!("{:.1}", m.mean / (1024.0 * 1024.0)),
+                ),
+                r.first_request_faults
+                    .map_or_else(|| DASH.into(), |f| format!("{:.0}", f.minor)),
+                r.first_request_faults
+                    .map_or_else(|| DASH.into(), |f| format!("{:.0}", f.major)),
+            ]
+        })
+        .collect()
+}
+
+/// The definitions under the resources table.
+pub fn resource_definitions() -> Vec<(String, String)> {
+    vec![
+        (
+            "host MiB".into(),
+            "the instance's host memory once its first answer was read, mean over the starts: the cgroup's memory.usage_in_bytes (containers, gVisor: page cache it caused included) or the summed RSS of its process trees (native, VMs)".into(),
+        ),
+        (
+            "minor / major faults".into(),
+            "page faults the instance's host processes took while it answered its first request (from `ready` read, or the restore call returned, to the answer read), mean over the starts: minor ones were served from memory (page cache, zero pages, copy-on-write), major ones needed I/O; a restored instance pays here for the memory it pages in".into(),
+        ),
+    ]
+}
+
+/// The host-speed line of a cold-start experiment (the probe before and
+/// after every start).
+pub fn host_speed_line(speed: &isobench_results::HostSpeed) -> String {
+    format!(
+        "host speed over the starts: the probe took {:.1}–{:.1} ms (median {:.1} ms), a drift of {:.0}%{}",
+        speed.min_seconds * 1e3,
+        speed.max_seconds * 1e3,
+        speed.median_seconds * 1e3,
+        speed.drift * 100.0,
+        match speed.affected.len() {
+            0 => String::new(),
+            n => format!(
+                "; {n} start(s) ran more than {:.0}% off the median speed",
+                crate::compare::HOST_DRIFT_THRESHOLD * 100.0
+            ),
+        }
+    )
 }
 
 /// The verdicts on time to first inference, one line each:
@@ -204,6 +273,20 @@ pub fn cold_start_table(results: &[ColdStartResult]) -> String {
         }
     }
     let mut out = table.render();
+    let resources = resource_rows(results);
+    if !resources.is_empty() {
+        let mut table = TextTable::new(RESOURCE_HEADERS.iter().enumerate().map(|(i, h)| {
+            (
+                h.to_string(),
+                if i < 2 { Align::Left } else { Align::Right },
+            )
+        }));
+        for row in resources {
+            table.row(row);
+        }
+        out.push('\n');
+        out.push_str(&table.render());
+    }
     let verdicts = verdict_lines(results);
     if !verdicts.is_empty() {
         out.push_str(&format!("\n{VERDICTS_HEADING}\n"));
@@ -338,6 +421,12 @@ mod tests {
                     time_to_first_inference_seconds: t,
                     warm_seconds: Some(0.002),
                     digest: None,
+                    calibration: None,
+                    host_memory_bytes: Some(3 << 20),
+                    first_request_faults: Some(isobench_results::PageFaults {
+                        minor: 100,
+                        major: 2,
+                    }),
                 })
                 .collect(),
             ..ColdStartResult::default()
@@ -370,6 +459,13 @@ mod tests {
         assert!(!header.contains(&"boot"), "no boot phase column: {table}");
         assert!(header.contains(&"runtime"), "{table}");
         assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+        let resources = table
+            .lines()
+            .filter(|l| l.starts_with("native  boot"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no resources row: {table}"));
+        let cells: Vec<&str> = resources.split_whitespace().collect();
+        assert_eq!(cells[2..], ["3.0", "100", "2"], "{table}");
     }
 
     #[test]

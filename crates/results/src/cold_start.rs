@@ -126,6 +126,16 @@ pub struct PhaseTime {
     pub seconds: f64,
 }
 
+/// Page faults an instance's host processes took (the kernel's `minflt`
+/// and `majflt` of each, with those of its reaped children, summed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageFaults {
+    /// Faults served without I/O (page cache, zero page, copy-on-write).
+    pub minor: u64,
+    /// Faults that needed I/O (reading the page from a file or swap).
+    pub major: u64,
+}
+
 /// One start, from the launch (or restore) request to the first answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ColdStartSample {
@@ -145,6 +155,20 @@ pub struct ColdStartSample {
     /// for the same input).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// The host-speed probe just before the launch (or restore) request and
+    /// just after the instance stopped, outside the timed window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<crate::Calibration>,
+    /// The instance's host memory once its first answer was read, bytes, as
+    /// its meter reads it: the cgroup's `memory.usage_in_bytes` (containers,
+    /// gVisor) or the summed RSS of its process trees (native, VMs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_memory_bytes: Option<u64>,
+    /// Page faults the instance's host processes took while it answered its
+    /// first request: from the host reading `ready` (boot) or the restore
+    /// call returning (snapshot) to the host reading the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_request_faults: Option<PageFaults>,
 }
 
 impl ColdStartSample {
@@ -180,6 +204,17 @@ pub struct ColdStartResult {
     /// Summary of the warm reference over the samples.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warm: Option<Summary>,
+    /// Summary of [`ColdStartSample::host_memory_bytes`] over the samples, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_memory: Option<Summary>,
+    /// Mean of [`ColdStartSample::first_request_faults`] over the samples
+    /// that have it (minor, major).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_request_faults: Option<FaultMeans>,
+    /// Where the snapshot was kept (`--keep-snapshots DIR`); absent when it
+    /// was removed after the experiment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_snapshot: Option<String>,
     /// Mean duration of every phase the starts had, in phase order.
     #[serde(default)]
     pub phase_means: Vec<PhaseTime>,
@@ -210,6 +245,15 @@ pub struct ColdStartResult {
     pub absent: Option<String>,
 }
 
+/// Mean page faults per start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultMeans {
+    /// Mean minor faults.
+    pub minor: f64,
+    /// Mean major faults.
+    pub major: f64,
+}
+
 impl ColdStartResult {
     /// Fills the summaries from the samples (seeded bootstrap intervals).
     pub fn summarize(&mut self, seed: u64) {
@@ -221,6 +265,24 @@ impl ColdStartResult {
         self.time_to_first_inference = Summary::from_samples(&total, seed).ok();
         let warm: Vec<f64> = self.samples.iter().filter_map(|s| s.warm_seconds).collect();
         self.warm = Summary::from_samples(&warm, seed).ok();
+        let memory: Vec<f64> = self
+            .samples
+            .iter()
+            .filter_map(|s| s.host_memory_bytes.map(|b| b as f64))
+            .collect();
+        self.host_memory = Summary::from_samples(&memory, seed).ok();
+        let faults: Vec<PageFaults> = self
+            .samples
+            .iter()
+            .filter_map(|s| s.first_request_faults)
+            .collect();
+        self.first_request_faults = (!faults.is_empty()).then(|| {
+            let n = faults.len() as f64;
+            FaultMeans {
+                minor: faults.iter().map(|f| f.minor as f64).sum::<f64>() / n,
+                major: faults.iter().map(|f| f.major as f64).sum::<f64>() / n,
+            }
+        });
         self.phase_means = Phase::ALL
             .iter()
             .filter_map(|&phase| {
@@ -289,6 +351,12 @@ mod tests {
             time_to_first_inference_seconds: phases.iter().map(|p| p.1).sum(),
             warm_seconds: Some(0.001),
             digest: None,
+            calibration: None,
+            host_memory_bytes: Some(1 << 20),
+            first_request_faults: Some(PageFaults {
+                minor: 10 * round as u64,
+                major: 0,
+            }),
         }
     }
 
@@ -313,6 +381,10 @@ mod tests {
         assert_eq!(total.n, 2);
         assert!((total.mean - 0.32).abs() < 1e-12);
         assert_eq!(r.warm.unwrap().n, 2);
+        assert!((r.host_memory.unwrap().mean - (1 << 20) as f64).abs() < 1e-6);
+        let faults = r.first_request_faults.unwrap();
+        assert!((faults.minor - 15.0).abs() < 1e-12, "{faults:?}");
+        assert_eq!(faults.major, 0.0);
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub mod outputs;
 pub mod serving;
 pub mod warnings;
 
-pub use cold_start::{ColdStartResult, ColdStartSample, Phase, PhaseTime, StartType};
+pub use cold_start::{
+    ColdStartResult, ColdStartSample, FaultMeans, PageFaults, Phase, PhaseTime, StartType,
+};
 pub use design::{MemoryDifference, Plan, RunDesign, Stop};
 
 pub use outputs::{EnvOutput, InputOutputs, OutputCheck, OutputMismatch};
@@ -75,6 +77,10 @@ pub struct ResultsFile {
     /// Cold-start results (`isobench cold-start`), per environment and start type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cold_start: Vec<ColdStartResult>,
+    /// The host-speed probe over the cold starts (every start's probe
+    /// before and after; see [`ColdStartSample::calibration`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start_host_speed: Option<HostSpeed>,
 }
 
 /// The experiment's configuration, after defaults and overrides.
@@ -549,6 +555,7 @@ impl ResultsFile {
             warnings: Vec::new(),
             serving: Vec::new(),
             cold_start: Vec::new(),
+            cold_start_host_speed: None,
         }
     }
 
@@ -738,6 +745,7 @@ mod tests {
             warnings: vec![],
             serving: vec![],
             cold_start: vec![],
+            cold_start_host_speed: None,
         }
     }
 

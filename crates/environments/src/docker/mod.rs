@@ -333,10 +333,6 @@ impl Environment for Docker {
         PathBuf::from(ASSETS_INSIDE)
     }
 
-    fn snapshot_refusal(&self) -> Option<String> {
-        Some(crate::oci::criu_refusal(self.kind()))
-    }
-
     fn payload_view(&self) -> PayloadView {
         PayloadView::container()
     }

@@ -98,6 +98,9 @@ pub fn detect(kind: EnvKind, host: &HostFacts, options: &EnvOptions) -> Availabi
     )
 }
 
+/// Why Firecracker snapshot starts do not run (see [`crate::registry::snapshot_refusal`]).
+pub const SNAPSHOT_REFUSAL: &str = "firecracker snapshot starts are not wired yet: the API requests (PATCH /vm, PUT /snapshot/create, PUT /snapshot/load in firecracker/api.rs) are written and unit-tested, the restore of a fresh Firecracker process into an instance is not";
+
 /// Builds the environment.
 pub fn build(_kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError> {
     Ok(Box::new(Firecracker::new(options)?))
@@ -272,10 +275,6 @@ impl Environment for Firecracker {
 
     fn payload_view(&self) -> PayloadView {
         PayloadView::guest()
-    }
-
-    fn snapshot_refusal(&self) -> Option<String> {
-        Some("firecracker snapshot starts are not wired yet: the API requests (PATCH /vm, PUT /snapshot/create, PUT /snapshot/load in firecracker/api.rs) are written and unit-tested, the restore of a fresh Firecracker process into an instance is not".into())
     }
 
     fn launch(&mut self, spec: &LaunchSpec) -> Result<Box<dyn Instance>, EnvError> {

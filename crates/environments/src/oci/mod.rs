@@ -394,13 +394,6 @@ impl Environment for Oci {
         self.start(spec, None)
     }
 
-    fn snapshot_refusal(&self) -> Option<String> {
-        match self.runtime.kind {
-            EnvKind::Gvisor => None,
-            kind => Some(criu_refusal(kind)),
-        }
-    }
-
     fn restore(
         &mut self,
         spec: &LaunchSpec,

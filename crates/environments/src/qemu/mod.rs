@@ -375,10 +375,6 @@ impl Environment for Qemu {
         self.start(spec, None)
     }
 
-    fn snapshot_refusal(&self) -> Option<String> {
-        None
-    }
-
     /// The same VM as a launch, with `-incoming` from the migration
     /// stream [`Instance::checkpoint`] wrote; QEMU resumes the guest once
     /// the state is loaded.
@@ -520,12 +516,26 @@ fn wait_running(
             return Err(EnvError::Vmm {
                 vmm: "qemu".into(),
                 message: format!(
-                    "exited while restoring the snapshot ({status}): {}",
+                    "exited while restoring the snapshot ({status}): {}; the snapshot may be corrupt or truncated: take it again",
                     child.stderr.last_line()
                 ),
             });
         }
-        let state = qmp.execute("query-status")?;
+        let state = match qmp.execute("query-status") {
+            Ok(state) => state,
+            Err(e) => {
+                // QEMU closes QMP when the restore fails and it exits: its
+                // own message is the useful one.
+                let deadline = Instant::now() + Duration::from_secs(1);
+                while child.try_exit().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if child.try_exit().is_some() {
+                    continue;
+                }
+                return Err(e);
+            }
+        };
         match state.get("status").and_then(|s| s.as_str()) {
             Some("running") => return Ok(()),
             Some("inmigrate") | Some("prelaunch") | None => {}

@@ -65,6 +65,23 @@ impl Meter {
         }
     }
 
+    /// The live processes metered: a cgroup's (and its children's), or
+    /// every process of the trees.
+    pub fn pids(&self) -> Vec<i32> {
+        match &self.target {
+            MeterTarget::CgroupV1 { cpuacct, memory } => cgroup_pids(memory)
+                .or_else(|| cgroup_pids(cpuacct))
+                .unwrap_or_default(),
+            MeterTarget::ProcessTree(pid) => tree_usage(*pid).map(|t| t.pids).unwrap_or_default(),
+            MeterTarget::ProcessTrees(pids) => pids
+                .iter()
+                .filter_map(|&pid| tree_usage(pid))
+                .flat_map(|t| t.pids)
+                .collect(),
+            MeterTarget::Unavailable(_) => Vec::new(),
+        }
+    }
+
     /// Takes one reading; `None` once the target is gone.
     pub fn read(&self) -> Option<Reading> {
         match &self.target {

@@ -26,8 +26,10 @@ use isobench_records::serve::{encode_request, Request, Response};
 use isobench_records::Listen;
 use isobench_results::{ColdStartResult, ColdStartSample, Phase, PhaseTime, StartType};
 
+use crate::calibration;
 use crate::context::{results_path, RunContext, RunObserver};
 use crate::lifecycle::{Channels, Lab, LaunchRequest, LiveInstance, Unready};
+use crate::metrics::{faults, Meter};
 use crate::modes::batch::round_order;
 use crate::modes::serving::channel::{Channel, Incoming, InstanceChannel};
 use crate::modes::serving::ServeError;
@@ -42,6 +44,10 @@ pub struct ColdStartSettings {
     pub from: Vec<StartType>,
     /// Longest wait for one answer.
     pub response_timeout: Duration,
+    /// Keep every snapshot under this directory (one subdirectory per
+    /// environment) instead of removing it after the experiment
+    /// (`--keep-snapshots`).
+    pub keep_snapshots: Option<PathBuf>,
 }
 
 impl ColdStartSettings {
@@ -57,18 +63,18 @@ impl ColdStartSettings {
                 "--from: give boot, snapshot or boot,snapshot".into(),
             ));
         }
-        Ok(())
-    }
-}
-
-/// Why `kind` cannot start from a snapshot here, in one sentence (`None`:
-/// it can): the environment's own answer ([`Lab::snapshot_refusal`]).
-fn snapshot_refusal(lab: &mut Lab<'_>, kind: EnvKind) -> Option<String> {
-    match kind {
-        EnvKind::Native => {
-            Some("native has no snapshot: a host process can only boot (start it again)".into())
+        if let Some(dir) = &self.keep_snapshots {
+            let occupied = std::fs::read_dir(dir)
+                .map(|mut entries| entries.next().is_some())
+                .unwrap_or(false);
+            if occupied || dir.is_file() {
+                return Err(HarnessError::Invalid(format!(
+                    "--keep-snapshots {}: it is not an empty directory; give a new or empty one",
+                    dir.display()
+                )));
+            }
         }
-        _ => lab.snapshot_refusal(kind),
+        Ok(())
     }
 }
 
@@ -116,7 +122,7 @@ pub fn cold_start(
                 (Err(unready), _) => result.absent = Some(unready.to_string()),
                 (Ok(emulated), StartType::Snapshot) => {
                     result.emulated = *emulated;
-                    match snapshot_refusal(&mut lab, kind) {
+                    match lab.snapshot_refusal(kind) {
                         Some(refusal) => result.absent = Some(refusal),
                         None => match take_snapshot(&mut lab, kind, settings, &mut result) {
                             Ok(snapshot) => {
@@ -157,18 +163,25 @@ pub fn cold_start(
                 if lab.interrupted() {
                     break 'rounds;
                 }
-                let outcome = match start {
-                    StartType::Boot if runnable.contains(&kind) => {
-                        boot_once(&mut lab, kind, round, settings)
+                let snapshot = snapshots.iter().find(|(k, _)| *k == kind);
+                match start {
+                    StartType::Boot if !runnable.contains(&kind) => continue,
+                    StartType::Snapshot if snapshot.is_none() => continue,
+                    _ => {}
+                }
+                // The host-speed probe, outside the timed window.
+                let before = calibration::probe();
+                let outcome = match (start, snapshot) {
+                    (StartType::Snapshot, Some((_, snapshot))) => {
+                        restore_once(&mut lab, kind, round, settings, snapshot)
                     }
-                    StartType::Snapshot => match snapshots.iter().find(|(k, _)| *k == kind) {
-                        Some((_, snapshot)) => {
-                            restore_once(&mut lab, kind, round, settings, snapshot)
-                        }
-                        None => continue,
-                    },
-                    StartType::Boot => continue,
+                    _ => boot_once(&mut lab, kind, round, settings),
                 };
+                let probed = calibration::calibration(before, calibration::probe());
+                let outcome = outcome.map(|sample| ColdStartSample {
+                    calibration: Some(probed),
+                    ..sample
+                });
                 let result = results
                     .iter_mut()
                     .find(|r| r.env == kind.name() && r.start == Some(start))
@@ -193,7 +206,25 @@ pub fn cold_start(
             }
         }
     }
-    for (_, snapshot) in &snapshots {
+    for (kind, snapshot) in &snapshots {
+        if let Some(keep) = &settings.keep_snapshots {
+            let kept = keep.join(kind.name());
+            match move_dir(&snapshot.dir, &kept) {
+                Ok(()) => {
+                    for r in results
+                        .iter_mut()
+                        .filter(|r| r.env == kind.name() && r.start == Some(StartType::Snapshot))
+                    {
+                        r.kept_snapshot = Some(kept.display().to_string());
+                    }
+                    observer.message(&format!("{kind}: snapshot kept in {}", kept.display()));
+                }
+                Err(e) => observer.message(&format!(
+                    "{kind}: keeping the snapshot in {} failed: {e}; it is removed",
+                    kept.display()
+                )),
+            }
+        }
         let _ = std::fs::remove_dir_all(&snapshot.dir);
     }
     for &kind in &units {
@@ -210,7 +241,27 @@ pub fn cold_start(
         ctx.config.baseline().name(),
         &isobench_stats::DecisionOptions::default(),
     );
-    save(ctx, &results)?;
+    let host_speed = calibration::host_speed_of(
+        results
+            .iter()
+            .flat_map(|r| {
+                let unit = format!("{} {}", r.env, r.start.map_or("", StartType::name));
+                r.samples.iter().filter_map(move |s| {
+                    s.calibration
+                        .map(|c| ((unit.clone(), s.round), c.seconds()))
+                })
+            })
+            .collect(),
+    );
+    if let Some(speed) = &host_speed {
+        observer.message(&format!(
+            "host speed over the starts: drifted {:.0}% (probe {:.1}–{:.1} ms)",
+            speed.drift * 100.0,
+            speed.min_seconds * 1e3,
+            speed.max_seconds * 1e3
+        ));
+    }
+    save(ctx, &results, host_speed)?;
     if lab_interrupted(ctx) {
         return Err(HarnessError::Interrupted(results_path(
             &ctx.config.common.output,
@@ -289,9 +340,10 @@ fn boot_once(
         let (arrival, ready) = live.wait_ready().map_err(ServeError::Start)?;
         let launched = live.origin();
         let launch_returned = live.launch_returned();
+        let mut watch = FirstRequestWatch::start(Meter::new(live.meter_target().clone()));
         let mut channel = InstanceChannel::new(live.instance());
         let (first, answered, warm_seconds) =
-            first_and_warm(&mut channel, "", settings.response_timeout)?;
+            first_and_warm(&mut channel, "", settings.response_timeout, &mut watch)?;
         let timeline = BootTimeline {
             launched,
             launch_returned,
@@ -300,7 +352,7 @@ fn boot_once(
             model_load_us: ready.model_load_us,
             answered,
         };
-        Ok(sample(round, phases_of(&timeline), warm_seconds, first))
+        Ok(watch.into_sample(sample(round, phases_of(&timeline), warm_seconds, first)))
     })();
     stopped_after(live, outcome, "stopping the instance")
 }
@@ -319,6 +371,49 @@ fn sample(
         phases,
         warm_seconds,
         digest: first.digest,
+        calibration: None,
+        host_memory_bytes: None,
+        first_request_faults: None,
+    }
+}
+
+/// The instance's page faults over its first request and its host memory
+/// once answered (see [`ColdStartSample::first_request_faults`] and
+/// [`ColdStartSample::host_memory_bytes`]).
+struct FirstRequestWatch {
+    meter: Meter,
+    faults_before: isobench_results::PageFaults,
+    faults: Option<isobench_results::PageFaults>,
+    memory_bytes: Option<u64>,
+}
+
+impl FirstRequestWatch {
+    /// Reads the fault counters now (the first request is about to be sent).
+    fn start(meter: Meter) -> Self {
+        FirstRequestWatch {
+            faults_before: faults::of_pids(&meter.pids()),
+            meter,
+            faults: None,
+            memory_bytes: None,
+        }
+    }
+
+    /// Reads them again and the memory (the first answer was just read).
+    fn answered(&mut self) {
+        let pids = self.meter.pids();
+        if !pids.is_empty() {
+            self.faults = Some(faults::between(self.faults_before, faults::of_pids(&pids)));
+        }
+        self.memory_bytes = self.meter.read().map(|r| r.memory_bytes);
+    }
+
+    /// `sample` with what was read.
+    fn into_sample(self, sample: ColdStartSample) -> ColdStartSample {
+        ColdStartSample {
+            first_request_faults: self.faults,
+            host_memory_bytes: self.memory_bytes,
+            ..sample
+        }
     }
 }
 
@@ -343,9 +438,11 @@ fn first_and_warm(
     channel: &mut dyn Channel,
     input: &str,
     timeout: Duration,
+    watch: &mut FirstRequestWatch,
 ) -> Result<(Response, Instant, Option<f64>), ServeError> {
     let first = ask(channel, 1, input, timeout)?;
     let answered = Instant::now();
+    watch.answered();
     let warm_from = Instant::now();
     let warm = ask(channel, 2, input, timeout)?;
     Ok((
@@ -405,6 +502,7 @@ fn take_snapshot(
             .map_err(ServeError::Launch)?;
         result.snapshot_create_seconds = Some(started.elapsed().as_secs_f64());
         result.snapshot_bytes = Some(dir_bytes(&dir));
+        damage_for_tests(&dir);
         Ok(Snapshot {
             dir: dir.clone(),
             input: warm_up.input,
@@ -417,19 +515,65 @@ fn take_snapshot(
     taken
 }
 
+/// The fault-injection hook of the tests: with `ISOBENCH_FAULT_SNAPSHOT`
+/// set to `truncate`, the snapshot's largest file is cut to half its size
+/// right after it is taken, so every restore meets a truncated snapshot
+/// (what a full disk or a killed copy leaves).
+fn damage_for_tests(dir: &std::path::Path) {
+    if std::env::var("ISOBENCH_FAULT_SNAPSHOT").as_deref() != Ok("truncate") {
+        return;
+    }
+    let largest = walk_files(dir).into_iter().max_by_key(|(_, bytes)| *bytes);
+    if let Some((path, bytes)) = largest {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(bytes / 2));
+    }
+}
+
+/// Every file under `dir` with its size.
+fn walk_files(dir: &std::path::Path) -> Vec<(PathBuf, u64)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files.extend(walk_files(&entry.path())),
+            _ => files.push((entry.path(), entry.metadata().map(|m| m.len()).unwrap_or(0))),
+        }
+    }
+    files
+}
+
+/// Moves directory `from` to `to` (a rename, or a copy and removal across
+/// file systems); `to`'s parent is created.
+fn move_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    copy_dir(from, to)?;
+    std::fs::remove_dir_all(from)
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 /// Bytes of every file under `dir`.
 fn dir_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => dir_bytes(&e.path()),
-                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-                })
-                .sum()
-        })
-        .unwrap_or(0)
+    walk_files(dir).iter().map(|(_, bytes)| bytes).sum()
 }
 
 /// `1.2 MiB`.
@@ -448,16 +592,29 @@ fn restore_once(
     settings: &ColdStartSettings,
     snapshot: &Snapshot,
 ) -> Result<ColdStartSample, ServeError> {
+    let restore_failed = |source: ServeError| match source {
+        ServeError::Interrupted => source,
+        source => ServeError::Restore {
+            snapshot: snapshot.dir.clone(),
+            source: Box::new(source),
+        },
+    };
     let request = serve_request(lab, kind, RunLabel::ColdStart(round));
     let mut live = lab
         .restore(kind, request, &snapshot.dir)
-        .map_err(ServeError::Launch)?;
+        .map_err(|e| restore_failed(ServeError::Launch(e)))?;
     let launched = live.origin();
     let returned = live.launch_returned();
     let outcome = (|| {
+        let mut watch = FirstRequestWatch::start(Meter::new(live.meter_target().clone()));
         let mut channel = InstanceChannel::new(live.instance());
-        let (first, answered, warm_seconds) =
-            first_and_warm(&mut channel, &snapshot.input, settings.response_timeout)?;
+        let (first, answered, warm_seconds) = first_and_warm(
+            &mut channel,
+            &snapshot.input,
+            settings.response_timeout,
+            &mut watch,
+        )
+        .map_err(restore_failed)?;
         let restore = returned.saturating_duration_since(launched).as_secs_f64();
         let phases = vec![
             PhaseTime {
@@ -469,7 +626,7 @@ fn restore_once(
                 seconds: answered.saturating_duration_since(returned).as_secs_f64(),
             },
         ];
-        Ok(sample(round, phases, warm_seconds, first))
+        Ok(watch.into_sample(sample(round, phases, warm_seconds, first)))
     })();
     stopped_after(live, outcome, "stopping the restored instance")
 }
@@ -521,8 +678,13 @@ fn ask(
 
 /// Adds `results` to `results.json` in the output directory (creating it
 /// when absent), replacing entries of the same environment, start type and workload.
-fn save(ctx: &RunContext, results: &[ColdStartResult]) -> Result<(), HarnessError> {
+fn save(
+    ctx: &RunContext,
+    results: &[ColdStartResult],
+    host_speed: Option<isobench_results::HostSpeed>,
+) -> Result<(), HarnessError> {
     crate::modes::update_results(ctx, |file| {
+        file.cold_start_host_speed = host_speed;
         file.cold_start.retain(|old| {
             !results.iter().any(|new| {
                 new.env == old.env && new.start == old.start && new.workload == old.workload
@@ -597,6 +759,7 @@ mod tests {
             starts: 1,
             from: vec![StartType::Boot],
             response_timeout: Duration::from_secs(1),
+            keep_snapshots: None,
         };
         assert!(ok.validate().is_ok());
         let none = ColdStartSettings {
@@ -608,11 +771,27 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--starts 0"));
-        let no_type = ColdStartSettings { from: vec![], ..ok };
+        let no_type = ColdStartSettings {
+            from: vec![],
+            ..ok.clone()
+        };
         assert!(no_type
             .validate()
             .unwrap_err()
             .to_string()
             .contains("--from"));
+        let occupied = tempfile::tempdir().unwrap();
+        std::fs::write(occupied.path().join("x"), "x").unwrap();
+        let keep_into_occupied = ColdStartSettings {
+            keep_snapshots: Some(occupied.path().to_path_buf()),
+            ..ok.clone()
+        };
+        let refused = keep_into_occupied.validate().unwrap_err().to_string();
+        assert!(refused.contains("not an empty directory"), "{refused}");
+        let keep_into_new = ColdStartSettings {
+            keep_snapshots: Some(occupied.path().join("new")),
+            ..ok
+        };
+        assert!(keep_into_new.validate().is_ok());
     }
 }

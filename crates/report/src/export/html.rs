@@ -488,7 +488,10 @@ impl Exporter for HtmlExporter {
             h.push_str(&html_table("serving", &headers, &serving));
         }
         if !results.cold_start.is_empty() {
-            h.push_str(&cold_start_html(&results.cold_start));
+            h.push_str(&cold_start_html(
+                &results.cold_start,
+                results.cold_start_host_speed.as_ref(),
+            ));
         }
         h.push_str(&environments(results));
         h.push_str(&provenance(results));
@@ -499,7 +502,10 @@ impl Exporter for HtmlExporter {
 
 /// The cold-start section: the waterfall of phase means, the table (times
 /// in ms), what was absent or failed, and the definitions.
-fn cold_start_html(results: &[isobench_results::ColdStartResult]) -> String {
+fn cold_start_html(
+    results: &[isobench_results::ColdStartResult],
+    host_speed: Option<&isobench_results::HostSpeed>,
+) -> String {
     let mut h = String::from("<h2>Cold starts</h2>\n");
     h.push_str(&crate::cold_start::waterfall_svg(results));
     let rows = crate::cold_start::rows(results);
@@ -511,6 +517,20 @@ fn cold_start_html(results: &[isobench_results::ColdStartResult]) -> String {
     ));
     for note in rows.iter().filter_map(|(_, under)| under.as_ref()) {
         h.push_str(&format!("<p class=\"note\">{}</p>\n", esc(note)));
+    }
+    let resources = crate::cold_start::resource_rows(results);
+    if !resources.is_empty() {
+        let headers: Vec<String> = crate::cold_start::RESOURCE_HEADERS
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        h.push_str(&html_table("cold-start-resources", &headers, &resources));
+    }
+    if let Some(speed) = host_speed {
+        h.push_str(&format!(
+            "<p>{}</p>\n",
+            esc(&crate::cold_start::host_speed_line(speed))
+        ));
     }
     let verdicts = crate::cold_start::verdict_lines(results);
     if !verdicts.is_empty() {
@@ -524,7 +544,10 @@ fn cold_start_html(results: &[isobench_results::ColdStartResult]) -> String {
         h.push_str("</ul>\n");
     }
     h.push_str("<dl>\n");
-    for (term, text) in crate::cold_start::definitions(results) {
+    for (term, text) in crate::cold_start::definitions(results)
+        .into_iter()
+        .chain(crate::cold_start::resource_definitions())
+    {
         h.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", esc(&term), esc(&text)));
     }
     h.push_str("</dl>\n");

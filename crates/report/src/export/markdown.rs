@@ -211,7 +211,10 @@ impl Exporter for MarkdownExporter {
             out.push_str(&md_table(&headers, &serving, "lll"));
         }
         if !results.cold_start.is_empty() {
-            out.push_str(&cold_start_md(&results.cold_start));
+            out.push_str(&cold_start_md(
+                &results.cold_start,
+                results.cold_start_host_speed.as_ref(),
+            ));
         }
         Ok(out.into_bytes())
     }
@@ -219,7 +222,10 @@ impl Exporter for MarkdownExporter {
 
 /// The cold-start section: the table (times in ms), what was absent or
 /// failed, and the definitions of the total and the phases.
-fn cold_start_md(results: &[isobench_results::ColdStartResult]) -> String {
+fn cold_start_md(
+    results: &[isobench_results::ColdStartResult],
+    host_speed: Option<&isobench_results::HostSpeed>,
+) -> String {
     let mut out = String::from("\n**Cold starts** (`isobench cold-start`; times in ms)\n\n");
     let rows = crate::cold_start::rows(results);
     let cells: Vec<Vec<String>> = rows.iter().map(|(cells, _)| cells.clone()).collect();
@@ -238,6 +244,21 @@ fn cold_start_md(results: &[isobench_results::ColdStartResult]) -> String {
             out.push_str(&format!("- {note}\n"));
         }
     }
+    let resources = crate::cold_start::resource_rows(results);
+    if !resources.is_empty() {
+        let headers: Vec<String> = crate::cold_start::RESOURCE_HEADERS
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        out.push('\n');
+        out.push_str(&md_table(&headers, &resources, "ll"));
+    }
+    if let Some(speed) = host_speed {
+        out.push_str(&format!(
+            "\n{}\n",
+            crate::cold_start::host_speed_line(speed)
+        ));
+    }
     let verdicts = crate::cold_start::verdict_lines(results);
     if !verdicts.is_empty() {
         out.push_str(&format!("\n{}\n\n", crate::cold_start::VERDICTS_HEADING));
@@ -246,7 +267,10 @@ fn cold_start_md(results: &[isobench_results::ColdStartResult]) -> String {
         }
     }
     out.push_str("\nDefinitions:\n\n");
-    for (term, text) in crate::cold_start::definitions(results) {
+    for (term, text) in crate::cold_start::definitions(results)
+        .into_iter()
+        .chain(crate::cold_start::resource_definitions())
+    {
         out.push_str(&format!("- **{term}**: {text}\n"));
     }
     out

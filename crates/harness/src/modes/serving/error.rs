@@ -83,6 +83,16 @@ pub enum ServeError {
         /// Sent.
         sent: u64,
     },
+    /// An instance restored from a snapshot did not answer its first
+    /// request (the restore failed, or the restored agent did).
+    #[error("restoring the snapshot in {}: {source}", .snapshot.display())]
+    Restore {
+        /// The snapshot's image directory.
+        snapshot: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: Box<ServeError>,
+    },
     /// SIGINT / SIGTERM arrived.
     #[error("interrupted")]
     Interrupted,
