@@ -180,10 +180,8 @@ pub fn snapshot_refusal(kind: EnvKind) -> Option<String> {
         EnvKind::Native => {
             Some("native has no snapshot: a host process can only boot (start it again)".into())
         }
-        EnvKind::Docker | EnvKind::OciRunc | EnvKind::OciCrun => {
-            Some(crate::oci::criu_refusal(kind))
-        }
-        EnvKind::Firecracker => Some(crate::firecracker::SNAPSHOT_REFUSAL.into()),
+        EnvKind::Docker | EnvKind::OciRunc | EnvKind::OciCrun => crate::oci::criu_refusal(kind),
+        EnvKind::Firecracker => crate::firecracker::snapshot_refusal(),
         EnvKind::Podman | EnvKind::OciYouki | EnvKind::Kata => Some(format!(
             "{kind} cannot snapshot instances in this isobench (no checkpoint/restore path for it yet); use --from boot"
         )),

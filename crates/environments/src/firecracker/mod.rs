@@ -98,8 +98,13 @@ pub fn detect(kind: EnvKind, host: &HostFacts, options: &EnvOptions) -> Availabi
     )
 }
 
-/// Why Firecracker snapshot starts do not run (see [`crate::registry::snapshot_refusal`]).
-pub const SNAPSHOT_REFUSAL: &str = "firecracker snapshot starts are not wired yet: the API requests (PATCH /vm, PUT /snapshot/create, PUT /snapshot/load in firecracker/api.rs) are written and unit-tested, the restore of a fresh Firecracker process into an instance is not";
+/// Why Firecracker snapshot starts cannot run here (`None`: they can): the
+/// same reason launches cannot (a Linux guest needs hardware KVM).
+pub fn snapshot_refusal() -> Option<String> {
+    kvm_refusal(HostFacts::probe().kvm).map(|(reason, fix)| {
+        format!("firecracker snapshots need a guest that boots: {reason}; fix: {fix}")
+    })
+}
 
 /// Builds the environment.
 pub fn build(_kind: EnvKind, options: &EnvOptions) -> Result<Box<dyn Environment>, EnvError> {
@@ -311,6 +316,22 @@ impl Environment for Firecracker {
         vm.start()?;
         Ok(Box::new(vm))
     }
+
+    /// A fresh Firecracker process loading the snapshot in `image` (see
+    /// [`FirecrackerVm::restore_from`]); its serial console is the new
+    /// process's stdio, as for a booted VM.
+    fn restore(&mut self, spec: &LaunchSpec, image: &Path) -> Result<Box<dyn Instance>, EnvError> {
+        if let Some((reason, fix)) = kvm_refusal(self.kvm) {
+            return Err(EnvError::Unavailable {
+                env: ENV.into(),
+                reason,
+                fix,
+            });
+        }
+        let mut vm = self.spawn(spec)?;
+        vm.restore_from(image)?;
+        Ok(Box::new(vm))
+    }
 }
 
 impl Instance for StopGuard<FirecrackerVm> {
@@ -337,6 +358,12 @@ impl Instance for StopGuard<FirecrackerVm> {
 
     fn send(&mut self, bytes: &[u8]) -> Result<(), EnvError> {
         self.vmm.child.send(bytes)
+    }
+
+    /// Pauses the guest and writes a full snapshot into `image`
+    /// ([`FirecrackerVm::snapshot_into`]); stop the instance afterwards.
+    fn checkpoint(&mut self, image: &Path) -> Result<(), EnvError> {
+        self.snapshot_into(image)
     }
 
     fn close_input(&mut self) -> Result<(), EnvError> {

@@ -1,6 +1,7 @@
 //! One Firecracker process: spawn it (directly or through the jailer), wait
 //! for its API, configure and start the guest, and tear it all down.
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,7 +12,8 @@ use crate::vm::{VmmProcess, WorkDir};
 use crate::{EnvError, ExitInfo};
 
 use super::api::{
-    ActionType, ApiClient, BootSource, Drive, FullVmConfiguration, MachineConfig, Vsock,
+    ActionType, ApiClient, BootSource, Drive, FullVmConfiguration, MachineConfig, MemBackend,
+    SnapshotCreate, SnapshotLoad, Vsock,
 };
 use super::jailer::{Jail, JailerConfig, JAIL_API_SOCKET, JAIL_LOG};
 use super::ENV;
@@ -66,7 +68,14 @@ pub struct FirecrackerVm {
     boot_timer: Option<String>,
     /// The vsock device's host socket, once configured.
     vsock_uds: Option<PathBuf>,
+    /// A restored, unjailed VM: the directory its vsock socket was
+    /// re-created in (the snapshotted VM's, gone with it), removed at teardown.
+    restored_socket_dir: Option<PathBuf>,
 }
+
+/// The file of a snapshot's directory naming the vsock socket (host path)
+/// the snapshotted VM had: a restored VM binds the same path.
+const SNAPSHOT_VSOCK_FILE: &str = "vsock-path";
 
 impl FirecrackerVm {
     /// Spawns `binary --api-sock <workdir>/api.sock` and waits (up to
@@ -170,6 +179,7 @@ impl FirecrackerVm {
             log,
             boot_timer: None,
             vsock_uds: None,
+            restored_socket_dir: None,
         });
         vm.await_api(&socket, within)?;
         Ok(vm)
@@ -303,6 +313,97 @@ impl FirecrackerVm {
         Ok(at)
     }
 
+    /// Pauses the guest and writes a full snapshot into the host directory
+    /// `dir`: `vm.snap` (device and vCPU state) and `vm.mem` (guest memory),
+    /// as Firecracker's snapshot documentation describes (`PATCH /vm`
+    /// Paused, `PUT /snapshot/create` Full). Jailed, Firecracker writes into
+    /// its chroot and the files are moved out. The VM stays paused: stop it.
+    pub fn snapshot_into(&mut self, dir: &Path) -> Result<(), EnvError> {
+        match &self.jail {
+            None => {
+                self.api.create_snapshot(dir, false)?;
+            }
+            Some(jail) => {
+                let inside = SnapshotCreate::full_into(Path::new("/"));
+                self.api.create_snapshot(Path::new("/"), false)?;
+                for file in [&inside.snapshot_path, &inside.mem_file_path] {
+                    let name = file.file_name().unwrap_or_default();
+                    let from = jail.root.join(name);
+                    let to = dir.join(name);
+                    if std::fs::rename(&from, &to).is_err() {
+                        std::fs::copy(&from, &to)
+                            .and_then(|_| std::fs::remove_file(&from))
+                            .map_err(|e| {
+                                EnvError::io(
+                                    format!("moving {} out of the jail", from.display()),
+                                    e,
+                                )
+                            })?;
+                    }
+                }
+            }
+        }
+        if let (None, Some(uds)) = (&self.jail, &self.vsock_uds) {
+            std::fs::write(
+                dir.join(SNAPSHOT_VSOCK_FILE),
+                uds.as_os_str().as_encoded_bytes(),
+            )
+            .map_err(|e| EnvError::io(format!("writing {}", dir.display()), e))?;
+        }
+        Ok(())
+    }
+
+    /// Loads the snapshot [`FirecrackerVm::snapshot_into`] wrote in `dir`
+    /// into this fresh, unconfigured VMM (`PUT /snapshot/load`, memory from
+    /// the file, resumed); returns when Firecracker answered, the guest
+    /// running again. The vsock device comes back with the socket path it
+    /// had: unjailed, its directory (the snapshotted VM's work directory,
+    /// removed with it) is created again for this VM and removed with it;
+    /// jailed, the path is inside this VM's own chroot.
+    pub fn restore_from(&mut self, dir: &Path) -> Result<Instant, EnvError> {
+        let on_host = SnapshotCreate::full_into(dir);
+        for file in [&on_host.snapshot_path, &on_host.mem_file_path] {
+            if !file.is_file() {
+                return Err(EnvError::MissingFile {
+                    what: "Firecracker snapshot".into(),
+                    path: file.clone(),
+                    fix: "take the snapshot first (cold-start --from snapshot does)".into(),
+                });
+            }
+        }
+        let (snapshot_path, mem_path) = match &self.jail {
+            None => (on_host.snapshot_path, on_host.mem_file_path),
+            Some(jail) => (
+                jail.stage(&on_host.snapshot_path, "vm.snap")?,
+                jail.stage(&on_host.mem_file_path, "vm.mem")?,
+            ),
+        };
+        if self.jail.is_none() {
+            if let Ok(uds) = std::fs::read(dir.join(SNAPSHOT_VSOCK_FILE)) {
+                let uds = PathBuf::from(std::ffi::OsString::from_vec(uds));
+                if let Some(parent) = uds.parent().filter(|p| !p.exists()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| EnvError::io(format!("creating {}", parent.display()), e))?;
+                    self.restored_socket_dir = Some(parent.to_path_buf());
+                }
+                let _ = std::fs::remove_file(&uds);
+                self.vsock_uds = Some(uds);
+            }
+        }
+        let at = Instant::now();
+        self.started_at = Some(at);
+        self.api.load_snapshot(&SnapshotLoad {
+            snapshot_path,
+            mem_backend: MemBackend {
+                backend_type: "File".into(),
+                backend_path: mem_path,
+            },
+            enable_diff_snapshots: false,
+            resume_vm: true,
+        })?;
+        Ok(at)
+    }
+
     /// The VMM's view of the configuration (`GET /vm/config`).
     pub fn vm_config(&self) -> Result<FullVmConfiguration, EnvError> {
         self.api.vm_config()
@@ -374,6 +475,9 @@ impl Teardown for FirecrackerVm {
             self.boot_timer = Some(line.trim().to_string());
         }
         let jail_removed = self.jail.as_mut().map_or(Ok(()), Jail::remove);
+        if let Some(dir) = self.restored_socket_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         self.workdir.remove().and(jail_removed)?;
         Ok(ExitInfo {
             code: status.code().map(i64::from),
@@ -385,5 +489,152 @@ impl Teardown for FirecrackerVm {
 
     fn describe(&self) -> String {
         format!("Firecracker VM {}", self.vmm.child.pid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in for Firecracker (python3, on every machine here): serves
+    /// the API on `--api-sock`, logs every request's line and body, answers
+    /// `GET /version`, and writes the files `PUT /snapshot/create` names.
+    const FAKE_FIRECRACKER: &str = r#"#!/usr/bin/env python3
+import json, os, socket, sys
+args = sys.argv[1:]
+sock = args[args.index("--api-sock") + 1]
+log = os.path.join(os.path.dirname(sock), "requests.log")
+server = socket.socket(socket.AF_UNIX)
+server.bind(sock)
+server.listen(8)
+while True:
+    conn, _ = server.accept()
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(4096)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = 0
+    for line in head.decode().split("\r\n"):
+        if line.lower().startswith("content-length:"):
+            length = int(line.split(":")[1])
+    while len(body) < length:
+        body += conn.recv(4096)
+    line = head.decode().split("\r\n")[0]
+    with open(log, "a") as f:
+        f.write(json.dumps([line, body.decode()]) + "\n")
+    if line.startswith("GET /version"):
+        payload = b'{"firecracker_version": "1.12.1"}'
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(payload), payload))
+    else:
+        if line.startswith("PUT /snapshot/create"):
+            request = json.loads(body)
+            for key in ("snapshot_path", "mem_file_path"):
+                with open(request[key], "w") as f:
+                    f.write(key)
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+    conn.close()
+"#;
+
+    fn fake_binary(dir: &Path) -> PathBuf {
+        let path = dir.join("firecracker");
+        std::fs::write(&path, FAKE_FIRECRACKER).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        path
+    }
+
+    fn requests(vm: &FirecrackerVm) -> Vec<(String, serde_json::Value)> {
+        std::fs::read_to_string(vm.work_path().join("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let (line, body): (String, String) = serde_json::from_str(l).unwrap();
+                let body = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+                (line, body)
+            })
+            .filter(|(line, _)| !line.starts_with("GET /version"))
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_is_written_then_loaded_into_a_fresh_vmm_with_its_vsock_path() {
+        if crate::host::which("python3").is_none() {
+            eprintln!("skipped: no python3 for the Firecracker stand-in");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let binary = fake_binary(dir.path());
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let snapshot = dir.path().join("snapshot");
+        std::fs::create_dir_all(&snapshot).unwrap();
+        let (timeout, within) = (Duration::from_secs(30), Duration::from_secs(10));
+        let mut source = FirecrackerVm::spawn(&binary, &work, "run-0", timeout, within).unwrap();
+        let uds = source.socket_dir().join("vsock.sock");
+        source
+            .configure(&VmConfig {
+                kernel: "/k".into(),
+                initrd: None,
+                boot_args: "console=ttyS0".into(),
+                vcpus: 1,
+                mem_mib: 128,
+                vsock: Some((3, uds.clone())),
+            })
+            .unwrap();
+        source.snapshot_into(&snapshot).unwrap();
+        let sent = requests(&source);
+        let tail: Vec<&str> = sent[sent.len() - 2..]
+            .iter()
+            .map(|(l, _)| l.as_str())
+            .collect();
+        assert_eq!(
+            tail,
+            ["PATCH /vm HTTP/1.1", "PUT /snapshot/create HTTP/1.1"],
+            "{sent:?}"
+        );
+        assert_eq!(sent[sent.len() - 2].1["state"], "Paused");
+        for file in ["vm.snap", "vm.mem"] {
+            assert!(snapshot.join(file).is_file(), "no {file}");
+        }
+        source.stop().unwrap();
+        assert!(
+            !uds.parent().unwrap().exists(),
+            "the source's work dir stays"
+        );
+
+        let mut restored = FirecrackerVm::spawn(&binary, &work, "run-1", timeout, within).unwrap();
+        restored.restore_from(&snapshot).unwrap();
+        let sent = requests(&restored);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].0, "PUT /snapshot/load HTTP/1.1");
+        assert_eq!(
+            sent[0].1,
+            serde_json::json!({
+                "snapshot_path": snapshot.join("vm.snap"),
+                "mem_backend": {"backend_type": "File", "backend_path": snapshot.join("vm.mem")},
+                "enable_diff_snapshots": false,
+                "resume_vm": true
+            })
+        );
+        // The vsock device comes back bound to the source's path: its
+        // directory exists again while the restored VM lives, not after.
+        assert_eq!(restored.vsock_socket(), Some(uds.as_path()));
+        assert!(uds.parent().unwrap().is_dir());
+        assert!(restored.started_at.is_some());
+        restored.stop().unwrap();
+        assert!(
+            !uds.parent().unwrap().exists(),
+            "the re-created socket dir stays"
+        );
+
+        let mut empty = FirecrackerVm::spawn(&binary, &work, "run-2", timeout, within).unwrap();
+        let missing = empty.restore_from(dir.path()).unwrap_err().to_string();
+        assert!(missing.contains("vm.snap"), "{missing}");
+        empty.stop().unwrap();
+        assert!(
+            std::fs::read_dir(&work).unwrap().next().is_none(),
+            "work dirs left in {}",
+            work.display()
+        );
     }
 }

@@ -414,19 +414,23 @@ impl Environment for Oci {
     }
 }
 
-/// Why runc, crun, youki (and Docker, through runc) do not snapshot here:
-/// they need CRIU, which must be installed and pass `criu check`.
-pub(crate) fn criu_refusal(kind: EnvKind) -> String {
+/// Why `kind` (runc, crun, docker) cannot checkpoint and restore here, or
+/// `None` when it can: runc and crun go through CRIU (`<runtime>
+/// checkpoint --image-path` / `restore --image-path`, the commands gVisor's
+/// snapshots use; the runtime hands the restored agent new stdio pipes),
+/// so they can wherever `criu check` passes. Docker's checkpoints need the
+/// daemon's experimental checkpoint API, which isobench does not drive.
+pub(crate) fn criu_refusal(kind: EnvKind) -> Option<String> {
     let Some(criu) = crate::host::which("criu") else {
-        return format!(
+        return Some(format!(
             "{kind} snapshots need CRIU (`checkpoint` / `restore`), which is not installed; fix: install a CRIU that passes `criu check` (Debian 12's 3.17.1 fails it on this kernel with \"vdso: Unexpected rt vDSO area bounds\"; use a newer CRIU)"
-        );
+        ));
     };
     match Command::new(&criu).arg("check").output() {
-        Ok(out) if out.status.success() => format!(
-            "{kind} snapshots through CRIU are not wired to the agent's piped stdio in this isobench yet (`criu check` passes here); use --from boot"
-        ),
-        Ok(out) => format!(
+        Ok(out) if out.status.success() => (kind == EnvKind::Docker).then(|| {
+            "docker checkpoints need the daemon's experimental checkpoint API, which isobench does not drive; use oci-runc (the same runc, checkpointed through CRIU, which passes `criu check` here)".to_string()
+        }),
+        Ok(out) => Some(format!(
             "{kind} snapshots need CRIU, and `criu check` fails here: {}; fix: a newer CRIU",
             String::from_utf8_lossy(&out.stderr)
                 .lines()
@@ -434,11 +438,11 @@ pub(crate) fn criu_refusal(kind: EnvKind) -> String {
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("no output")
                 .trim()
-        ),
-        Err(e) => format!(
+        )),
+        Err(e) => Some(format!(
             "{kind} snapshots need CRIU, and running {} failed: {e}",
             criu.display()
-        ),
+        )),
     }
 }
 
