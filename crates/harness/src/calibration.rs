@@ -58,7 +58,7 @@ pub fn probe() -> f64 {
 /// The experiment-wide host-speed figure from every repetition's probe;
 /// `None` when no repetition has one.
 pub fn host_speed(results: &ResultsFile) -> Option<HostSpeed> {
-    let mut probes: Vec<((&str, u32), f64)> = results
+    let probes: Vec<((&str, u32), f64)> = results
         .environments
         .iter()
         .flat_map(|env| {
@@ -68,6 +68,13 @@ pub fn host_speed(results: &ResultsFile) -> Option<HostSpeed> {
             })
         })
         .collect();
+    host_speed_of(probes)
+}
+
+/// The host-speed figure from `((environment, round), probe seconds)`
+/// pairs, however a mode numbers its rounds (the batch mode's rounds, the
+/// density mode's turns); `None` without probes.
+pub fn host_speed_of(mut probes: Vec<((&str, u32), f64)>) -> Option<HostSpeed> {
     if probes.is_empty() {
         return None;
     }

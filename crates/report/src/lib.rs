@@ -18,7 +18,7 @@
 //! design), `definitions`, `sections` (the details of Markdown and HTML),
 //! [`text_table`] (the one terminal table formatter), [`export`] (one module
 //! per format), [`charts`] (SVG, with the verdicts' forest plot),
-//! [`compare`], [`merged`], [`paper`], [`serving`] and [`cold_start`].
+//! [`compare`], [`merged`], [`paper`], [`serving`], [`cold_start`] and [`density`].
 //!
 //! Typical use after a run: [`terminal_table`], then [`write_reports`] next to
 //! `results.json`; for `isobench compare`: [`compare_files`] or
@@ -31,6 +31,7 @@
 mod cells;
 pub mod charts;
 pub mod cold_start;
+pub mod density;
 pub mod compare;
 mod definitions;
 pub mod design;
@@ -46,6 +47,7 @@ pub mod verdict;
 pub mod words;
 
 pub use cold_start::cold_start_table;
+pub use density::density_table;
 pub use compare::{
     compare_environments, compare_files, CompareOptions, CompareReport, CompareRow, FileChecks,
     Side, COMPARE_FORMAT_VERSION, HOST_DRIFT_THRESHOLD,

@@ -8,12 +8,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub mod cold_start;
+pub mod density;
 pub mod design;
 pub mod outputs;
 pub mod serving;
 pub mod warnings;
 
 pub use cold_start::{ColdStartResult, ColdStartSample, Phase, PhaseTime, StartType};
+pub use density::{
+    DensityEnvironment, DensityResults, DensitySettings, DensityStep, DensityTrial, InstanceLoad,
+    LimitKind,
+};
 pub use design::{MemoryDifference, Plan, RunDesign, Stop};
 
 pub use outputs::{EnvOutput, InputOutputs, OutputCheck, OutputMismatch};
@@ -75,6 +80,10 @@ pub struct ResultsFile {
     /// Cold-start results (`isobench cold-start`), per environment and start type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cold_start: Vec<ColdStartResult>,
+    /// Density results (`isobench density`): per environment, the most
+    /// instances that meet a latency bound and the memory each costs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density: Option<DensityResults>,
 }
 
 /// The experiment's configuration, after defaults and overrides.
@@ -549,6 +558,7 @@ impl ResultsFile {
             warnings: Vec::new(),
             serving: Vec::new(),
             cold_start: Vec::new(),
+            density: None,
         }
     }
 
@@ -738,6 +748,7 @@ mod tests {
             warnings: vec![],
             serving: vec![],
             cold_start: vec![],
+            density: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! host, sampled at a fixed interval from a cgroup or a process tree.
 
 pub mod process_tree;
+pub mod pss;
 pub mod sampler;
 pub mod vmm;
 pub mod window;

@@ -213,6 +213,9 @@ impl Exporter for MarkdownExporter {
         if !results.cold_start.is_empty() {
             out.push_str(&cold_start_md(&results.cold_start));
         }
+        if let Some(density) = &results.density {
+            out.push_str(&crate::density::markdown(density));
+        }
         Ok(out.into_bytes())
     }
 }
