@@ -11,7 +11,7 @@ use plotters::prelude::*;
 
 use crate::charts::{chart_err, colour, draw_legend, render_sized, Chart, FG, GRID, HEIGHT, WIDTH};
 use crate::format::{esc, tick, DASH};
-use crate::text_table::{Align, TextTable};
+use crate::text_table::{wrap, Align, TextTable, TERMINAL_COLUMNS};
 use crate::ReportError;
 
 /// `12.3` (3 significant digits).
@@ -191,8 +191,10 @@ pub fn settings_line(results: &DensityResults) -> String {
 pub fn density_table(results: &DensityResults) -> String {
     let mut out = String::new();
     for line in summary_lines(results) {
-        out.push_str(&line);
-        out.push('\n');
+        for part in wrap(&line, TERMINAL_COLUMNS, "", "  ") {
+            out.push_str(&part);
+            out.push('\n');
+        }
     }
     let headers = headers();
     let mut table = TextTable::new(
@@ -509,10 +511,12 @@ mod tests {
     #[test]
     fn the_table_has_a_row_per_k_and_a_summary_per_environment() {
         let text = density_table(&results());
+        let summary = summary_lines(&results()).join("\n");
         assert!(
-            text.contains("native: 1 instance(s) within p99 50.0 ms, 20.0 MiB PSS per instance (no cgroup); limit: bound broken at k=2"),
-            "{text}"
+            summary.contains("native: 1 instance(s) within p99 50.0 ms, 20.0 MiB PSS per instance (no cgroup); limit: bound broken at k=2"),
+            "{summary}"
         );
+        assert!(text.starts_with("native: 1 instance(s)"), "{text}");
         assert!(text.contains("kata: 0 instance(s)") && text.contains("unavailable: not installed"), "{text}");
         let row = text.lines().find(|l| l.starts_with("native  2")).expect(&text);
         assert!(row.contains("70.0") && row.contains("missed") && row.contains("15.0"), "{row}");
