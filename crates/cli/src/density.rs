@@ -39,7 +39,12 @@ pub struct DensityArgs {
     #[arg(long, value_name = "QPS")]
     pub qps_per_instance: Option<f64>,
     /// Seconds of load per instance count and trial.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 5.0,
+        allow_negative_numbers = true
+    )]
     pub duration: f64,
     /// Trials per instance count (with 2 or more, the environments take
     /// turns in seeded order per trial and the curves carry the range across trials).
@@ -113,5 +118,7 @@ pub fn density(args: DensityArgs, cache: &Path) -> Result<i32> {
 
 /// The terminal output (the report crate's density table).
 pub fn render(results: &DensityResults) -> String {
-    isobench_report::density_table(results).trim_end().to_string()
+    isobench_report::density_table(results)
+        .trim_end()
+        .to_string()
 }

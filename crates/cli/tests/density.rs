@@ -142,7 +142,10 @@ fn native_runc_and_gvisor_each_get_a_limit_and_leave_nothing_behind() {
         );
     }
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
-    assert!(md.contains("**Density**") && md.contains("**PSS/inst**"), "{md}");
+    assert!(
+        md.contains("**Density**") && md.contains("**PSS/inst**"),
+        "{md}"
+    );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(
         html.contains("id=\"density-p99\"") && html.contains("id=\"density-memory\""),
@@ -182,7 +185,8 @@ fn a_bound_one_instance_cannot_meet_is_density_zero_with_the_reason() {
     assert!(native.pss_per_instance_bytes.is_none());
     assert!(
         stdout.contains("native: 0 instance(s) within p99 0.001 ms; limit: bound broken at k=1")
-            || stdout.contains("native: 0 instance(s) within p99 0.001 ms; limit: bound broken at\n"),
+            || stdout
+                .contains("native: 0 instance(s) within p99 0.001 ms; limit: bound broken at\n"),
         "{stdout}"
     );
     assert!(leftovers().is_empty(), "{:?}", leftovers());

@@ -102,9 +102,7 @@ fn k_processes_sharing_a_file_each_cost_their_private_memory_plus_a_kth_of_the_f
     );
     for (i, (pss, rss)) in loaded_mem.iter().enumerate() {
         let extra = pss - base;
-        eprintln!(
-            "process {i}: PSS {pss:.1} MiB (extra {extra:.1}), RSS {rss:.1} MiB"
-        );
+        eprintln!("process {i}: PSS {pss:.1} MiB (extra {extra:.1}), RSS {rss:.1} MiB");
         // The interpreter's heap and the page tables of the mappings differ a
         // little between a loaded and an idle process: 3 MiB of slack.
         assert!(

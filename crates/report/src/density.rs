@@ -70,9 +70,17 @@ fn step_cells(env: &DensityEnvironment, step: &DensityStep) -> Vec<String> {
     let measured: Vec<_> = step.trials.iter().filter(|t| t.latency.count > 0).collect();
     let several = step.trials.len() > 1;
     let p50 = mean(measured.iter().map(|t| t.latency.p50_us / 1e3));
+    // Fewer than 100 requests: the p99 is the maximum or next to it.
+    let star = if measured.iter().any(|t| t.latency.count < 100) {
+        "*"
+    } else {
+        ""
+    };
     let p99 = match (step.p99_ms, step.p99_range_ms) {
-        (Some(m), Some((lo, hi))) if several => format!("{} [{}, {}]", sig(m), sig(lo), sig(hi)),
-        (Some(m), _) => sig(m),
+        (Some(m), Some((lo, hi))) if several => {
+            format!("{}{star} [{}, {}]", sig(m), sig(lo), sig(hi))
+        }
+        (Some(m), _) => format!("{}{star}", sig(m)),
         _ => DASH.into(),
     };
     let worst = mean(measured.iter().map(|t| {
@@ -187,6 +195,41 @@ pub fn settings_line(results: &DensityResults) -> String {
     )
 }
 
+/// Relative drift of the host-speed probe above which the reports warn
+/// (the harness's threshold for runs).
+const DRIFT_WARNING: f64 = 0.05;
+
+/// Lines under the table: what a starred p99 is, and a warning when the
+/// host's speed drifted during the experiment.
+pub fn notes(results: &DensityResults) -> Vec<String> {
+    let mut notes = Vec::new();
+    let few = results.environments.iter().any(|e| {
+        e.steps
+            .iter()
+            .flat_map(|s| &s.trials)
+            .any(|t| t.latency.count > 0 && t.latency.count < 100)
+    });
+    if few {
+        notes.push(
+            "p99*: fewer than 100 requests in the step: the p99 is the slowest request or next to it"
+                .into(),
+        );
+    }
+    if let Some(h) = results
+        .host_speed
+        .as_ref()
+        .filter(|h| h.drift > DRIFT_WARNING)
+    {
+        notes.push(format!(
+            "warning: the host's speed drifted {:.0}% between steps (probe {} to {} ms): other load on the host; steps far apart in time are not comparable as such",
+            h.drift * 100.0,
+            sig(h.min_seconds * 1e3),
+            sig(h.max_seconds * 1e3)
+        ));
+    }
+    notes
+}
+
 /// The terminal output: the summary per environment, then the table.
 pub fn density_table(results: &DensityResults) -> String {
     let mut out = String::new();
@@ -210,6 +253,12 @@ pub fn density_table(results: &DensityResults) -> String {
         out.push('\n');
         out.push_str(&table.render());
     }
+    for note in notes(results) {
+        for part in wrap(&note, TERMINAL_COLUMNS, "", "  ") {
+            out.push_str(&part);
+            out.push('\n');
+        }
+    }
     out
 }
 
@@ -228,6 +277,9 @@ pub fn markdown(results: &DensityResults) -> String {
         &rows(results),
         "l",
     ));
+    for note in notes(results) {
+        out.push_str(&format!("\n{note}\n"));
+    }
     out.push_str("\nDefinitions:\n\n");
     for (term, text) in isobench_results::density::DEFINITIONS {
         out.push_str(&format!("- **{term}**: {text}\n"));
@@ -415,6 +467,9 @@ pub fn html(results: &DensityResults) -> Result<String, ReportError> {
         &headers(),
         &rows(results),
     ));
+    for note in notes(results) {
+        h.push_str(&format!("<p class=\"note\">{}</p>\n", esc(&note)));
+    }
     h.push_str("<dl>\n");
     for (term, text) in isobench_results::density::DEFINITIONS {
         h.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", esc(term), esc(text)));
@@ -517,12 +572,36 @@ mod tests {
             "{summary}"
         );
         assert!(text.starts_with("native: 1 instance(s)"), "{text}");
-        assert!(text.contains("kata: 0 instance(s)") && text.contains("unavailable: not installed"), "{text}");
-        let row = text.lines().find(|l| l.starts_with("native  2")).expect(&text);
-        assert!(row.contains("70.0") && row.contains("missed") && row.contains("15.0"), "{row}");
-        let row = text.lines().find(|l| l.starts_with("native  1")).expect(&text);
+        assert!(
+            text.contains("kata: 0 instance(s)") && text.contains("unavailable: not installed"),
+            "{text}"
+        );
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("native  2"))
+            .expect(&text);
+        assert!(
+            row.contains("70.0*") && row.contains("missed") && row.contains("15.0"),
+            "{row}"
+        );
+        assert!(text.contains("p99*: fewer than 100 requests"), "{text}");
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("native  1"))
+            .expect(&text);
         assert!(row.contains("met") && row.contains("50"), "{row}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+        assert!(!text.contains("drifted"), "{text}");
+        let mut drifted = results();
+        drifted.host_speed = Some(isobench_results::HostSpeed {
+            median_seconds: 0.012,
+            min_seconds: 0.010,
+            max_seconds: 0.015,
+            drift: 0.5,
+            affected: vec![],
+        });
+        let text = density_table(&drifted);
+        assert!(text.contains("the host's speed drifted 50%"), "{text}");
     }
 
     #[test]
@@ -530,9 +609,15 @@ mod tests {
         let charts = charts(&results()).unwrap();
         let ids: Vec<&str> = charts.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["density-p99", "density-memory"]);
-        assert!(charts[0].svg.contains("bound 50.0 ms"), "bound in the legend");
+        assert!(
+            charts[0].svg.contains("bound 50.0 ms"),
+            "bound in the legend"
+        );
         assert!(charts[1].svg.contains("native"));
         let md = markdown(&results());
-        assert!(md.contains("**PSS/inst**") && md.contains("| native | 2 |"), "{md}");
+        assert!(
+            md.contains("**PSS/inst**") && md.contains("| native | 2 |"),
+            "{md}"
+        );
     }
 }

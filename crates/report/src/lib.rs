@@ -31,9 +31,9 @@
 mod cells;
 pub mod charts;
 pub mod cold_start;
-pub mod density;
 pub mod compare;
 mod definitions;
+pub mod density;
 pub mod design;
 pub mod export;
 mod format;
@@ -47,11 +47,11 @@ pub mod verdict;
 pub mod words;
 
 pub use cold_start::cold_start_table;
-pub use density::density_table;
 pub use compare::{
     compare_environments, compare_files, CompareOptions, CompareReport, CompareRow, FileChecks,
     Side, COMPARE_FORMAT_VERSION, HOST_DRIFT_THRESHOLD,
 };
+pub use density::density_table;
 pub use export::{
     raw_csv, terminal_table, terminal_table_with, write_reports, CsvExporter, ExportFormat,
     Exporter, HtmlExporter, JsonExporter, MarkdownExporter, TerminalOptions,

@@ -280,7 +280,11 @@ fn ms(v: f64) -> String {
 /// Why a step that was not met ends the search: a failed start (an
 /// instance refused or never ready) or an instance that failed under load
 /// first, then failed requests, then the bound (the first trial that shows it).
-fn limit_of(step: &DensityStep, options: &DensityOptions, interrupted: bool) -> (LimitKind, String) {
+fn limit_of(
+    step: &DensityStep,
+    options: &DensityOptions,
+    interrupted: bool,
+) -> (LimitKind, String) {
     let k = step.instances;
     if interrupted {
         return (LimitKind::Interrupted, format!("interrupted at k={k}"));
@@ -288,7 +292,10 @@ fn limit_of(step: &DensityStep, options: &DensityOptions, interrupted: bool) -> 
     if let Some(t) = step.trials.iter().find(|t| t.failure.is_some()) {
         let failure = t.failure.as_deref().unwrap_or_default();
         return if t.started < k {
-            (LimitKind::Start, format!("start failed at k={k}: {failure}"))
+            (
+                LimitKind::Start,
+                format!("start failed at k={k}: {failure}"),
+            )
         } else {
             // Started, then failed under load (its agent exited: out of
             // memory, a crash; a warm-up that failed).
@@ -381,10 +388,8 @@ fn step(
             match ready {
                 Ok(_) => result.started += 1,
                 Err(e) if result.failure.is_none() => {
-                    result.failure = Some(format!(
-                        "instance {} of {k} never became ready: {e}",
-                        i + 1
-                    ))
+                    result.failure =
+                        Some(format!("instance {} of {k} never became ready: {e}", i + 1))
                 }
                 Err(_) => {}
             }
@@ -430,9 +435,10 @@ fn step(
                 ms(result.latency.p99_us / 1e3),
                 ms(worst / 1e3),
                 result.counts.errors + result.counts.lost,
-                result
-                    .pss_mean_bytes
-                    .map_or_else(|| "—".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0)),
+                result.pss_mean_bytes.map_or_else(
+                    || "—".into(),
+                    |b| format!("{:.1} MiB", b as f64 / 1048576.0)
+                ),
                 if result.met { "met" } else { "missed" }
             ),
         }
@@ -480,7 +486,14 @@ fn load(
             .map(|(index, instance)| {
                 let start_line = &start_line;
                 scope.spawn(move || {
-                    instance_load(interrupted, seed, instance, index as u64, options, start_line)
+                    instance_load(
+                        interrupted,
+                        seed,
+                        instance,
+                        index as u64,
+                        options,
+                        start_line,
+                    )
                 })
             })
             .collect();
@@ -687,7 +700,10 @@ mod tests {
         assert_eq!(kind, LimitKind::Bound);
         assert_eq!(why, "bound broken at k=3: p99 80.0 ms > 50.0 ms");
         let (kind, why) = limit_of(
-            &step(vec![trial(80.0, 2, None), trial(1.0, 0, Some("instance 3 of 3 refused: launch: no memory"))]),
+            &step(vec![
+                trial(80.0, 2, None),
+                trial(1.0, 0, Some("instance 3 of 3 refused: launch: no memory")),
+            ]),
             &options(),
             false,
         );
