@@ -143,7 +143,7 @@ fn native_runc_and_gvisor_each_get_a_limit_and_leave_nothing_behind() {
     }
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
     assert!(
-        md.contains("**Density**") && md.contains("**PSS/inst**"),
+        md.contains("**Density**") && md.contains("**PSS MiB**"),
         "{md}"
     );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();

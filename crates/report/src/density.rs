@@ -50,8 +50,8 @@ pub fn headers() -> Vec<String> {
         "errors",
         "CPU %",
         "host %",
-        "PSS/inst MiB",
-        "cgroup/inst MiB",
+        "PSS MiB",
+        "cgroup MiB",
         "bound",
     ]
     .iter()
@@ -66,7 +66,7 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// The cells of one step (one k of one environment), in [`headers`] order;
 /// several trials show their mean and, for p99 and PSS, `[lowest, highest]`.
-fn step_cells(env: &DensityEnvironment, step: &DensityStep) -> Vec<String> {
+fn step_cells(env: &DensityEnvironment, step: &DensityStep, pss_range: bool) -> Vec<String> {
     let measured: Vec<_> = step.trials.iter().filter(|t| t.latency.count > 0).collect();
     let several = step.trials.len() > 1;
     let p50 = mean(measured.iter().map(|t| t.latency.p50_us / 1e3));
@@ -102,7 +102,7 @@ fn step_cells(env: &DensityEnvironment, step: &DensityStep) -> Vec<String> {
     );
     let host = mean(measured.iter().filter_map(|t| t.host_cpu_percent));
     let pss = match (step.pss_mean_bytes, step.pss_range_bytes) {
-        (Some(m), Some((lo, hi))) if several => {
+        (Some(m), Some((lo, hi))) if several && pss_range => {
             format!("{} [{}, {}]", mib(m), mib(lo), mib(hi))
         }
         (Some(m), _) => mib(m),
@@ -131,12 +131,23 @@ fn step_cells(env: &DensityEnvironment, step: &DensityStep) -> Vec<String> {
     ]
 }
 
-/// One row per environment and k, in [`headers`] order.
+/// One row per environment and k, in [`headers`] order; several trials
+/// show the range across them for p99 and PSS.
 pub fn rows(results: &DensityResults) -> Vec<Vec<String>> {
+    rows_with(results, true)
+}
+
+/// [`rows`], with or without the PSS range (the terminal leaves it out to
+/// fit 100 columns).
+fn rows_with(results: &DensityResults, pss_range: bool) -> Vec<Vec<String>> {
     results
         .environments
         .iter()
-        .flat_map(|env| env.steps.iter().map(move |step| step_cells(env, step)))
+        .flat_map(|env| {
+            env.steps
+                .iter()
+                .map(move |step| step_cells(env, step, pss_range))
+        })
         .collect()
 }
 
@@ -246,7 +257,7 @@ pub fn density_table(results: &DensityResults) -> String {
             .enumerate()
             .map(|(i, h)| (h.clone(), if i == 0 { Align::Left } else { Align::Right })),
     );
-    for row in rows(results) {
+    for row in rows_with(results, false) {
         table.row(row);
     }
     if results.environments.iter().any(|e| !e.steps.is_empty()) {
@@ -592,6 +603,15 @@ mod tests {
         assert!(row.contains("met") && row.contains("50"), "{row}");
         assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
         assert!(!text.contains("drifted"), "{text}");
+        // Two trials: the ranges still fit 100 columns (PSS's range is in report.md).
+        let mut trials = results();
+        let step = &mut trials.environments[0].steps[1];
+        step.trials.push(trial(120.5, 17, false));
+        step.summarize();
+        let text = density_table(&trials);
+        assert!(text.contains("95.2* [70.0, 120]"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 100), "{text}");
+        assert!(markdown(&trials).contains("16.0 [15.0, 17.0]"));
         let mut drifted = results();
         drifted.host_speed = Some(isobench_results::HostSpeed {
             median_seconds: 0.012,
@@ -616,7 +636,7 @@ mod tests {
         assert!(charts[1].svg.contains("native"));
         let md = markdown(&results());
         assert!(
-            md.contains("**PSS/inst**") && md.contains("| native | 2 |"),
+            md.contains("**PSS MiB**") && md.contains("| native | 2 |"),
             "{md}"
         );
     }

@@ -204,34 +204,38 @@ pub struct InstanceLoad {
 }
 
 /// The definitions the reports print, `(term, definition)`.
-pub const DEFINITIONS: [(&str, &str); 7] = [
+pub const DEFINITIONS: [(&str, &str); 8] = [
     (
         "k",
         "instances of the environment alive at once, started together (launch calls one after the other, each returning once the runtime / VMM runs; boots, model loads and the waits for `ready` overlap), each driven by its own load generator over its stdin/stdout for --duration seconds",
     ),
     (
-        "p50, p99",
-        "percentiles of the latency (host: request sent → answer read) of every request of every instance of the step, merged into one histogram; with several trials, the mean over the trials and [lowest, highest] trial",
+        "p50 ms, p99 ms",
+        "percentiles of the latency (host: request sent → answer read) of every request of every instance of the step, merged into one histogram; with several trials, the mean over the trials and [lowest, highest] trial; p99* marks fewer than 100 requests (the p99 is then the slowest request or next to it)",
     ),
     (
         "worst p99",
-        "the highest p99 of one instance's own requests",
+        "the highest p99 of one instance's own requests (mean over the trials)",
+    ),
+    (
+        "bound",
+        "met: every trial started all k instances, answered every request without error and kept the merged p99 within --latency-bound-ms; missed: the p99 or a request broke it; failed: an instance was refused, never became ready or failed under load",
     ),
     (
         "errors",
         "requests answered with an error plus requests never answered, over all instances",
     ),
     (
-        "CPU",
+        "CPU %, host %",
         "host CPU charged to all k instances during the load, % of one core; host: the whole host's CPU busy (/proc/stat), % of all cores",
     ),
     (
-        "PSS/inst",
+        "PSS MiB",
         "proportional set size per instance: for each instance, the sum of `Pss:` (/proc/<pid>/smaps_rollup) over every host process it owns (its runtime or VMM process with its descendants: agent, runtime, gVisor's sentry and gofer; the members of its cgroup; Docker's containerd shim), read after the load while all k run; a page mapped by n processes counts 1/n in each, so what the instances share is split between them; mean over the instances",
     ),
     (
-        "cgroup/inst",
-        "the instance's memory cgroup charge (`memory.usage_in_bytes`, page cache included; a shared page is charged whole to the first group that touched it, not split), mean over the instances; — where the instance has no memory cgroup",
+        "cgroup MiB",
+        "per instance, the instance's memory cgroup charge (`memory.usage_in_bytes`, page cache included; a shared page is charged whole to the first group that touched it, not split), mean over the instances; — where the instance has no memory cgroup",
     ),
 ];
 
