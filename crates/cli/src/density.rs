@@ -56,6 +56,10 @@ pub struct DensityArgs {
     /// Seconds without any answer after which pending requests count as lost.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub response_timeout: u64,
+    /// Input every request asks for (an image name, a sample index, `A..B`,
+    /// `test-split`); default: the workload's inputs in turn.
+    #[arg(long, default_value = "")]
+    pub input: String,
 }
 
 impl DensityArgs {
@@ -82,6 +86,7 @@ impl DensityArgs {
             trials: self.trials,
             warmup_requests: self.warmup_requests,
             response_timeout: Duration::from_secs(self.response_timeout.max(1)),
+            input: self.input.clone(),
         };
         options.validate()?;
         Ok(options)

@@ -33,6 +33,7 @@ fn options(max_instances: u32) -> DensityOptions {
         trials: 1,
         warmup_requests: 2,
         response_timeout: Duration::from_secs(2),
+        input: String::new(),
     }
 }
 

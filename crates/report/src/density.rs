@@ -543,6 +543,7 @@ mod tests {
                 duration_seconds: 2.0,
                 trials: 1,
                 search: "linear".into(),
+                input: String::new(),
             },
             environments: vec![
                 DensityEnvironment {

@@ -30,6 +30,10 @@ pub struct DensitySettings {
     pub trials: u32,
     /// How the instance counts were searched.
     pub search: String,
+    /// The input every request asked for (`--input`); empty: the
+    /// workload's inputs in turn.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub input: String,
 }
 
 /// The `density` section of results.json.

@@ -69,6 +69,9 @@ pub struct DensityOptions {
     pub warmup_requests: u64,
     /// Longest wait for progress before pending requests count as lost.
     pub response_timeout: Duration,
+    /// Input every request asks for (`--input`; empty: the workload's
+    /// inputs in turn).
+    pub input: String,
 }
 
 impl DensityOptions {
@@ -109,6 +112,7 @@ impl DensityOptions {
                 "k = 1, 2, … up to {}, stopping at the first k that breaks the bound, has a failed request or a failed start",
                 self.max_instances
             ),
+            input: self.input.clone(),
         }
     }
 }
@@ -577,6 +581,7 @@ fn instance_load(
     let mut channel = InstanceChannel::new(instance.instance());
     let mut session = Session::new(&mut channel, interrupted);
     session.response_timeout = options.response_timeout;
+    session.input = options.input.clone();
     let warm = Load {
         scenario: Scenario::SingleStream,
         min_duration: Duration::ZERO,
@@ -644,6 +649,7 @@ mod tests {
             trials: 1,
             warmup_requests: 5,
             response_timeout: Duration::from_secs(30),
+            input: String::new(),
         }
     }
 
