@@ -42,6 +42,9 @@ pub enum Command {
     /// Cold starts: fresh instances timed from the launch request to the first
     /// inference's answer, phase by phase, with a warm reference.
     ColdStart(crate::cold_start::ColdStartArgs),
+    /// Density: how many serving instances of each environment fit on this host
+    /// before the p99 latency breaks a bound, and the host memory (PSS) each costs.
+    Density(crate::density::DensityArgs),
 }
 
 /// What `run` and `serve-bench` take besides the experiment's options.

@@ -255,6 +255,16 @@ pub trait Instance: Send {
     /// What to meter for host CPU and memory.
     fn meter_target(&self) -> MeterTarget;
 
+    /// The host processes this instance owns, as roots (each counts with
+    /// its descendants): the runtime or VMM process the backend started and
+    /// the processes its meter target names. A cgroup's own processes are
+    /// read from the cgroup by whoever needs them. Used to account the
+    /// host memory an instance really costs (`isobench density`). Default:
+    /// the meter target's root processes.
+    fn host_processes(&self) -> Vec<i32> {
+        self.meter_target().root_pids()
+    }
+
     /// Writes `bytes` to the agent's input (its stdin, or the serial port
     /// the agent serves on), for instances launched with
     /// [`LaunchSpec::interactive`]. Backends without an input channel

@@ -271,6 +271,11 @@ impl Instance for StopGuard<NativeRun> {
         }
     }
 
+    /// The agent process (in its cgroup or not).
+    fn host_processes(&self) -> Vec<i32> {
+        vec![self.child.pid()]
+    }
+
     fn network_address(&self) -> Option<std::net::IpAddr> {
         // A host process shares the host's network.
         Some(std::net::Ipv4Addr::LOCALHOST.into())

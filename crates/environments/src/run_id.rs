@@ -21,6 +21,14 @@ pub enum RunLabel {
     Serve,
     /// Start `n` of a cold-start experiment (`isobench cold-start`).
     ColdStart(u32),
+    /// Instance `instance` (from 0) of turn `turn` (from 1) of a density
+    /// experiment (`isobench density`): the instances of one turn live at once.
+    Density {
+        /// The turn: one environment at one instance count in one trial.
+        turn: u32,
+        /// The instance within the turn.
+        instance: u32,
+    },
 }
 
 /// One launch: the isobench process, the environment and what it is for.
@@ -52,6 +60,7 @@ impl fmt::Display for RunId {
             RunLabel::Repetition(n) => write!(f, "{n}"),
             RunLabel::Serve => f.write_str("serve"),
             RunLabel::ColdStart(n) => write!(f, "cold{n}"),
+            RunLabel::Density { turn, instance } => write!(f, "dens{turn}i{instance}"),
         }
     }
 }
@@ -59,7 +68,7 @@ impl fmt::Display for RunId {
 /// A name that is not a run id.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error(
-    "`{0}` is not an isobench run id (isobench-<pid>-<environment>-<repetition|serve|cold<n>>)"
+    "`{0}` is not an isobench run id (isobench-<pid>-<environment>-<repetition|serve|cold<n>|dens<turn>i<n>>)"
 )]
 pub struct NotARunId(pub String);
 
@@ -78,6 +87,13 @@ impl FromStr for RunId {
             "serve" => RunLabel::Serve,
             cold if cold.starts_with("cold") => {
                 RunLabel::ColdStart(cold["cold".len()..].parse().map_err(|_| bad())?)
+            }
+            dens if dens.starts_with("dens") => {
+                let (turn, instance) = dens["dens".len()..].split_once('i').ok_or_else(bad)?;
+                RunLabel::Density {
+                    turn: turn.parse().map_err(|_| bad())?,
+                    instance: instance.parse().map_err(|_| bad())?,
+                }
             }
             n => RunLabel::Repetition(n.parse().map_err(|_| bad())?),
         };
@@ -131,6 +147,14 @@ mod tests {
                 pid: 9,
                 env: EnvKind::Gvisor,
                 label: RunLabel::ColdStart(12),
+            },
+            RunId {
+                pid: 11,
+                env: EnvKind::OciRunc,
+                label: RunLabel::Density {
+                    turn: 4,
+                    instance: 2,
+                },
             },
         ] {
             let text = id.to_string();

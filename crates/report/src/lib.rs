@@ -18,7 +18,7 @@
 //! design), `definitions`, `sections` (the details of Markdown and HTML),
 //! [`text_table`] (the one terminal table formatter), [`export`] (one module
 //! per format), [`charts`] (SVG, with the verdicts' forest plot),
-//! [`compare`], [`merged`], [`paper`], [`serving`] and [`cold_start`].
+//! [`compare`], [`merged`], [`paper`], [`serving`], [`cold_start`] and [`density`].
 //!
 //! Typical use after a run: [`terminal_table`], then [`write_reports`] next to
 //! `results.json`; for `isobench compare`: [`compare_files`] or
@@ -33,6 +33,7 @@ pub mod charts;
 pub mod cold_start;
 pub mod compare;
 mod definitions;
+pub mod density;
 pub mod design;
 pub mod export;
 mod format;
@@ -50,6 +51,7 @@ pub use compare::{
     compare_environments, compare_files, CompareOptions, CompareReport, CompareRow, FileChecks,
     Side, COMPARE_FORMAT_VERSION, HOST_DRIFT_THRESHOLD,
 };
+pub use density::density_table;
 pub use export::{
     raw_csv, terminal_table, terminal_table_with, write_reports, CsvExporter, ExportFormat,
     Exporter, HtmlExporter, JsonExporter, MarkdownExporter, TerminalOptions,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub mod cold_start;
+pub mod density;
 pub mod design;
 pub mod outputs;
 pub mod serving;
@@ -15,6 +16,10 @@ pub mod warnings;
 
 pub use cold_start::{
     ColdStartResult, ColdStartSample, FaultMeans, PageFaults, Phase, PhaseTime, StartType,
+};
+pub use density::{
+    DensityEnvironment, DensityResults, DensitySettings, DensityStep, DensityTrial, InstanceLoad,
+    LimitKind,
 };
 pub use design::{MemoryDifference, Plan, RunDesign, Stop};
 
@@ -81,6 +86,10 @@ pub struct ResultsFile {
     /// before and after; see [`ColdStartSample::calibration`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_start_host_speed: Option<HostSpeed>,
+    /// Density results (`isobench density`): per environment, the most
+    /// instances that meet a latency bound and the memory each costs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub density: Option<DensityResults>,
 }
 
 /// The experiment's configuration, after defaults and overrides.
@@ -556,6 +565,7 @@ impl ResultsFile {
             serving: Vec::new(),
             cold_start: Vec::new(),
             cold_start_host_speed: None,
+            density: None,
         }
     }
 
@@ -746,6 +756,7 @@ mod tests {
             serving: vec![],
             cold_start: vec![],
             cold_start_host_speed: None,
+            density: None,
         }
     }
 

@@ -214,6 +214,13 @@ impl Instance for StopGuard<OciRun> {
         }
     }
 
+    /// The runtime's foreground process (`runc run`, `runsc run`: its
+    /// descendants are the container's init, gVisor's sandbox and gofer)
+    /// and the container's init.
+    fn host_processes(&self) -> Vec<i32> {
+        vec![self.child.pid(), self.pid]
+    }
+
     fn diagnostics(&self) -> Option<String> {
         // The runtime's own errors ("cgroups in hybrid mode not supported")
         // and the agent's stderr share this stream.

@@ -15,7 +15,10 @@
 //! A mode (`batch` for `isobench run`, `serving` for `isobench
 //! serve-bench`, and the ones after them) says what it does with running
 //! instances, never how to get them. Several instances of one environment
-//! may be alive at once: launching borrows the lab only for the launch.
+//! may be alive at once: launching borrows the lab only for the launch;
+//! [`Lab::launch_many`] starts several at once (see there for what
+//! "concurrent start" means), [`wait_ready_all`] waits for their `ready`
+//! together and [`stop_all`] stops them together.
 
 pub mod records;
 
@@ -207,6 +210,37 @@ impl<'c> Lab<'c> {
         self.start(kind, request, None)
     }
 
+    /// Starts several instances of `kind` at once, for any mode; one result
+    /// per request, in order.
+    ///
+    /// **Concurrent start**, exactly: [`Environment::launch`] takes the
+    /// environment mutably, so the backend calls are made one after the
+    /// other, but each returns as soon as the runtime / VMM process runs
+    /// (it does not wait for the agent), so the instances' boots and model
+    /// loads overlap; wait for their `ready` together with
+    /// [`wait_ready_all`]. Launching stops at the first refusal: the
+    /// requests after it are answered with [`LaunchError::NotTried`] (the
+    /// mode decides whether to stop the ones already running; dropping
+    /// them stops them).
+    pub fn launch_many(
+        &mut self,
+        kind: EnvKind,
+        requests: Vec<LaunchRequest>,
+    ) -> Vec<Result<LiveInstance, LaunchError>> {
+        let mut launched = Vec::with_capacity(requests.len());
+        let mut refused = false;
+        for (index, request) in requests.into_iter().enumerate() {
+            if refused || self.interrupted() {
+                launched.push(Err(LaunchError::NotTried { index }));
+                continue;
+            }
+            let result = self.launch(kind, request);
+            refused = result.is_err();
+            launched.push(result);
+        }
+        launched
+    }
+
     /// Why `kind` cannot snapshot and restore instances here (`None`: it can).
     pub fn snapshot_refusal(&mut self, kind: EnvKind) -> Option<String> {
         match self.prepare(kind) {
@@ -371,6 +405,53 @@ pub enum LaunchError {
     /// The backend refused or failed the launch.
     #[error("launch: {0}")]
     Launch(#[source] EnvError),
+    /// [`Lab::launch_many`] did not try this launch: an earlier one of the
+    /// same call was refused (or SIGINT arrived).
+    #[error("instance {index} not launched: an earlier launch of the same start was refused")]
+    NotTried {
+        /// The request's position in the call, from 0.
+        index: usize,
+    },
+}
+
+/// Waits for the `ready` record of every instance at once (one thread per
+/// instance, each with the reader's own limits), so instances launched by
+/// [`Lab::launch_many`] boot and load their models concurrently. One
+/// result per instance, in order.
+pub fn wait_ready_all(
+    instances: &mut [LiveInstance],
+) -> Vec<Result<(Arrival, isobench_records::Ready), ReadError>> {
+    std::thread::scope(|scope| {
+        let waiting: Vec<_> = instances
+            .iter_mut()
+            .map(|live| scope.spawn(move || live.wait_ready()))
+            .collect();
+        waiting
+            .into_iter()
+            .map(|thread| match thread.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
+/// Stops every instance at once (one thread each: a container's or VM's
+/// stop takes a while) and hands back what each left, in order.
+pub fn stop_all(instances: Vec<LiveInstance>) -> Vec<Stopped> {
+    std::thread::scope(|scope| {
+        let stopping: Vec<_> = instances
+            .into_iter()
+            .map(|live| scope.spawn(move || live.stop()))
+            .collect();
+        stopping
+            .into_iter()
+            .map(|thread| match thread.join() {
+                Ok(stopped) => stopped,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// A running instance: stopped by [`LiveInstance::stop`], or on drop.
@@ -433,6 +514,13 @@ impl LiveInstance {
     /// What is metered (its cgroup or process trees).
     pub fn meter_target(&self) -> &MeterTarget {
         &self.target
+    }
+
+    /// The host processes the instance owns, as roots of process trees
+    /// ([`Instance::host_processes`]: runtime / VMM process and the meter
+    /// target's roots; a cgroup's members are read from the cgroup).
+    pub fn host_processes(&self) -> Vec<i32> {
+        self.instance.host_processes()
     }
 
     /// The backend's instance: input, network address, vsock endpoint.

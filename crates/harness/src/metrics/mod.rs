@@ -3,6 +3,7 @@
 
 pub mod faults;
 pub mod process_tree;
+pub mod pss;
 pub mod sampler;
 pub mod vmm;
 pub mod window;

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod cold_start;
+pub mod density;
 pub mod serving;
 
 use isobench_results::{Experiment, ResultsFile};

@@ -108,7 +108,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 }
 
 /// A table whose cells are plain text (escaped here).
-fn html_table(id: &str, headers: &[String], rows: &[Vec<String>]) -> String {
+pub(crate) fn html_table(id: &str, headers: &[String], rows: &[Vec<String>]) -> String {
     let mut out = format!("<div class=\"scroll\"><table id=\"{}\">\n<tr>", esc(id));
     for head in headers {
         out.push_str(&format!("<th>{}</th>", esc(head)));
@@ -492,6 +492,9 @@ impl Exporter for HtmlExporter {
                 &results.cold_start,
                 results.cold_start_host_speed.as_ref(),
             ));
+        }
+        if let Some(density) = &results.density {
+            h.push_str(&crate::density::html(density)?);
         }
         h.push_str(&environments(results));
         h.push_str(&provenance(results));

@@ -216,6 +216,9 @@ impl Exporter for MarkdownExporter {
                 results.cold_start_host_speed.as_ref(),
             ));
         }
+        if let Some(density) = &results.density {
+            out.push_str(&crate::density::markdown(density));
+        }
         Ok(out.into_bytes())
     }
 }

@@ -12,7 +12,7 @@
 pub(crate) mod csv;
 pub(crate) mod html;
 mod json;
-mod markdown;
+pub(crate) mod markdown;
 mod terminal;
 
 use std::path::{Path, PathBuf};

@@ -282,6 +282,7 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
         serving: vec![],
         cold_start: vec![],
         cold_start_host_speed: None,
+        density: None,
     };
     summarize_all(&mut file);
     file
