@@ -42,6 +42,10 @@ pub enum Command {
     /// Cold starts: fresh instances timed from the launch request to the first
     /// inference's answer, phase by phase, with a warm reference.
     ColdStart(crate::cold_start::ColdStartArgs),
+    /// Interference: a serving victim's p50/p99 with 0 … K busy neighbours of
+    /// its own environment (CPU spinners, memory streamers or the same
+    /// inference), and the slowdown against no neighbours.
+    Interference(crate::interference::InterferenceArgs),
 }
 
 /// What `run` and `serve-bench` take besides the experiment's options.

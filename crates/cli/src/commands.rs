@@ -29,6 +29,7 @@ pub fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> Result<i32> {
         Command::Clean => clean(&cache),
         Command::ServeBench(args) => crate::serve::serve_bench(args, &cache),
         Command::ColdStart(args) => crate::cold_start::cold_start(args, &cache),
+        Command::Interference(args) => crate::interference::interference(args, &cache),
     }
 }
 

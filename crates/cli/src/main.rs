@@ -3,6 +3,7 @@
 mod cli;
 mod cold_start;
 mod commands;
+mod interference;
 mod mode;
 mod out;
 mod progress;

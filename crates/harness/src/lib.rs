@@ -30,4 +30,5 @@ pub use context::{results_path, EnvironmentSource, Registry, RunContext, RunObse
 pub use error::{HarnessError, RepetitionError};
 pub use modes::batch::run_experiment;
 pub use modes::cold_start;
+pub use modes::interference;
 pub use modes::serving;

@@ -18,7 +18,8 @@
 //! design), `definitions`, `sections` (the details of Markdown and HTML),
 //! [`text_table`] (the one terminal table formatter), [`export`] (one module
 //! per format), [`charts`] (SVG, with the verdicts' forest plot),
-//! [`compare`], [`merged`], [`paper`], [`serving`] and [`cold_start`].
+//! [`compare`], [`merged`], [`paper`], [`serving`], [`cold_start`] and
+//! [`interference`].
 //!
 //! Typical use after a run: [`terminal_table`], then [`write_reports`] next to
 //! `results.json`; for `isobench compare`: [`compare_files`] or
@@ -36,6 +37,7 @@ mod definitions;
 pub mod design;
 pub mod export;
 mod format;
+pub mod interference;
 pub mod merged;
 mod notes;
 pub mod paper;
@@ -46,6 +48,7 @@ pub mod verdict;
 pub mod words;
 
 pub use cold_start::cold_start_table;
+pub use interference::interference_table;
 pub use compare::{
     compare_environments, compare_files, CompareOptions, CompareReport, CompareRow, FileChecks,
     Side, COMPARE_FORMAT_VERSION, HOST_DRIFT_THRESHOLD,

@@ -8,12 +8,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub mod cold_start;
+pub mod interference;
 pub mod design;
 pub mod outputs;
 pub mod serving;
 pub mod warnings;
 
 pub use cold_start::{ColdStartResult, ColdStartSample, Phase, PhaseTime, StartType};
+pub use interference::{
+    InterferenceLevel, InterferenceResult, LevelSample, NeighbourLoad, TrialProbe,
+};
 pub use design::{MemoryDifference, Plan, RunDesign, Stop};
 
 pub use outputs::{EnvOutput, InputOutputs, OutputCheck, OutputMismatch};
@@ -75,6 +79,10 @@ pub struct ResultsFile {
     /// Cold-start results (`isobench cold-start`), per environment and start type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cold_start: Vec<ColdStartResult>,
+    /// Interference results (`isobench interference`), per environment,
+    /// workload and neighbour load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interference: Vec<InterferenceResult>,
 }
 
 /// The experiment's configuration, after defaults and overrides.
@@ -549,6 +557,7 @@ impl ResultsFile {
             warnings: Vec::new(),
             serving: Vec::new(),
             cold_start: Vec::new(),
+            interference: Vec::new(),
         }
     }
 
@@ -738,6 +747,7 @@ mod tests {
             warnings: vec![],
             serving: vec![],
             cold_start: vec![],
+        interference: vec![],
         }
     }
 

@@ -56,7 +56,7 @@ pub struct Chart {
 }
 
 /// Colour of the environment at `index` in the results (stable across charts).
-fn colour(index: usize) -> RGBColor {
+pub(crate) fn colour(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
@@ -68,7 +68,7 @@ pub(crate) fn chart_err(id: &str, e: impl std::fmt::Display) -> ReportError {
 }
 
 /// Draws the labels of `chart`'s series at `position`, in the charts' one style.
-fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
     id: &str,

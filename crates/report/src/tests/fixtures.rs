@@ -281,6 +281,7 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
         warnings: vec![],
         serving: vec![],
         cold_start: vec![],
+        interference: vec![],
     };
     summarize_all(&mut file);
     file

@@ -1,0 +1,538 @@
+//! Interference (`isobench interference`): how much busy neighbours of the
+//! same environment slow a serving victim.
+//!
+//! A **trial** of an environment is one fresh victim: a serving agent
+//! (`serve`, requests on its input) warmed up with requests one at a time,
+//! then driven at every level `K = 0 … Kmax` of neighbours, the levels in
+//! an order shuffled per trial with the experiment's seed (so the host's
+//! drift within a trial does not line up with K). One level: start K
+//! neighbours of the same environment, one after another, with the same
+//! `--vcpus` / `--memory` limits (the lifecycle's launch applies them to
+//! every instance), wait for each one's `ready`; drive the victim with
+//! seeded Poisson arrivals at the target QPS for `--duration` seconds (the
+//! serving load generator's Server scenario, the same arrival times at
+//! every level of the trial); meter the neighbours' CPU over the drive;
+//! stop them. A neighbour the runtime refuses (or that fails before
+//! `ready`) is recorded with its reason and that level of that trial is
+//! not measured.
+//!
+//! Trials run in rounds: each round is one trial of every environment, the
+//! environments taking turns in an order shuffled with the seed. Around
+//! every trial the host-speed probe of `isobench run` is timed. The
+//! target QPS, unless `--qps` gives it, is half the capacity the
+//! environment's first victim showed in its warm-up (`1 / median latency`),
+//! then fixed for its later trials. The levels' figures and verdicts
+//! against K = 0 are computed by
+//! [`isobench_results::InterferenceResult::summarize`].
+
+use std::time::Duration;
+
+use isobench_environments::{EnvKind, RunLabel};
+use isobench_records::invocation::DEFAULT_NOISE_MIB;
+use isobench_records::{AgentInvocation, Listen, NoiseLoad};
+use isobench_results::{
+    Calibration, InterferenceResult, LevelSample, NeighbourLoad, TrialProbe,
+};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::context::{results_path, RunContext, RunObserver};
+use crate::lifecycle::{Channels, Lab, LaunchRequest, LiveInstance, Unready};
+use crate::modes::batch::round_order;
+use crate::modes::serving::channel::InstanceChannel;
+use crate::modes::serving::loadgen::{run_load, summarize, Load, Session};
+use crate::modes::serving::{transport_refusal, Scenario, ServeError, TransportKind};
+use crate::HarnessError;
+
+/// Iterations an `inference` neighbour is asked for: far more than any
+/// level lasts (it is stopped at the end of its level).
+pub const INFERENCE_NEIGHBOUR_ITERATIONS: u64 = 1_000_000_000;
+
+/// Fraction of the warm-up's capacity the victim is driven at when `--qps`
+/// is not given.
+pub const DEFAULT_LOAD_FRACTION: f64 = 0.5;
+
+/// What an interference experiment does besides the common options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterferenceSettings {
+    /// The most neighbours (`--neighbours`, Kmax); levels run from 0 to it.
+    pub neighbours: u32,
+    /// What the neighbours run (`--neighbour-load`).
+    pub load: NeighbourLoad,
+    /// The victim's arrival rate (`--qps`; default: half the capacity
+    /// estimated from the first trial's warm-up).
+    pub qps: Option<f64>,
+    /// Seconds each level drives the victim (`--duration`).
+    pub duration: Duration,
+    /// Trials per environment (`--trials`).
+    pub trials: u32,
+    /// Requests the victim answers one at a time before a trial's levels
+    /// (not recorded; their median estimates the capacity).
+    pub warmup_requests: u64,
+    /// Longest wait for an answer before the pending requests count as lost.
+    pub response_timeout: Duration,
+}
+
+impl Default for InterferenceSettings {
+    fn default() -> Self {
+        InterferenceSettings {
+            neighbours: 2,
+            load: NeighbourLoad::Cpu,
+            qps: None,
+            duration: Duration::from_secs(5),
+            trials: 3,
+            warmup_requests: 20,
+            response_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+impl InterferenceSettings {
+    /// Checks the values: at least one neighbour and one trial, a positive
+    /// rate and duration.
+    pub fn validate(&self) -> Result<(), HarnessError> {
+        let invalid = |text: String| Err(HarnessError::Invalid(text));
+        if self.neighbours == 0 {
+            return invalid(
+                "--neighbours 0: give at least 1 neighbour (K = 0, no neighbours, is always measured)"
+                    .into(),
+            );
+        }
+        if self.trials == 0 {
+            return invalid("--trials 0: give at least 1 trial (2 or more for verdicts)".into());
+        }
+        if let Some(qps) = self.qps {
+            if !(qps.is_finite() && qps > 0.0) {
+                return invalid(format!(
+                    "--qps {qps}: give a positive number of queries per second"
+                ));
+            }
+        }
+        if self.duration.is_zero() {
+            return invalid("--duration 0: give each level at least a fraction of a second".into());
+        }
+        if self.warmup_requests == 0 {
+            return invalid(
+                "--warmup-requests 0: the victim needs at least 1 warm-up request".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// MiB of each of the memory streamer's three buffers: the default 64, or
+/// less so that the three take at most 3/8 of a `--memory` limit.
+pub fn noise_mib(memory_limit_mib: Option<u64>) -> u64 {
+    match memory_limit_mib {
+        Some(limit) => (limit / 8).clamp(1, DEFAULT_NOISE_MIB),
+        None => DEFAULT_NOISE_MIB,
+    }
+}
+
+/// The order of the levels `0..=max` in `trial` of the environment at
+/// `env_index`: shuffled with the experiment's seed.
+pub fn level_order(max: u32, trial: u32, env_index: usize, seed: u64) -> Vec<u32> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+        seed ^ 0x1A7E_4FE4_0000_0000 ^ (u64::from(trial) << 16) ^ env_index as u64,
+    );
+    let mut order: Vec<u32> = (0..=max).collect();
+    order.shuffle(&mut rng);
+    order
+}
+
+/// Runs the interference experiment on every environment, then adds the
+/// results to `results.json` in the output directory (replacing earlier
+/// interference results of the same environment, workload and load).
+pub fn interference(
+    ctx: &RunContext,
+    settings: &InterferenceSettings,
+    observer: &dyn RunObserver,
+) -> Result<Vec<InterferenceResult>, HarnessError> {
+    settings.validate()?;
+    let workload = ctx.config.workload().to_string();
+    let common = &ctx.config.common;
+    let mut lab = Lab::open(ctx);
+    let mut results: Vec<InterferenceResult> = Vec::new();
+    let mut runnable: Vec<EnvKind> = Vec::new();
+    for &kind in &common.environments {
+        let caps = ctx.source.capabilities(kind);
+        let mut result = InterferenceResult {
+            env: kind.name().into(),
+            workload: workload.clone(),
+            load: Some(settings.load),
+            max_neighbours: settings.neighbours,
+            transport: caps.input.transport_name().into(),
+            target_qps: settings.qps,
+            qps_estimated: settings.qps.is_none(),
+            duration_seconds: settings.duration.as_secs_f64(),
+            trials: settings.trials,
+            vcpus: common.vcpus,
+            memory_mib: common.memory,
+            noise_mib: (settings.load == NeighbourLoad::Memory).then(|| noise_mib(common.memory)),
+            ..InterferenceResult::default()
+        };
+        if let Some(refusal) = transport_refusal(caps, TransportKind::Stdio) {
+            result.absent = Some(format!("`{kind}` {refusal}"));
+        } else {
+            match lab.prepare(kind) {
+                Ok(prepared) => {
+                    result.emulated = prepared.facts().emulated;
+                    runnable.push(kind);
+                }
+                Err(unready @ Unready::Unavailable { .. }) => {
+                    result.absent = Some(format!("unavailable: {unready}"))
+                }
+                Err(unready) => result.absent = Some(unready.to_string()),
+            }
+        }
+        if let Some(absent) = &result.absent {
+            observer.message(&format!("{kind}: no trials: {absent}"));
+        }
+        results.push(result);
+    }
+    'rounds: for trial in 1..=settings.trials {
+        for kind in round_order(&runnable, trial, common.seed) {
+            if lab.interrupted() {
+                break 'rounds;
+            }
+            let env_index = common
+                .environments
+                .iter()
+                .position(|&k| k == kind)
+                .unwrap_or(0);
+            let result = results
+                .iter_mut()
+                .find(|r| r.env == kind.name())
+                .expect("every environment has a result");
+            let mut trial_run = Trial {
+                lab: &mut lab,
+                kind,
+                trial,
+                env_index,
+                settings,
+                observer,
+                result,
+            };
+            if let Err(e) = trial_run.run() {
+                observer.message(&format!("{kind}: trial {trial} failed: {e}"));
+                trial_run.result.failures.push(format!("trial {trial}: {e}"));
+            }
+        }
+    }
+    for &kind in &runnable {
+        if let Err(e) = lab.teardown(kind) {
+            observer.message(&format!("{kind}: clean-up: {e}"));
+        }
+    }
+    drop(lab);
+    let options = isobench_stats::DecisionOptions::default();
+    for r in &mut results {
+        r.summarize(common.seed, &options);
+    }
+    save(ctx, &results)?;
+    if ctx.interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(HarnessError::Interrupted(results_path(&common.output)));
+    }
+    Ok(results)
+}
+
+/// One trial of one environment.
+struct Trial<'l, 'c, 'r> {
+    lab: &'l mut Lab<'c>,
+    kind: EnvKind,
+    trial: u32,
+    env_index: usize,
+    settings: &'r InterferenceSettings,
+    observer: &'r dyn RunObserver,
+    result: &'r mut InterferenceResult,
+}
+
+impl Trial<'_, '_, '_> {
+    /// The launch of one instance of the trial (`slot` 0: the victim).
+    fn request(&self, invocation: AgentInvocation, level: u32, slot: u32) -> LaunchRequest {
+        LaunchRequest {
+            invocation,
+            label: RunLabel::Interference {
+                trial: self.trial,
+                level,
+                slot,
+            },
+            channels: Channels {
+                input: true,
+                ..Channels::default()
+            },
+            sample: false,
+        }
+    }
+
+    fn assets(&mut self) -> std::path::PathBuf {
+        self.lab
+            .prepared(self.kind)
+            .map(|p| p.assets_inside())
+            .unwrap_or_default()
+    }
+
+    /// What a neighbour runs.
+    fn neighbour_invocation(&mut self) -> AgentInvocation {
+        let config = &self.lab.context().config;
+        match self.settings.load {
+            NeighbourLoad::Cpu => AgentInvocation::noise(NoiseLoad::Cpu, DEFAULT_NOISE_MIB),
+            NeighbourLoad::Memory => {
+                AgentInvocation::noise(NoiseLoad::Memory, noise_mib(config.common.memory))
+            }
+            NeighbourLoad::Inference => {
+                let assets = self.assets();
+                AgentInvocation::run(
+                    config.model_spec(&assets),
+                    INFERENCE_NEIGHBOUR_ITERATIONS,
+                    0,
+                )
+            }
+        }
+    }
+
+    /// Probe, victim, levels, probe: the trial's samples go into the result.
+    fn run(&mut self) -> Result<(), ServeError> {
+        let before = crate::calibration::probe();
+        let assets = self.assets();
+        let invocation = self
+            .lab
+            .context()
+            .config
+            .serve_invocation(&assets, Listen::Stdio);
+        let request = self.request(invocation, 0, 0);
+        let mut victim = self
+            .lab
+            .launch(self.kind, request)
+            .map_err(ServeError::Launch)?;
+        let outcome = self.drive(&mut victim);
+        let stopped = victim.stop();
+        let warmup_p50_us = outcome?;
+        stopped.exit.map_err(|source| ServeError::Env {
+            what: "stopping the victim",
+            source,
+        })?;
+        let after = crate::calibration::probe();
+        self.result.probes.push(TrialProbe {
+            trial: self.trial,
+            calibration: Calibration { before, after },
+            warmup_p50_us,
+        });
+        Ok(())
+    }
+
+    /// Warms the victim up, fixes the rate, then measures every level;
+    /// returns the warm-up's median latency, µs.
+    fn drive(&mut self, victim: &mut LiveInstance) -> Result<f64, ServeError> {
+        let kind = self.kind;
+        let ctx = self.lab.context();
+        victim.wait_ready().map_err(ServeError::Start)?;
+        let mut channel = InstanceChannel::new(victim.instance());
+        let mut session = Session::new(&mut channel, &ctx.interrupted);
+        session.response_timeout = self.settings.response_timeout;
+        let seed = ctx.config.common.seed;
+        let warm = run_load(
+            &mut session,
+            &Load {
+                scenario: Scenario::SingleStream,
+                min_duration: Duration::ZERO,
+                min_queries: self.settings.warmup_requests,
+                samples_per_query: 1,
+                qps: 0.0,
+                bound: None,
+                seed,
+                empty: false,
+            },
+        )?;
+        if warm.counts.answered == 0 || warm.counts.lost > 0 {
+            return Err(ServeError::WarmupUnanswered {
+                answered: warm.counts.answered,
+                sent: warm.counts.sent,
+            });
+        }
+        if warm.counts.errors > 0 {
+            return Err(ServeError::WarmupFailed {
+                first_error: warm.first_errors.first().cloned().unwrap_or_default(),
+            });
+        }
+        let warmup_p50_us = (warm.histogram.value_at_quantile(0.5) as f64).max(1.0);
+        let qps = match self.result.target_qps {
+            Some(qps) => qps,
+            None => {
+                let qps = DEFAULT_LOAD_FRACTION * 1e6 / warmup_p50_us;
+                self.observer.message(&format!(
+                    "{kind}: warm-up median {:.2} ms: capacity about {:.1} QPS; driving the victim at {qps:.1} QPS (half of it) in every trial",
+                    warmup_p50_us / 1e3,
+                    1e6 / warmup_p50_us
+                ));
+                self.result.target_qps = Some(qps);
+                qps
+            }
+        };
+        let order = level_order(self.settings.neighbours, self.trial, self.env_index, seed);
+        for (position, &k) in order.iter().enumerate() {
+            if ctx.interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(ServeError::Interrupted);
+            }
+            let Some(neighbours) = self.start_neighbours(k) else {
+                continue;
+            };
+            let meters: Vec<_> = neighbours.iter().map(|n| n.meter().read()).collect();
+            let started = std::time::Instant::now();
+            let load = Load {
+                scenario: Scenario::Server,
+                min_duration: self.settings.duration,
+                min_queries: 1,
+                samples_per_query: 1,
+                qps,
+                bound: None,
+                seed: seed ^ u64::from(self.trial),
+                empty: false,
+            };
+            let outcome = run_load(&mut session, &load);
+            let wall = started.elapsed().as_secs_f64();
+            let cores: Option<f64> = neighbours
+                .iter()
+                .zip(&meters)
+                .map(|(n, before)| {
+                    let (before, after) = (before.as_ref()?, n.meter().read()?);
+                    Some((after.cpu_seconds - before.cpu_seconds).max(0.0) / wall)
+                })
+                .sum();
+            self.stop_neighbours(neighbours, k);
+            let outcome = outcome?;
+            let latency = summarize(&outcome.histogram);
+            self.observer.message(&format!(
+                "{kind}: trial {}, K={k}: p50 {:.2} ms, p99 {:.2} ms over {} requests at {:.1} QPS{}",
+                self.trial,
+                latency.p50_us / 1e3,
+                latency.p99_us / 1e3,
+                outcome.counts.answered,
+                outcome.qps(),
+                cores.map_or_else(String::new, |c| format!("; neighbours used {c:.2} cores"))
+            ));
+            if outcome.counts.lost > 0 || outcome.counts.errors > 0 {
+                self.result.failures.push(format!(
+                    "trial {}, K={k}: {} request(s) lost, {} answered with an error{}",
+                    self.trial,
+                    outcome.counts.lost,
+                    outcome.counts.errors,
+                    outcome
+                        .first_errors
+                        .first()
+                        .map_or_else(String::new, |e| format!(" (first: {e})"))
+                ));
+            }
+            self.result.samples.push(LevelSample {
+                trial: self.trial,
+                neighbours: k,
+                position: position as u32 + 1,
+                achieved_qps: outcome.qps(),
+                counts: outcome.counts.clone(),
+                latency,
+                neighbour_cores: if k == 0 { Some(0.0) } else { cores },
+            });
+        }
+        Ok(warmup_p50_us)
+    }
+
+    /// Starts `k` neighbours one after another and waits for each one's
+    /// `ready`; `None` (the ones started are stopped, the refusal is
+    /// recorded) when one is refused or fails first.
+    fn start_neighbours(&mut self, k: u32) -> Option<Vec<LiveInstance>> {
+        let mut neighbours: Vec<LiveInstance> = Vec::new();
+        for slot in 1..=k {
+            let invocation = self.neighbour_invocation();
+            let request = self.request(invocation, k, slot);
+            let started = self
+                .lab
+                .launch(self.kind, request)
+                .map_err(|e| e.to_string())
+                .and_then(|mut live| match live.wait_ready() {
+                    Ok(_) => Ok(live),
+                    Err(e) => {
+                        let why = e.to_string();
+                        let _ = live.stop();
+                        Err(why)
+                    }
+                });
+            match started {
+                Ok(live) => neighbours.push(live),
+                Err(why) => {
+                    let refusal = format!("trial {}, K={k}: neighbour {slot}: {why}", self.trial);
+                    self.observer
+                        .message(&format!("{}: {refusal} (level skipped)", self.kind));
+                    self.result.refusals.push(refusal);
+                    self.stop_neighbours(neighbours, k);
+                    return None;
+                }
+            }
+        }
+        Some(neighbours)
+    }
+
+    /// Stops the neighbours of level `k`; a failure to stop one is recorded.
+    fn stop_neighbours(&mut self, neighbours: Vec<LiveInstance>, k: u32) {
+        for (slot, neighbour) in neighbours.into_iter().enumerate() {
+            if let Err(e) = neighbour.stop().exit {
+                self.result.failures.push(format!(
+                    "trial {}, K={k}: stopping neighbour {}: {e}",
+                    self.trial,
+                    slot + 1
+                ));
+            }
+        }
+    }
+}
+
+/// Adds `results` to `results.json` in the output directory (creating it
+/// when absent), replacing entries of the same environment, workload and load.
+fn save(ctx: &RunContext, results: &[InterferenceResult]) -> Result<(), HarnessError> {
+    crate::modes::update_results(ctx, |file| {
+        file.interference.retain(|old| {
+            !results.iter().any(|new| {
+                new.env == old.env && new.workload == old.workload && new.load == old.load
+            })
+        });
+        file.interference.extend(results.iter().cloned());
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_shuffled_per_trial_and_seeded() {
+        let a = level_order(4, 1, 0, 7);
+        assert_eq!(a, level_order(4, 1, 0, 7));
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![0, 1, 2, 3, 4]);
+        let orders: Vec<Vec<u32>> = (1..=6).map(|t| level_order(4, t, 0, 7)).collect();
+        assert!(orders.windows(2).any(|w| w[0] != w[1]), "{orders:?}");
+    }
+
+    #[test]
+    fn the_streamer_fits_a_memory_limit() {
+        assert_eq!(noise_mib(None), 64);
+        assert_eq!(noise_mib(Some(4096)), 64);
+        assert_eq!(noise_mib(Some(256)), 32);
+        assert_eq!(noise_mib(Some(4)), 1);
+    }
+
+    #[test]
+    fn settings_name_the_bad_flag() {
+        let bad = |s: InterferenceSettings| s.validate().unwrap_err().to_string();
+        assert!(InterferenceSettings::default().validate().is_ok());
+        let d = InterferenceSettings::default;
+        assert!(bad(InterferenceSettings { qps: Some(0.0), ..d() }).contains("--qps 0"));
+        assert!(bad(InterferenceSettings { trials: 0, ..d() }).contains("--trials 0"));
+        assert!(bad(InterferenceSettings { neighbours: 0, ..d() }).contains("--neighbours 0"));
+        assert!(bad(InterferenceSettings {
+            duration: Duration::ZERO,
+            ..d()
+        })
+        .contains("--duration"));
+    }
+}
