@@ -33,8 +33,11 @@ pub struct InterferenceArgs {
     #[arg(long, value_enum, default_value_t = LoadArg::Cpu)]
     pub neighbour_load: LoadArg,
     /// The victim's arrival rate, queries per second (seeded Poisson
-    /// arrivals); default: half the capacity its first warm-up shows, per
-    /// environment, then fixed for every trial.
+    /// arrivals); default: half the capacity the first trial's victim shows
+    /// after its warm-up (the lower of 1 / median latency and a burst's
+    /// throughput), halved until the victim alone keeps its median latency
+    /// within 3× the warm-up's (at least 1 ms), per environment, then fixed
+    /// for every trial.
     #[arg(long)]
     pub qps: Option<f64>,
     /// Seconds each level (each K) drives the victim.
@@ -112,8 +115,7 @@ pub fn interference(args: InterferenceArgs, cache: &Path) -> Result<i32> {
     );
     let session = Session::open(config, facts, &options)?;
     let config = &session.ctx.config;
-    let outcome =
-        isobench_harness::interference::interference(&session.ctx, &settings, &Messages);
+    let outcome = isobench_harness::interference::interference(&session.ctx, &settings, &Messages);
     let results = match mode::finished(outcome)? {
         Ok(results) => results,
         Err(code) => return Ok(code),

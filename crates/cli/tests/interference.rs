@@ -63,6 +63,7 @@ fn check_levels(r: &InterferenceResult, trials: u32, max: u32) {
     }
     assert_eq!(r.levels.len() as u32, max + 1);
     assert!(r.target_qps.is_some_and(|q| q > 0.0) && r.qps_estimated);
+    assert!(r.capacity_qps.is_some_and(|c| c > r.target_qps.unwrap()));
 }
 
 #[test]
@@ -135,11 +136,14 @@ fn cpu_neighbours_slow_a_runc_victim_more_as_k_grows() {
     // The terminal, report.md and report.html show it.
     assert!(
         stdout.contains("oci-runc cpu K=2 vs K=0: p99 ")
-            && stdout.contains("half the capacity its first warm-up showed"),
+            && stdout.contains("chosen from its capacity"),
         "{stdout}"
     );
     let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
-    assert!(md.contains("**Interference**") && md.contains("p99 ×K0"), "{md}");
+    assert!(
+        md.contains("**Interference**") && md.contains("p99 ×K0"),
+        "{md}"
+    );
     let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(
         html.contains("id=\"interference-p99\"") && html.contains("id=\"interference-table\""),
@@ -202,7 +206,10 @@ fn bad_flags_are_one_line_errors() {
         args.extend_from_slice(flags);
         let o = run(&args);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(!o.status.success() && err.contains(expected), "{flags:?}: {err}");
+        assert!(
+            !o.status.success() && err.contains(expected),
+            "{flags:?}: {err}"
+        );
         assert_eq!(err.trim().lines().count(), 1, "{flags:?}: {err}");
     }
     assert!(!dir.path().join("results.json").exists());

@@ -12,7 +12,7 @@ use plotters::prelude::*;
 
 use crate::charts::{chart_err, colour, draw_legend, render_sized, Chart, FG, GRID, WIDTH};
 use crate::format::{tick, DASH};
-use crate::text_table::{Align, TextTable};
+use crate::text_table::{wrap, Align, TextTable, TERMINAL_COLUMNS};
 use crate::verdict::Verdict;
 use crate::ReportError;
 
@@ -46,11 +46,29 @@ fn ms(us: f64) -> String {
     format!("{v:.decimals$}")
 }
 
+/// A ratio in at most 7 characters: `1.85`, `236`, `1.8e19`.
+fn ratio_text(x: f64) -> String {
+    if !x.is_finite() {
+        DASH.into()
+    } else if x < 100.0 {
+        format!("{x:.2}")
+    } else if x < 1e4 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1e}")
+    }
+}
+
 /// `1.85× [1.20, 2.86]` (the interval the verdict used), or the ratio alone.
 fn slowdown(d: &Decision, with_interval: bool) -> String {
     match d.interval {
-        Some(i) if with_interval => format!("{:.2}× [{:.2}, {:.2}]", d.ratio, i.low, i.high),
-        _ => format!("{:.2}×", d.ratio),
+        Some(i) if with_interval => format!(
+            "{}× [{}, {}]",
+            ratio_text(d.ratio),
+            ratio_text(i.low),
+            ratio_text(i.high)
+        ),
+        _ => format!("{}×", ratio_text(d.ratio)),
     }
 }
 
@@ -147,7 +165,10 @@ pub fn setup_lines(results: &[InterferenceResult]) -> Vec<String> {
         .filter(|r| r.absent.is_none())
         .map(|r| {
             let qps = match (r.target_qps, r.qps_estimated) {
-                (Some(q), true) => format!("{q:.1} QPS (half the capacity its first warm-up showed)"),
+                (Some(q), true) => format!(
+                    "{q:.1} QPS (chosen from its capacity, {} QPS, measured in the first trial)",
+                    r.capacity_qps.map_or_else(|| DASH.into(), |c| format!("{c:.1}"))
+                ),
                 (Some(q), false) => format!("{q:.1} QPS (--qps)"),
                 (None, _) => "no rate (no trial ran)".into(),
             };
@@ -188,10 +209,11 @@ pub fn verdict_lines(results: &[InterferenceResult]) -> Vec<String> {
     let mut lines = Vec::new();
     for r in results {
         for level in r.levels.iter().filter(|l| l.neighbours > 0) {
+            // An inconclusive label carries the interval itself.
             let part = |name: &str, d: &Option<Decision>| match d {
                 Some(d) => format!(
                     "{name} {} {}",
-                    slowdown(d, true),
+                    slowdown(d, d.outcome != isobench_stats::Outcome::Inconclusive),
                     Verdict::Decided(d).label()
                 ),
                 None => format!("{name}: fewer than 2 trials at both levels, no verdict"),
@@ -232,15 +254,21 @@ pub fn definitions(results: &[InterferenceResult]) -> Vec<(String, String)> {
 pub fn interference_table(results: &[InterferenceResult]) -> String {
     let mut out = String::new();
     for line in setup_lines(results) {
-        out.push_str(&first_chars(&line, 200));
-        out.push('\n');
+        for part in wrap(&line, TERMINAL_COLUMNS, "", "    ") {
+            out.push_str(&part);
+            out.push('\n');
+        }
     }
-    let mut table = TextTable::new(
-        HEADERS
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (*h, if i < 2 || i == 7 { Align::Left } else { Align::Right })),
-    );
+    let mut table = TextTable::new(HEADERS.iter().enumerate().map(|(i, h)| {
+        (
+            *h,
+            if i < 2 || i == 7 {
+                Align::Left
+            } else {
+                Align::Right
+            },
+        )
+    }));
     for (cells, under) in rows(results) {
         table.row(cells);
         if let Some(under) = under {
@@ -252,7 +280,10 @@ pub fn interference_table(results: &[InterferenceResult]) -> String {
     if !verdicts.is_empty() {
         out.push_str(&format!("\n{VERDICTS_HEADING}\n"));
         for line in verdicts {
-            out.push_str(&format!("  {line}\n"));
+            for part in wrap(&line, TERMINAL_COLUMNS, "  ", "      ") {
+                out.push_str(&part);
+                out.push('\n');
+            }
         }
     }
     out
@@ -330,10 +361,7 @@ pub fn p99_chart(results: &[InterferenceResult]) -> Result<Option<Chart>, Report
             let c = colour(i);
             let style = ShapeStyle::from(&c).stroke_width(2);
             chart
-                .draw_series(LineSeries::new(
-                    points.iter().map(|p| (p.0, p.1)),
-                    style,
-                ))
+                .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), style))
                 .map_err(|e| chart_err(id, e))?
                 .label(name.as_str())
                 .legend(move |(x, y)| {
@@ -441,18 +469,16 @@ mod tests {
         assert!(table.contains("1 (ref)"), "{table}");
         assert!(table.contains("neighbour 2: launch: no memory"), "{table}");
         assert!(table.contains("oci-runc cpu K=2 vs K=0: p99 "), "{table}");
-        assert!(
-            table.contains("half the capacity its first warm-up showed"),
-            "{table}"
-        );
-        let body: Vec<&str> = table
-            .lines()
-            .filter(|l| !l.contains("victim over"))
-            .collect();
-        assert!(
-            body.iter().all(|l| l.chars().count() <= 100),
-            "{table}"
-        );
+        assert!(table.contains("chosen from its capacity"), "{table}");
+        assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+    }
+
+    #[test]
+    fn ratios_stay_short_whatever_their_size() {
+        assert_eq!(ratio_text(1.8549), "1.85");
+        assert_eq!(ratio_text(236.4), "236");
+        assert_eq!(ratio_text(1.8388e19), "1.8e19");
+        assert_eq!(ratio_text(0.0004), "0.00");
     }
 
     #[test]

@@ -48,7 +48,6 @@ pub mod verdict;
 pub mod words;
 
 pub use cold_start::cold_start_table;
-pub use interference::interference_table;
 pub use compare::{
     compare_environments, compare_files, CompareOptions, CompareReport, CompareRow, FileChecks,
     Side, COMPARE_FORMAT_VERSION, HOST_DRIFT_THRESHOLD,
@@ -57,6 +56,7 @@ pub use export::{
     raw_csv, terminal_table, terminal_table_with, write_reports, CsvExporter, ExportFormat,
     Exporter, HtmlExporter, JsonExporter, MarkdownExporter, TerminalOptions,
 };
+pub use interference::interference_table;
 pub use merged::{merged_html, merged_markdown};
 pub use paper::render_paper_table;
 pub use serving::serving_table;

@@ -8,17 +8,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub mod cold_start;
-pub mod interference;
 pub mod design;
+pub mod interference;
 pub mod outputs;
 pub mod serving;
 pub mod warnings;
 
 pub use cold_start::{ColdStartResult, ColdStartSample, Phase, PhaseTime, StartType};
+pub use design::{MemoryDifference, Plan, RunDesign, Stop};
 pub use interference::{
     InterferenceLevel, InterferenceResult, LevelSample, NeighbourLoad, TrialProbe,
 };
-pub use design::{MemoryDifference, Plan, RunDesign, Stop};
 
 pub use outputs::{EnvOutput, InputOutputs, OutputCheck, OutputMismatch};
 pub use serving::{LatencySummary, PeakStep, RequestCounts, ServingResult};
@@ -747,7 +747,7 @@ mod tests {
             warnings: vec![],
             serving: vec![],
             cold_start: vec![],
-        interference: vec![],
+            interference: vec![],
         }
     }
 

@@ -20,8 +20,10 @@
 //! environments taking turns in an order shuffled with the seed. Around
 //! every trial the host-speed probe of `isobench run` is timed. The
 //! target QPS, unless `--qps` gives it, is half the capacity the
-//! environment's first victim showed in its warm-up (`1 / median latency`),
-//! then fixed for its later trials. The levels' figures and verdicts
+//! environment's first victim showed after its warm-up (the lower of `1 /
+//! median warm-up latency` and the throughput of a burst of requests sent at
+//! once), halved until the victim alone keeps its median latency within 3×
+//! its warm-up median (at least 1 ms) at it, then fixed for its later trials. The levels' figures and verdicts
 //! against K = 0 are computed by
 //! [`isobench_results::InterferenceResult::summarize`].
 
@@ -30,9 +32,7 @@ use std::time::Duration;
 use isobench_environments::{EnvKind, RunLabel};
 use isobench_records::invocation::DEFAULT_NOISE_MIB;
 use isobench_records::{AgentInvocation, Listen, NoiseLoad};
-use isobench_results::{
-    Calibration, InterferenceResult, LevelSample, NeighbourLoad, TrialProbe,
-};
+use isobench_results::{Calibration, InterferenceResult, LevelSample, NeighbourLoad, TrialProbe};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
@@ -48,9 +48,20 @@ use crate::HarnessError;
 /// level lasts (it is stopped at the end of its level).
 pub const INFERENCE_NEIGHBOUR_ITERATIONS: u64 = 1_000_000_000;
 
-/// Fraction of the warm-up's capacity the victim is driven at when `--qps`
-/// is not given.
+/// Fraction of the victim's capacity it is driven at when `--qps` is not
+/// given.
 pub const DEFAULT_LOAD_FRACTION: f64 = 0.5;
+
+/// The default rate is halved until the victim alone keeps its median
+/// latency within this many times its warm-up median (at least 1 ms).
+pub const RATE_BOUND_FACTOR: f64 = 3.0;
+
+/// Most runs the default rate's check makes.
+pub const MAX_RATE_STEPS: u32 = 6;
+
+/// Requests of the burst that measures the victim's throughput (at least
+/// the warm-up's count).
+pub const CAPACITY_BURST: u64 = 200;
 
 /// What an interference experiment does besides the common options.
 #[derive(Debug, Clone, PartialEq)]
@@ -215,7 +226,10 @@ pub fn interference(
             };
             if let Err(e) = trial_run.run() {
                 observer.message(&format!("{kind}: trial {trial} failed: {e}"));
-                trial_run.result.failures.push(format!("trial {trial}: {e}"));
+                trial_run
+                    .result
+                    .failures
+                    .push(format!("trial {trial}: {e}"));
             }
         }
     }
@@ -359,11 +373,12 @@ impl Trial<'_, '_, '_> {
         let qps = match self.result.target_qps {
             Some(qps) => qps,
             None => {
-                let qps = DEFAULT_LOAD_FRACTION * 1e6 / warmup_p50_us;
+                let capacity = self.capacity(&mut session, warmup_p50_us)?;
+                self.result.capacity_qps = Some(capacity);
+                let qps = self.sustainable(&mut session, capacity, warmup_p50_us)?;
                 self.observer.message(&format!(
-                    "{kind}: warm-up median {:.2} ms: capacity about {:.1} QPS; driving the victim at {qps:.1} QPS (half of it) in every trial",
-                    warmup_p50_us / 1e3,
-                    1e6 / warmup_p50_us
+                    "{kind}: capacity about {capacity:.1} QPS (warm-up median {:.2} ms); driving the victim at {qps:.1} QPS in every trial",
+                    warmup_p50_us / 1e3
                 ));
                 self.result.target_qps = Some(qps);
                 qps
@@ -409,7 +424,9 @@ impl Trial<'_, '_, '_> {
                 latency.p99_us / 1e3,
                 outcome.counts.answered,
                 outcome.qps(),
-                cores.map_or_else(String::new, |c| format!("; neighbours used {c:.2} cores"))
+                cores
+                    .filter(|_| k > 0)
+                    .map_or_else(String::new, |c| format!("; neighbours used {c:.2} cores"))
             ));
             if outcome.counts.lost > 0 || outcome.counts.errors > 0 {
                 self.result.failures.push(format!(
@@ -434,6 +451,77 @@ impl Trial<'_, '_, '_> {
             });
         }
         Ok(warmup_p50_us)
+    }
+
+    /// The victim's capacity, queries per second: the lower of `1 / median
+    /// warm-up latency` and the throughput of a burst of requests sent at
+    /// once (what the whole path, host side included, sustains).
+    fn capacity(&self, session: &mut Session<'_>, warmup_p50_us: f64) -> Result<f64, ServeError> {
+        let burst = run_load(
+            session,
+            &Load {
+                scenario: Scenario::Offline,
+                min_duration: Duration::ZERO,
+                min_queries: CAPACITY_BURST.max(self.settings.warmup_requests),
+                samples_per_query: 1,
+                qps: 0.0,
+                bound: None,
+                seed: 0,
+                empty: false,
+            },
+        )?;
+        let single = 1e6 / warmup_p50_us;
+        let throughput = burst.samples_per_second();
+        Ok(if burst.counts.lost == 0 && throughput > 0.0 {
+            single.min(throughput)
+        } else {
+            single
+        })
+    }
+
+    /// The default rate: [`DEFAULT_LOAD_FRACTION`] of `capacity`, halved
+    /// (at most [`MAX_RATE_STEPS`] times) until the victim alone, driven at
+    /// it for a second, keeps its median latency within [`RATE_BOUND_FACTOR`]
+    /// times its warm-up median (at least 1 ms): a rate the whole path (the
+    /// host's load generator issuing requests one by one included) sustains
+    /// without a queue, so that K = 0 is not already overloaded. (The
+    /// median, not the p99: a queue moves the median, the host's jitter
+    /// alone moves the p99 of a second's requests.)
+    fn sustainable(
+        &self,
+        session: &mut Session<'_>,
+        capacity: f64,
+        warmup_p50_us: f64,
+    ) -> Result<f64, ServeError> {
+        let bound_us = (RATE_BOUND_FACTOR * warmup_p50_us).max(1000.0);
+        let mut qps = DEFAULT_LOAD_FRACTION * capacity;
+        for step in 1..=MAX_RATE_STEPS {
+            let trial = run_load(
+                session,
+                &Load {
+                    scenario: Scenario::Server,
+                    min_duration: self.settings.duration.min(Duration::from_secs(1)),
+                    min_queries: 1,
+                    samples_per_query: 1,
+                    qps,
+                    bound: None,
+                    seed: u64::from(step),
+                    empty: false,
+                },
+            )?;
+            let p50 = trial.histogram.value_at_quantile(0.5) as f64;
+            if p50 <= bound_us || step == MAX_RATE_STEPS {
+                break;
+            }
+            self.observer.message(&format!(
+                "{}: at {qps:.1} QPS the victim alone had a median latency of {:.2} ms (over {:.2} ms): halving the rate",
+                self.kind,
+                p50 / 1e3,
+                bound_us / 1e3
+            ));
+            qps /= 2.0;
+        }
+        Ok(qps)
     }
 
     /// Starts `k` neighbours one after another and waits for each one's
@@ -526,9 +614,17 @@ mod tests {
         let bad = |s: InterferenceSettings| s.validate().unwrap_err().to_string();
         assert!(InterferenceSettings::default().validate().is_ok());
         let d = InterferenceSettings::default;
-        assert!(bad(InterferenceSettings { qps: Some(0.0), ..d() }).contains("--qps 0"));
+        assert!(bad(InterferenceSettings {
+            qps: Some(0.0),
+            ..d()
+        })
+        .contains("--qps 0"));
         assert!(bad(InterferenceSettings { trials: 0, ..d() }).contains("--trials 0"));
-        assert!(bad(InterferenceSettings { neighbours: 0, ..d() }).contains("--neighbours 0"));
+        assert!(bad(InterferenceSettings {
+            neighbours: 0,
+            ..d()
+        })
+        .contains("--neighbours 0"));
         assert!(bad(InterferenceSettings {
             duration: Duration::ZERO,
             ..d()

@@ -233,7 +233,10 @@ fn interference_md(results: &[isobench_results::InterferenceResult]) -> String {
     let cells: Vec<Vec<String>> = rows.iter().map(|(cells, _)| cells.clone()).collect();
     let headers: Vec<String> = i::HEADERS.iter().map(|h| h.to_string()).collect();
     out.push_str(&md_table(&headers, &cells, "ll"));
-    let notes: Vec<&String> = rows.iter().filter_map(|(_, under)| under.as_ref()).collect();
+    let notes: Vec<&String> = rows
+        .iter()
+        .filter_map(|(_, under)| under.as_ref())
+        .collect();
     if !notes.is_empty() {
         out.push('\n');
         for note in notes {
