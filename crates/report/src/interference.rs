@@ -289,12 +289,15 @@ pub fn interference_table(results: &[InterferenceResult]) -> String {
     out
 }
 
+/// One point of the chart: K, the mean p99 (ms) and its interval's ends (ms).
+type Point = (f64, f64, f64, f64);
+
 /// report.html's chart: the victim's p99 against the number of neighbours,
 /// one line per environment and load, each point the mean over the trials
 /// with its bootstrap 95% interval; `None` when no level was measured.
 pub fn p99_chart(results: &[InterferenceResult]) -> Result<Option<Chart>, ReportError> {
     let id = "interference-p99";
-    let series: Vec<(String, Vec<(f64, f64, f64, f64)>)> = results
+    let series: Vec<(String, Vec<Point>)> = results
         .iter()
         .map(|r| {
             let points = r
