@@ -35,7 +35,8 @@ pub struct InterferenceArgs {
     /// The victim's arrival rate, queries per second (seeded Poisson
     /// arrivals); default: half the capacity the first trial's victim shows
     /// after its warm-up (the lower of 1 / median latency and a burst's
-    /// throughput), halved until the victim alone keeps its median latency
+    /// throughput), at most 200 (the load generator shares the host), halved
+    /// until the victim alone keeps its median latency
     /// within 3× the warm-up's (at least 1 ms), per environment, then fixed
     /// for every trial.
     #[arg(long)]

@@ -157,7 +157,8 @@ pub struct InterferenceResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_qps: Option<f64>,
     /// True when `target_qps` was chosen by isobench, false when given
-    /// (`--qps`): half of [`InterferenceResult::capacity_qps`], halved until
+    /// (`--qps`): half of [`InterferenceResult::capacity_qps`] (at most 200
+    /// QPS, so that the host's load generator stays a light load), halved until
     /// the victim alone, driven at it for a second, kept its median latency
     /// within 3× its warm-up median (at least 1 ms).
     #[serde(default)]

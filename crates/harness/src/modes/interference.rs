@@ -22,7 +22,7 @@
 //! target QPS, unless `--qps` gives it, is half the capacity the
 //! environment's first victim showed after its warm-up (the lower of `1 /
 //! median warm-up latency` and the throughput of a burst of requests sent at
-//! once), halved until the victim alone keeps its median latency within 3×
+//! once), at most 200 QPS, halved until the victim alone keeps its median latency within 3×
 //! its warm-up median (at least 1 ms) at it, then fixed for its later trials. The levels' figures and verdicts
 //! against K = 0 are computed by
 //! [`isobench_results::InterferenceResult::summarize`].
@@ -51,6 +51,12 @@ pub const INFERENCE_NEIGHBOUR_ITERATIONS: u64 = 1_000_000_000;
 /// Fraction of the victim's capacity it is driven at when `--qps` is not
 /// given.
 pub const DEFAULT_LOAD_FRACTION: f64 = 0.5;
+
+/// The highest default rate, queries per second: the host's load generator
+/// writes every request on its own and competes with the instances for the
+/// CPU like the neighbours do; beyond this rate on a small host it would be
+/// a noisy neighbour of its own (give `--qps` for more).
+pub const MAX_DEFAULT_QPS: f64 = 200.0;
 
 /// The default rate is halved until the victim alone keeps its median
 /// latency within this many times its warm-up median (at least 1 ms).
@@ -479,7 +485,8 @@ impl Trial<'_, '_, '_> {
         })
     }
 
-    /// The default rate: [`DEFAULT_LOAD_FRACTION`] of `capacity`, halved
+    /// The default rate: [`DEFAULT_LOAD_FRACTION`] of `capacity` (at most
+    /// [`MAX_DEFAULT_QPS`]), halved
     /// (at most [`MAX_RATE_STEPS`] times) until the victim alone, driven at
     /// it for a second, keeps its median latency within [`RATE_BOUND_FACTOR`]
     /// times its warm-up median (at least 1 ms): a rate the whole path (the
@@ -494,7 +501,7 @@ impl Trial<'_, '_, '_> {
         warmup_p50_us: f64,
     ) -> Result<f64, ServeError> {
         let bound_us = (RATE_BOUND_FACTOR * warmup_p50_us).max(1000.0);
-        let mut qps = DEFAULT_LOAD_FRACTION * capacity;
+        let mut qps = (DEFAULT_LOAD_FRACTION * capacity).min(MAX_DEFAULT_QPS);
         for step in 1..=MAX_RATE_STEPS {
             let trial = run_load(
                 session,
