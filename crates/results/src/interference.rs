@@ -217,7 +217,7 @@ pub const DEFINITIONS: [(&str, &str); 6] = [
     ),
     (
         "p50 ms / p99 ms",
-        "the victim's median / 99th-percentile request latency over a level (request sent → answer read by the host, HDR histogram), mean over the trials with its bootstrap 95% interval; requests arrive as a seeded Poisson process at the stated QPS, the same arrival times at every level of a trial",
+        "the victim's median / 99th-percentile request latency over a level (request sent → answer read by the host, HDR histogram), mean over the trials (report.html's chart adds its bootstrap 95% interval); requests arrive as a seeded Poisson process at the stated QPS, the same arrival times at every level of a trial",
     ),
     (
         "p99 ×K0 / p50 ×K0",

@@ -65,9 +65,14 @@ pub const RATE_BOUND_FACTOR: f64 = 3.0;
 /// Most runs the default rate's check makes.
 pub const MAX_RATE_STEPS: u32 = 6;
 
-/// Requests of the burst that measures the victim's throughput (at least
-/// the warm-up's count).
+/// Most requests of the burst that measures the victim's throughput.
 pub const CAPACITY_BURST: u64 = 200;
+
+/// Requests of the burst that measures the victim's throughput: about two
+/// seconds' worth at the warm-up's median latency, 10 to [`CAPACITY_BURST`].
+pub fn burst_size(warmup_p50_us: f64) -> u64 {
+    ((2e6 / warmup_p50_us.max(1.0)) as u64).clamp(10, CAPACITY_BURST)
+}
 
 /// What an interference experiment does besides the common options.
 #[derive(Debug, Clone, PartialEq)]
@@ -468,7 +473,7 @@ impl Trial<'_, '_, '_> {
             &Load {
                 scenario: Scenario::Offline,
                 min_duration: Duration::ZERO,
-                min_queries: CAPACITY_BURST.max(self.settings.warmup_requests),
+                min_queries: burst_size(warmup_p50_us),
                 samples_per_query: 1,
                 qps: 0.0,
                 bound: None,
@@ -606,6 +611,13 @@ mod tests {
         assert_eq!(sorted, vec![0, 1, 2, 3, 4]);
         let orders: Vec<Vec<u32>> = (1..=6).map(|t| level_order(4, t, 0, 7)).collect();
         assert!(orders.windows(2).any(|w| w[0] != w[1]), "{orders:?}");
+    }
+
+    #[test]
+    fn the_capacity_burst_lasts_about_two_seconds() {
+        assert_eq!(burst_size(80.0), CAPACITY_BURST);
+        assert_eq!(burst_size(20_000.0), 100);
+        assert_eq!(burst_size(600_000.0), 10);
     }
 
     #[test]
