@@ -6,13 +6,14 @@
 //! Modules: [`workloads`] (one per workload), [`engine`] (ONNX engines:
 //! tract, ort), [`image_ops`] (decode, letterbox), [`data`] (the digits data
 //! set), [`run`] (the iteration loop and record emission), [`pid1`] (init
-//! duties inside a VM), [`error`].
+//! duties inside a VM), [`noise`] (a noisy neighbour's load), [`error`].
 
 pub mod data;
 pub mod engine;
 pub mod error;
 pub mod exec;
 pub mod image_ops;
+pub mod noise;
 pub mod pid1;
 pub mod run;
 pub mod serve;

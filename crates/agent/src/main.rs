@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use isobench_agent::exec;
+use isobench_agent::noise;
 use isobench_agent::pid1;
 use isobench_agent::run::{self, RunConfig};
 use isobench_agent::serve;
@@ -25,7 +26,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// What the host starts the agent with: run, serve or exec
+    /// What the host starts the agent with: run, serve, exec or noise
     /// (`isobench_records::AgentInvocation`, the one definition both sides share).
     #[command(flatten)]
     Invocation(AgentInvocation),
@@ -181,6 +182,16 @@ fn dispatch(cli: Cli, started: Instant, vm_init: bool) -> Result<(), Failure> {
                         transport: serve.listen,
                     };
                     serve::serve(&config, &mut out)?;
+                }
+                AgentInvocation::Noise(spec) => {
+                    let config = noise::NoiseConfig {
+                        load: spec.load,
+                        mib: spec.mib,
+                        pid1: vm_init,
+                        started,
+                    };
+                    let stop = noise::stop_at_end_of_input();
+                    noise::noise(&config, &mut out, &stop)?;
                 }
                 AgentInvocation::Run(run) => {
                     let config = RunConfig {

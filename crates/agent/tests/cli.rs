@@ -209,3 +209,58 @@ fn version_names_the_engines() {
         "{text}"
     );
 }
+
+/// `noise`: `ready` first, then the load runs until the agent's input
+/// closes, and the agent exits 0 promptly.
+#[test]
+fn noise_reports_ready_and_stops_when_its_input_closes() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    for args in [
+        &["noise", "--load", "cpu"][..],
+        &["noise", "--load", "memory", "--mib", "4"][..],
+    ] {
+        let mut child = Command::new(AGENT)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the agent");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("{args:?}: no ready record within 30 s")
+            });
+        let records = common::records(line.as_bytes());
+        assert!(
+            matches!(records.as_slice(), [Record::Ready(_)]),
+            "{args:?}: {line}"
+        );
+        // Still loading while its input is open.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(child.try_wait().unwrap().is_none(), "{args:?} ended early");
+        drop(child.stdin.take());
+        let closed = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if closed.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("{args:?}: still running 10 s after its input closed");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{args:?}: {status:?}");
+    }
+}

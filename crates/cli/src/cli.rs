@@ -45,6 +45,10 @@ pub enum Command {
     /// Density: how many serving instances of each environment fit on this host
     /// before the p99 latency breaks a bound, and the host memory (PSS) each costs.
     Density(crate::density::DensityArgs),
+    /// Interference: a serving victim's p50/p99 with 0 … K busy neighbours of
+    /// its own environment (CPU spinners, memory streamers or the same
+    /// inference), and the slowdown against no neighbours.
+    Interference(crate::interference::InterferenceArgs),
 }
 
 /// What `run` and `serve-bench` take besides the experiment's options.

@@ -30,6 +30,7 @@ pub fn dispatch(cli: Cli, matches: &clap::ArgMatches) -> Result<i32> {
         Command::ServeBench(args) => crate::serve::serve_bench(args, &cache),
         Command::ColdStart(args) => crate::cold_start::cold_start(args, &cache),
         Command::Density(args) => crate::density::density(args, &cache),
+        Command::Interference(args) => crate::interference::interference(args, &cache),
     }
 }
 

@@ -4,6 +4,7 @@ mod cli;
 mod cold_start;
 mod commands;
 mod density;
+mod interference;
 mod mode;
 mod out;
 mod progress;

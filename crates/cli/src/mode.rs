@@ -1,5 +1,5 @@
 //! What the subcommands of the modes other than `run` (`serve-bench`,
-//! `cold-start`, `density`) share: their configuration, the setup before they start,
+//! `cold-start`, `density`, `interference`) share: their configuration, the setup before they start,
 //! and how they end (interrupted, or with their reports written).
 
 use std::path::Path;

@@ -29,6 +29,17 @@ pub enum RunLabel {
         /// The instance within the turn.
         instance: u32,
     },
+    /// An instance of trial `trial` of an interference experiment
+    /// (`isobench interference`): `slot` 0 is the victim, `slot` j ≥ 1 the
+    /// j-th neighbour started for the level of `level` neighbours.
+    Interference {
+        /// The trial, from 1.
+        trial: u32,
+        /// The level (number of neighbours) the neighbour was started for; 0 for the victim.
+        level: u32,
+        /// 0 for the victim, j ≥ 1 for neighbour j.
+        slot: u32,
+    },
 }
 
 /// One launch: the isobench process, the environment and what it is for.
@@ -61,6 +72,8 @@ impl fmt::Display for RunId {
             RunLabel::Serve => f.write_str("serve"),
             RunLabel::ColdStart(n) => write!(f, "cold{n}"),
             RunLabel::Density { turn, instance } => write!(f, "dens{turn}i{instance}"),
+            RunLabel::Interference { trial, slot: 0, .. } => write!(f, "i{trial}v"),
+            RunLabel::Interference { trial, level, slot } => write!(f, "i{trial}k{level}n{slot}"),
         }
     }
 }
@@ -68,7 +81,7 @@ impl fmt::Display for RunId {
 /// A name that is not a run id.
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error(
-    "`{0}` is not an isobench run id (isobench-<pid>-<environment>-<repetition|serve|cold<n>|dens<turn>i<n>>)"
+    "`{0}` is not an isobench run id (isobench-<pid>-<environment>-<repetition|serve|cold<n>|dens<turn>i<n>|i<trial>v|i<trial>k<level>n<slot>>)"
 )]
 pub struct NotARunId(pub String);
 
@@ -95,10 +108,31 @@ impl FromStr for RunId {
                     instance: instance.parse().map_err(|_| bad())?,
                 }
             }
+            i if i.starts_with('i') => parse_interference(&i[1..]).ok_or_else(bad)?,
             n => RunLabel::Repetition(n.parse().map_err(|_| bad())?),
         };
         Ok(RunId { pid, env, label })
     }
+}
+
+/// `<trial>v` (the victim) or `<trial>k<level>n<slot>` (a neighbour).
+fn parse_interference(s: &str) -> Option<RunLabel> {
+    if let Some(trial) = s.strip_suffix('v') {
+        return Some(RunLabel::Interference {
+            trial: trial.parse().ok()?,
+            level: 0,
+            slot: 0,
+        });
+    }
+    let (trial, rest) = s.split_once('k')?;
+    let (level, slot) = rest.split_once('n')?;
+    let slot: u32 = slot.parse().ok()?;
+    (slot > 0).then_some(())?;
+    Some(RunLabel::Interference {
+        trial: trial.parse().ok()?,
+        level: level.parse().ok()?,
+        slot,
+    })
 }
 
 /// The isobench PID a resource name carries (`isobench-<pid>` or
@@ -156,6 +190,24 @@ mod tests {
                     instance: 2,
                 },
             },
+            RunId {
+                pid: 9,
+                env: EnvKind::OciRunc,
+                label: RunLabel::Interference {
+                    trial: 2,
+                    level: 0,
+                    slot: 0,
+                },
+            },
+            RunId {
+                pid: 9,
+                env: EnvKind::Docker,
+                label: RunLabel::Interference {
+                    trial: 3,
+                    level: 2,
+                    slot: 1,
+                },
+            },
         ] {
             let text = id.to_string();
             assert_eq!(text.matches(PREFIX).count(), 1, "{text}");
@@ -172,6 +224,8 @@ mod tests {
             "isobench-1234-oci-runc-3"
         );
         assert!("isobench-12-lxc-0".parse::<RunId>().is_err());
+        assert!("isobench-12-docker-i1k2n0".parse::<RunId>().is_err());
+        assert!("isobench-12-docker-i1k2".parse::<RunId>().is_err());
         assert_eq!(
             "isobench-12-podman-0".parse::<RunId>().unwrap().env,
             EnvKind::Podman

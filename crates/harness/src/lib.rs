@@ -31,4 +31,5 @@ pub use error::{HarnessError, RepetitionError};
 pub use modes::batch::run_experiment;
 pub use modes::cold_start;
 pub use modes::density;
+pub use modes::interference;
 pub use modes::serving;

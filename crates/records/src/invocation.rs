@@ -30,6 +30,9 @@ pub const DEFAULT_K: usize = 3;
 pub const DEFAULT_BUSY_MS: u64 = 100;
 /// Default MiB the `busy` workload writes once and holds.
 pub const DEFAULT_TOUCH_MIB: u64 = 64;
+/// Default MiB of each of the three buffers the `noise --load memory`
+/// streamer sweeps (3 × 64 MiB: larger than any last-level cache).
+pub const DEFAULT_NOISE_MIB: u64 = 64;
 
 /// One agent command with everything it needs: what `isobench-agent` is
 /// started with in every environment.
@@ -43,6 +46,50 @@ pub enum AgentInvocation {
     /// Run the user's own program (`--workload command`) and report its
     /// iterations as records: in the current root, a chroot or a VM's root drive.
     Exec(ExecCommand),
+    /// Be a noisy neighbour: report `ready`, then load the CPU or the memory
+    /// bus until the input ends or the agent is stopped.
+    Noise(NoiseSpec),
+}
+
+/// `noise`: a neighbour's load, until stopped.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct NoiseSpec {
+    /// The load: cpu (one thread in a busy loop, no system calls) or memory
+    /// (one thread streaming a triad `a = b + s·c` over three buffers).
+    #[arg(long)]
+    pub load: NoiseLoad,
+    /// memory: MiB of each of the three buffers (written once before `ready`).
+    #[arg(long, default_value_t = DEFAULT_NOISE_MIB)]
+    pub mib: u64,
+    /// A VM init's duties.
+    #[command(flatten)]
+    pub guest: GuestInit,
+}
+
+/// What a `noise` agent loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum NoiseLoad {
+    /// A busy loop: one core's worth of integer arithmetic, no system calls.
+    Cpu,
+    /// A STREAM-triad-like streamer over buffers larger than the last-level
+    /// cache: memory bandwidth.
+    Memory,
+}
+
+impl NoiseLoad {
+    /// The argument value (`cpu`, `memory`).
+    pub fn name(self) -> &'static str {
+        match self {
+            NoiseLoad::Cpu => "cpu",
+            NoiseLoad::Memory => "memory",
+        }
+    }
+}
+
+impl fmt::Display for NoiseLoad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The model an agent loads and how: shared by `run` and `serve`.
@@ -324,6 +371,15 @@ impl AgentInvocation {
         })
     }
 
+    /// `noise` with `load` (`mib`: the memory streamer's buffer size).
+    pub fn noise(load: NoiseLoad, mib: u64) -> Self {
+        AgentInvocation::Noise(NoiseSpec {
+            load,
+            mib,
+            guest: GuestInit::default(),
+        })
+    }
+
     /// `exec` of the user's program in the current root.
     pub fn exec(spec: ExecSpec) -> Self {
         AgentInvocation::Exec(ExecCommand {
@@ -334,12 +390,13 @@ impl AgentInvocation {
         })
     }
 
-    /// The subcommand's name (`run`, `serve`, `exec`).
+    /// The subcommand's name (`run`, `serve`, `exec`, `noise`).
     pub fn name(&self) -> &'static str {
         match self {
             AgentInvocation::Run(_) => "run",
             AgentInvocation::Serve(_) => "serve",
             AgentInvocation::Exec(_) => "exec",
+            AgentInvocation::Noise(_) => "noise",
         }
     }
 
@@ -349,6 +406,7 @@ impl AgentInvocation {
             AgentInvocation::Run(r) => &r.guest,
             AgentInvocation::Serve(s) => &s.guest,
             AgentInvocation::Exec(e) => &e.guest,
+            AgentInvocation::Noise(n) => &n.guest,
         }
     }
 
@@ -358,6 +416,7 @@ impl AgentInvocation {
             AgentInvocation::Run(r) => &mut r.guest,
             AgentInvocation::Serve(s) => &mut s.guest,
             AgentInvocation::Exec(e) => &mut e.guest,
+            AgentInvocation::Noise(n) => &mut n.guest,
         }
     }
 
@@ -366,7 +425,7 @@ impl AgentInvocation {
         match self {
             AgentInvocation::Run(r) => Some(&r.model),
             AgentInvocation::Serve(s) => Some(&s.model),
-            AgentInvocation::Exec(_) => None,
+            AgentInvocation::Exec(_) | AgentInvocation::Noise(_) => None,
         }
     }
 
@@ -375,7 +434,7 @@ impl AgentInvocation {
         match self {
             AgentInvocation::Run(r) => Some(&mut r.model),
             AgentInvocation::Serve(s) => Some(&mut s.model),
-            AgentInvocation::Exec(_) => None,
+            AgentInvocation::Exec(_) | AgentInvocation::Noise(_) => None,
         }
     }
 
@@ -408,6 +467,11 @@ impl AgentInvocation {
                 args.path("--chroot", exec.chroot.as_ref());
                 args.path("--root-device", exec.root_device.as_ref());
                 exec.guest.write(&mut args);
+            }
+            AgentInvocation::Noise(noise) => {
+                args.value("--load", noise.load);
+                args.default("--mib", noise.mib, DEFAULT_NOISE_MIB);
+                noise.guest.write(&mut args);
             }
         }
         args.0
@@ -518,6 +582,12 @@ mod tests {
                 guest: guest.clone(),
             }),
         ];
+        all.push(AgentInvocation::noise(NoiseLoad::Cpu, DEFAULT_NOISE_MIB));
+        all.push(AgentInvocation::Noise(NoiseSpec {
+            load: NoiseLoad::Memory,
+            mib: 8,
+            guest: guest.clone(),
+        }));
         for listen in [
             Listen::Stdio,
             Listen::Tcp("127.0.0.1:7070".parse().unwrap()),

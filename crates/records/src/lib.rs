@@ -27,7 +27,8 @@ pub mod serve;
 pub mod user;
 
 pub use invocation::{
-    AgentInvocation, ExecCommand, GuestInit, Halt, Listen, ModelSpec, RunSpec, ServeSpec,
+    AgentInvocation, ExecCommand, GuestInit, Halt, Listen, ModelSpec, NoiseLoad, NoiseSpec,
+    RunSpec, ServeSpec,
 };
 pub use kinds::{Engine, UnknownName, Workload};
 

@@ -18,7 +18,8 @@
 //! design), `definitions`, `sections` (the details of Markdown and HTML),
 //! [`text_table`] (the one terminal table formatter), [`export`] (one module
 //! per format), [`charts`] (SVG, with the verdicts' forest plot),
-//! [`compare`], [`merged`], [`paper`], [`serving`], [`cold_start`] and [`density`].
+//! [`compare`], [`merged`], [`paper`], [`serving`], [`cold_start`], [`density`]
+//! and [`interference`].
 //!
 //! Typical use after a run: [`terminal_table`], then [`write_reports`] next to
 //! `results.json`; for `isobench compare`: [`compare_files`] or
@@ -37,6 +38,7 @@ pub mod density;
 pub mod design;
 pub mod export;
 mod format;
+pub mod interference;
 pub mod merged;
 mod notes;
 pub mod paper;
@@ -56,6 +58,7 @@ pub use export::{
     raw_csv, terminal_table, terminal_table_with, write_reports, CsvExporter, ExportFormat,
     Exporter, HtmlExporter, JsonExporter, MarkdownExporter, TerminalOptions,
 };
+pub use interference::interference_table;
 pub use merged::{merged_html, merged_markdown};
 pub use paper::render_paper_table;
 pub use serving::serving_table;

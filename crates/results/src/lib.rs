@@ -10,6 +10,7 @@ use std::path::Path;
 pub mod cold_start;
 pub mod density;
 pub mod design;
+pub mod interference;
 pub mod outputs;
 pub mod serving;
 pub mod warnings;
@@ -22,6 +23,9 @@ pub use density::{
     LimitKind,
 };
 pub use design::{MemoryDifference, Plan, RunDesign, Stop};
+pub use interference::{
+    InterferenceLevel, InterferenceResult, LevelSample, NeighbourLoad, TrialProbe,
+};
 
 pub use outputs::{EnvOutput, InputOutputs, OutputCheck, OutputMismatch};
 pub use serving::{LatencySummary, PeakStep, RequestCounts, ServingResult};
@@ -90,6 +94,10 @@ pub struct ResultsFile {
     /// instances that meet a latency bound and the memory each costs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub density: Option<DensityResults>,
+    /// Interference results (`isobench interference`), per environment,
+    /// workload and neighbour load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interference: Vec<InterferenceResult>,
 }
 
 /// The experiment's configuration, after defaults and overrides.
@@ -566,6 +574,7 @@ impl ResultsFile {
             cold_start: Vec::new(),
             cold_start_host_speed: None,
             density: None,
+            interference: Vec::new(),
         }
     }
 
@@ -757,6 +766,7 @@ mod tests {
             cold_start: vec![],
             cold_start_host_speed: None,
             density: None,
+            interference: vec![],
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod cold_start;
 pub mod density;
+pub mod interference;
 pub mod serving;
 
 use isobench_results::{Experiment, ResultsFile};
@@ -14,7 +15,8 @@ use crate::HarnessError;
 /// Adds a mode's section to `results.json` in the output directory: loads
 /// the file (or starts one for this experiment, with no batch design when
 /// there is none), lets `update` change it, and saves it atomically. The
-/// modes that are not `run` (serving, cold start) keep their results this way.
+/// modes that are not `run` (serving, cold start, interference) keep their
+/// results this way.
 pub(crate) fn update_results(
     ctx: &RunContext,
     update: impl FnOnce(&mut ResultsFile),

@@ -496,11 +496,50 @@ impl Exporter for HtmlExporter {
         if let Some(density) = &results.density {
             h.push_str(&crate::density::html(density)?);
         }
+        if !results.interference.is_empty() {
+            h.push_str(&interference_html(&results.interference)?);
+        }
         h.push_str(&environments(results));
         h.push_str(&provenance(results));
         h.push_str("</body>\n</html>\n");
         Ok(h.into_bytes())
     }
+}
+
+/// The interference section: what each result measured, the chart of the
+/// victim's p99 against K, the table, the notes, the verdicts and the definitions.
+fn interference_html(
+    results: &[isobench_results::InterferenceResult],
+) -> Result<String, ReportError> {
+    use crate::interference as i;
+    let mut h = String::from("<h2>Interference</h2>\n<div id=\"interference\">\n");
+    for line in i::setup_lines(results) {
+        h.push_str(&format!("<p>{}</p>\n", esc(&line)));
+    }
+    if let Some(chart) = i::p99_chart(results)? {
+        h.push_str(&crate::charts::figure_html(&chart));
+    }
+    let rows = i::rows(results);
+    let cells: Vec<Vec<String>> = rows.iter().map(|(cells, _)| cells.clone()).collect();
+    let headers: Vec<String> = i::HEADERS.iter().map(|h| h.to_string()).collect();
+    h.push_str(&html_table("interference-table", &headers, &cells));
+    for note in rows.iter().filter_map(|(_, under)| under.as_ref()) {
+        h.push_str(&format!("<p class=\"note\">{}</p>\n", esc(note)));
+    }
+    let verdicts = i::verdict_lines(results);
+    if !verdicts.is_empty() {
+        h.push_str(&format!("<p>{}</p>\n<ul>\n", esc(i::VERDICTS_HEADING)));
+        for line in verdicts {
+            h.push_str(&format!("<li>{}</li>\n", esc(&line)));
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("<dl>\n");
+    for (term, text) in i::definitions(results) {
+        h.push_str(&format!("<dt>{}</dt><dd>{}</dd>\n", esc(&term), esc(&text)));
+    }
+    h.push_str("</dl>\n</div>\n");
+    Ok(h)
 }
 
 /// The cold-start section: the waterfall of phase means, the table (times

@@ -219,8 +219,48 @@ impl Exporter for MarkdownExporter {
         if let Some(density) = &results.density {
             out.push_str(&crate::density::markdown(density));
         }
+        if !results.interference.is_empty() {
+            out.push_str(&interference_md(&results.interference));
+        }
         Ok(out.into_bytes())
     }
+}
+
+/// The interference section: what each result measured, the table, the
+/// notes, the verdicts and the definitions.
+fn interference_md(results: &[isobench_results::InterferenceResult]) -> String {
+    use crate::interference as i;
+    let mut out = String::from("\n**Interference** (`isobench interference`)\n\n");
+    for line in i::setup_lines(results) {
+        out.push_str(&format!("- {line}\n"));
+    }
+    out.push('\n');
+    let rows = i::rows(results);
+    let cells: Vec<Vec<String>> = rows.iter().map(|(cells, _)| cells.clone()).collect();
+    let headers: Vec<String> = i::HEADERS.iter().map(|h| h.to_string()).collect();
+    out.push_str(&md_table(&headers, &cells, "ll"));
+    let notes: Vec<&String> = rows
+        .iter()
+        .filter_map(|(_, under)| under.as_ref())
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        for note in notes {
+            out.push_str(&format!("- {note}\n"));
+        }
+    }
+    let verdicts = i::verdict_lines(results);
+    if !verdicts.is_empty() {
+        out.push_str(&format!("\n{}\n\n", i::VERDICTS_HEADING));
+        for line in verdicts {
+            out.push_str(&format!("- {line}\n"));
+        }
+    }
+    out.push_str("\nDefinitions:\n\n");
+    for (term, text) in i::definitions(results) {
+        out.push_str(&format!("- **{term}**: {text}\n"));
+    }
+    out
 }
 
 /// The cold-start section: the table (times in ms), what was absent or

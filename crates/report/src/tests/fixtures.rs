@@ -283,6 +283,7 @@ pub(super) fn file_of(workload: &str, envs: Vec<EnvironmentResult>) -> ResultsFi
         cold_start: vec![],
         cold_start_host_speed: None,
         density: None,
+        interference: vec![],
     };
     summarize_all(&mut file);
     file
