@@ -348,12 +348,24 @@ impl Decision {
     pub fn label(&self) -> String {
         match (self.outcome, self.inconclusive, self.interval) {
             (Outcome::Inconclusive, Some(reason), Some(i)) => format!(
-                "inconclusive: between {:.2}× and {:.2}×; {reason}",
-                i.low, i.high
+                "inconclusive: between {}× and {}×; {reason}",
+                ratio_bound(i.low),
+                ratio_bound(i.high)
             ),
             (Outcome::Inconclusive, Some(reason), None) => format!("inconclusive: {reason}"),
             (outcome, _, _) => outcome.to_string(),
         }
+    }
+}
+
+/// A ratio interval's bound for readers: two decimals up to 1000, then in
+/// scientific notation (`2.4e5`: intervals from very few rounds can be
+/// astronomically wide, and their digits say nothing).
+fn ratio_bound(x: f64) -> String {
+    if x.abs() < 1000.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.1e}")
     }
 }
 
@@ -427,6 +439,13 @@ fn point_ratio(observations: &Observations) -> Result<f64, StatsError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn huge_interval_bounds_read_in_scientific_notation() {
+        assert_eq!(ratio_bound(0.93), "0.93");
+        assert_eq!(ratio_bound(999.994), "999.99");
+        assert_eq!(ratio_bound(337_909_619_901_689_920.0), "3.4e17");
+    }
+
     use super::*;
     use crate::paired::RoundPair;
     use crate::sequential::{decide, decide_fixed, Look, Looks};
