@@ -10,9 +10,20 @@
 # (`isobench doctor` lists what is missing; a run that needs youki installs it.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
 command -v cargo >/dev/null || { echo "install.sh: cargo not found: install Rust with rustup first" >&2; exit 1; }
-scripts/build.sh
+# The host packages install while the build compiles (the build needs none
+# of them; apt is mostly I/O): about 20 s off a fresh machine's install.
+deps_log=$(mktemp)
+scripts/install-deps.sh >"$deps_log" 2>&1 &
+deps=$!
+build_status=0
+scripts/build.sh || build_status=$?
+deps_status=0
+wait "$deps" || deps_status=$?
+cat "$deps_log"
+rm -f "$deps_log"
+[ "$deps_status" = 0 ] || { echo "install.sh: scripts/install-deps.sh failed (exit $deps_status; its output is above)" >&2; exit "$deps_status"; }
+[ "$build_status" = 0 ] || { echo "install.sh: scripts/build.sh failed (exit $build_status)" >&2; exit "$build_status"; }
 target/release/isobench setup
 scripts/start-dockerd.sh || echo "install.sh: dockerd could not be started; the docker environment will be reported unavailable" >&2
 echo "install.sh: done. Try: target/release/isobench doctor && target/release/isobench run"
