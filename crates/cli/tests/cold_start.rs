@@ -79,28 +79,8 @@ fn check_starts(r: &ColdStartResult, starts: usize) {
 
 #[test]
 fn native_runc_and_gvisor_boot_to_the_first_answer_phase_by_phase() {
-    let facts = isobench_environments::HostFacts::probe();
     let mut envs = vec!["native"];
-    for kind in [EnvKind::OciRunc, EnvKind::Gvisor] {
-        let availability = isobench_environments::detect(
-            kind,
-            &facts,
-            &isobench_environments::EnvOptions::default(),
-        );
-        if availability.available {
-            envs.push(kind.name());
-        } else {
-            isobench_testkit::record_skip!(
-                "{kind} part: {} (fix: {})",
-                availability.reason,
-                availability.fix
-            );
-        }
-    }
-    assert!(
-        envs.contains(&"oci-runc"),
-        "runc is required for this test: apt-get install runc"
-    );
+    envs.extend(common::runc_and_gvisor_where_available());
     let dir = tempfile::tempdir().unwrap();
     let list = envs.join(",");
     let (code, stderr, stdout, results) = cold_start(

@@ -10,7 +10,6 @@ mod common;
 use std::path::Path;
 
 use common::{leftovers, require_agent_and_assets, run};
-use isobench_environments::EnvKind;
 use isobench_results::{DensityResults, LimitKind, ResultsFile};
 use isobench_testkit::static_agent;
 
@@ -41,28 +40,8 @@ fn density(out: &Path, extra: &[&str]) -> (i32, String, String, Option<DensityRe
 
 /// native, plus runc and gVisor where this host can run them (runc is required).
 fn environments() -> Vec<&'static str> {
-    let facts = isobench_environments::HostFacts::probe();
     let mut envs = vec!["native"];
-    for kind in [EnvKind::OciRunc, EnvKind::Gvisor] {
-        let availability = isobench_environments::detect(
-            kind,
-            &facts,
-            &isobench_environments::EnvOptions::default(),
-        );
-        if availability.available {
-            envs.push(kind.name());
-        } else {
-            isobench_testkit::record_skip!(
-                "{kind} part: {} (fix: {})",
-                availability.reason,
-                availability.fix
-            );
-        }
-    }
-    assert!(
-        envs.contains(&"oci-runc"),
-        "runc is required for this test: apt-get install runc"
-    );
+    envs.extend(common::runc_and_gvisor_where_available());
     envs
 }
 

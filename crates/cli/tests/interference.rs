@@ -10,7 +10,6 @@ mod common;
 use std::path::Path;
 
 use common::{leftovers, require_agent_and_assets, run};
-use isobench_environments::EnvKind;
 use isobench_results::{InterferenceResult, NeighbourLoad, ResultsFile};
 use isobench_testkit::static_agent;
 
@@ -68,28 +67,7 @@ fn check_levels(r: &InterferenceResult, trials: u32, max: u32) {
 
 #[test]
 fn cpu_neighbours_slow_a_runc_victim_more_as_k_grows() {
-    let facts = isobench_environments::HostFacts::probe();
-    let mut envs = vec![];
-    for kind in [EnvKind::OciRunc, EnvKind::Gvisor] {
-        let availability = isobench_environments::detect(
-            kind,
-            &facts,
-            &isobench_environments::EnvOptions::default(),
-        );
-        if availability.available {
-            envs.push(kind.name());
-        } else {
-            isobench_testkit::record_skip!(
-                "{kind} part: {} (fix: {})",
-                availability.reason,
-                availability.fix
-            );
-        }
-    }
-    assert!(
-        envs.contains(&"oci-runc"),
-        "runc is required for this test: apt-get install runc"
-    );
+    let envs = common::runc_and_gvisor_where_available();
     let dir = tempfile::tempdir().unwrap();
     let list = envs.join(",");
     let (code, stderr, stdout, results) = interference(

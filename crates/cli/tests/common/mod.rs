@@ -215,3 +215,33 @@ pub fn leftovers() -> Vec<String> {
     }
     found
 }
+
+/// oci-runc, and gVisor where this host can run it (its absence recorded
+/// as a skipped part of the calling test): the container environments
+/// the mode tests compare. runc is required (Debian's `runc` package).
+pub fn runc_and_gvisor_where_available() -> Vec<&'static str> {
+    use isobench_environments::EnvKind;
+    let facts = isobench_environments::HostFacts::probe();
+    let mut envs = vec![];
+    for kind in [EnvKind::OciRunc, EnvKind::Gvisor] {
+        let availability = isobench_environments::detect(
+            kind,
+            &facts,
+            &isobench_environments::EnvOptions::default(),
+        );
+        if availability.available {
+            envs.push(kind.name());
+        } else {
+            isobench_testkit::record_skip!(
+                "{kind} part: {} (fix: {})",
+                availability.reason,
+                availability.fix
+            );
+        }
+    }
+    assert!(
+        envs.contains(&"oci-runc"),
+        "runc is required for this test: apt-get install runc"
+    );
+    envs
+}
