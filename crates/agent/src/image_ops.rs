@@ -24,35 +24,166 @@ pub struct Rgb8 {
 }
 
 /// Decodes a JPEG or PNG held in memory to 8-bit RGB (grey is replicated,
-/// alpha dropped). `path` only names the input in the error.
+/// alpha dropped, 16-bit samples rounded to 8 bits). `path` only names the
+/// input in the error.
+///
+/// The decoders are the ones the `image` crate drives (zune-jpeg, png),
+/// called directly with the same settings, so the pixels are those
+/// `image::load_from_memory(..).into_rgb8()` gives; the `image` crate itself
+/// (and its colour-management dependencies, ~40 s of a fresh build) is not
+/// compiled.
 pub fn decode(bytes: &[u8], path: &Path) -> Result<Rgb8, AgentError> {
-    let format = image::guess_format(bytes).map_err(|_| {
-        AgentError::input(
-            path,
-            "not a JPEG or PNG image (unrecognised file header); remove it from the image folder or pass --images with real photos",
-        )
-    })?;
-    if !matches!(format, image::ImageFormat::Jpeg | image::ImageFormat::Png) {
-        return Err(AgentError::input(
-            path,
-            format!("{format:?} images are not supported; convert it to JPEG or PNG"),
-        ));
-    }
-    let img = image::load_from_memory_with_format(bytes, format).map_err(|e| {
+    let decoded = match sniff(bytes) {
+        Some(Container::Jpeg) => decode_jpeg(bytes),
+        Some(Container::Png) => decode_png(bytes),
+        Some(Container::Other(name)) => {
+            return Err(AgentError::input(
+                path,
+                format!("{name} images are not supported; convert it to JPEG or PNG"),
+            ))
+        }
+        None => {
+            return Err(AgentError::input(
+                path,
+                "not a JPEG or PNG image (unrecognised file header); remove it from the image folder or pass --images with real photos",
+            ))
+        }
+    };
+    let img = decoded.map_err(|e| {
         AgentError::input(
             path,
             format!("cannot decode the image ({e}); the file is damaged, replace it"),
         )
     })?;
-    let rgb = img.into_rgb8();
-    let (width, height) = (rgb.width() as usize, rgb.height() as usize);
-    if width == 0 || height == 0 {
+    if img.width == 0 || img.height == 0 {
         return Err(AgentError::input(path, "image has no pixels"));
+    }
+    Ok(img)
+}
+
+/// What a file's first bytes say it is.
+enum Container {
+    Jpeg,
+    Png,
+    /// A known image format the agent does not decode.
+    Other(&'static str),
+}
+
+/// Recognises JPEG and PNG by their signatures, and names the other common
+/// image formats so that the error can say which one it got.
+fn sniff(bytes: &[u8]) -> Option<Container> {
+    const OTHERS: [(&[u8], &str); 7] = [
+        (b"GIF87a", "Gif"),
+        (b"GIF89a", "Gif"),
+        (b"BM", "Bmp"),
+        (b"II*\0", "Tiff"),
+        (b"MM\0*", "Tiff"),
+        (b"\0\0\x01\0", "Ico"),
+        (b"qoif", "Qoi"),
+    ];
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Some(Container::Jpeg);
+    }
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Some(Container::Png);
+    }
+    if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        return Some(Container::Other("WebP"));
+    }
+    OTHERS
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, name)| Container::Other(name))
+}
+
+/// JPEG through zune-jpeg, asked for RGB output (grey is replicated, CMYK
+/// and YCCK converted), lenient as the `image` crate makes it.
+fn decode_jpeg(bytes: &[u8]) -> Result<Rgb8, String> {
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    let options = DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX)
+        .jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
+        zune_core::bytestream::ZCursor::new(bytes),
+        options,
+    );
+    let data = decoder.decode().map_err(|e| e.to_string())?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| "no frame header".to_string())?;
+    if data.len() != width * height * 3 {
+        return Err(format!(
+            "{} bytes decoded for {width}x{height} RGB pixels",
+            data.len()
+        ));
     }
     Ok(Rgb8 {
         width,
         height,
-        data: rgb.into_raw(),
+        data,
+    })
+}
+
+/// PNG through the png crate: palettes, bit depths below 8 and tRNS
+/// expanded, then grey replicated, alpha dropped and 16-bit samples rounded
+/// to 8 bits as `round(v * 255 / 65535)` (what `image`'s `into_rgb8` does).
+fn decode_png(bytes: &[u8]) -> Result<Rgb8, String> {
+    /// The largest decoded frame accepted (the png crate's default is 64 MiB).
+    const MAX_DECODED_BYTES: usize = 1 << 30;
+    let mut decoder = png::Decoder::new_with_limits(
+        std::io::Cursor::new(bytes),
+        png::Limits {
+            bytes: MAX_DECODED_BYTES,
+        },
+    );
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| "the image is too large".to_string())?;
+    let mut buf = vec![0; size];
+    let frame = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    buf.truncate(frame.buffer_size());
+    let (width, height) = (frame.width as usize, frame.height as usize);
+    let channels = match frame.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Indexed => return Err("palette left unexpanded".to_string()),
+    };
+    let samples: Vec<u8> = match frame.bit_depth {
+        png::BitDepth::Eight => buf,
+        png::BitDepth::Sixteen => buf
+            .chunks_exact(2)
+            .map(|be| ((u32::from(u16::from_be_bytes([be[0], be[1]])) + 128) / 257) as u8)
+            .collect(),
+        other => return Err(format!("{other:?}-bit samples left unexpanded")),
+    };
+    if samples.len() != width * height * channels {
+        return Err(format!(
+            "{} samples decoded for {width}x{height} pixels of {channels} channel(s)",
+            samples.len()
+        ));
+    }
+    let data = match channels {
+        1 | 2 => samples
+            .chunks_exact(channels)
+            .flat_map(|px| [px[0]; 3])
+            .collect(),
+        3 => samples,
+        _ => samples
+            .chunks_exact(4)
+            .flat_map(|px| [px[0], px[1], px[2]])
+            .collect(),
+    };
+    Ok(Rgb8 {
+        width,
+        height,
+        data,
     })
 }
 
@@ -327,5 +458,102 @@ mod tests {
         png.extend_from_slice(&[0; 16]);
         let err = decode(&png, Path::new("broken.png")).unwrap_err();
         assert_eq!(err.kind(), "input");
+    }
+
+    /// Encodes one PNG with the png crate.
+    fn png_bytes(
+        width: u32,
+        height: u32,
+        color: png::ColorType,
+        depth: png::BitDepth,
+        palette: Option<&[u8]>,
+        data: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(color);
+        encoder.set_depth(depth);
+        if let Some(palette) = palette {
+            encoder.set_palette(palette.to_vec());
+        }
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(data)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn png_pixels_become_8_bit_rgb_as_the_image_crate_made_them() {
+        use png::{BitDepth, ColorType};
+        let rgb = |bytes: Vec<u8>| decode(&bytes, Path::new("t.png")).unwrap().data;
+        // Grey is replicated, alpha dropped.
+        let grey = png_bytes(2, 1, ColorType::Grayscale, BitDepth::Eight, None, &[7, 200]);
+        assert_eq!(rgb(grey), vec![7, 7, 7, 200, 200, 200]);
+        let grey_alpha = png_bytes(
+            1,
+            1,
+            ColorType::GrayscaleAlpha,
+            BitDepth::Eight,
+            None,
+            &[9, 0],
+        );
+        assert_eq!(rgb(grey_alpha), vec![9, 9, 9]);
+        let rgba = png_bytes(1, 1, ColorType::Rgba, BitDepth::Eight, None, &[1, 2, 3, 4]);
+        assert_eq!(rgb(rgba), vec![1, 2, 3]);
+        // 16-bit samples round: round(v * 255 / 65535).
+        let wide: Vec<u8> = [0u16, 128, 129, 65535, 32896, 32639]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let rgb16 = png_bytes(2, 1, ColorType::Rgb, BitDepth::Sixteen, None, &wide);
+        assert_eq!(rgb(rgb16), vec![0, 0, 1, 255, 128, 127]);
+        // Palettes and 1-bit grey expand.
+        let indexed = png_bytes(
+            2,
+            1,
+            ColorType::Indexed,
+            BitDepth::Eight,
+            Some(&[10, 20, 30, 40, 50, 60]),
+            &[1, 0],
+        );
+        assert_eq!(rgb(indexed), vec![40, 50, 60, 10, 20, 30]);
+        let bits = png_bytes(
+            3,
+            1,
+            ColorType::Grayscale,
+            BitDepth::One,
+            None,
+            &[0b1010_0000],
+        );
+        assert_eq!(rgb(bits), vec![255, 255, 255, 0, 0, 0, 255, 255, 255]);
+    }
+
+    #[test]
+    fn other_image_formats_are_named_in_the_error() {
+        let cases: [(&[u8], &str); 3] = [
+            (b"GIF89a\x01\x00\x01\x00", "Gif"),
+            (b"RIFF\x10\x00\x00\x00WEBPVP8 ", "WebP"),
+            (b"BM\x3a\x00\x00\x00", "Bmp"),
+        ];
+        for (bytes, name) in cases {
+            let err = decode(bytes, Path::new("p.img")).unwrap_err();
+            assert_eq!(err.kind(), "input");
+            assert!(
+                err.to_string()
+                    .contains(&format!("{name} images are not supported")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_an_input_error_naming_the_file() {
+        let bytes = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F'];
+        let err = decode(&bytes, Path::new("cut.jpg")).unwrap_err();
+        assert_eq!(err.kind(), "input");
+        assert!(err.to_string().contains("cut.jpg"), "{err}");
+        assert!(err.to_string().contains("cannot decode"), "{err}");
     }
 }
