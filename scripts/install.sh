@@ -24,6 +24,9 @@ cat "$deps_log"
 rm -f "$deps_log"
 [ "$deps_status" = 0 ] || { echo "install.sh: scripts/install-deps.sh failed (exit $deps_status; its output is above)" >&2; exit "$deps_status"; }
 [ "$build_status" = 0 ] || { echo "install.sh: scripts/build.sh failed (exit $build_status)" >&2; exit "$build_status"; }
+# dockerd starts while setup fetches the wheels (both take a few seconds).
+scripts/start-dockerd.sh &
+dockerd=$!
 target/release/isobench setup
-scripts/start-dockerd.sh || echo "install.sh: dockerd could not be started; the docker environment will be reported unavailable" >&2
+wait "$dockerd" || echo "install.sh: dockerd could not be started; the docker environment will be reported unavailable" >&2
 echo "install.sh: done. Try: target/release/isobench doctor && target/release/isobench run"
