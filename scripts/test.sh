@@ -18,7 +18,7 @@ cleanup() {
   if [ "$started_dockerd" = 1 ]; then scripts/stop-dockerd.sh || true; fi
 }
 trap cleanup EXIT
-scripts/install-deps.sh
+scripts/install-deps.sh --tests
 # The static agent must reuse the workspace build's dependencies (one compilation).
 scripts/check-one-compilation.sh
 scripts/build.sh --ort

@@ -39,7 +39,7 @@ fn html_report_of_a_real_run_renders_in_chromium() {
     common::require_agent_and_assets();
     let Some(browser) = chromium() else {
         isobench_testkit::skip!(
-            "Debian's chromium is not installed (scripts/install-deps.sh installs it)"
+            "Debian's chromium is not installed (scripts/install-deps.sh --tests installs it)"
         );
     };
     let dir = tempfile::tempdir().unwrap();

@@ -33,7 +33,9 @@ fn build_python_tree() -> Result<PathBuf, String> {
         return Err("debootstrap and chroot need root".into());
     }
     if isobench_environments::host::which("debootstrap").is_none() {
-        return Err("debootstrap is not installed (scripts/install-deps.sh installs it)".into());
+        return Err(
+            "debootstrap is not installed (scripts/install-deps.sh --tests installs it)".into(),
+        );
     }
     let base = isobench_testkit::workspace_root().join("target/isobench-test-rootfs");
     let tree = base.join("bookworm-python3-numpy");
