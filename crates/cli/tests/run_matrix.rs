@@ -287,28 +287,17 @@ fn which(program: &str) -> bool {
 fn assert_decision_follows_its_interval(env: &str, decision: &isobench_stats::Decision) {
     use isobench_stats::Outcome;
     let (band_low, band_high) = (1.0 - decision.threshold, 1.0 + decision.threshold);
-    let shown = |what: &str| format!("{env}: {what}: {decision:?}");
-    match decision.outcome {
-        Outcome::Inconclusive => {
-            assert!(decision.inconclusive.is_some(), "{}", shown("no reason"))
-        }
-        outcome => {
-            let interval = decision
-                .interval
-                .as_ref()
-                .unwrap_or_else(|| panic!("{}", shown("decided without an interval")));
-            let holds = match outcome {
-                Outcome::Same => interval.low > band_low && interval.high < band_high,
-                Outcome::Slower => interval.low > 1.0 && decision.ratio > band_high,
-                Outcome::Faster => interval.high < 1.0 && decision.ratio < band_low,
-                Outcome::Inconclusive => unreachable!(),
-            };
-            assert!(holds, "{}", shown("outcome beyond its interval"));
-            assert!(
-                decision.inconclusive.is_none(),
-                "{}",
-                shown("decided yet a reason")
-            );
-        }
-    }
+    let interval = decision.interval.as_ref();
+    let holds = match decision.outcome {
+        Outcome::Inconclusive => decision.inconclusive.is_some(),
+        Outcome::Same => interval.is_some_and(|i| i.low > band_low && i.high < band_high),
+        Outcome::Slower => interval.is_some_and(|i| i.low > 1.0) && decision.ratio > band_high,
+        Outcome::Faster => interval.is_some_and(|i| i.high < 1.0) && decision.ratio < band_low,
+    };
+    let reason_iff_inconclusive =
+        decision.inconclusive.is_some() == (decision.outcome == Outcome::Inconclusive);
+    assert!(
+        holds && reason_iff_inconclusive,
+        "{env}: the outcome says more than its interval, or its reason is misplaced: {decision:?}"
+    );
 }
