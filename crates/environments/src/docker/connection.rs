@@ -255,6 +255,23 @@ pub(super) fn is_not_found(e: &bollard::errors::Error) -> bool {
     )
 }
 
+/// An inspection that raced the container's exit, to be asked again: podman's
+/// compatible API calls a container that has exited but whose clean-up
+/// (conmon's exit command) has not run yet `stopped`, a state Docker's API
+/// lacks and bollard refuses; and while that process is going, podman can
+/// answer 500 "read /proc/<pid>/cgroup: no such process". Both are `exited`
+/// a moment later.
+pub(super) fn is_exit_in_progress(e: &bollard::errors::Error) -> bool {
+    match e {
+        bollard::errors::Error::JsonDataError { .. } => true,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message,
+        } => message.contains("no such process"),
+        _ => false,
+    }
+}
+
 /// The Kata runtime name registered in the daemon, if any.
 pub(super) fn kata_runtime(runtimes: &[String]) -> Option<String> {
     KATA_RUNTIMES
@@ -266,6 +283,29 @@ pub(super) fn kata_runtime(runtimes: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_exit_race_is_asked_again() {
+        let server =
+            |status_code, message: &str| bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message: message.into(),
+            };
+        // What podman answered in CI while the agent's process was going.
+        assert!(is_exit_in_progress(&server(
+            500,
+            "read /proc/2768/cgroup: no such process"
+        )));
+        assert!(is_exit_in_progress(
+            &bollard::errors::Error::JsonDataError {
+                message: "unknown variant `stopped`".into(),
+                column: 1,
+            }
+        ));
+        assert!(!is_exit_in_progress(&server(500, "mount failed")));
+        assert!(!is_exit_in_progress(&server(404, "no such container")));
+        assert!(is_not_found(&server(404, "no such container")));
+    }
 
     #[test]
     fn endpoints_parse() {

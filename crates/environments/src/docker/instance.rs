@@ -15,7 +15,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
-use super::connection::{is_not_found, remove_network, Connection};
+use super::connection::{is_exit_in_progress, is_not_found, remove_network, Connection};
 use super::engine::Engine;
 use super::image::LABEL;
 use crate::containers::{container_name, RunCgroup};
@@ -322,11 +322,7 @@ impl DockerRun {
                         break;
                     }
                     Err(e) if is_not_found(&e) => break,
-                    // podman's compatible API calls a container that has
-                    // exited but whose clean-up (conmon's exit command)
-                    // has not run yet `stopped`, a state Docker's API lacks
-                    // and bollard refuses; it is `exited` a moment later.
-                    Err(bollard::errors::Error::JsonDataError { .. }) => {
+                    Err(e) if is_exit_in_progress(&e) => {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                     Err(e) => return Err(engine.err(&format!("inspecting container {name}"), e)),
